@@ -1,0 +1,14 @@
+//! Sans-io glue between Skiff and the `kafka-protocol` codec.
+//!
+//! - [`frame`]: length-prefixed framing with hard limits, checked before any allocation.
+//! - [`batch`]: the fixed 61-byte v2 record-batch header: parse, validate (CRC), rewrite offsets.
+//! - [`header`]: request-header decoding that tells "unknown API" from "malformed".
+//!
+//! No tokio here: the broker owns the sockets; this crate only looks at bytes.
+
+pub mod batch;
+pub mod frame;
+pub mod header;
+
+pub use kafka_protocol;
+pub use kafka_protocol::error::ResponseError as ErrorCode;

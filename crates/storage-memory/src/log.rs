@@ -1,0 +1,171 @@
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use skiff_protocol::batch::set_base_offset;
+use skiff_storage::{
+    timestamps, AppendResult, Batch, LogStore, ReadResult, Result, StorageError, TimestampOffset,
+    TopicPartition, Watermarks,
+};
+
+use crate::{lock, MemoryEngine};
+
+/// One partition: its batches in offset order and its watermarks.
+#[derive(Default)]
+pub(crate) struct PartitionLog {
+    batches: VecDeque<StoredBatch>,
+    log_start: i64,
+    high: i64,
+}
+
+struct StoredBatch {
+    last_offset: i64,
+    max_timestamp: i64,
+    bytes: Bytes,
+}
+
+impl PartitionLog {
+    fn watermarks(&self) -> Watermarks {
+        Watermarks { log_start: self.log_start, high: self.high }
+    }
+
+    /// Index of the first batch holding an offset `>= offset`.
+    fn first_batch_from(&self, offset: i64) -> usize {
+        self.batches.partition_point(|batch| batch.last_offset < offset)
+    }
+
+    fn append(&mut self, batches: Vec<Batch>) -> AppendResult {
+        let base_offset = self.high;
+        for batch in batches {
+            // One copy per batch: the request buffer is shared and the offset must change.
+            let mut bytes = BytesMut::from(&batch.bytes[..]);
+            set_base_offset(&mut bytes, self.high);
+            let stored = StoredBatch {
+                last_offset: self.high + i64::from(batch.header.last_offset_delta),
+                max_timestamp: batch.header.max_timestamp,
+                bytes: bytes.freeze(),
+            };
+            self.high = stored.last_offset + 1;
+            self.batches.push_back(stored);
+        }
+        AppendResult { base_offset, log_start: self.log_start }
+    }
+
+    fn read(&self, offset: i64, max_bytes: usize) -> ReadResult {
+        let mut result = ReadResult { watermarks: self.watermarks(), batches: Vec::new() };
+        if offset < self.log_start || offset >= self.high {
+            return result;
+        }
+        let mut total = 0;
+        for batch in self.batches.range(self.first_batch_from(offset)..) {
+            if !result.batches.is_empty() && total + batch.bytes.len() > max_bytes {
+                break;
+            }
+            total += batch.bytes.len();
+            result.batches.push(batch.bytes.clone());
+        }
+        result
+    }
+
+    fn delete_before(&mut self, before: i64) -> Result<i64> {
+        if before > self.high {
+            return Err(StorageError::OffsetOutOfRange {
+                offset: before,
+                log_start: self.log_start,
+                high: self.high,
+            });
+        }
+        if before > self.log_start {
+            self.log_start = before;
+            while self.batches.front().is_some_and(|batch| batch.last_offset < before) {
+                self.batches.pop_front();
+            }
+        }
+        Ok(self.log_start)
+    }
+}
+
+impl MemoryEngine {
+    fn partition(&self, partition: &TopicPartition) -> Result<Arc<Mutex<PartitionLog>>> {
+        let topics = self.read_topics();
+        usize::try_from(partition.partition)
+            .ok()
+            .and_then(|index| topics.get(&partition.topic)?.partitions.get(index).cloned())
+            .ok_or_else(|| StorageError::NotFound(format!("partition {partition}")))
+    }
+}
+
+#[async_trait]
+impl LogStore for MemoryEngine {
+    async fn append(&self, partition: &TopicPartition, batches: Vec<Batch>) -> Result<AppendResult> {
+        let log = self.partition(partition)?;
+        let result = lock(&log).append(batches);
+        Ok(result)
+    }
+
+    async fn read(
+        &self,
+        partition: &TopicPartition,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<ReadResult> {
+        let log = self.partition(partition)?;
+        let result = lock(&log).read(offset, max_bytes);
+        Ok(result)
+    }
+
+    async fn watermarks(&self, partition: &TopicPartition) -> Result<Watermarks> {
+        let log = self.partition(partition)?;
+        let marks = lock(&log).watermarks();
+        Ok(marks)
+    }
+
+    async fn offset_for_time(
+        &self,
+        partition: &TopicPartition,
+        timestamp: i64,
+    ) -> Result<Option<TimestampOffset>> {
+        let log = self.partition(partition)?;
+        let (candidates, log_start): (Vec<Bytes>, i64) = {
+            let log = lock(&log);
+            let candidates = log
+                .batches
+                .iter()
+                .filter(|batch| batch.max_timestamp >= timestamp && batch.last_offset >= log.log_start)
+                .map(|batch| batch.bytes.clone())
+                .collect();
+            (candidates, log.log_start)
+        };
+        for batch in candidates {
+            if let Some(found) = timestamps::first_at_or_after(&batch, timestamp, log_start)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn max_timestamp(&self, partition: &TopicPartition) -> Result<Option<TimestampOffset>> {
+        let log = self.partition(partition)?;
+        let (best, log_start) = {
+            let log = lock(&log);
+            let mut best: Option<&StoredBatch> = None;
+            for batch in log.batches.iter().filter(|b| b.last_offset >= log.log_start) {
+                if best.is_none_or(|found| batch.max_timestamp > found.max_timestamp) {
+                    best = Some(batch);
+                }
+            }
+            (best.map(|batch| batch.bytes.clone()), log.log_start)
+        };
+        match best {
+            Some(batch) => timestamps::max_in(&batch, log_start),
+            None => Ok(None),
+        }
+    }
+
+    async fn delete_records(&self, partition: &TopicPartition, before: i64) -> Result<i64> {
+        let log = self.partition(partition)?;
+        let result = lock(&log).delete_before(before);
+        result
+    }
+}

@@ -1,0 +1,50 @@
+//! The storage contract of Skiff.
+//!
+//! A broker is a pure function of (request, storage): every fact another broker would need lives
+//! behind these traits. They are split by concern and used as `Arc<dyn …>` through [`Storage`]:
+//!
+//! - [`MetaStore`]: topics, their ids, partition counts and config overrides.
+//! - [`LogStore`]: partition logs of raw v2 record batches; atomic, ordered appends.
+//! - [`StateStore`]: small values changed by compare-and-set (groups, producers, leases).
+//!
+//! Every engine runs the shared [`testsuite`] (feature `testsuite`) through
+//! [`conformance_tests!`]; an engine that does not pass all of it is not done.
+
+mod error;
+mod log;
+mod meta;
+mod state;
+pub mod timestamps;
+mod types;
+
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
+
+use std::sync::Arc;
+
+pub use error::{Result, StorageError};
+pub use log::{AppendResult, LogStore, ReadResult, TimestampOffset, Watermarks};
+pub use meta::{ConfigChange, MetaStore};
+pub use state::{StateStore, Versioned};
+pub use types::{TopicMeta, TopicPartition, TopicSpec};
+
+pub use skiff_protocol::batch::Batch;
+
+/// One engine seen through its three concerns.
+#[derive(Clone)]
+pub struct Storage {
+    pub meta: Arc<dyn MetaStore>,
+    pub log: Arc<dyn LogStore>,
+    pub state: Arc<dyn StateStore>,
+}
+
+impl Storage {
+    /// Bundles an engine that implements all three traits.
+    pub fn from_engine<E>(engine: E) -> Self
+    where
+        E: MetaStore + LogStore + StateStore + 'static,
+    {
+        let engine = Arc::new(engine);
+        Self { meta: engine.clone(), log: engine.clone(), state: engine }
+    }
+}

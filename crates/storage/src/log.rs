@@ -1,0 +1,77 @@
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::{Batch, Result, TopicPartition};
+
+/// The bounds of a partition log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Watermarks {
+    /// First offset a consumer may read (moved by DeleteRecords and retention).
+    pub log_start: i64,
+    /// Offset the next appended record will get.
+    pub high: i64,
+}
+
+/// Where an append landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendResult {
+    /// Offset of the first record appended.
+    pub base_offset: i64,
+    pub log_start: i64,
+}
+
+/// Whole batches read from a partition, and the watermarks seen by the same read.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReadResult {
+    pub watermarks: Watermarks,
+    /// Stored batches (base offsets already assigned) in offset order.
+    pub batches: Vec<Bytes>,
+}
+
+impl ReadResult {
+    pub fn byte_len(&self) -> usize {
+        self.batches.iter().map(Bytes::len).sum()
+    }
+}
+
+/// A record found by timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampOffset {
+    pub timestamp: i64,
+    pub offset: i64,
+}
+
+/// Partition logs.
+#[async_trait]
+pub trait LogStore: Send + Sync {
+    /// Appends validated batches to one partition, atomically and in order: they get consecutive
+    /// offsets starting at the high watermark, concurrent appends (from any broker) never
+    /// overlap or leave gaps, and once this returns the batches survive a crash.
+    /// `NotFound` if the partition does not exist.
+    async fn append(&self, partition: &TopicPartition, batches: Vec<Batch>) -> Result<AppendResult>;
+
+    /// Reads whole batches that contain offsets at or after `offset`: the first batch is always
+    /// returned if there is one (even when larger than `max_bytes`), later ones only while the
+    /// total stays within `max_bytes`. An offset outside the watermarks reads nothing; callers
+    /// compare it with the returned watermarks.
+    async fn read(&self, partition: &TopicPartition, offset: i64, max_bytes: usize)
+        -> Result<ReadResult>;
+
+    /// The partition's watermarks.
+    async fn watermarks(&self, partition: &TopicPartition) -> Result<Watermarks>;
+
+    /// The earliest record with a timestamp at or after `timestamp`, if any.
+    async fn offset_for_time(
+        &self,
+        partition: &TopicPartition,
+        timestamp: i64,
+    ) -> Result<Option<TimestampOffset>>;
+
+    /// The record with the largest timestamp (the earliest such record on ties), if any.
+    async fn max_timestamp(&self, partition: &TopicPartition) -> Result<Option<TimestampOffset>>;
+
+    /// Moves the log start to `before` (records below it become unreadable) and returns the
+    /// new log start. A `before` below the current start is a no-op; above the high watermark
+    /// is `OffsetOutOfRange`.
+    async fn delete_records(&self, partition: &TopicPartition, before: i64) -> Result<i64>;
+}

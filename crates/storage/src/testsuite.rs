@@ -1,0 +1,416 @@
+//! The conformance suite: what every storage engine must do, written once.
+//!
+//! An engine crate expands it with [`conformance_tests!`](crate::conformance_tests), giving an
+//! expression that opens a fresh, empty [`Storage`]; each case becomes its own `#[tokio::test]`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
+    TimestampType,
+};
+use skiff_protocol::batch::split_batches;
+
+use crate::{
+    Batch, ConfigChange, Storage, StorageError, TimestampOffset, TopicPartition, TopicSpec,
+};
+
+/// Expands the whole suite for one engine. `$open` is an expression of type
+/// `impl Future<Output = Storage>` giving a fresh, empty store each time it is evaluated.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($open:expr) => {
+        $crate::conformance_tests!(@cases $open;
+            topic_lifecycle,
+            recreated_topic_starts_empty,
+            offsets_are_consecutive,
+            multi_batch_append_is_one_range,
+            read_respects_bounds,
+            read_returns_assigned_offsets,
+            partitions_are_independent_and_grow,
+            append_to_missing_partition_fails,
+            configs_alter_and_replace,
+            delete_records_moves_log_start,
+            offsets_by_timestamp,
+            concurrent_appenders_get_unique_offsets,
+            state_compare_and_set,
+        );
+    };
+    (@cases $open:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let storage = $open.await;
+                $crate::testsuite::$case(&storage).await;
+            }
+        )*
+    };
+}
+
+/// Encodes one v2 batch of `values` with the given timestamps (producer-less, uncompressed
+/// unless `compression` says otherwise).
+pub fn batch_with(values: &[&str], timestamps: &[i64], compression: Compression) -> Batch {
+    let records: Vec<Record> = values
+        .iter()
+        .zip(timestamps)
+        .enumerate()
+        .map(|(index, (value, timestamp))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: index as i64,
+            sequence: index as i32,
+            timestamp: *timestamp,
+            key: Some(Bytes::from(format!("key-{index}"))),
+            value: Some(Bytes::copy_from_slice(value.as_bytes())),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression })
+        .expect("test batch encodes");
+    let mut batches = split_batches(&buf.freeze()).expect("test batch is valid");
+    assert_eq!(batches.len(), 1);
+    batches.remove(0)
+}
+
+/// A batch of `count` small records stamped 1000, 1001, ...
+pub fn batch(count: usize) -> Batch {
+    let values: Vec<String> = (0..count).map(|i| format!("value-{i}")).collect();
+    let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+    let timestamps: Vec<i64> = (0..count as i64).map(|i| 1000 + i).collect();
+    batch_with(&refs, &timestamps, Compression::None)
+}
+
+async fn create(storage: &Storage, name: &str, partitions: i32) {
+    storage
+        .meta
+        .create_topic(TopicSpec { name: name.into(), partitions, configs: BTreeMap::new() })
+        .await
+        .expect("create topic");
+}
+
+/// Offsets of every record in `batches`, in order.
+fn record_offsets(batches: &[Bytes]) -> Vec<i64> {
+    let mut offsets = Vec::new();
+    for batch in batches {
+        let mut buf = batch.clone();
+        let set = RecordBatchDecoder::decode(&mut buf).expect("stored batch decodes");
+        offsets.extend(set.records.iter().map(|record| record.offset));
+    }
+    offsets
+}
+
+pub async fn topic_lifecycle(storage: &Storage) {
+    let created = storage
+        .meta
+        .create_topic(TopicSpec {
+            name: "orders".into(),
+            partitions: 3,
+            configs: BTreeMap::from([("retention.ms".into(), "1000".into())]),
+        })
+        .await
+        .expect("create");
+    assert_eq!(created.partitions, 3);
+    assert_eq!(created.configs.get("retention.ms").map(String::as_str), Some("1000"));
+
+    let again = storage
+        .meta
+        .create_topic(TopicSpec { name: "orders".into(), partitions: 1, configs: BTreeMap::new() })
+        .await;
+    assert!(matches!(again, Err(StorageError::AlreadyExists(_))), "{again:?}");
+
+    create(storage, "audit", 1).await;
+    let names: Vec<String> =
+        storage.meta.topics().await.expect("list").into_iter().map(|t| t.name).collect();
+    assert_eq!(names, ["audit", "orders"]);
+
+    let by_name = storage.meta.topic("orders").await.expect("get").expect("exists");
+    assert_eq!(by_name, created);
+    let by_id = storage.meta.topic_by_id(created.id).await.expect("get").expect("exists");
+    assert_eq!(by_id.name, "orders");
+
+    storage.meta.delete_topic("orders").await.expect("delete");
+    assert_eq!(storage.meta.topic("orders").await.expect("get"), None);
+    let missing = storage.meta.delete_topic("orders").await;
+    assert!(matches!(missing, Err(StorageError::NotFound(_))), "{missing:?}");
+    let append = storage.log.append(&TopicPartition::new("orders", 0), vec![batch(1)]).await;
+    assert!(matches!(append, Err(StorageError::NotFound(_))), "{append:?}");
+}
+
+pub async fn recreated_topic_starts_empty(storage: &Storage) {
+    create(storage, "events", 1).await;
+    let partition = TopicPartition::new("events", 0);
+    storage.log.append(&partition, vec![batch(4)]).await.expect("append");
+    let first_id = storage.meta.topic("events").await.expect("get").expect("exists").id;
+    storage.meta.delete_topic("events").await.expect("delete");
+
+    create(storage, "events", 1).await;
+    let second_id = storage.meta.topic("events").await.expect("get").expect("exists").id;
+    assert_ne!(first_id, second_id, "a recreated topic gets a new id");
+    let marks = storage.log.watermarks(&partition).await.expect("watermarks");
+    assert_eq!((marks.log_start, marks.high), (0, 0));
+}
+
+pub async fn offsets_are_consecutive(storage: &Storage) {
+    create(storage, "t", 1).await;
+    let partition = TopicPartition::new("t", 0);
+    let mut bases = Vec::new();
+    for count in [3, 1, 5] {
+        bases.push(storage.log.append(&partition, vec![batch(count)]).await.expect("append").base_offset);
+    }
+    assert_eq!(bases, [0, 3, 4]);
+    let marks = storage.log.watermarks(&partition).await.expect("watermarks");
+    assert_eq!((marks.log_start, marks.high), (0, 9));
+}
+
+pub async fn multi_batch_append_is_one_range(storage: &Storage) {
+    create(storage, "t", 1).await;
+    let partition = TopicPartition::new("t", 0);
+    storage.log.append(&partition, vec![batch(1)]).await.expect("append");
+    let result =
+        storage.log.append(&partition, vec![batch(2), batch(3)]).await.expect("append two");
+    assert_eq!(result.base_offset, 1);
+    let read = storage.log.read(&partition, 0, usize::MAX).await.expect("read");
+    assert_eq!(record_offsets(&read.batches), (0..6).collect::<Vec<_>>());
+    assert_eq!(read.watermarks.high, 6);
+}
+
+pub async fn read_respects_bounds(storage: &Storage) {
+    create(storage, "t", 1).await;
+    let partition = TopicPartition::new("t", 0);
+    for _ in 0..4 {
+        storage.log.append(&partition, vec![batch(2)]).await.expect("append");
+    }
+    let one = storage.log.read(&partition, 0, 1).await.expect("read");
+    assert_eq!(one.batches.len(), 1, "the first batch comes even when larger than max_bytes");
+    let size = one.byte_len();
+
+    let two = storage.log.read(&partition, 0, size * 2).await.expect("read");
+    assert_eq!(two.batches.len(), 2);
+    let two_and_a_bit = storage.log.read(&partition, 0, size * 2 + size / 2).await.expect("read");
+    assert_eq!(two_and_a_bit.batches.len(), 2, "batches are never cut");
+
+    let middle = storage.log.read(&partition, 3, usize::MAX).await.expect("read");
+    assert_eq!(record_offsets(&middle.batches), (2..8).collect::<Vec<_>>(), "whole batches");
+
+    let at_end = storage.log.read(&partition, 8, usize::MAX).await.expect("read");
+    assert!(at_end.batches.is_empty());
+    assert_eq!(at_end.watermarks.high, 8);
+    let beyond = storage.log.read(&partition, 100, usize::MAX).await.expect("read");
+    assert!(beyond.batches.is_empty());
+    assert_eq!(beyond.watermarks, at_end.watermarks);
+}
+
+pub async fn read_returns_assigned_offsets(storage: &Storage) {
+    create(storage, "t", 1).await;
+    let partition = TopicPartition::new("t", 0);
+    let compressed = batch_with(&["a", "b", "c"], &[5, 6, 7], Compression::Gzip);
+    storage.log.append(&partition, vec![batch(2)]).await.expect("append");
+    storage.log.append(&partition, vec![compressed.clone()]).await.expect("append");
+    let read = storage.log.read(&partition, 2, usize::MAX).await.expect("read");
+    assert_eq!(read.batches.len(), 1);
+    let stored = &read.batches[0];
+    assert_eq!(skiff_protocol::batch::base_offset(stored), Some(2));
+    assert_eq!(stored[8..], compressed.bytes[8..], "bytes kept as produced, but the offset");
+    let revalidated = split_batches(stored).expect("still a valid batch");
+    assert_eq!(revalidated[0].header.last_offset(), 4);
+}
+
+pub async fn partitions_are_independent_and_grow(storage: &Storage) {
+    create(storage, "t", 2).await;
+    let zero = TopicPartition::new("t", 0);
+    let one = TopicPartition::new("t", 1);
+    storage.log.append(&zero, vec![batch(3)]).await.expect("append");
+    assert_eq!(storage.log.append(&one, vec![batch(1)]).await.expect("append").base_offset, 0);
+    assert_eq!(storage.log.watermarks(&zero).await.expect("marks").high, 3);
+    assert_eq!(storage.log.watermarks(&one).await.expect("marks").high, 1);
+
+    let grown = storage.meta.create_partitions("t", 4).await.expect("grow");
+    assert_eq!(grown.partitions, 4);
+    let three = TopicPartition::new("t", 3);
+    assert_eq!(storage.log.append(&three, vec![batch(1)]).await.expect("append").base_offset, 0);
+    let shrink = storage.meta.create_partitions("t", 2).await;
+    assert!(matches!(shrink, Err(StorageError::InvalidArgument(_))), "{shrink:?}");
+    let missing = storage.meta.create_partitions("nope", 2).await;
+    assert!(matches!(missing, Err(StorageError::NotFound(_))), "{missing:?}");
+}
+
+pub async fn append_to_missing_partition_fails(storage: &Storage) {
+    create(storage, "t", 1).await;
+    for partition in [TopicPartition::new("t", 1), TopicPartition::new("t", -1)] {
+        let result = storage.log.append(&partition, vec![batch(1)]).await;
+        assert!(matches!(result, Err(StorageError::NotFound(_))), "{result:?}");
+        let marks = storage.log.watermarks(&partition).await;
+        assert!(matches!(marks, Err(StorageError::NotFound(_))), "{marks:?}");
+    }
+    let read = storage.log.read(&TopicPartition::new("none", 0), 0, 100).await;
+    assert!(matches!(read, Err(StorageError::NotFound(_))), "{read:?}");
+}
+
+pub async fn configs_alter_and_replace(storage: &Storage) {
+    storage
+        .meta
+        .create_topic(TopicSpec {
+            name: "t".into(),
+            partitions: 1,
+            configs: BTreeMap::from([("a".into(), "1".into()), ("b".into(), "2".into())]),
+        })
+        .await
+        .expect("create");
+    let change = |key: &str, value: Option<&str>| ConfigChange {
+        key: key.into(),
+        value: value.map(Into::into),
+    };
+    let altered = storage
+        .meta
+        .alter_configs("t", vec![change("a", None), change("c", Some("3"))], false)
+        .await
+        .expect("incremental");
+    assert_eq!(altered.configs, BTreeMap::from([("b".into(), "2".into()), ("c".into(), "3".into())]));
+
+    let replaced =
+        storage.meta.alter_configs("t", vec![change("d", Some("4"))], true).await.expect("replace");
+    assert_eq!(replaced.configs, BTreeMap::from([("d".into(), "4".into())]));
+    let stored = storage.meta.topic("t").await.expect("get").expect("exists");
+    assert_eq!(stored.configs, replaced.configs);
+
+    let missing = storage.meta.alter_configs("nope", vec![], false).await;
+    assert!(matches!(missing, Err(StorageError::NotFound(_))), "{missing:?}");
+}
+
+pub async fn delete_records_moves_log_start(storage: &Storage) {
+    create(storage, "t", 1).await;
+    let partition = TopicPartition::new("t", 0);
+    for _ in 0..3 {
+        storage.log.append(&partition, vec![batch(2)]).await.expect("append");
+    }
+    assert_eq!(storage.log.delete_records(&partition, 3).await.expect("delete"), 3);
+    let marks = storage.log.watermarks(&partition).await.expect("marks");
+    assert_eq!((marks.log_start, marks.high), (3, 6));
+
+    let read = storage.log.read(&partition, 3, usize::MAX).await.expect("read");
+    assert_eq!(read.watermarks.log_start, 3);
+    assert_eq!(record_offsets(&read.batches), (2..6).collect::<Vec<_>>());
+    let below = storage.log.read(&partition, 0, usize::MAX).await.expect("read");
+    assert!(below.batches.is_empty(), "offsets below the log start are not served");
+
+    assert_eq!(storage.log.delete_records(&partition, 1).await.expect("no-op"), 3);
+    let beyond = storage.log.delete_records(&partition, 7).await;
+    assert!(matches!(beyond, Err(StorageError::OffsetOutOfRange { .. })), "{beyond:?}");
+    assert_eq!(storage.log.delete_records(&partition, 6).await.expect("all"), 6);
+    let after = storage.log.append(&partition, vec![batch(1)]).await.expect("append");
+    assert_eq!(after.base_offset, 6, "offsets continue after deleting everything");
+    let tail = storage.log.read(&partition, 6, usize::MAX).await.expect("read");
+    assert_eq!(record_offsets(&tail.batches), [6]);
+}
+
+pub async fn offsets_by_timestamp(storage: &Storage) {
+    create(storage, "t", 1).await;
+    let partition = TopicPartition::new("t", 0);
+    assert_eq!(storage.log.offset_for_time(&partition, 0).await.expect("empty"), None);
+    assert_eq!(storage.log.max_timestamp(&partition).await.expect("empty"), None);
+    storage
+        .log
+        .append(&partition, vec![batch_with(&["a", "b", "c"], &[100, 300, 200], Compression::None)])
+        .await
+        .expect("append");
+    storage
+        .log
+        .append(&partition, vec![batch_with(&["d", "e"], &[400, 500], Compression::Lz4)])
+        .await
+        .expect("append");
+    let at = |timestamp, offset| Some(TimestampOffset { timestamp, offset });
+    let find = |ts| storage.log.offset_for_time(&partition, ts);
+    assert_eq!(find(0).await.expect("find"), at(100, 0));
+    assert_eq!(find(150).await.expect("find"), at(300, 1), "first record at or after, in offset order");
+    assert_eq!(find(300).await.expect("find"), at(300, 1));
+    assert_eq!(find(301).await.expect("find"), at(400, 3));
+    assert_eq!(find(450).await.expect("find"), at(500, 4));
+    assert_eq!(find(501).await.expect("find"), None);
+    assert_eq!(storage.log.max_timestamp(&partition).await.expect("max"), at(500, 4));
+
+    storage.log.delete_records(&partition, 2).await.expect("delete");
+    assert_eq!(find(0).await.expect("find"), at(200, 2), "deleted records are not found");
+}
+
+pub async fn concurrent_appenders_get_unique_offsets(storage: &Storage) {
+    create(storage, "t", 1).await;
+    let partition = TopicPartition::new("t", 0);
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let storage = storage.clone();
+        let partition = partition.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut bases = Vec::new();
+            for _ in 0..25 {
+                bases.push(
+                    storage.log.append(&partition, vec![batch(2)]).await.expect("append").base_offset,
+                );
+            }
+            bases
+        }));
+    }
+    let mut bases = BTreeSet::new();
+    for task in tasks {
+        for base in task.await.expect("task") {
+            assert!(bases.insert(base), "offset {base} handed out twice");
+        }
+    }
+    assert_eq!(bases, (0..400).step_by(2).collect::<BTreeSet<i64>>());
+    let read = storage.log.read(&partition, 0, usize::MAX).await.expect("read");
+    assert_eq!(record_offsets(&read.batches), (0..400).collect::<Vec<_>>());
+}
+
+pub async fn state_compare_and_set(storage: &Storage) {
+    let state = &storage.state;
+    assert_eq!(state.get("groups/g1").await.expect("get"), None);
+    let v1 = state.put("groups/g1", Bytes::from_static(b"one"), None).await.expect("create");
+    let exists = state.put("groups/g1", Bytes::from_static(b"x"), None).await;
+    assert!(matches!(exists, Err(StorageError::Conflict(_))), "{exists:?}");
+
+    let v2 = state.put("groups/g1", Bytes::from_static(b"two"), Some(v1)).await.expect("update");
+    assert_ne!(v1, v2);
+    let stale = state.put("groups/g1", Bytes::from_static(b"stale"), Some(v1)).await;
+    assert!(matches!(stale, Err(StorageError::Conflict(_))), "{stale:?}");
+    let read = state.get("groups/g1").await.expect("get").expect("exists");
+    assert_eq!((read.value.as_ref(), read.version), (&b"two"[..], v2));
+
+    let absent = state.put("groups/none", Bytes::from_static(b"x"), Some(1)).await;
+    assert!(matches!(absent, Err(StorageError::Conflict(_))), "{absent:?}");
+
+    state.put("groups/g2", Bytes::from_static(b"b"), None).await.expect("create");
+    state.put("producers/p", Bytes::from_static(b"p"), None).await.expect("create");
+    let keys: Vec<String> =
+        state.list("groups/").await.expect("list").into_iter().map(|(key, _)| key).collect();
+    assert_eq!(keys, ["groups/g1", "groups/g2"]);
+
+    let wrong = state.delete("groups/g1", v1).await;
+    assert!(matches!(wrong, Err(StorageError::Conflict(_))), "{wrong:?}");
+    state.delete("groups/g1", v2).await.expect("delete");
+    assert_eq!(state.get("groups/g1").await.expect("get"), None);
+    let gone = state.delete("groups/g1", v2).await;
+    assert!(matches!(gone, Err(StorageError::NotFound(_))), "{gone:?}");
+
+    // Racing writers: exactly one wins each round.
+    let base = state.put("race", Bytes::from_static(b"0"), None).await.expect("create");
+    let mut tasks = Vec::new();
+    for i in 0..8u8 {
+        let state = state.clone();
+        tasks.push(tokio::spawn(async move { state.put("race", Bytes::from(vec![i]), Some(base)).await }));
+    }
+    let mut wins = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(_) => wins += 1,
+            Err(StorageError::Conflict(_)) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(wins, 1);
+}
