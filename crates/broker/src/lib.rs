@@ -1,0 +1,1 @@
+//! The Kafka broker (work in progress).

@@ -1,0 +1,64 @@
+//! `skiff`: a Kafka-compatible broker with stateless brokers, and the small tools users expect.
+
+mod commands;
+mod engines;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "skiff", version, about = "Kafka-compatible broker whose brokers hold no state")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a broker.
+    Broker(commands::broker::BrokerArgs),
+    /// Create, list, describe and delete topics.
+    Topic(commands::topic::TopicArgs),
+    /// Produce lines from stdin or a file as records.
+    Produce(commands::produce::ProduceArgs),
+    /// Consume records to stdout.
+    Consume(commands::consume::ConsumeArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("skiff: cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Broker(args) => commands::broker::run(args).await,
+            Command::Topic(args) => commands::topic::run(args).await,
+            Command::Produce(args) => commands::produce::run(args).await,
+            Command::Consume(args) => commands::consume::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("skiff: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr so `skiff consume` output on stdout stays clean. `SKIFF_LOG` (or
+/// `RUST_LOG`) sets the filter; the default is `info`.
+fn init_logging() {
+    let filter = std::env::var("SKIFF_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".to_owned());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
+}
