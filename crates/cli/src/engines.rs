@@ -9,9 +9,9 @@ use url::Url;
 
 /// Opens the engine a storage URL names: `memory://`, `sqlite://PATH`.
 pub(crate) fn open(storage_url: &str) -> anyhow::Result<Storage> {
-    let (scheme, rest) = storage_url
-        .split_once("://")
-        .with_context(|| format!("storage url {storage_url:?} has no scheme (try sqlite://skiff.db)"))?;
+    let (scheme, rest) = storage_url.split_once("://").with_context(|| {
+        format!("storage url {storage_url:?} has no scheme (try sqlite://skiff.db)")
+    })?;
     match scheme {
         "memory" => Ok(skiff_storage_memory::MemoryEngine::storage()),
         "sqlite" => {

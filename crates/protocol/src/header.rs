@@ -63,10 +63,7 @@ mod tests {
     fn prefix_needs_eight_bytes() {
         assert!(matches!(peek_prefix(&[0; 7]), Err(HeaderError::Truncated)));
         let prefix = peek_prefix(&[0, 18, 0, 3, 0, 0, 0, 42]).expect("eight bytes");
-        assert_eq!(
-            prefix,
-            RequestPrefix { api_key: 18, api_version: 3, correlation_id: 42 }
-        );
+        assert_eq!(prefix, RequestPrefix { api_key: 18, api_version: 3, correlation_id: 42 });
     }
 
     #[test]

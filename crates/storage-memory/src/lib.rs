@@ -49,4 +49,3 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 mod conformance {
     skiff_storage::conformance_tests!(async { crate::MemoryEngine::storage() });
 }
-

@@ -98,7 +98,11 @@ impl MemoryEngine {
 
 #[async_trait]
 impl LogStore for MemoryEngine {
-    async fn append(&self, partition: &TopicPartition, batches: Vec<Batch>) -> Result<AppendResult> {
+    async fn append(
+        &self,
+        partition: &TopicPartition,
+        batches: Vec<Batch>,
+    ) -> Result<AppendResult> {
         let log = self.partition(partition)?;
         let result = lock(&log).append(batches);
         Ok(result)
@@ -132,7 +136,9 @@ impl LogStore for MemoryEngine {
             let candidates = log
                 .batches
                 .iter()
-                .filter(|batch| batch.max_timestamp >= timestamp && batch.last_offset >= log.log_start)
+                .filter(|batch| {
+                    batch.max_timestamp >= timestamp && batch.last_offset >= log.log_start
+                })
                 .map(|batch| batch.bytes.clone())
                 .collect();
             (candidates, log.log_start)

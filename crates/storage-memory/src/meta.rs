@@ -11,7 +11,9 @@ fn new_partitions(count: i32) -> Vec<Arc<Mutex<PartitionLog>>> {
 }
 
 impl MemoryEngine {
-    fn write_topics(&self) -> std::sync::RwLockWriteGuard<'_, std::collections::BTreeMap<String, Topic>> {
+    fn write_topics(
+        &self,
+    ) -> std::sync::RwLockWriteGuard<'_, std::collections::BTreeMap<String, Topic>> {
         self.topics.write().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 

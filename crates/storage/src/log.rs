@@ -48,14 +48,19 @@ pub trait LogStore: Send + Sync {
     /// offsets starting at the high watermark, concurrent appends (from any broker) never
     /// overlap or leave gaps, and once this returns the batches survive a crash.
     /// `NotFound` if the partition does not exist.
-    async fn append(&self, partition: &TopicPartition, batches: Vec<Batch>) -> Result<AppendResult>;
+    async fn append(&self, partition: &TopicPartition, batches: Vec<Batch>)
+        -> Result<AppendResult>;
 
     /// Reads whole batches that contain offsets at or after `offset`: the first batch is always
     /// returned if there is one (even when larger than `max_bytes`), later ones only while the
     /// total stays within `max_bytes`. An offset outside the watermarks reads nothing; callers
     /// compare it with the returned watermarks.
-    async fn read(&self, partition: &TopicPartition, offset: i64, max_bytes: usize)
-        -> Result<ReadResult>;
+    async fn read(
+        &self,
+        partition: &TopicPartition,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<ReadResult>;
 
     /// The partition's watermarks.
     async fn watermarks(&self, partition: &TopicPartition) -> Result<Watermarks>;

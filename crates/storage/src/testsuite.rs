@@ -7,8 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-    TimestampType,
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use skiff_protocol::batch::split_batches;
 
@@ -72,8 +71,12 @@ pub fn batch_with(values: &[&str], timestamps: &[i64], compression: Compression)
         })
         .collect();
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression })
-        .expect("test batch encodes");
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions { version: 2, compression },
+    )
+    .expect("test batch encodes");
     let mut batches = split_batches(&buf.freeze()).expect("test batch is valid");
     assert_eq!(batches.len(), 1);
     batches.remove(0)
@@ -162,7 +165,9 @@ pub async fn offsets_are_consecutive(storage: &Storage) {
     let partition = TopicPartition::new("t", 0);
     let mut bases = Vec::new();
     for count in [3, 1, 5] {
-        bases.push(storage.log.append(&partition, vec![batch(count)]).await.expect("append").base_offset);
+        bases.push(
+            storage.log.append(&partition, vec![batch(count)]).await.expect("append").base_offset,
+        );
     }
     assert_eq!(bases, [0, 3, 4]);
     let marks = storage.log.watermarks(&partition).await.expect("watermarks");
@@ -272,7 +277,10 @@ pub async fn configs_alter_and_replace(storage: &Storage) {
         .alter_configs("t", vec![change("a", None), change("c", Some("3"))], false)
         .await
         .expect("incremental");
-    assert_eq!(altered.configs, BTreeMap::from([("b".into(), "2".into()), ("c".into(), "3".into())]));
+    assert_eq!(
+        altered.configs,
+        BTreeMap::from([("b".into(), "2".into()), ("c".into(), "3".into())])
+    );
 
     let replaced =
         storage.meta.alter_configs("t", vec![change("d", Some("4"))], true).await.expect("replace");
@@ -328,7 +336,11 @@ pub async fn offsets_by_timestamp(storage: &Storage) {
     let at = |timestamp, offset| Some(TimestampOffset { timestamp, offset });
     let find = |ts| storage.log.offset_for_time(&partition, ts);
     assert_eq!(find(0).await.expect("find"), at(100, 0));
-    assert_eq!(find(150).await.expect("find"), at(300, 1), "first record at or after, in offset order");
+    assert_eq!(
+        find(150).await.expect("find"),
+        at(300, 1),
+        "first record at or after, in offset order"
+    );
     assert_eq!(find(300).await.expect("find"), at(300, 1));
     assert_eq!(find(301).await.expect("find"), at(400, 3));
     assert_eq!(find(450).await.expect("find"), at(500, 4));
@@ -350,7 +362,12 @@ pub async fn concurrent_appenders_get_unique_offsets(storage: &Storage) {
             let mut bases = Vec::new();
             for _ in 0..25 {
                 bases.push(
-                    storage.log.append(&partition, vec![batch(2)]).await.expect("append").base_offset,
+                    storage
+                        .log
+                        .append(&partition, vec![batch(2)])
+                        .await
+                        .expect("append")
+                        .base_offset,
                 );
             }
             bases
@@ -402,7 +419,9 @@ pub async fn state_compare_and_set(storage: &Storage) {
     let mut tasks = Vec::new();
     for i in 0..8u8 {
         let state = state.clone();
-        tasks.push(tokio::spawn(async move { state.put("race", Bytes::from(vec![i]), Some(base)).await }));
+        tasks.push(tokio::spawn(async move {
+            state.put("race", Bytes::from(vec![i]), Some(base)).await
+        }));
     }
     let mut wins = 0;
     for task in tasks {
