@@ -1,1 +1,21 @@
-//! The Kafka broker (work in progress).
+//! The Skiff broker: a Kafka protocol server that is a pure function of (request, storage).
+//!
+//! Layout, following the request path:
+//! - [`server`]: binds the listener (SO_REUSEADDR), bounds connections, shuts down gracefully.
+//! - `connection`: one task per client; reads frames with hard limits, answers in order.
+//! - `handlers/`: one file per Kafka API, plus the table that ApiVersions is generated from.
+//! - [`Broker`]: what every handler gets: storage, configuration, the append notifier.
+//! - `topic_config`: topic config names, defaults and validation.
+
+mod broker;
+mod config;
+mod connection;
+mod errors;
+mod handlers;
+pub mod server;
+mod topic_config;
+mod topics;
+
+pub use broker::Broker;
+pub use config::BrokerConfig;
+pub use server::serve;

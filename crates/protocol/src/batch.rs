@@ -178,6 +178,20 @@ pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
     }
 }
 
+/// Stamps a batch with the broker's append time (topics with
+/// `message.timestamp.type=LogAppendTime`): sets the timestamp-type attribute and the max
+/// timestamp, then recomputes the CRC those fields are covered by.
+pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
+    if batch.len() < HEADER_BYTES {
+        return;
+    }
+    let attributes = i16::from_be_bytes([batch[21], batch[22]]) | 0x08;
+    batch[21..23].copy_from_slice(&attributes.to_be_bytes());
+    batch[35..43].copy_from_slice(&now_ms.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[CRC_START..]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+}
+
 /// Reads the base offset of a stored batch.
 pub fn base_offset(batch: &[u8]) -> Option<i64> {
     batch.get(..8).map(|mut b| b.get_i64())
@@ -271,6 +285,15 @@ mod tests {
         let batches = split_batches(&bytes).expect("still valid");
         assert_eq!(batches[0].header.base_offset, 1234);
         assert_eq!(batches[0].header.last_offset(), 1235);
+    }
+
+    #[test]
+    fn log_append_time_keeps_crc_valid() {
+        let mut bytes = BytesMut::from(&encode(3, Compression::None)[..]);
+        set_log_append_time(&mut bytes, 99_000);
+        let batches = split_batches(&bytes.freeze()).expect("crc recomputed");
+        assert!(batches[0].header.is_log_append_time());
+        assert_eq!(batches[0].header.max_timestamp, 99_000);
     }
 
     proptest::proptest! {

@@ -1,6 +1,8 @@
 use std::net::SocketAddr;
 
+use anyhow::Context;
 use clap::Args;
+use skiff_broker::{Broker, BrokerConfig};
 
 /// Flags of `skiff broker`; each has a `SKIFF_*` environment variable.
 #[derive(Args)]
@@ -17,10 +19,10 @@ pub(crate) struct BrokerArgs {
     /// Largest request frame accepted; larger ones are refused before reading them.
     #[arg(long, env = "SKIFF_MAX_REQUEST_BYTES", default_value_t = 100 * 1024 * 1024)]
     max_request_bytes: usize,
-    /// Create unknown topics when a client asks for them in Metadata.
+    /// Create unknown topics when a client asks for them in Metadata (auto.create.topics.enable).
     #[arg(long = "auto-create-topics", env = "SKIFF_AUTO_CREATE_TOPICS", default_value_t = true, action = clap::ArgAction::Set)]
     auto_create_topics: bool,
-    /// Partitions of auto-created topics and of CreateTopics asking for the default (-1).
+    /// Partitions of auto-created topics and of CreateTopics asking for the default (num.partitions).
     #[arg(long, env = "SKIFF_NUM_PARTITIONS", default_value_t = 1)]
     num_partitions: i32,
     /// Node id this broker reports; brokers hold no identity, so all may share it.
@@ -31,8 +33,58 @@ pub(crate) struct BrokerArgs {
     max_connections: usize,
 }
 
+impl BrokerArgs {
+    fn config(&self) -> anyhow::Result<BrokerConfig> {
+        let (host, port) = self
+            .advertised_listener
+            .rsplit_once(':')
+            .context("--advertised-listener must be HOST:PORT")?;
+        let port: u16 = port.parse().context("--advertised-listener port must be a number")?;
+        if self.num_partitions < 1 {
+            anyhow::bail!("--num-partitions must be at least 1");
+        }
+        Ok(BrokerConfig {
+            listen: self.listen,
+            advertised_host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+            advertised_port: i32::from(port),
+            node_id: self.node_id,
+            max_request_bytes: self.max_request_bytes,
+            max_connections: self.max_connections.max(1),
+            auto_create_topics: self.auto_create_topics,
+            num_partitions: self.num_partitions,
+        })
+    }
+}
+
 pub(crate) async fn run(args: BrokerArgs) -> anyhow::Result<()> {
+    let config = args.config()?;
     let storage = crate::engines::open(&args.storage)?;
-    let _ = storage;
-    anyhow::bail!("broker not built yet on {}", args.listen)
+    tracing::info!(storage = %args.storage, advertised = %args.advertised_listener, "starting broker");
+    let broker = Broker::new(storage, config);
+    let listener = skiff_broker::server::bind(&broker).await?;
+    skiff_broker::serve(broker, listener, shutdown_signal()).await
+}
+
+/// Completes on SIGINT or SIGTERM, so in-flight requests can finish before exit.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
 }

@@ -1,0 +1,74 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use skiff_storage::{Storage, StorageError};
+use tokio::sync::{watch, OnceCell};
+
+use crate::BrokerConfig;
+
+/// State key of the cluster id, created once by whichever broker gets there first.
+const CLUSTER_ID_KEY: &str = "cluster/id";
+
+/// What every handler works with. Cloning is cheap; nothing here is a fact another broker
+/// would need (those live in storage), only caches and wake-ups.
+#[derive(Clone)]
+pub struct Broker {
+    pub(crate) storage: Storage,
+    pub(crate) config: Arc<BrokerConfig>,
+    appended: Arc<watch::Sender<u64>>,
+    cluster_id: Arc<OnceCell<String>>,
+}
+
+impl Broker {
+    pub fn new(storage: Storage, config: BrokerConfig) -> Self {
+        Self {
+            storage,
+            config: Arc::new(config),
+            appended: Arc::new(watch::Sender::new(0)),
+            cluster_id: Arc::new(OnceCell::new()),
+        }
+    }
+
+    /// Wakes fetches waiting on this broker for new data.
+    pub(crate) fn notify_appended(&self) {
+        self.appended.send_modify(|count| *count = count.wrapping_add(1));
+    }
+
+    /// A receiver that sees every later [`Self::notify_appended`].
+    pub(crate) fn appends(&self) -> watch::Receiver<u64> {
+        self.appended.subscribe()
+    }
+
+    /// How often a waiting fetch re-reads storage, to see appends made by other brokers.
+    pub(crate) fn poll_interval(&self) -> Duration {
+        Duration::from_millis(100)
+    }
+
+    /// The cluster id, shared by every broker on this storage: read from storage, or created
+    /// there by compare-and-set on first use (so two brokers racing agree on one id).
+    pub(crate) async fn cluster_id(&self) -> Result<&str, StorageError> {
+        let id = self
+            .cluster_id
+            .get_or_try_init(|| async {
+                if let Some(stored) = self.storage.state.get(CLUSTER_ID_KEY).await? {
+                    return Ok(String::from_utf8_lossy(&stored.value).into_owned());
+                }
+                let fresh = uuid::Uuid::new_v4().simple().to_string();
+                match self.storage.state.put(CLUSTER_ID_KEY, Bytes::from(fresh.clone()), None).await
+                {
+                    Ok(_) => Ok(fresh),
+                    Err(StorageError::Conflict(_)) => {
+                        let stored =
+                            self.storage.state.get(CLUSTER_ID_KEY).await?.ok_or_else(|| {
+                                StorageError::Unavailable("cluster id vanished".into())
+                            })?;
+                        Ok(String::from_utf8_lossy(&stored.value).into_owned())
+                    }
+                    Err(other) => Err(other),
+                }
+            })
+            .await?;
+        Ok(id.as_str())
+    }
+}

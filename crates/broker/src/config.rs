@@ -1,0 +1,35 @@
+use std::net::SocketAddr;
+
+/// Everything a broker is told at start. Brokers sharing one storage may differ only in
+/// `listen`/`advertised_*`; all cluster facts live in storage.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub listen: SocketAddr,
+    /// Host clients are told to connect to.
+    pub advertised_host: String,
+    pub advertised_port: i32,
+    /// Node id reported to clients; brokers have no identity, so several may share one.
+    pub node_id: i32,
+    pub max_request_bytes: usize,
+    pub max_connections: usize,
+    /// `auto.create.topics.enable`.
+    pub auto_create_topics: bool,
+    /// `num.partitions`: partitions of auto-created topics and of CreateTopics asking for -1.
+    pub num_partitions: i32,
+}
+
+impl BrokerConfig {
+    /// A config listening on `listen` and advertising the same address.
+    pub fn for_address(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            advertised_host: listen.ip().to_string(),
+            advertised_port: i32::from(listen.port()),
+            node_id: 0,
+            max_request_bytes: skiff_protocol::frame::DEFAULT_MAX_REQUEST_BYTES,
+            max_connections: 10_000,
+            auto_create_topics: true,
+            num_partitions: 1,
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! One client connection: read a frame, answer it, repeat.
+//!
+//! Requests on a connection are handled one at a time, as Kafka does (it mutes a channel until
+//! its response is sent): that keeps each producer's batches in order. Any frame we cannot make
+//! sense of ends only this connection, with a log line saying why.
+
+use std::net::SocketAddr;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use skiff_protocol::frame::check_request_length;
+use skiff_protocol::header::{decode_header, peek_prefix};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tracing::{debug, warn, Instrument};
+
+use crate::handlers::{self, Reply};
+use crate::Broker;
+
+pub(crate) struct Connection {
+    broker: Broker,
+    reader: BufReader<OwnedReadHalf>,
+    writer: BufWriter<OwnedWriteHalf>,
+    peer: SocketAddr,
+    stop: watch::Receiver<bool>,
+}
+
+impl Connection {
+    pub(crate) fn new(
+        broker: Broker,
+        stream: TcpStream,
+        peer: SocketAddr,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
+        let (read, write) = stream.into_split();
+        Self {
+            broker,
+            reader: BufReader::with_capacity(64 * 1024, read),
+            writer: BufWriter::with_capacity(64 * 1024, write),
+            peer,
+            stop,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        debug!(peer = %self.peer, "connection opened");
+        loop {
+            let frame = tokio::select! {
+                frame = read_frame(&mut self.reader, self.broker.config.max_request_bytes) => frame,
+                _ = self.stop.changed() => break,
+            };
+            let frame = match frame {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(reason) => {
+                    warn!(peer = %self.peer, %reason, "closing connection");
+                    break;
+                }
+            };
+            match self.answer(frame).await {
+                Ok(()) => {}
+                Err(reason) => {
+                    warn!(peer = %self.peer, %reason, "closing connection");
+                    break;
+                }
+            }
+        }
+        let _ = self.writer.shutdown().await;
+        debug!(peer = %self.peer, "connection closed");
+    }
+
+    /// Handles one request frame and writes its response (if the request wants one).
+    async fn answer(&mut self, mut frame: Bytes) -> Result<(), String> {
+        let prefix = peek_prefix(&frame).map_err(|error| error.to_string())?;
+        let (api_key, header) =
+            decode_header(&mut frame, &prefix).map_err(|error| error.to_string())?;
+        let span = tracing::debug_span!(
+            "request",
+            api = ?api_key,
+            version = prefix.api_version,
+            correlation_id = prefix.correlation_id,
+            client_id = header.client_id.as_deref().unwrap_or(""),
+        );
+        let reply = handlers::dispatch(&self.broker, api_key, &header, frame)
+            .instrument(span)
+            .await
+            .map_err(|error| format!("{api_key:?} v{}: {error}", prefix.api_version))?;
+        match reply {
+            Reply::Response { header_version, body } => {
+                self.write_response(prefix.correlation_id, header_version, &body).await
+            }
+            Reply::None => Ok(()),
+        }
+    }
+
+    async fn write_response(
+        &mut self,
+        correlation_id: i32,
+        header_version: i16,
+        body: &[u8],
+    ) -> Result<(), String> {
+        // Response header: correlation id, plus an empty tagged-field section from v1 on.
+        let mut header = BytesMut::with_capacity(9);
+        header.put_i32(correlation_id);
+        if header_version >= 1 {
+            header.put_u8(0);
+        }
+        let length = i32::try_from(header.len() + body.len())
+            .map_err(|_| "response larger than 2 GiB".to_owned())?;
+        let io = |error: std::io::Error| format!("write failed: {error}");
+        self.writer.write_i32(length).await.map_err(io)?;
+        self.writer.write_all(&header).await.map_err(io)?;
+        self.writer.write_all(body).await.map_err(io)?;
+        self.writer.flush().await.map_err(io)
+    }
+}
+
+/// Reads one frame. `Ok(None)` is a clean close between frames; errors say what was wrong.
+async fn read_frame(
+    reader: &mut BufReader<OwnedReadHalf>,
+    max_request_bytes: usize,
+) -> Result<Option<Bytes>, String> {
+    let mut prefix = [0u8; 4];
+    match reader.read_exact(&mut prefix).await {
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(error) => return Err(format!("read failed: {error}")),
+    }
+    let length =
+        check_request_length(prefix, max_request_bytes).map_err(|error| error.to_string())?;
+    let mut frame = BytesMut::zeroed(length);
+    reader
+        .read_exact(&mut frame)
+        .await
+        .map_err(|error| format!("truncated frame of {length} bytes: {error}"))?;
+    Ok(Some(frame.freeze()))
+}

@@ -1,0 +1,75 @@
+//! Validating and applying config changes, shared by AlterConfigs and IncrementalAlterConfigs.
+
+use kafka_protocol::protocol::StrBytes;
+use skiff_protocol::ErrorCode;
+use skiff_storage::{ConfigChange, StorageError};
+
+use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::str_bytes;
+use crate::{errors, topic_config, Broker};
+
+pub(super) enum Outcome {
+    Done,
+    Refused { code: i16, message: StrBytes },
+}
+
+impl Outcome {
+    pub(super) fn refused(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Refused { code: code.code(), message: str_bytes(message) }
+    }
+}
+
+/// Checks every change, then applies them atomically (unless `validate_only`).
+pub(super) async fn apply(
+    broker: &Broker,
+    resource_type: i8,
+    name: &str,
+    changes: Vec<ConfigChange>,
+    replace_all: bool,
+    validate_only: bool,
+) -> Outcome {
+    match resource_type {
+        RESOURCE_TOPIC => {}
+        RESOURCE_BROKER => {
+            return Outcome::refused(
+                ErrorCode::InvalidRequest,
+                "broker configs are static: set them with skiff broker flags",
+            )
+        }
+        other => {
+            return Outcome::refused(
+                ErrorCode::InvalidRequest,
+                format!("unsupported resource type {other}"),
+            )
+        }
+    }
+    for change in &changes {
+        let checked = match &change.value {
+            Some(value) => topic_config::validate(&change.key, value),
+            None if topic_config::find(&change.key).is_some() => Ok(()),
+            None => Err(format!("unknown topic config {}", change.key)),
+        };
+        if let Err(message) = checked {
+            return Outcome::refused(ErrorCode::InvalidConfig, message);
+        }
+    }
+    let result = if validate_only {
+        broker.storage.meta.topic(name).await.and_then(|found| {
+            found.map(|_| ()).ok_or_else(|| StorageError::NotFound(format!("topic {name}")))
+        })
+    } else {
+        broker.storage.meta.alter_configs(name, changes, replace_all).await.map(|meta| {
+            tracing::info!(topic = %meta.name, configs = ?meta.configs, "altered topic configs");
+        })
+    };
+    match result {
+        Ok(()) => Outcome::Done,
+        Err(StorageError::NotFound(_)) => {
+            Outcome::refused(ErrorCode::UnknownTopicOrPartition, format!("no topic {name}"))
+        }
+        Err(error) => Outcome::Refused {
+            code: errors::code_for(&error),
+            message: str_bytes(error.to_string()),
+        },
+    }
+}

@@ -1,0 +1,28 @@
+//! DescribeCluster: like Metadata's broker list, for admin clients.
+
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+pub(super) use kafka_protocol::messages::DescribeClusterRequest;
+use kafka_protocol::messages::{BrokerId, DescribeClusterResponse};
+
+use super::str_bytes;
+use crate::{errors, Broker};
+
+pub(super) async fn handle(
+    broker: &Broker,
+    _version: i16,
+    request: DescribeClusterRequest,
+) -> DescribeClusterResponse {
+    let response = DescribeClusterResponse::default()
+        .with_endpoint_type(request.endpoint_type)
+        .with_controller_id(BrokerId(broker.config.node_id))
+        .with_brokers(vec![DescribeClusterBroker::default()
+            .with_broker_id(BrokerId(broker.config.node_id))
+            .with_host(str_bytes(broker.config.advertised_host.clone()))
+            .with_port(broker.config.advertised_port)]);
+    match broker.cluster_id().await {
+        Ok(id) => response.with_cluster_id(str_bytes(id)),
+        Err(error) => response
+            .with_error_code(errors::code_for(&error))
+            .with_error_message(Some(str_bytes(error.to_string()))),
+    }
+}

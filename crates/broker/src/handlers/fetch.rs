@@ -1,0 +1,163 @@
+//! Fetch: whole stored batches from each partition, long-polling until `min_bytes` arrive or
+//! `max_wait_ms` passes. When the wait ends, what is there is returned at once (a lesson from
+//! the reference broker, whose SQL engines kept filling after the deadline).
+//!
+//! Waiting is woken by appends made through this broker and, for appends made by other brokers
+//! on the same storage, by re-reading every [`Broker::poll_interval`].
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::future::join_all;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+pub(super) use kafka_protocol::messages::FetchRequest;
+use kafka_protocol::messages::{FetchResponse, TopicName};
+use skiff_protocol::ErrorCode;
+use skiff_storage::{ReadResult, TopicMeta, TopicPartition};
+use tokio::time::Instant;
+
+use crate::{errors, Broker};
+
+/// Fetch v13 names topics by id instead of by name.
+const TOPIC_ID_VERSION: i16 = 13;
+
+/// A requested topic, resolved once per request.
+struct Wanted {
+    request: FetchTopic,
+    topic: Result<TopicMeta, i16>,
+}
+
+pub(super) async fn handle(broker: &Broker, version: i16, request: FetchRequest) -> FetchResponse {
+    let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+    let min_bytes = request.min_bytes.max(0) as usize;
+    let max_bytes = if request.max_bytes > 0 { request.max_bytes as usize } else { usize::MAX };
+    let mut wanted = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        wanted.push(Wanted { topic: resolve(broker, version, &topic).await, request: topic });
+    }
+    let mut appends = broker.appends();
+    loop {
+        appends.borrow_and_update();
+        let (responses, bytes, failed) = read_all(broker, &wanted, max_bytes).await;
+        let now = Instant::now();
+        if bytes >= min_bytes || failed || now >= deadline {
+            return FetchResponse::default().with_responses(responses);
+        }
+        let pause = broker.poll_interval().min(deadline - now);
+        tokio::select! {
+            _ = appends.changed() => {}
+            _ = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+async fn resolve(broker: &Broker, version: i16, topic: &FetchTopic) -> Result<TopicMeta, i16> {
+    let found = if version >= TOPIC_ID_VERSION {
+        broker.storage.meta.topic_by_id(topic.topic_id).await
+    } else {
+        broker.storage.meta.topic(&topic.topic).await
+    };
+    match found {
+        Ok(Some(meta)) => Ok(meta),
+        Ok(None) if version >= TOPIC_ID_VERSION => Err(ErrorCode::UnknownTopicId.code()),
+        Ok(None) => Err(ErrorCode::UnknownTopicOrPartition.code()),
+        Err(error) => Err(errors::code_for(&error)),
+    }
+}
+
+/// Reads every partition (concurrently), then fits the results into `max_bytes` in request
+/// order. Returns the topic responses, the record bytes included, and whether any partition
+/// failed.
+async fn read_all(
+    broker: &Broker,
+    wanted: &[Wanted],
+    max_bytes: usize,
+) -> (Vec<FetchableTopicResponse>, usize, bool) {
+    let reads = wanted.iter().map(|want| async move {
+        let partitions = join_all(
+            want.request
+                .partitions
+                .iter()
+                .map(|partition| read_partition(broker, want, partition, max_bytes)),
+        )
+        .await;
+        (want, partitions)
+    });
+    let mut total = 0;
+    let mut failed = false;
+    let mut responses = Vec::with_capacity(wanted.len());
+    for (want, partitions) in join_all(reads).await {
+        let mut datas = Vec::with_capacity(partitions.len());
+        for (data, batches) in partitions {
+            failed |= data.error_code != errors::NONE;
+            let records = take_within(batches, &mut total, max_bytes);
+            datas.push(data.with_records(Some(records)));
+        }
+        responses.push(
+            FetchableTopicResponse::default()
+                .with_topic(TopicName(want.request.topic.0.clone()))
+                .with_topic_id(want.request.topic_id)
+                .with_partitions(datas),
+        );
+    }
+    (responses, total, failed)
+}
+
+/// Keeps whole batches while the response stays within `max_bytes`; the very first batch of
+/// the response is always kept so a record larger than the limit can still be consumed.
+fn take_within(batches: Vec<Bytes>, total: &mut usize, max_bytes: usize) -> Bytes {
+    let mut kept: Vec<Bytes> = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let first_of_response = *total == 0;
+        if !first_of_response && *total + batch.len() > max_bytes {
+            break;
+        }
+        *total += batch.len();
+        kept.push(batch);
+    }
+    match kept.len() {
+        0 => Bytes::new(),
+        1 => kept.pop().unwrap_or_default(),
+        _ => {
+            let mut joined = BytesMut::with_capacity(kept.iter().map(Bytes::len).sum());
+            kept.iter().for_each(|batch| joined.extend_from_slice(batch));
+            joined.freeze()
+        }
+    }
+}
+
+async fn read_partition(
+    broker: &Broker,
+    want: &Wanted,
+    request: &FetchPartition,
+    max_bytes: usize,
+) -> (PartitionData, Vec<Bytes>) {
+    let data = PartitionData::default().with_partition_index(request.partition);
+    let topic = match &want.topic {
+        Ok(topic) => topic,
+        Err(code) => return (data.with_error_code(*code), Vec::new()),
+    };
+    let partition = TopicPartition::new(topic.name.clone(), request.partition);
+    let limit = (request.partition_max_bytes.max(0) as usize).min(max_bytes).max(1);
+    let ReadResult { watermarks, batches } =
+        match broker.storage.log.read(&partition, request.fetch_offset, limit).await {
+            Ok(read) => read,
+            Err(error) => {
+                return (
+                    data.with_error_code(errors::code_for(&error))
+                        .with_high_watermark(-1)
+                        .with_log_start_offset(-1),
+                    Vec::new(),
+                )
+            }
+        };
+    let data = data
+        .with_high_watermark(watermarks.high)
+        .with_last_stable_offset(watermarks.high)
+        .with_log_start_offset(watermarks.log_start);
+    if request.fetch_offset < watermarks.log_start || request.fetch_offset > watermarks.high {
+        return (data.with_error_code(ErrorCode::OffsetOutOfRange.code()), Vec::new());
+    }
+    (data, batches)
+}

@@ -1,0 +1,131 @@
+//! One file per Kafka API, and the table that ties them to API keys.
+//!
+//! [`api_table!`] lists every handled API once: the same list generates [`dispatch`] and
+//! [`supported`], so ApiVersions can never advertise an API that is not answered.
+//! Each handler is `async fn handle(broker, version, request) -> Response` (Produce may also
+//! answer nothing: acks=0).
+
+mod alter_configs;
+mod api_versions;
+mod config_changes;
+mod create_partitions;
+mod create_topics;
+mod delete_records;
+mod delete_topics;
+mod describe_cluster;
+mod describe_configs;
+mod fetch;
+mod incremental_alter_configs;
+mod list_offsets;
+mod metadata;
+mod offset_for_leader_epoch;
+mod produce;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, VersionRange};
+
+use crate::Broker;
+
+/// What the connection writes back.
+pub(crate) enum Reply {
+    Response {
+        header_version: i16,
+        body: BytesMut,
+    },
+    /// The request asked for no response (Produce with acks=0).
+    None,
+}
+
+/// Lets a handler return its response, or `Option` of it when it may stay silent.
+pub(crate) trait IntoHandled<R> {
+    fn into_handled(self) -> Option<R>;
+}
+
+impl<R: Encodable> IntoHandled<R> for R {
+    fn into_handled(self) -> Option<R> {
+        Some(self)
+    }
+}
+
+impl<R: Encodable> IntoHandled<R> for Option<R> {
+    fn into_handled(self) -> Option<R> {
+        self
+    }
+}
+
+fn encode<R: Encodable + HeaderVersion>(
+    response: Option<R>,
+    version: i16,
+) -> Result<Reply, String> {
+    let Some(response) = response else { return Ok(Reply::None) };
+    let size = response.compute_size(version).map_err(|error| error.to_string())?;
+    let mut body = BytesMut::with_capacity(size);
+    response.encode(&mut body, version).map_err(|error| format!("encoding response: {error}"))?;
+    Ok(Reply::Response { header_version: R::header_version(version), body })
+}
+
+fn in_range(range: &VersionRange, version: i16) -> bool {
+    range.min <= version && version <= range.max
+}
+
+macro_rules! api_table {
+    ($( $key:ident => $module:ident :: $request:ident ),* $(,)?) => {
+        /// Every API this broker answers and the versions it answers.
+        pub(crate) fn supported() -> Vec<(ApiKey, VersionRange)> {
+            vec![$( (ApiKey::$key, <$request as Message>::VERSIONS) ),*]
+        }
+
+        /// Decodes the request body, runs its handler and encodes the response. An error means
+        /// the connection cannot continue (unknown API or version, undecodable body).
+        pub(crate) async fn dispatch(
+            broker: &Broker,
+            api_key: ApiKey,
+            header: &RequestHeader,
+            mut body: Bytes,
+        ) -> Result<Reply, String> {
+            let version = header.request_api_version;
+            if api_key == ApiKey::ApiVersions
+                && !in_range(&<ApiVersionsRequest as Message>::VERSIONS, version)
+            {
+                return encode(Some(api_versions::unsupported_version()), 0);
+            }
+            match api_key {
+                $(
+                    ApiKey::$key => {
+                        if !in_range(&<$request as Message>::VERSIONS, version) {
+                            return Err("unsupported api version".into());
+                        }
+                        let request = <$request as Decodable>::decode(&mut body, version)
+                            .map_err(|error| format!("malformed request: {error}"))?;
+                        let response = $module::handle(broker, version, request).await;
+                        encode(IntoHandled::into_handled(response), version)
+                    }
+                )*
+                _ => Err("api not supported by this broker".into()),
+            }
+        }
+    };
+}
+
+api_table! {
+    Produce => produce::ProduceRequest,
+    Fetch => fetch::FetchRequest,
+    ListOffsets => list_offsets::ListOffsetsRequest,
+    Metadata => metadata::MetadataRequest,
+    ApiVersions => api_versions::ApiVersionsRequest,
+    CreateTopics => create_topics::CreateTopicsRequest,
+    DeleteTopics => delete_topics::DeleteTopicsRequest,
+    DeleteRecords => delete_records::DeleteRecordsRequest,
+    OffsetForLeaderEpoch => offset_for_leader_epoch::OffsetForLeaderEpochRequest,
+    DescribeConfigs => describe_configs::DescribeConfigsRequest,
+    AlterConfigs => alter_configs::AlterConfigsRequest,
+    CreatePartitions => create_partitions::CreatePartitionsRequest,
+    IncrementalAlterConfigs => incremental_alter_configs::IncrementalAlterConfigsRequest,
+    DescribeCluster => describe_cluster::DescribeClusterRequest,
+}
+
+/// Shorthand used by handlers for Kafka strings.
+pub(crate) fn str_bytes(value: impl Into<String>) -> kafka_protocol::protocol::StrBytes {
+    kafka_protocol::protocol::StrBytes::from_string(value.into())
+}

@@ -1,0 +1,43 @@
+//! OffsetForLeaderEpoch: there are no leader changes, so there is one epoch (0) whose end is
+//! the high watermark. Clients use this to check for log truncation, which cannot happen.
+
+use kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
+pub(super) use kafka_protocol::messages::OffsetForLeaderEpochRequest;
+use kafka_protocol::messages::OffsetForLeaderEpochResponse;
+use skiff_storage::TopicPartition;
+
+use crate::{errors, Broker};
+
+pub(super) async fn handle(
+    broker: &Broker,
+    _version: i16,
+    request: OffsetForLeaderEpochRequest,
+) -> OffsetForLeaderEpochResponse {
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for wanted in &topic.partitions {
+            let partition = TopicPartition::new(topic.topic.0.to_string(), wanted.partition);
+            let answer = EpochEndOffset::default().with_partition(wanted.partition);
+            partitions.push(match broker.storage.log.watermarks(&partition).await {
+                // Epochs after ours have no end yet (UNDEFINED), as in Kafka.
+                Ok(_) if wanted.leader_epoch > 0 => {
+                    answer.with_leader_epoch(-1).with_end_offset(-1)
+                }
+                Ok(marks) => answer.with_leader_epoch(0).with_end_offset(marks.high),
+                Err(error) => answer
+                    .with_error_code(errors::code_for(&error))
+                    .with_leader_epoch(-1)
+                    .with_end_offset(-1),
+            });
+        }
+        topics.push(
+            OffsetForLeaderTopicResult::default()
+                .with_topic(topic.topic)
+                .with_partitions(partitions),
+        );
+    }
+    OffsetForLeaderEpochResponse::default().with_topics(topics)
+}

@@ -1,0 +1,179 @@
+//! Produce: validate each partition's record batches (magic v2, CRC, size) and append them as
+//! they came. Partitions of one request are appended concurrently; one partition's failure
+//! never fails another's.
+
+use bytes::{Bytes, BytesMut};
+use futures::future::join_all;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+pub(super) use kafka_protocol::messages::ProduceRequest;
+use kafka_protocol::messages::{ProduceResponse, TopicName};
+use skiff_protocol::batch::{self, set_log_append_time, BatchError};
+use skiff_protocol::ErrorCode;
+use skiff_storage::{Batch, TopicMeta, TopicPartition};
+use tracing::debug;
+
+use super::str_bytes;
+use crate::{errors, topic_config, Broker};
+
+/// Produce v13 names topics by id instead of by name.
+const TOPIC_ID_VERSION: i16 = 13;
+
+pub(super) async fn handle(
+    broker: &Broker,
+    version: i16,
+    request: ProduceRequest,
+) -> Option<ProduceResponse> {
+    let acks = request.acks;
+    let responses = if (-1..=1).contains(&acks) {
+        join_all(request.topic_data.into_iter().map(|topic| produce_topic(broker, version, topic)))
+            .await
+    } else {
+        request
+            .topic_data
+            .into_iter()
+            .map(|topic| refuse_topic(topic, ErrorCode::InvalidRequiredAcks.code(), None))
+            .collect()
+    };
+    // acks=0: the producer does not read a response, so none is sent.
+    (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+}
+
+async fn produce_topic(
+    broker: &Broker,
+    version: i16,
+    topic: TopicProduceData,
+) -> TopicProduceResponse {
+    let found = if version >= TOPIC_ID_VERSION {
+        broker.storage.meta.topic_by_id(topic.topic_id).await
+    } else {
+        broker.storage.meta.topic(&topic.name).await
+    };
+    let meta = match found {
+        Ok(Some(meta)) => meta,
+        Ok(None) => {
+            let code = if version >= TOPIC_ID_VERSION {
+                ErrorCode::UnknownTopicId
+            } else {
+                ErrorCode::UnknownTopicOrPartition
+            };
+            return refuse_topic(topic, code.code(), None);
+        }
+        Err(error) => {
+            return refuse_topic(topic, errors::code_for(&error), Some(error.to_string()))
+        }
+    };
+    let partitions = join_all(
+        topic.partition_data.into_iter().map(|data| produce_partition(broker, &meta, data)),
+    )
+    .await;
+    TopicProduceResponse::default()
+        .with_name(topic.name)
+        .with_topic_id(topic.topic_id)
+        .with_partition_responses(partitions)
+}
+
+async fn produce_partition(
+    broker: &Broker,
+    topic: &TopicMeta,
+    data: PartitionProduceData,
+) -> PartitionProduceResponse {
+    let response = PartitionProduceResponse::default().with_index(data.index);
+    let refuse = |code: ErrorCode, message: String| {
+        PartitionProduceResponse::default()
+            .with_index(data.index)
+            .with_error_code(code.code())
+            .with_error_message(Some(str_bytes(message)))
+    };
+    if data.index < 0 || data.index >= topic.partitions {
+        return refuse(ErrorCode::UnknownTopicOrPartition, format!("no partition {}", data.index));
+    }
+    let records = data.records.unwrap_or_default();
+    let batches = match batch::split_batches(&records) {
+        Ok(batches) => batches,
+        Err(error) => {
+            debug!(topic = %topic.name, partition = data.index, %error, "refused batch");
+            return refuse(code_for_batch_error(&error), error.to_string());
+        }
+    };
+    let max_bytes = topic_config::effective(&topic.configs, "max.message.bytes")
+        .and_then(|value| value.parse::<usize>().ok())
+        .unwrap_or(usize::MAX);
+    if let Some(big) = batches.iter().find(|batch| batch.bytes.len() > max_bytes) {
+        return refuse(
+            ErrorCode::MessageTooLarge,
+            format!("batch of {} bytes exceeds max.message.bytes {max_bytes}", big.bytes.len()),
+        );
+    }
+    let log_append_time =
+        topic_config::effective(&topic.configs, "message.timestamp.type") == Some("LogAppendTime");
+    let (batches, append_time) = if log_append_time {
+        let now = now_ms();
+        (batches.into_iter().map(|batch| stamp(batch, now)).collect(), now)
+    } else {
+        (batches, -1)
+    };
+    let partition = TopicPartition::new(topic.name.clone(), data.index);
+    match broker.storage.log.append(&partition, batches).await {
+        Ok(appended) => {
+            broker.notify_appended();
+            response
+                .with_base_offset(appended.base_offset)
+                .with_log_start_offset(appended.log_start)
+                .with_log_append_time_ms(append_time)
+        }
+        Err(error) => {
+            tracing::warn!(%partition, %error, "append failed");
+            response
+                .with_error_code(errors::code_for(&error))
+                .with_error_message(Some(str_bytes(error.to_string())))
+        }
+    }
+}
+
+fn code_for_batch_error(error: &BatchError) -> ErrorCode {
+    match error {
+        BatchError::UnsupportedMagic(_) => ErrorCode::UnsupportedForMessageFormat,
+        BatchError::CrcMismatch { .. } => ErrorCode::CorruptMessage,
+        _ => ErrorCode::InvalidRecord,
+    }
+}
+
+/// Rewrites a batch for a LogAppendTime topic (a copy: request buffers are shared).
+fn stamp(batch: Batch, now: i64) -> Batch {
+    let mut bytes = BytesMut::from(&batch.bytes[..]);
+    set_log_append_time(&mut bytes, now);
+    let bytes: Bytes = bytes.freeze();
+    let mut header = batch.header;
+    header.max_timestamp = now;
+    header.attributes |= 0x08;
+    Batch { header, bytes }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn refuse_topic(
+    topic: TopicProduceData,
+    code: i16,
+    message: Option<String>,
+) -> TopicProduceResponse {
+    let partitions = topic
+        .partition_data
+        .iter()
+        .map(|data| {
+            PartitionProduceResponse::default()
+                .with_index(data.index)
+                .with_error_code(code)
+                .with_error_message(message.clone().map(str_bytes))
+        })
+        .collect();
+    TopicProduceResponse::default()
+        .with_name(TopicName(topic.name.0))
+        .with_topic_id(topic.topic_id)
+        .with_partition_responses(partitions)
+}

@@ -1,0 +1,206 @@
+//! Topic configs: the names Skiff knows, their defaults, and value checks.
+//!
+//! Storage keeps only overrides; defaults are the broker's, reported by DescribeConfigs with
+//! source DEFAULT_CONFIG so admin tools show the full picture, as Kafka does.
+
+use std::collections::BTreeMap;
+
+/// DescribeConfigs `config_type` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConfigType {
+    Boolean = 1,
+    String = 2,
+    Int = 3,
+    Long = 5,
+    Double = 6,
+    List = 7,
+}
+
+/// DescribeConfigs `config_source` values.
+pub(crate) const SOURCE_TOPIC: i8 = 1;
+pub(crate) const SOURCE_STATIC_BROKER: i8 = 4;
+pub(crate) const SOURCE_DEFAULT: i8 = 5;
+
+/// One known topic config.
+pub(crate) struct TopicConfigDef {
+    pub(crate) name: &'static str,
+    pub(crate) default: &'static str,
+    pub(crate) kind: ConfigType,
+    /// Allowed values for enumerations (for lists: allowed items).
+    pub(crate) choices: &'static [&'static str],
+    pub(crate) doc: &'static str,
+}
+
+const fn def(
+    name: &'static str,
+    default: &'static str,
+    kind: ConfigType,
+    doc: &'static str,
+) -> TopicConfigDef {
+    TopicConfigDef { name, default, kind, choices: &[], doc }
+}
+
+/// Every topic config Skiff accepts, sorted by name.
+pub(crate) const TOPIC_CONFIGS: &[TopicConfigDef] = &[
+    TopicConfigDef {
+        name: "cleanup.policy",
+        default: "delete",
+        kind: ConfigType::List,
+        choices: &["delete", "compact"],
+        doc: "Whether old records are deleted by retention, compacted by key, or both.",
+    },
+    TopicConfigDef {
+        name: "compression.type",
+        default: "producer",
+        kind: ConfigType::String,
+        choices: &["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"],
+        doc: "Compression of stored batches; `producer` keeps what the producer sent.",
+    },
+    def(
+        "delete.retention.ms",
+        "86400000",
+        ConfigType::Long,
+        "How long tombstones are kept on compacted topics.",
+    ),
+    def(
+        "file.delete.delay.ms",
+        "60000",
+        ConfigType::Long,
+        "Accepted for compatibility; Skiff has no local files.",
+    ),
+    def(
+        "flush.messages",
+        "9223372036854775807",
+        ConfigType::Long,
+        "Accepted for compatibility; every acknowledged append is durable.",
+    ),
+    def(
+        "flush.ms",
+        "9223372036854775807",
+        ConfigType::Long,
+        "Accepted for compatibility; every acknowledged append is durable.",
+    ),
+    def("index.interval.bytes", "4096", ConfigType::Int, "Accepted for compatibility."),
+    def(
+        "max.compaction.lag.ms",
+        "9223372036854775807",
+        ConfigType::Long,
+        "Longest time a record stays uncompacted.",
+    ),
+    def("max.message.bytes", "1048588", ConfigType::Int, "Largest record batch the topic accepts."),
+    TopicConfigDef {
+        name: "message.timestamp.type",
+        default: "CreateTime",
+        kind: ConfigType::String,
+        choices: &["CreateTime", "LogAppendTime"],
+        doc: "Whether record timestamps are the producer's or the broker's.",
+    },
+    def(
+        "min.cleanable.dirty.ratio",
+        "0.5",
+        ConfigType::Double,
+        "Share of uncompacted log that triggers compaction.",
+    ),
+    def(
+        "min.compaction.lag.ms",
+        "0",
+        ConfigType::Long,
+        "Shortest time a record stays uncompacted.",
+    ),
+    def(
+        "min.insync.replicas",
+        "1",
+        ConfigType::Int,
+        "Accepted for compatibility; storage provides durability.",
+    ),
+    def("preallocate", "false", ConfigType::Boolean, "Accepted for compatibility."),
+    def(
+        "retention.bytes",
+        "-1",
+        ConfigType::Long,
+        "Largest partition size before old records are deleted (-1: no limit).",
+    ),
+    def("retention.ms", "604800000", ConfigType::Long, "How long records are kept (-1: forever)."),
+    def("segment.bytes", "1073741824", ConfigType::Int, "Accepted for compatibility."),
+    def("segment.index.bytes", "10485760", ConfigType::Int, "Accepted for compatibility."),
+    def("segment.jitter.ms", "0", ConfigType::Long, "Accepted for compatibility."),
+    def("segment.ms", "604800000", ConfigType::Long, "Accepted for compatibility."),
+    def(
+        "unclean.leader.election.enable",
+        "false",
+        ConfigType::Boolean,
+        "Accepted for compatibility; there are no leaders to elect.",
+    ),
+];
+
+pub(crate) fn find(name: &str) -> Option<&'static TopicConfigDef> {
+    TOPIC_CONFIGS.iter().find(|config| config.name == name)
+}
+
+/// Checks one config value; the error is a message for the client.
+pub(crate) fn validate(name: &str, value: &str) -> Result<(), String> {
+    let config = find(name).ok_or_else(|| format!("unknown topic config {name}"))?;
+    let valid = match config.kind {
+        ConfigType::Boolean => matches!(value, "true" | "false"),
+        ConfigType::Int => value.parse::<i32>().is_ok(),
+        ConfigType::Long => value.parse::<i64>().is_ok(),
+        ConfigType::Double => value.parse::<f64>().is_ok_and(f64::is_finite),
+        ConfigType::String => config.choices.is_empty() || config.choices.contains(&value),
+        ConfigType::List => value
+            .split(',')
+            .map(str::trim)
+            .all(|item| config.choices.is_empty() || config.choices.contains(&item)),
+    };
+    if valid {
+        Ok(())
+    } else {
+        Err(format!("invalid value {value:?} for topic config {name}"))
+    }
+}
+
+/// Checks every override of a topic.
+pub(crate) fn validate_all(configs: &BTreeMap<String, String>) -> Result<(), String> {
+    configs.iter().try_for_each(|(name, value)| validate(name, value))
+}
+
+/// The effective value: the override if any, else the default.
+pub(crate) fn effective<'a>(
+    overrides: &'a BTreeMap<String, String>,
+    name: &str,
+) -> Option<&'a str> {
+    overrides.get(name).map(String::as_str).or_else(|| find(name).map(|config| config.default))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validates_by_type_and_choice() {
+        assert!(validate("retention.ms", "1000").is_ok());
+        assert!(validate("retention.ms", "soon").is_err());
+        assert!(validate("cleanup.policy", "compact,delete").is_ok());
+        assert!(validate("cleanup.policy", "shred").is_err());
+        assert!(validate("message.timestamp.type", "LogAppendTime").is_ok());
+        assert!(validate("no.such.config", "1").is_err());
+        assert!(validate("preallocate", "yes").is_err());
+    }
+
+    #[test]
+    fn configs_are_sorted_and_defaults_valid() {
+        for pair in TOPIC_CONFIGS.windows(2) {
+            assert!(pair[0].name < pair[1].name, "{} before {}", pair[0].name, pair[1].name);
+        }
+        for config in TOPIC_CONFIGS {
+            assert!(validate(config.name, config.default).is_ok(), "{}", config.name);
+        }
+    }
+
+    #[test]
+    fn effective_prefers_overrides() {
+        let overrides = BTreeMap::from([("retention.ms".to_owned(), "5".to_owned())]);
+        assert_eq!(effective(&overrides, "retention.ms"), Some("5"));
+        assert_eq!(effective(&overrides, "retention.bytes"), Some("-1"));
+        assert_eq!(effective(&overrides, "nope"), None);
+    }
+}
