@@ -1,0 +1,237 @@
+//! Protocol-level tests: a real broker on a loopback port over the memory engine, driven with
+//! hand-encoded requests. Client-library behaviour is covered by tests/e2e; these pin down the
+//! wire rules clients rely on (ordering, silence for acks=0, version fallback, long polls).
+
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use skiff_broker::{Broker, BrokerConfig};
+use skiff_storage::testsuite::batch;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn start() -> std::net::SocketAddr {
+    let config = BrokerConfig::for_address("127.0.0.1:0".parse().expect("address"));
+    let broker = Broker::new(skiff_storage_memory::MemoryEngine::storage(), config);
+    let listener = skiff_broker::server::bind(&broker).await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(skiff_broker::serve(broker, listener, std::future::pending()));
+    address
+}
+
+fn frame<R: Request>(request: &R, version: i16, correlation_id: i32) -> BytesMut {
+    let header = RequestHeader::default()
+        .with_request_api_key(R::KEY)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(StrBytes::from_static_str("test")));
+    let mut body = BytesMut::new();
+    header.encode(&mut body, R::header_version(version)).expect("header");
+    request.encode(&mut body, version).expect("body");
+    let mut framed = BytesMut::with_capacity(body.len() + 4);
+    framed.put_i32(body.len() as i32);
+    framed.extend_from_slice(&body);
+    framed
+}
+
+async fn read_response(stream: &mut TcpStream) -> Bytes {
+    let length = stream.read_i32().await.expect("length");
+    let mut body = vec![0; length as usize];
+    stream.read_exact(&mut body).await.expect("body");
+    Bytes::from(body)
+}
+
+/// Reads one response, checks its correlation id and decodes the body.
+async fn receive<R: Request>(
+    stream: &mut TcpStream,
+    version: i16,
+    correlation_id: i32,
+) -> R::Response {
+    let mut bytes = read_response(stream).await;
+    let header =
+        ResponseHeader::decode(&mut bytes, R::Response::header_version(version)).expect("header");
+    assert_eq!(header.correlation_id, correlation_id);
+    R::Response::decode(&mut bytes, version).expect("response")
+}
+
+async fn call<R: Request>(stream: &mut TcpStream, request: &R, version: i16) -> R::Response {
+    stream.write_all(&frame(request, version, 7)).await.expect("write");
+    receive::<R>(stream, version, 7).await
+}
+
+async fn create_topic(stream: &mut TcpStream, name: &'static str) {
+    let request = CreateTopicsRequest::default().with_topics(vec![
+        kafka_protocol::messages::create_topics_request::CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str(name)))
+            .with_num_partitions(1)
+            .with_replication_factor(1),
+    ]);
+    let response = call(stream, &request, 7).await;
+    assert_eq!(response.topics[0].error_code, 0);
+}
+
+fn produce_request(topic: &'static str, acks: i16, records: usize) -> ProduceRequest {
+    ProduceRequest::default().with_acks(acks).with_timeout_ms(1000).with_topic_data(vec![
+        TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_static_str(topic)))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(batch(records).bytes))]),
+    ])
+}
+
+fn fetch_request(topic: &'static str, offset: i64, max_wait_ms: i32) -> FetchRequest {
+    FetchRequest::default()
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_static_str(topic)))
+            .with_partitions(vec![FetchPartition::default()
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(1 << 20)])])
+}
+
+#[tokio::test]
+async fn api_versions_lists_the_handled_apis() {
+    let mut stream = TcpStream::connect(start().await).await.expect("connect");
+    let response = call(&mut stream, &ApiVersionsRequest::default(), 3).await;
+    assert_eq!(response.error_code, 0);
+    let keys: Vec<i16> = response.api_keys.iter().map(|key| key.api_key).collect();
+    for key in [
+        ApiKey::Produce,
+        ApiKey::Fetch,
+        ApiKey::Metadata,
+        ApiKey::ApiVersions,
+        ApiKey::DeleteRecords,
+    ] {
+        assert!(keys.contains(&(key as i16)), "{key:?} missing from {keys:?}");
+    }
+    let produce = response.api_keys.iter().find(|key| key.api_key == 0).expect("produce");
+    assert_eq!((produce.min_version, produce.max_version), (3, 13));
+}
+
+#[tokio::test]
+async fn unknown_api_versions_version_gets_error_35_in_a_v0_body() {
+    let mut stream = TcpStream::connect(start().await).await.expect("connect");
+    // Header v2 by hand (the codec refuses to encode v99): key 18, version 99, correlation 5,
+    // client id "test", no tagged fields; then a body we may not understand.
+    let mut request = BytesMut::new();
+    request.put_slice(&[0, 18, 0, 99, 0, 0, 0, 5, 0, 4, b't', b'e', b's', b't', 0, 1, 2, 3]);
+    let mut framed = BytesMut::new();
+    framed.put_i32(request.len() as i32);
+    framed.extend_from_slice(&request);
+    stream.write_all(&framed).await.expect("write");
+    let mut bytes = read_response(&mut stream).await;
+    assert_eq!(bytes.get_i32(), 5, "correlation id, header v0");
+    let response = ApiVersionsResponse::decode(&mut bytes, 0).expect("v0 body");
+    assert_eq!(response.error_code, 35);
+    assert!(response.api_keys.iter().any(|key| key.api_key == ApiKey::ApiVersions as i16));
+}
+
+#[tokio::test]
+async fn acks_zero_gets_no_response_and_order_is_kept() {
+    let mut stream = TcpStream::connect(start().await).await.expect("connect");
+    create_topic(&mut stream, "quiet").await;
+    // Pipeline: a silent produce, then ListOffsets-latest and Metadata; the next response must
+    // be the ListOffsets one, and it must see the silent produce.
+    let mut pipelined = frame(&produce_request("quiet", 0, 3), 9, 1);
+    let list = ListOffsetsRequest::default().with_topics(vec![
+        kafka_protocol::messages::list_offsets_request::ListOffsetsTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("quiet")))
+            .with_partitions(vec![
+                kafka_protocol::messages::list_offsets_request::ListOffsetsPartition::default()
+                    .with_timestamp(-1),
+            ]),
+    ]);
+    pipelined.extend_from_slice(&frame(&list, 5, 2));
+    pipelined.extend_from_slice(&frame(&MetadataRequest::default().with_topics(None), 12, 3));
+    stream.write_all(&pipelined).await.expect("write");
+    let offsets = receive::<ListOffsetsRequest>(&mut stream, 5, 2).await;
+    assert_eq!(offsets.topics[0].partitions[0].offset, 3);
+    let metadata = receive::<MetadataRequest>(&mut stream, 12, 3).await;
+    assert_eq!(metadata.topics.len(), 1);
+}
+
+#[tokio::test]
+async fn produce_then_fetch_returns_the_batch_with_its_offset() {
+    let mut stream = TcpStream::connect(start().await).await.expect("connect");
+    create_topic(&mut stream, "t").await;
+    let produced = call(&mut stream, &produce_request("t", -1, 2), 9).await;
+    assert_eq!(produced.responses[0].partition_responses[0].base_offset, 0);
+    let produced = call(&mut stream, &produce_request("t", 1, 3), 9).await;
+    assert_eq!(produced.responses[0].partition_responses[0].base_offset, 2);
+
+    let fetched = call(&mut stream, &fetch_request("t", 2, 0), 12).await;
+    let partition = &fetched.responses[0].partitions[0];
+    assert_eq!((partition.error_code, partition.high_watermark), (0, 5));
+    let records = partition.records.clone().expect("records");
+    assert_eq!(skiff_protocol::batch::base_offset(&records), Some(2));
+
+    let out_of_range = call(&mut stream, &fetch_request("t", 6, 0), 12).await;
+    assert_eq!(out_of_range.responses[0].partitions[0].error_code, 1);
+}
+
+#[tokio::test]
+async fn corrupt_batch_is_refused_and_nothing_is_stored() {
+    let mut stream = TcpStream::connect(start().await).await.expect("connect");
+    create_topic(&mut stream, "t").await;
+    let mut request = produce_request("t", -1, 2);
+    let records = request.topic_data[0].partition_data[0].records.take().expect("records");
+    let mut corrupt = BytesMut::from(&records[..]);
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0x55;
+    request.topic_data[0].partition_data[0].records = Some(corrupt.freeze());
+    let response = call(&mut stream, &request, 9).await;
+    assert_eq!(response.responses[0].partition_responses[0].error_code, 2, "CORRUPT_MESSAGE");
+    let fetched = call(&mut stream, &fetch_request("t", 0, 0), 12).await;
+    assert_eq!(fetched.responses[0].partitions[0].high_watermark, 0);
+}
+
+#[tokio::test]
+async fn fetch_long_polls_until_data_or_deadline() {
+    let address = start().await;
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    create_topic(&mut stream, "t").await;
+
+    let started = Instant::now();
+    let empty = call(&mut stream, &fetch_request("t", 0, 300), 12).await;
+    assert!(empty.responses[0].partitions[0].records.as_ref().is_none_or(|r| r.is_empty()));
+    assert!(started.elapsed() >= Duration::from_millis(300), "waited for max_wait_ms");
+
+    // A waiting fetch is woken by a produce on another connection.
+    stream.write_all(&frame(&fetch_request("t", 0, 30_000), 12, 9)).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut producer = TcpStream::connect(address).await.expect("connect");
+    call(&mut producer, &produce_request("t", -1, 1), 9).await;
+    let woken =
+        tokio::time::timeout(Duration::from_secs(10), receive::<FetchRequest>(&mut stream, 12, 9))
+            .await
+            .expect("woken before the 30 s deadline");
+    assert_eq!(woken.responses[0].partitions[0].high_watermark, 1);
+}
+
+#[tokio::test]
+async fn bad_frames_close_only_their_connection() {
+    let address = start().await;
+    let mut healthy = TcpStream::connect(address).await.expect("connect");
+    for bad in [
+        (-1i32).to_be_bytes().to_vec(),
+        (200 * 1024 * 1024i32).to_be_bytes().to_vec(),
+        b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+        [&12i32.to_be_bytes()[..], &[0x03, 0xe7, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]].concat(),
+        [&12i32.to_be_bytes()[..], &[0, 3, 0, 99, 0, 0, 0, 1, 0, 0, 0, 0]].concat(),
+    ] {
+        let mut stream = TcpStream::connect(address).await.expect("connect");
+        stream.write_all(&bad).await.expect("write");
+        let mut buf = [0u8; 16];
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await;
+        assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "connection closed after {bad:?}");
+    }
+    let response = call(&mut healthy, &ApiVersionsRequest::default(), 3).await;
+    assert_eq!(response.error_code, 0);
+}
