@@ -153,18 +153,35 @@ impl LogStore for MemoryEngine {
 
     async fn max_timestamp(&self, partition: &TopicPartition) -> Result<Option<TimestampOffset>> {
         let log = self.partition(partition)?;
-        let (best, log_start) = {
+        let (live, log_start): (Vec<(i64, Bytes)>, i64) = {
             let log = lock(&log);
-            let mut best: Option<&StoredBatch> = None;
-            for batch in log.batches.iter().filter(|b| b.last_offset >= log.log_start) {
-                if best.is_none_or(|found| batch.max_timestamp > found.max_timestamp) {
-                    best = Some(batch);
-                }
-            }
-            (best.map(|batch| batch.bytes.clone()), log.log_start)
+            let first = log.first_batch_from(log.log_start);
+            let live = log
+                .batches
+                .range(first..)
+                .map(|batch| (batch.max_timestamp, batch.bytes.clone()))
+                .collect();
+            (live, log.log_start)
         };
+        // Headers give each batch's maximum, except for a batch cut by the log start, whose
+        // remaining records must be looked at; ties go to the earliest record.
+        let mut best: Option<(TimestampOffset, Bytes)> = None;
+        for (index, (max_timestamp, bytes)) in live.into_iter().enumerate() {
+            let candidate = if index == 0 {
+                match timestamps::max_in(&bytes, log_start)? {
+                    Some(found) => found,
+                    None => continue,
+                }
+            } else {
+                let offset = skiff_protocol::batch::base_offset(&bytes).unwrap_or(i64::MAX);
+                TimestampOffset { timestamp: max_timestamp, offset }
+            };
+            if best.as_ref().is_none_or(|(found, _)| candidate.timestamp > found.timestamp) {
+                best = Some((candidate, bytes));
+            }
+        }
         match best {
-            Some(batch) => timestamps::max_in(&batch, log_start),
+            Some((_, bytes)) => timestamps::max_in(&bytes, log_start),
             None => Ok(None),
         }
     }

@@ -27,6 +27,12 @@ impl MemoryEngine {
 #[async_trait]
 impl MetaStore for MemoryEngine {
     async fn create_topic(&self, spec: TopicSpec) -> Result<TopicMeta> {
+        if spec.partitions <= 0 {
+            return Err(StorageError::InvalidArgument(format!(
+                "topic {} cannot have {} partitions",
+                spec.name, spec.partitions
+            )));
+        }
         let mut topics = self.write_topics();
         if topics.contains_key(&spec.name) {
             return Err(StorageError::AlreadyExists(format!("topic {}", spec.name)));

@@ -32,6 +32,7 @@ macro_rules! conformance_tests {
             configs_alter_and_replace,
             delete_records_moves_log_start,
             offsets_by_timestamp,
+            max_timestamp_ignores_deleted_records,
             concurrent_appenders_get_unique_offsets,
             state_compare_and_set,
         );
@@ -127,6 +128,13 @@ pub async fn topic_lifecycle(storage: &Storage) {
         .create_topic(TopicSpec { name: "orders".into(), partitions: 1, configs: BTreeMap::new() })
         .await;
     assert!(matches!(again, Err(StorageError::AlreadyExists(_))), "{again:?}");
+    for partitions in [0, -1] {
+        let empty = storage
+            .meta
+            .create_topic(TopicSpec { name: "empty".into(), partitions, configs: BTreeMap::new() })
+            .await;
+        assert!(matches!(empty, Err(StorageError::InvalidArgument(_))), "{empty:?}");
+    }
 
     create(storage, "audit", 1).await;
     let names: Vec<String> =
@@ -349,6 +357,28 @@ pub async fn offsets_by_timestamp(storage: &Storage) {
 
     storage.log.delete_records(&partition, 2).await.expect("delete");
     assert_eq!(find(0).await.expect("find"), at(200, 2), "deleted records are not found");
+}
+
+pub async fn max_timestamp_ignores_deleted_records(storage: &Storage) {
+    create(storage, "t", 1).await;
+    let partition = TopicPartition::new("t", 0);
+    let batches = vec![
+        batch_with(&["a", "b"], &[900, 100], Compression::None),
+        batch_with(&["c", "d"], &[500, 500], Compression::None),
+        batch_with(&["e"], &[300], Compression::None),
+    ];
+    storage.log.append(&partition, batches).await.expect("append");
+    let at = |timestamp, offset| Some(TimestampOffset { timestamp, offset });
+    assert_eq!(storage.log.max_timestamp(&partition).await.expect("max"), at(900, 0));
+
+    // The batch holding 900 is cut by the new log start: its header still says 900.
+    storage.log.delete_records(&partition, 1).await.expect("delete records");
+    assert_eq!(
+        storage.log.max_timestamp(&partition).await.expect("max"),
+        at(500, 2),
+        "the earliest record of the tie after the log start"
+    );
+    assert_eq!(storage.log.offset_for_time(&partition, 200).await.expect("find"), at(500, 2));
 }
 
 pub async fn concurrent_appenders_get_unique_offsets(storage: &Storage) {

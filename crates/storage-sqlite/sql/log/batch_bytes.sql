@@ -1,0 +1,1 @@
+SELECT bytes FROM batches WHERE rowid = ?1

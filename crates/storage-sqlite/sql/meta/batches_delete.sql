@@ -1,0 +1,1 @@
+DELETE FROM batches WHERE topic_key = ?1

@@ -1,0 +1,1 @@
+SELECT topic_key, key, value FROM topic_configs

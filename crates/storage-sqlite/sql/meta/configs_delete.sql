@@ -1,0 +1,1 @@
+DELETE FROM topic_configs WHERE topic_key = ?1

@@ -1,0 +1,1 @@
+DELETE FROM topics WHERE topic_key = ?1

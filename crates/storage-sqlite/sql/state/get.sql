@@ -1,0 +1,1 @@
+SELECT value, version FROM state WHERE key = ?1

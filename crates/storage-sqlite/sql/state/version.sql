@@ -1,0 +1,1 @@
+SELECT version FROM state WHERE key = ?1

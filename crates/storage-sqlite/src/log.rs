@@ -1,0 +1,259 @@
+//! `LogStore`: partition logs as one row per record batch.
+//!
+//! Appends run on the writer thread: offsets are assigned from the `partitions.high` read inside
+//! the group's `BEGIN IMMEDIATE` transaction, never from memory, so brokers sharing the file get
+//! consecutive, non-overlapping offsets. Batches are stored as produced with only the base offset
+//! rewritten (bytes 0..8, outside the CRC); nothing is decoded except for timestamp searches.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use skiff_protocol::batch::set_base_offset;
+use skiff_storage::{
+    timestamps, AppendResult, Batch, LogStore, ReadResult, Result, StorageError, TimestampOffset,
+    TopicPartition, Watermarks,
+};
+use tracing::debug;
+
+use crate::error::db_error;
+use crate::sql;
+use crate::transaction::read_snapshot;
+use crate::SqliteEngine;
+
+/// A partition row: the topic's internal key and the watermarks.
+struct StoredPartition {
+    topic_key: i64,
+    watermarks: Watermarks,
+}
+
+fn find_partition(conn: &Connection, partition: &TopicPartition) -> Result<StoredPartition> {
+    let row = conn
+        .prepare_cached(sql::PARTITION_BY_NAME)
+        .and_then(|mut statement| {
+            statement
+                .query_row(params![partition.topic, partition.partition], |row| {
+                    Ok(StoredPartition {
+                        topic_key: row.get(0)?,
+                        watermarks: Watermarks { log_start: row.get(1)?, high: row.get(2)? },
+                    })
+                })
+                .optional()
+        })
+        .map_err(db_error)?;
+    row.ok_or_else(|| StorageError::NotFound(format!("partition {partition}")))
+}
+
+fn blob(row: &Row<'_>, column: usize) -> Result<Bytes> {
+    row.get::<_, Vec<u8>>(column).map(Bytes::from).map_err(db_error)
+}
+
+fn append(
+    conn: &Connection,
+    partition: &TopicPartition,
+    batches: &[Batch],
+) -> Result<AppendResult> {
+    let stored = find_partition(conn, partition)?;
+    let base_offset = stored.watermarks.high;
+    let mut next = base_offset;
+    let mut insert = conn.prepare_cached(sql::BATCH_INSERT).map_err(db_error)?;
+    let mut bytes = Vec::new();
+    for batch in batches {
+        let last = last_offset(partition, next, batch)?;
+        bytes.clear();
+        bytes.extend_from_slice(&batch.bytes);
+        set_base_offset(&mut bytes, next);
+        insert
+            .execute(params![
+                stored.topic_key,
+                partition.partition,
+                next,
+                last,
+                batch.header.max_timestamp,
+                bytes
+            ])
+            .map_err(db_error)?;
+        next = last + 1;
+    }
+    conn.prepare_cached(sql::PARTITION_SET_HIGH)
+        .and_then(|mut update| update.execute(params![stored.topic_key, partition.partition, next]))
+        .map_err(db_error)?;
+    Ok(AppendResult { base_offset, log_start: stored.watermarks.log_start })
+}
+
+/// The offset of `batch`'s last record when it starts at `base`.
+fn last_offset(partition: &TopicPartition, base: i64, batch: &Batch) -> Result<i64> {
+    let delta = batch.header.last_offset_delta;
+    if delta < 0 {
+        return Err(StorageError::InvalidArgument(format!(
+            "batch for {partition} has negative last offset delta {delta}"
+        )));
+    }
+    base.checked_add(i64::from(delta))
+        .filter(|last| *last < i64::MAX)
+        .ok_or_else(|| StorageError::InvalidArgument(format!("offsets of {partition} exhausted")))
+}
+
+/// Whole batches from `offset` on, within `max_bytes` (the first always), in one statement.
+fn read(
+    conn: &Connection,
+    partition: &TopicPartition,
+    offset: i64,
+    max_bytes: usize,
+) -> Result<ReadResult> {
+    let stored = find_partition(conn, partition)?;
+    let marks = stored.watermarks;
+    let mut result = ReadResult { watermarks: marks, batches: Vec::new() };
+    if offset < marks.log_start || offset >= marks.high {
+        return Ok(result);
+    }
+    let mut statement = conn.prepare_cached(sql::BATCHES_FROM).map_err(db_error)?;
+    let mut rows = statement
+        .query(params![stored.topic_key, partition.partition, offset])
+        .map_err(db_error)?;
+    let mut total = 0usize;
+    while let Some(row) = rows.next().map_err(db_error)? {
+        let length: i64 = row.get(0).map_err(db_error)?;
+        let length = usize::try_from(length).unwrap_or(usize::MAX);
+        if !result.batches.is_empty() && total.saturating_add(length) > max_bytes {
+            break;
+        }
+        total = total.saturating_add(length);
+        result.batches.push(blob(row, 1)?);
+    }
+    Ok(result)
+}
+
+/// Candidate batches come from SQL by `max_timestamp`; the record is found by decoding them.
+fn offset_for_time(
+    conn: &Connection,
+    partition: &TopicPartition,
+    timestamp: i64,
+) -> Result<Option<TimestampOffset>> {
+    let stored = find_partition(conn, partition)?;
+    let log_start = stored.watermarks.log_start;
+    let mut statement = conn.prepare_cached(sql::BATCHES_REACHING_TIME).map_err(db_error)?;
+    let mut rows = statement
+        .query(params![stored.topic_key, partition.partition, log_start, timestamp])
+        .map_err(db_error)?;
+    while let Some(row) = rows.next().map_err(db_error)? {
+        let found = timestamps::first_at_or_after(&blob(row, 0)?, timestamp, log_start)?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
+}
+
+/// Candidates arrive by header `max_timestamp`, largest first; decoding stops once no remaining
+/// batch can beat what was found (a batch cut by the log start, or holding only control records,
+/// may hold less than its header says). Usually one batch is loaded.
+fn max_timestamp(conn: &Connection, partition: &TopicPartition) -> Result<Option<TimestampOffset>> {
+    let stored = find_partition(conn, partition)?;
+    let log_start = stored.watermarks.log_start;
+    let mut statement = conn.prepare_cached(sql::BATCHES_BY_MAX_TIMESTAMP).map_err(db_error)?;
+    let mut rows = statement
+        .query(params![stored.topic_key, partition.partition, log_start])
+        .map_err(db_error)?;
+    let mut best: Option<TimestampOffset> = None;
+    while let Some(row) = rows.next().map_err(db_error)? {
+        let header_max: i64 = row.get(0).map_err(db_error)?;
+        if best.is_some_and(|best| header_max < best.timestamp) {
+            break;
+        }
+        let row_id: i64 = row.get(1).map_err(db_error)?;
+        let bytes = batch_bytes(conn, row_id)?;
+        let Some(found) = timestamps::max_in(&bytes, log_start)? else { continue };
+        let better = best.is_none_or(|best| {
+            found.timestamp > best.timestamp
+                || (found.timestamp == best.timestamp && found.offset < best.offset)
+        });
+        if better {
+            best = Some(found);
+        }
+    }
+    Ok(best)
+}
+
+fn batch_bytes(conn: &Connection, row_id: i64) -> Result<Bytes> {
+    conn.prepare_cached(sql::BATCH_BYTES)
+        .and_then(|mut statement| {
+            statement.query_row(params![row_id], |row| row.get::<_, Vec<u8>>(0))
+        })
+        .map(Bytes::from)
+        .map_err(db_error)
+}
+
+fn delete_records(conn: &Connection, partition: &TopicPartition, before: i64) -> Result<i64> {
+    let stored = find_partition(conn, partition)?;
+    let Watermarks { log_start, high } = stored.watermarks;
+    if before > high {
+        return Err(StorageError::OffsetOutOfRange { offset: before, log_start, high });
+    }
+    if before <= log_start {
+        return Ok(log_start);
+    }
+    let key = params![stored.topic_key, partition.partition, before];
+    for statement in [sql::PARTITION_SET_LOG_START, sql::BATCHES_DELETE_BEFORE] {
+        conn.prepare_cached(statement)
+            .and_then(|mut prepared| prepared.execute(key))
+            .map_err(db_error)?;
+    }
+    Ok(before)
+}
+
+#[async_trait]
+impl LogStore for SqliteEngine {
+    async fn append(
+        &self,
+        partition: &TopicPartition,
+        batches: Vec<Batch>,
+    ) -> Result<AppendResult> {
+        let target = partition.clone();
+        let result = self.writer.write(move |conn| append(conn, &target, &batches)).await?;
+        debug!(
+            topic = partition.topic,
+            partition = partition.partition,
+            offset = result.base_offset,
+            "appended"
+        );
+        Ok(result)
+    }
+
+    async fn read(
+        &self,
+        partition: &TopicPartition,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<ReadResult> {
+        let partition = partition.clone();
+        let work = move |conn: &Connection| read(conn, &partition, offset, max_bytes);
+        self.readers.read(move |conn| read_snapshot(conn, work)).await
+    }
+
+    async fn watermarks(&self, partition: &TopicPartition) -> Result<Watermarks> {
+        let partition = partition.clone();
+        let found = self.readers.read(move |conn| find_partition(conn, &partition)).await?;
+        Ok(found.watermarks)
+    }
+
+    async fn offset_for_time(
+        &self,
+        partition: &TopicPartition,
+        timestamp: i64,
+    ) -> Result<Option<TimestampOffset>> {
+        let partition = partition.clone();
+        let work = move |conn: &Connection| offset_for_time(conn, &partition, timestamp);
+        self.readers.read(move |conn| read_snapshot(conn, work)).await
+    }
+
+    async fn max_timestamp(&self, partition: &TopicPartition) -> Result<Option<TimestampOffset>> {
+        let partition = partition.clone();
+        let work = move |conn: &Connection| max_timestamp(conn, &partition);
+        self.readers.read(move |conn| read_snapshot(conn, work)).await
+    }
+
+    async fn delete_records(&self, partition: &TopicPartition, before: i64) -> Result<i64> {
+        let partition = partition.clone();
+        self.writer.write(move |conn| delete_records(conn, &partition, before)).await
+    }
+}
