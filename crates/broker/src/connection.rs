@@ -121,12 +121,17 @@ async fn read_frame(
     reader: &mut BufReader<OwnedReadHalf>,
     max_request_bytes: usize,
 ) -> Result<Option<Bytes>, String> {
+    // A close before the first byte is a normal goodbye; a close inside a frame is not.
     let mut prefix = [0u8; 4];
-    match reader.read_exact(&mut prefix).await {
+    match reader.read(&mut prefix[..1]).await {
+        Ok(0) => return Ok(None),
         Ok(_) => {}
-        Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(error) => return Err(format!("read failed: {error}")),
     }
+    reader
+        .read_exact(&mut prefix[1..])
+        .await
+        .map_err(|error| format!("truncated frame length: {error}"))?;
     let length =
         check_request_length(prefix, max_request_bytes).map_err(|error| error.to_string())?;
     let mut frame = BytesMut::zeroed(length);
