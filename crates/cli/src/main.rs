@@ -1,5 +1,6 @@
 //! `skiff`: a Kafka-compatible broker with stateless brokers, and the small tools users expect.
 
+mod client;
 mod commands;
 mod engines;
 
@@ -60,5 +61,6 @@ fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
