@@ -6,6 +6,13 @@ mod engines;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc reserves large blocks with `MAP_NORESERVE`: an absurd allocation that a malformed
+/// request makes the protocol decoder attempt (an array claiming 2^31 elements) is then only
+/// address space, and the decode fails cleanly on the missing bytes instead of aborting the
+/// process on an out-of-memory error. It is also a fast, compact allocator for a server.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "skiff", version, about = "Kafka-compatible broker whose brokers hold no state")]
 struct Cli {

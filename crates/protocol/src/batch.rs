@@ -39,6 +39,8 @@ pub enum BatchError {
     InvalidCount { record_count: i32, last_offset_delta: i32 },
     #[error("record set is empty")]
     Empty,
+    #[error("record batch holds {found} records but declares {declared}")]
+    RecordCountMismatch { declared: i32, found: i64 },
 }
 
 /// The fixed header of a v2 record batch.
@@ -168,7 +170,47 @@ fn validate(header: &BatchHeader, bytes: &[u8]) -> Result<(), BatchError> {
             last_offset_delta: header.last_offset_delta,
         });
     }
+    if header.compression() == 0 {
+        check_uncompressed_records(header, &bytes[HEADER_BYTES..])?;
+    }
     Ok(())
+}
+
+/// Walks the length prefixes of an uncompressed batch's records: they must fill the batch
+/// exactly and number `record_count`, as Kafka checks. (Compressed batches would have to be
+/// decompressed for this; their CRC still protects them.)
+fn check_uncompressed_records(header: &BatchHeader, mut records: &[u8]) -> Result<(), BatchError> {
+    let mut found: i64 = 0;
+    while !records.is_empty() {
+        let Some((length, used)) = read_varint(records) else {
+            return Err(BatchError::RecordCountMismatch { declared: header.record_count, found });
+        };
+        let end = usize::try_from(length).ok().and_then(|length| used.checked_add(length));
+        match end {
+            Some(end) if length > 0 && end <= records.len() => records = &records[end..],
+            _ => {
+                return Err(BatchError::RecordCountMismatch { declared: header.record_count, found })
+            }
+        }
+        found += 1;
+    }
+    if found != i64::from(header.record_count) {
+        return Err(BatchError::RecordCountMismatch { declared: header.record_count, found });
+    }
+    Ok(())
+}
+
+/// Reads a zigzag varint (Kafka's record length encoding): the value and the bytes it used.
+fn read_varint(bytes: &[u8]) -> Option<(i64, usize)> {
+    let mut raw: u64 = 0;
+    for (index, byte) in bytes.iter().take(10).enumerate() {
+        raw |= u64::from(byte & 0x7f) << (7 * index);
+        if byte & 0x80 == 0 {
+            let value = (raw >> 1) as i64 ^ -((raw & 1) as i64);
+            return Some((value, index + 1));
+        }
+    }
+    None
 }
 
 /// Writes `base_offset` into a batch. The base offset is outside the CRC, so no re-checksum.
@@ -285,6 +327,29 @@ mod tests {
         let batches = split_batches(&bytes).expect("still valid");
         assert_eq!(batches[0].header.base_offset, 1234);
         assert_eq!(batches[0].header.last_offset(), 1235);
+    }
+
+    #[test]
+    fn uncompressed_record_count_must_match_the_records() {
+        let good = encode(2, Compression::None);
+        let mut lying = BytesMut::from(&good[..]);
+        lying[57..61].copy_from_slice(&1i32.to_be_bytes());
+        lying[23..27].copy_from_slice(&0i32.to_be_bytes());
+        let crc = crc32c::crc32c(&lying[CRC_START..]);
+        lying[17..21].copy_from_slice(&crc.to_be_bytes());
+        assert_eq!(
+            split_batches(&lying.freeze()),
+            Err(BatchError::RecordCountMismatch { declared: 1, found: 2 })
+        );
+    }
+
+    #[test]
+    fn varints_decode_zigzag() {
+        assert_eq!(read_varint(&[0x00]), Some((0, 1)));
+        assert_eq!(read_varint(&[0x01]), Some((-1, 1)));
+        assert_eq!(read_varint(&[0x02]), Some((1, 1)));
+        assert_eq!(read_varint(&[0xac, 0x02]), Some((150, 2)));
+        assert_eq!(read_varint(&[0x80]), None);
     }
 
     #[test]
