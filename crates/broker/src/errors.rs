@@ -13,6 +13,8 @@ pub(crate) fn code_for(error: &StorageError) -> i16 {
         StorageError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
         StorageError::Conflict(_) | StorageError::Unavailable(_) => ErrorCode::KafkaStorageError,
         StorageError::Corrupt(_) => ErrorCode::CorruptMessage,
+        StorageError::Fenced(_) => ErrorCode::InvalidProducerEpoch,
+        StorageError::OutOfOrderSequence(_) => ErrorCode::OutOfOrderSequenceNumber,
         _ => ErrorCode::UnknownServerError,
     };
     code.code()

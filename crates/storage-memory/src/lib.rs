@@ -6,6 +6,7 @@
 
 mod log;
 mod meta;
+mod offsets;
 mod state;
 
 use std::collections::BTreeMap;
@@ -20,6 +21,7 @@ pub(crate) use log::PartitionLog;
 pub struct MemoryEngine {
     topics: RwLock<BTreeMap<String, Topic>>,
     state: Mutex<BTreeMap<String, (bytes::Bytes, u64)>>,
+    offsets: Mutex<offsets::Offsets>,
     next_version: std::sync::atomic::AtomicU64,
 }
 

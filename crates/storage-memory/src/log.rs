@@ -1,9 +1,10 @@
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use skiff_protocol::batch::set_base_offset;
+use skiff_storage::producers::{plan_append, ProducerEntry};
 use skiff_storage::{
     timestamps, AppendResult, Batch, LogStore, ReadResult, Result, StorageError, TimestampOffset,
     TopicPartition, Watermarks,
@@ -17,6 +18,8 @@ pub(crate) struct PartitionLog {
     batches: VecDeque<StoredBatch>,
     log_start: i64,
     high: i64,
+    /// Idempotent producers' sequence state, by producer id.
+    producers: HashMap<i64, ProducerEntry>,
 }
 
 struct StoredBatch {
@@ -35,21 +38,26 @@ impl PartitionLog {
         self.batches.partition_point(|batch| batch.last_offset < offset)
     }
 
-    fn append(&mut self, batches: Vec<Batch>) -> AppendResult {
-        let base_offset = self.high;
-        for batch in batches {
+    fn append(&mut self, batches: Vec<Batch>) -> Result<AppendResult> {
+        let plan =
+            plan_append(batches, self.high, |producer| Ok(self.producers.get(&producer).cloned()))?;
+        for (batch, base_offset) in plan.appends {
             // One copy per batch: the request buffer is shared and the offset must change.
             let mut bytes = BytesMut::from(&batch.bytes[..]);
-            set_base_offset(&mut bytes, self.high);
-            let stored = StoredBatch {
-                last_offset: self.high + i64::from(batch.header.last_offset_delta),
+            set_base_offset(&mut bytes, base_offset);
+            self.batches.push_back(StoredBatch {
+                last_offset: base_offset + i64::from(batch.header.last_offset_delta),
                 max_timestamp: batch.header.max_timestamp,
                 bytes: bytes.freeze(),
-            };
-            self.high = stored.last_offset + 1;
-            self.batches.push_back(stored);
+            });
         }
-        AppendResult { base_offset, log_start: self.log_start }
+        self.producers.extend(plan.entries);
+        self.high = plan.high;
+        Ok(AppendResult {
+            base_offset: plan.base_offset,
+            log_start: self.log_start,
+            duplicate: plan.duplicate,
+        })
     }
 
     fn read(&self, offset: i64, max_bytes: usize) -> ReadResult {
@@ -105,7 +113,7 @@ impl LogStore for MemoryEngine {
     ) -> Result<AppendResult> {
         let log = self.partition(partition)?;
         let result = lock(&log).append(batches);
-        Ok(result)
+        result
     }
 
     async fn read(

@@ -50,7 +50,10 @@ impl MetaStore for MemoryEngine {
 
     async fn delete_topic(&self, name: &str) -> Result<()> {
         match self.write_topics().remove(name) {
-            Some(_) => Ok(()),
+            Some(_) => {
+                self.forget_topic_offsets(name);
+                Ok(())
+            }
             None => Err(StorageError::NotFound(format!("topic {name}"))),
         }
     }

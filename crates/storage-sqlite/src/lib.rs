@@ -40,6 +40,7 @@
 mod error;
 mod log;
 mod meta;
+mod offsets;
 mod options;
 mod readers;
 mod schema;

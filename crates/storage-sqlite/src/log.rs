@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use skiff_protocol::batch::set_base_offset;
+use skiff_storage::producers::{plan_append, ProducerEntry};
 use skiff_storage::{
     timestamps, AppendResult, Batch, LogStore, ReadResult, Result, StorageError, TimestampOffset,
     TopicPartition, Watermarks,
@@ -50,34 +51,58 @@ fn blob(row: &Row<'_>, column: usize) -> Result<Bytes> {
 fn append(
     conn: &Connection,
     partition: &TopicPartition,
-    batches: &[Batch],
+    batches: Vec<Batch>,
 ) -> Result<AppendResult> {
     let stored = find_partition(conn, partition)?;
-    let base_offset = stored.watermarks.high;
-    let mut next = base_offset;
+    let key = (stored.topic_key, partition.partition);
+    for batch in &batches {
+        last_offset(partition, stored.watermarks.high, batch)?;
+    }
+    let plan = plan_append(batches, stored.watermarks.high, |producer| {
+        producer_entry(conn, key, producer)
+    })?;
     let mut insert = conn.prepare_cached(sql::BATCH_INSERT).map_err(db_error)?;
     let mut bytes = Vec::new();
-    for batch in batches {
-        let last = last_offset(partition, next, batch)?;
+    for (batch, base_offset) in &plan.appends {
+        let last = last_offset(partition, *base_offset, batch)?;
         bytes.clear();
         bytes.extend_from_slice(&batch.bytes);
-        set_base_offset(&mut bytes, next);
+        set_base_offset(&mut bytes, *base_offset);
         insert
-            .execute(params![
-                stored.topic_key,
-                partition.partition,
-                next,
-                last,
-                batch.header.max_timestamp,
-                bytes
-            ])
+            .execute(params![key.0, key.1, base_offset, last, batch.header.max_timestamp, bytes])
             .map_err(db_error)?;
-        next = last + 1;
     }
-    conn.prepare_cached(sql::PARTITION_SET_HIGH)
-        .and_then(|mut update| update.execute(params![stored.topic_key, partition.partition, next]))
+    let mut upsert = conn.prepare_cached(sql::PRODUCER_UPSERT).map_err(db_error)?;
+    for (producer, entry) in &plan.entries {
+        upsert.execute(params![key.0, key.1, producer, entry.encode()]).map_err(db_error)?;
+    }
+    if plan.high != stored.watermarks.high {
+        conn.prepare_cached(sql::PARTITION_SET_HIGH)
+            .and_then(|mut update| update.execute(params![key.0, key.1, plan.high]))
+            .map_err(db_error)?;
+    }
+    Ok(AppendResult {
+        base_offset: plan.base_offset,
+        log_start: stored.watermarks.log_start,
+        duplicate: plan.duplicate,
+    })
+}
+
+/// The stored sequence state of one producer on one partition.
+fn producer_entry(
+    conn: &Connection,
+    (topic_key, partition): (i64, i32),
+    producer: i64,
+) -> Result<Option<ProducerEntry>> {
+    let entry: Option<Vec<u8>> = conn
+        .prepare_cached(sql::PRODUCER_GET)
+        .and_then(|mut statement| {
+            statement
+                .query_row(params![topic_key, partition, producer], |row| row.get(0))
+                .optional()
+        })
         .map_err(db_error)?;
-    Ok(AppendResult { base_offset, log_start: stored.watermarks.log_start })
+    entry.map(|bytes| ProducerEntry::decode(&bytes)).transpose()
 }
 
 /// The offset of `batch`'s last record when it starts at `base`.
@@ -209,7 +234,7 @@ impl LogStore for SqliteEngine {
         batches: Vec<Batch>,
     ) -> Result<AppendResult> {
         let target = partition.clone();
-        let result = self.writer.write(move |conn| append(conn, &target, &batches)).await?;
+        let result = self.writer.write(move |conn| append(conn, &target, batches)).await?;
         debug!(
             topic = partition.topic,
             partition = partition.partition,

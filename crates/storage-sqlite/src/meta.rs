@@ -132,11 +132,16 @@ fn create_topic(conn: &Connection, spec: TopicSpec) -> Result<TopicMeta> {
 /// same name starts empty with a new id.
 fn delete_topic(conn: &Connection, name: &str) -> Result<()> {
     let topic = existing_topic(conn, name)?;
-    for statement in
-        [sql::BATCHES_DELETE, sql::PARTITIONS_DELETE, sql::CONFIGS_DELETE, sql::TOPIC_DELETE]
-    {
+    for statement in [
+        sql::BATCHES_DELETE,
+        sql::PRODUCERS_DELETE_TOPIC,
+        sql::PARTITIONS_DELETE,
+        sql::CONFIGS_DELETE,
+        sql::TOPIC_DELETE,
+    ] {
         run(conn, statement, params![topic.key])?;
     }
+    run(conn, sql::OFFSETS_DELETE_TOPIC, params![name])?;
     Ok(())
 }
 

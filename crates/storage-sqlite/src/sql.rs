@@ -16,11 +16,18 @@ pub(crate) struct Migration {
 }
 
 /// Every migration, oldest first. Append only: never edit one that has shipped.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../sql/migrations/0001_initial.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../sql/migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "producers and offsets",
+        sql: include_str!("../sql/migrations/0002_producers_and_offsets.sql"),
+    },
+];
 
 statements! {
     SCHEMA_VERSION_TABLE = "schema/version_table.sql";
@@ -59,6 +66,18 @@ statements! {
     BATCHES_REACHING_TIME = "log/batches_reaching_time.sql";
     BATCHES_BY_MAX_TIMESTAMP = "log/batches_by_max_timestamp.sql";
     BATCH_BYTES = "log/batch_bytes.sql";
+
+    PRODUCER_GET = "producers/get.sql";
+    PRODUCER_UPSERT = "producers/upsert.sql";
+    PRODUCERS_DELETE_TOPIC = "producers/delete_topic.sql";
+
+    OFFSETS_UPSERT = "offsets/upsert.sql";
+    OFFSETS_OF_GROUP = "offsets/of_group.sql";
+    OFFSETS_ONE = "offsets/one.sql";
+    OFFSETS_DELETE_GROUP = "offsets/delete_group.sql";
+    OFFSETS_DELETE_ONE = "offsets/delete_one.sql";
+    OFFSETS_DELETE_TOPIC = "offsets/delete_topic.sql";
+    OFFSETS_GROUPS = "offsets/groups.sql";
 
     STATE_GET = "state/get.sql";
     STATE_VERSION = "state/version.sql";

@@ -19,6 +19,12 @@ pub enum StorageError {
     /// An offset outside `[log start, high watermark]`.
     #[error("offset {offset} out of range [{log_start}, {high}]")]
     OffsetOutOfRange { offset: i64, log_start: i64, high: i64 },
+    /// An idempotent or transactional producer with an epoch older than the stored one.
+    #[error("fenced: {0}")]
+    Fenced(String),
+    /// An idempotent producer's batch does not follow its previous sequence.
+    #[error("out of order sequence: {0}")]
+    OutOfOrderSequence(String),
     /// The backing store cannot be reached right now; the caller may retry.
     #[error("storage unavailable: {0}")]
     Unavailable(String),

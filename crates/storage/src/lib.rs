@@ -6,6 +6,10 @@
 //! - [`MetaStore`]: topics, their ids, partition counts and config overrides.
 //! - [`LogStore`]: partition logs of raw v2 record batches; atomic, ordered appends.
 //! - [`StateStore`]: small values changed by compare-and-set (groups, producers, leases).
+//! - [`OffsetStore`]: consumer groups' committed offsets.
+//!
+//! [`producers`] holds the idempotent-producer sequence rules that every engine applies inside
+//! its atomic append.
 //!
 //! Every engine runs the shared [`testsuite`] (feature `testsuite`) through
 //! [`conformance_tests!`]; an engine that does not pass all of it is not done.
@@ -13,6 +17,8 @@
 mod error;
 mod log;
 mod meta;
+mod offsets;
+pub mod producers;
 mod state;
 pub mod timestamps;
 mod types;
@@ -25,26 +31,28 @@ use std::sync::Arc;
 pub use error::{Result, StorageError};
 pub use log::{AppendResult, LogStore, ReadResult, TimestampOffset, Watermarks};
 pub use meta::{ConfigChange, MetaStore};
+pub use offsets::{CommittedOffset, OffsetStore};
 pub use state::{StateStore, Versioned};
 pub use types::{TopicMeta, TopicPartition, TopicSpec};
 
 pub use skiff_protocol::batch::Batch;
 
-/// One engine seen through its three concerns.
+/// One engine seen through its concerns.
 #[derive(Clone)]
 pub struct Storage {
     pub meta: Arc<dyn MetaStore>,
     pub log: Arc<dyn LogStore>,
     pub state: Arc<dyn StateStore>,
+    pub offsets: Arc<dyn OffsetStore>,
 }
 
 impl Storage {
-    /// Bundles an engine that implements all three traits.
+    /// Bundles an engine that implements every trait.
     pub fn from_engine<E>(engine: E) -> Self
     where
-        E: MetaStore + LogStore + StateStore + 'static,
+        E: MetaStore + LogStore + StateStore + OffsetStore + 'static,
     {
         let engine = Arc::new(engine);
-        Self { meta: engine.clone(), log: engine.clone(), state: engine }
+        Self { meta: engine.clone(), log: engine.clone(), state: engine.clone(), offsets: engine }
     }
 }

@@ -15,9 +15,11 @@ pub struct Watermarks {
 /// Where an append landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendResult {
-    /// Offset of the first record appended.
+    /// Offset of the first record appended (for a duplicate: where it was appended before).
     pub base_offset: i64,
     pub log_start: i64,
+    /// True when every batch was a duplicate of one already appended (an idempotent retry).
+    pub duplicate: bool,
 }
 
 /// Whole batches read from a partition, and the watermarks seen by the same read.
@@ -48,6 +50,12 @@ pub trait LogStore: Send + Sync {
     /// offsets starting at the high watermark, concurrent appends (from any broker) never
     /// overlap or leave gaps, and once this returns the batches survive a crash.
     /// `NotFound` if the partition does not exist.
+    ///
+    /// Batches with a producer id are checked with [`crate::producers::check`] against the
+    /// partition's stored entry for that producer, in the same atomic step as the append, and
+    /// the entry is updated with [`crate::producers::record`]. A duplicate is not appended again
+    /// (its original offset is returned); `Fenced` or `OutOfOrderSequence` append nothing of
+    /// the call.
     async fn append(&self, partition: &TopicPartition, batches: Vec<Batch>)
         -> Result<AppendResult>;
 

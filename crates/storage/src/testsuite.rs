@@ -35,6 +35,10 @@ macro_rules! conformance_tests {
             max_timestamp_ignores_deleted_records,
             concurrent_appenders_get_unique_offsets,
             state_compare_and_set,
+            idempotent_appends_are_deduplicated,
+            producer_epochs_fence_and_reset,
+            committed_offsets_round_trip,
+            deleting_a_topic_forgets_its_offsets,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
@@ -76,6 +80,37 @@ pub fn batch_with(values: &[&str], timestamps: &[i64], compression: Compression)
         &mut buf,
         &records,
         &RecordEncodeOptions { version: 2, compression },
+    )
+    .expect("test batch encodes");
+    let mut batches = split_batches(&buf.freeze()).expect("test batch is valid");
+    assert_eq!(batches.len(), 1);
+    batches.remove(0)
+}
+
+/// A batch of `count` records from an idempotent producer, sequences from `base_sequence`.
+pub fn producer_batch(producer_id: i64, epoch: i16, base_sequence: i32, count: usize) -> Batch {
+    let records: Vec<Record> = (0..count)
+        .map(|index| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id,
+            producer_epoch: epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: index as i64,
+            sequence: base_sequence + index as i32,
+            timestamp: 1000 + index as i64,
+            key: None,
+            value: Some(Bytes::from(format!("p{producer_id}-{}", base_sequence + index as i32))),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions { version: 2, compression: Compression::None },
     )
     .expect("test batch encodes");
     let mut batches = split_batches(&buf.freeze()).expect("test batch is valid");
@@ -462,4 +497,107 @@ pub async fn state_compare_and_set(storage: &Storage) {
         }
     }
     assert_eq!(wins, 1);
+}
+
+pub async fn idempotent_appends_are_deduplicated(storage: &Storage) {
+    create(storage, "t", 2).await;
+    let partition = TopicPartition::new("t", 0);
+    let append = |batch: Batch| storage.log.append(&partition, vec![batch]);
+    let first = append(producer_batch(7, 0, 0, 3)).await.expect("first");
+    assert_eq!((first.base_offset, first.duplicate), (0, false));
+    append(batch(1)).await.expect("a plain batch in between");
+    let second = append(producer_batch(7, 0, 3, 2)).await.expect("second");
+    assert_eq!(second.base_offset, 4);
+
+    // Retries of either of them are acknowledged with their original offsets.
+    let retry = append(producer_batch(7, 0, 0, 3)).await.expect("retry");
+    assert_eq!((retry.base_offset, retry.duplicate), (0, true));
+    let retry = append(producer_batch(7, 0, 3, 2)).await.expect("retry");
+    assert_eq!((retry.base_offset, retry.duplicate), (4, true));
+    assert_eq!(
+        storage.log.watermarks(&partition).await.expect("marks").high,
+        6,
+        "nothing re-appended"
+    );
+
+    let gap = append(producer_batch(7, 0, 9, 1)).await;
+    assert!(matches!(gap, Err(StorageError::OutOfOrderSequence(_))), "{gap:?}");
+    assert_eq!(storage.log.watermarks(&partition).await.expect("marks").high, 6);
+    assert_eq!(append(producer_batch(7, 0, 5, 1)).await.expect("next").base_offset, 6);
+
+    // Another producer, and the same producer on another partition, have their own sequences.
+    assert_eq!(append(producer_batch(8, 0, 0, 1)).await.expect("other").base_offset, 7);
+    let other_partition = TopicPartition::new("t", 1);
+    let elsewhere =
+        storage.log.append(&other_partition, vec![producer_batch(7, 0, 0, 2)]).await.expect("p1");
+    assert_eq!((elsewhere.base_offset, elsewhere.duplicate), (0, false));
+}
+
+pub async fn producer_epochs_fence_and_reset(storage: &Storage) {
+    create(storage, "t", 1).await;
+    let partition = TopicPartition::new("t", 0);
+    let append = |batch: Batch| storage.log.append(&partition, vec![batch]);
+    append(producer_batch(3, 1, 0, 2)).await.expect("epoch 1");
+    let stale = append(producer_batch(3, 0, 2, 1)).await;
+    assert!(matches!(stale, Err(StorageError::Fenced(_))), "{stale:?}");
+    let late_start = append(producer_batch(3, 2, 5, 1)).await;
+    assert!(matches!(late_start, Err(StorageError::OutOfOrderSequence(_))), "{late_start:?}");
+    assert_eq!(append(producer_batch(3, 2, 0, 1)).await.expect("epoch 2").base_offset, 2);
+    let fenced = append(producer_batch(3, 1, 2, 1)).await;
+    assert!(matches!(fenced, Err(StorageError::Fenced(_))), "{fenced:?}");
+    assert_eq!(storage.log.watermarks(&partition).await.expect("marks").high, 3);
+}
+
+fn committed(offset: i64, metadata: Option<&str>) -> crate::CommittedOffset {
+    crate::CommittedOffset {
+        offset,
+        leader_epoch: 0,
+        metadata: metadata.map(Into::into),
+        commit_timestamp_ms: 1_700_000_000_000 + offset,
+    }
+}
+
+pub async fn committed_offsets_round_trip(storage: &Storage) {
+    let offsets = &storage.offsets;
+    let tp = |topic: &str, partition| TopicPartition::new(topic, partition);
+    assert!(offsets.committed_offsets("g1", None).await.expect("empty").is_empty());
+    offsets
+        .commit_offsets(
+            "g1",
+            vec![(tp("b", 0), committed(5, Some("meta"))), (tp("a", 1), committed(7, None))],
+        )
+        .await
+        .expect("commit");
+    offsets.commit_offsets("g2", vec![(tp("a", 1), committed(1, None))]).await.expect("commit");
+    offsets.commit_offsets("g1", vec![(tp("a", 1), committed(9, None))]).await.expect("replace");
+
+    let all = offsets.committed_offsets("g1", None).await.expect("all");
+    assert_eq!(
+        all,
+        vec![(tp("a", 1), committed(9, None)), (tp("b", 0), committed(5, Some("meta")))]
+    );
+    let some =
+        offsets.committed_offsets("g1", Some(&[tp("b", 0), tp("c", 0)])).await.expect("some");
+    assert_eq!(some, vec![(tp("b", 0), committed(5, Some("meta")))], "uncommitted left out");
+    assert_eq!(offsets.offset_groups().await.expect("groups"), ["g1", "g2"]);
+
+    offsets.delete_offsets("g1", Some(&[tp("a", 1)])).await.expect("delete one");
+    assert_eq!(offsets.committed_offsets("g1", None).await.expect("all").len(), 1);
+    assert_eq!(offsets.committed_offsets("g2", None).await.expect("other group").len(), 1);
+    offsets.delete_offsets("g1", None).await.expect("delete all");
+    assert!(offsets.committed_offsets("g1", None).await.expect("all").is_empty());
+    assert_eq!(offsets.offset_groups().await.expect("groups"), ["g2"]);
+}
+
+pub async fn deleting_a_topic_forgets_its_offsets(storage: &Storage) {
+    create(storage, "gone", 1).await;
+    create(storage, "kept", 1).await;
+    let commits = vec![
+        (TopicPartition::new("gone", 0), committed(3, None)),
+        (TopicPartition::new("kept", 0), committed(4, None)),
+    ];
+    storage.offsets.commit_offsets("g", commits).await.expect("commit");
+    storage.meta.delete_topic("gone").await.expect("delete");
+    let left = storage.offsets.committed_offsets("g", None).await.expect("offsets");
+    assert_eq!(left, vec![(TopicPartition::new("kept", 0), committed(4, None))]);
 }

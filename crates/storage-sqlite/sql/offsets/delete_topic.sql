@@ -1,0 +1,1 @@
+DELETE FROM group_offsets WHERE topic = ?1

@@ -1,0 +1,3 @@
+SELECT topic, partition, committed_offset, leader_epoch, metadata, commit_timestamp
+FROM group_offsets
+WHERE group_id = ?1 AND topic = ?2 AND partition = ?3

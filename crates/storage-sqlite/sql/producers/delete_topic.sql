@@ -1,0 +1,1 @@
+DELETE FROM producer_states WHERE topic_key = ?1

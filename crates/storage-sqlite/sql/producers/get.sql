@@ -1,0 +1,1 @@
+SELECT entry FROM producer_states WHERE topic_key = ?1 AND partition = ?2 AND producer_id = ?3
