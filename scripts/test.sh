@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The one test command (README): installs what the tests need on a fresh Debian machine, builds,
+# runs the Rust tests, then the end-to-end suite against the real `skiff` binary.
+#
+#   scripts/test.sh                 everything
+#   scripts/test.sh -k codec -x     extra arguments go to pytest
+#
+# Environment: CARGO_TARGET_DIR (respected), SKIFF_VENV (default ~/.cache/skiff-venv),
+# SKIFF_BIN (default: the binary this script builds), PYTHON (default python3),
+# SKIFF_E2E_LOG (the brokers' log filter in e2e tests, default info).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+repo_root=$(pwd)
+
+step() { printf '\n==> %s\n' "$*"; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_updated=0
+apt_install() {
+    if [ "$apt_updated" -eq 0 ]; then
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        apt_updated=1
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+}
+
+# --- Tools ----------------------------------------------------------------------------------------
+if ! command -v kcat >/dev/null 2>&1; then
+    step "installing kcat"
+    apt_install kcat
+fi
+
+python=${PYTHON:-python3}
+venv=${SKIFF_VENV:-$HOME/.cache/skiff-venv}
+requirements=tests/requirements.txt
+stamp="$venv/.skiff-requirements.sha256"
+want_stamp=$( { sha256sum "$requirements" | cut -d' ' -f1; "$python" -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1)
+
+if ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
+    step "creating Python venv at $venv"
+    rm -rf "$venv"
+    if ! "$python" -m venv "$venv" >/dev/null 2>&1; then
+        apt_install python3-venv
+        rm -rf "$venv"
+        "$python" -m venv "$venv"
+    fi
+fi
+if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want_stamp" ]; then
+    step "installing $requirements into $venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade -r "$requirements"
+    echo "$want_stamp" >"$stamp"
+fi
+
+# --- Build and Rust tests -------------------------------------------------------------------------
+target_dir=${CARGO_TARGET_DIR:-target}
+case "$target_dir" in
+    /*) ;;
+    *) target_dir="$repo_root/$target_dir" ;;
+esac
+
+step "cargo build -p skiff-cli"
+cargo build -p skiff-cli
+
+if cargo nextest --version >/dev/null 2>&1; then
+    step "cargo nextest run --workspace"
+    cargo nextest run --workspace --no-tests=warn
+    step "cargo test --workspace --doc"
+    cargo test --workspace --doc
+else
+    step "cargo test --workspace"
+    cargo test --workspace
+fi
+
+# --- End-to-end tests -----------------------------------------------------------------------------
+export SKIFF_BIN=${SKIFF_BIN:-$target_dir/debug/skiff}
+step "pytest tests/e2e (SKIFF_BIN=$SKIFF_BIN)"
+"$venv/bin/python" -m pytest tests/e2e -p no:cacheprovider -q -rfEs --tb=short \
+    --junitxml="$target_dir/e2e-junit.xml" "$@"
