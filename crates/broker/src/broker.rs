@@ -17,6 +17,7 @@ pub struct Broker {
     pub(crate) storage: Storage,
     pub(crate) config: Arc<BrokerConfig>,
     appended: Arc<watch::Sender<u64>>,
+    groups_changed: Arc<watch::Sender<u64>>,
     cluster_id: Arc<OnceCell<String>>,
 }
 
@@ -26,6 +27,7 @@ impl Broker {
             storage,
             config: Arc::new(config),
             appended: Arc::new(watch::Sender::new(0)),
+            groups_changed: Arc::new(watch::Sender::new(0)),
             cluster_id: Arc::new(OnceCell::new()),
         }
     }
@@ -38,6 +40,23 @@ impl Broker {
     /// A receiver that sees every later [`Self::notify_appended`].
     pub(crate) fn appends(&self) -> watch::Receiver<u64> {
         self.appended.subscribe()
+    }
+
+    /// Wakes JoinGroup and SyncGroup requests waiting on this broker: a group they wait on
+    /// may have changed. Changes made by other brokers are seen by polling instead.
+    pub(crate) fn notify_group_changed(&self) {
+        self.groups_changed.send_modify(|count| *count = count.wrapping_add(1));
+    }
+
+    /// A receiver that sees every later [`Self::notify_group_changed`].
+    pub(crate) fn group_changes(&self) -> watch::Receiver<u64> {
+        self.groups_changed.subscribe()
+    }
+
+    /// How often a waiting JoinGroup or SyncGroup re-reads its group, to see changes made
+    /// through other brokers and deadlines that passed.
+    pub(crate) fn group_poll_interval(&self) -> Duration {
+        Duration::from_millis(50)
     }
 
     /// How often a waiting fetch re-reads storage, to see appends made by other brokers.

@@ -16,6 +16,9 @@ pub struct BrokerConfig {
     pub auto_create_topics: bool,
     /// `num.partitions`: partitions of auto-created topics and of CreateTopics asking for -1.
     pub num_partitions: i32,
+    /// `group.initial.rebalance.delay.ms`: how long the first rebalance of an empty consumer
+    /// group waits for more members before forming a generation.
+    pub group_initial_rebalance_delay_ms: i64,
 }
 
 impl BrokerConfig {
@@ -30,6 +33,7 @@ impl BrokerConfig {
             max_connections: 10_000,
             auto_create_topics: true,
             num_partitions: 1,
+            group_initial_rebalance_delay_ms: 3000,
         }
     }
 }

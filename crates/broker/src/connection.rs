@@ -82,7 +82,7 @@ impl Connection {
             correlation_id = prefix.correlation_id,
             client_id = header.client_id.as_deref().unwrap_or(""),
         );
-        let reply = handlers::dispatch(&self.broker, api_key, &header, frame)
+        let reply = handlers::dispatch(&self.broker, api_key, &header, frame, self.peer)
             .instrument(span)
             .await
             .map_err(|error| format!("{api_key:?} v{}: {error}", prefix.api_version))?;

@@ -5,12 +5,15 @@
 //! - `connection`: one task per client; reads frames with hard limits, answers in order.
 //! - `handlers/`: one file per Kafka API, plus the table that ApiVersions is generated from.
 //! - [`Broker`]: what every handler gets: storage, configuration, the append notifier.
+//! - `groups`: consumer groups in storage: read, pure transition (`skiff-coordinator`),
+//!   compare-and-set.
 //! - `topic_config`: topic config names, defaults and validation.
 
 mod broker;
 mod config;
 mod connection;
 mod errors;
+mod groups;
 mod handlers;
 pub mod server;
 mod topic_config;

@@ -270,7 +270,7 @@ impl Group {
     /// Kafka's rule: each member votes for the first protocol in its own preference order that
     /// all members support; the most votes wins, ties going to the earliest in the first
     /// member's order.
-    fn select_protocol(&self) -> Option<String> {
+    pub(crate) fn select_protocol(&self) -> Option<String> {
         let candidates = self.candidate_protocols();
         let mut best: Option<(&str, usize)> = None;
         for candidate in &candidates {

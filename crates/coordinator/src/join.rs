@@ -221,9 +221,12 @@ impl Group {
         JoinOutcome::Wait { member_id: member_id.to_owned(), generation }
     }
 
-    /// KIP-345: a static member restarting takes over its old member id's place. With the same
-    /// protocols in a stable group nothing else changes (no rebalance: it keeps its
-    /// assignment); otherwise the group rebalances. The old member id is fenced from now on.
+    /// KIP-345: a static member restarting takes over its old member id's place. In a stable
+    /// group where its (possibly new) protocols do not change the protocol the group would
+    /// select, nothing else changes: no rebalance, it keeps its assignment. That is Kafka's
+    /// rule; comparing metadata bytes would rebalance every cooperative member, whose metadata
+    /// carries the partitions it owns. Otherwise the group rebalances. The old member id is
+    /// fenced from now on.
     fn replace_static(
         &mut self,
         request: JoinRequest,
@@ -235,20 +238,21 @@ impl Group {
             return JoinOutcome::Answer(JoinAnswer::error(GroupError::UnknownMemberId, ""));
         };
         let was_leader = self.is_leader(&old.member_id);
-        let unchanged = old.protocols == request.protocols;
         if let Some(member) = self.member_mut(&old.member_id) {
             member.member_id = fresh_member_id.clone();
             member.client_id = request.client_id.clone();
             member.client_host = request.client_host.clone();
             member.session_timeout_ms = request.session_timeout_ms;
             member.rebalance_timeout_ms = request.rebalance_timeout_ms;
+            member.protocols = request.protocols.clone();
             member.last_seen_ms = now_ms;
         }
         if was_leader {
             self.leader = Some(fresh_member_id.clone());
         }
+        let same_protocol = self.select_protocol() == self.protocol;
         match self.state {
-            GroupState::Stable if unchanged => {
+            GroupState::Stable if same_protocol => {
                 let skip = was_leader && request.supports_skip_assignment;
                 JoinOutcome::Answer(self.current_answer(&fresh_member_id, skip))
             }

@@ -227,9 +227,27 @@ fn a_static_member_restarting_keeps_its_place_without_a_rebalance() {
     assert_eq!(group.leader.as_deref(), Some("s1-new"), "the leader's new id leads");
     assert!(answer.skip_assignment);
 
-    // Changed protocols do rebalance.
+    // New metadata for the same protocol (a cooperative member's owned partitions) does not.
+    let mut changed = request("", Some("s1"), &["range"]);
+    changed.protocols[0].metadata = b"other".to_vec();
+    assert!(matches!(
+        group.join(changed, "s1-newer".into(), 6000, &LIMITS),
+        JoinOutcome::Answer(_)
+    ));
+    assert_eq!(group.state, GroupState::Stable);
+}
+
+#[test]
+fn a_static_member_changing_the_selected_protocol_rebalances() {
+    let mut group = Group::default();
+    group.join(request("", Some("s1"), &["range", "sticky"]), "s".into(), 0, &LIMITS);
+    group.join(request("", Some("d1"), &["sticky", "range"]), "d".into(), 0, &LIMITS);
+    group.join(request("s", Some("s1"), &["range", "sticky"]), "x".into(), 0, &LIMITS);
+    assert_eq!(group.state, GroupState::CompletingRebalance);
+    assert_eq!(group.protocol.as_deref(), Some("range"), "a tie goes to the first member's choice");
+    sync_leader(&mut group, "s", 0);
     let outcome =
-        group.join(request("", Some("s1"), &["range", "sticky"]), "s1-newer".into(), 6000, &LIMITS);
+        group.join(request("", Some("s1"), &["sticky", "range"]), "s2".into(), 1, &LIMITS);
     assert!(matches!(outcome, JoinOutcome::Wait { .. }));
     assert!(matches!(group.state, GroupState::PreparingRebalance { .. }));
 }

@@ -10,16 +10,27 @@ mod api_versions;
 mod config_changes;
 mod create_partitions;
 mod create_topics;
+mod delete_groups;
 mod delete_records;
 mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
+mod describe_groups;
 mod fetch;
+mod find_coordinator;
+mod heartbeat;
 mod incremental_alter_configs;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_delete;
+mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
+mod sync_group;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::*;
@@ -83,6 +94,7 @@ macro_rules! api_table {
             api_key: ApiKey,
             header: &RequestHeader,
             mut body: Bytes,
+            peer: std::net::SocketAddr,
         ) -> Result<Reply, String> {
             let version = header.request_api_version;
             if api_key == ApiKey::ApiVersions
@@ -98,7 +110,12 @@ macro_rules! api_table {
                         }
                         let request = <$request as Decodable>::decode(&mut body, version)
                             .map_err(|error| format!("malformed request: {error}"))?;
-                        let response = $module::handle(broker, version, request).await;
+                        let client = Client {
+                            client_id: header.client_id.as_deref().unwrap_or_default().to_owned(),
+                            host: format!("/{}", peer.ip()),
+                        };
+                        let response =
+                            CLIENT.scope(client, $module::handle(broker, version, request)).await;
                         encode(IntoHandled::into_handled(response), version)
                     }
                 )*
@@ -123,6 +140,35 @@ api_table! {
     CreatePartitions => create_partitions::CreatePartitionsRequest,
     IncrementalAlterConfigs => incremental_alter_configs::IncrementalAlterConfigsRequest,
     DescribeCluster => describe_cluster::DescribeClusterRequest,
+    FindCoordinator => find_coordinator::FindCoordinatorRequest,
+    JoinGroup => join_group::JoinGroupRequest,
+    SyncGroup => sync_group::SyncGroupRequest,
+    Heartbeat => heartbeat::HeartbeatRequest,
+    LeaveGroup => leave_group::LeaveGroupRequest,
+    OffsetCommit => offset_commit::OffsetCommitRequest,
+    OffsetFetch => offset_fetch::OffsetFetchRequest,
+    DescribeGroups => describe_groups::DescribeGroupsRequest,
+    ListGroups => list_groups::ListGroupsRequest,
+    DeleteGroups => delete_groups::DeleteGroupsRequest,
+    OffsetDelete => offset_delete::OffsetDeleteRequest,
+}
+
+/// Who sent the request being handled. Only JoinGroup records it (DescribeGroups shows it), so
+/// it is reachable through [`client`] instead of being an argument of every handler.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Client {
+    pub(crate) client_id: String,
+    /// The peer address as Kafka shows it: `/127.0.0.1`.
+    pub(crate) host: String,
+}
+
+tokio::task_local! {
+    static CLIENT: Client;
+}
+
+/// The client of the request this task is handling.
+pub(crate) fn client() -> Client {
+    CLIENT.try_with(Client::clone).unwrap_or_default()
 }
 
 /// Shorthand used by handlers for Kafka strings.

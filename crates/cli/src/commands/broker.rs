@@ -28,6 +28,10 @@ pub(crate) struct BrokerArgs {
     /// Node id this broker reports; brokers hold no identity, so all may share it.
     #[arg(long, env = "SKIFF_NODE_ID", default_value_t = 0)]
     node_id: i32,
+    /// How long the first rebalance of an empty consumer group waits for more members
+    /// (group.initial.rebalance.delay.ms); 0 forms groups at once.
+    #[arg(long, env = "SKIFF_GROUP_INITIAL_REBALANCE_DELAY_MS", default_value_t = 3000)]
+    group_initial_rebalance_delay_ms: u32,
     /// Most client connections served at once.
     #[arg(long, env = "SKIFF_MAX_CONNECTIONS", default_value_t = 10_000)]
     max_connections: usize,
@@ -52,6 +56,7 @@ impl BrokerArgs {
             max_connections: self.max_connections.max(1),
             auto_create_topics: self.auto_create_topics,
             num_partitions: self.num_partitions,
+            group_initial_rebalance_delay_ms: i64::from(self.group_initial_rebalance_delay_ms),
         })
     }
 }

@@ -1,0 +1,181 @@
+//! Consumer groups kept in storage: every change is read -> pure transition -> compare-and-set,
+//! retried after re-reading when another broker (or another request here) got there first.
+//! Nothing about a group is remembered between requests, so a JoinGroup on one broker and a
+//! SyncGroup or Heartbeat on another see the same group.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use skiff_coordinator::{Group, GroupError, Limits};
+use skiff_protocol::ErrorCode;
+use skiff_storage::StorageError;
+use tokio::time::Instant;
+
+use crate::Broker;
+
+/// State-store keys of groups: `groups/<group id>`, one JSON value each.
+pub(crate) const KEY_PREFIX: &str = "groups/";
+
+/// Attempts of one compare-and-set before giving up with a retriable error; each lost race
+/// means another writer made progress, so this is only reached under pathological contention.
+const MAX_ATTEMPTS: usize = 64;
+
+pub(crate) fn key(group_id: &str) -> String {
+    format!("{KEY_PREFIX}{group_id}")
+}
+
+/// Wall-clock milliseconds: deadlines and sessions are compared across brokers, so they are
+/// stored as absolute times (brokers sharing storage are assumed to have synchronized clocks).
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+pub(crate) fn limits(broker: &Broker) -> Limits {
+    Limits {
+        initial_rebalance_delay_ms: broker.config.group_initial_rebalance_delay_ms,
+        ..Limits::default()
+    }
+}
+
+/// A group operation that could not run.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    Storage(StorageError),
+    Corrupt,
+}
+
+impl Failure {
+    /// Storage trouble is retriable: clients look the coordinator up again and retry.
+    pub(crate) fn code(&self) -> i16 {
+        match self {
+            Failure::Storage(error) => {
+                tracing::warn!(%error, "group storage failed");
+                ErrorCode::CoordinatorNotAvailable.code()
+            }
+            Failure::Corrupt => {
+                tracing::error!("stored group does not decode");
+                ErrorCode::UnknownServerError.code()
+            }
+        }
+    }
+}
+
+impl From<StorageError> for Failure {
+    fn from(error: StorageError) -> Self {
+        Failure::Storage(error)
+    }
+}
+
+/// Kafka's error code for a refused group request.
+pub(crate) fn code(error: GroupError) -> i16 {
+    let code = match error {
+        GroupError::UnknownMemberId => ErrorCode::UnknownMemberId,
+        GroupError::IllegalGeneration => ErrorCode::IllegalGeneration,
+        GroupError::RebalanceInProgress => ErrorCode::RebalanceInProgress,
+        GroupError::FencedInstanceId => ErrorCode::FencedInstanceId,
+        GroupError::InconsistentGroupProtocol => ErrorCode::InconsistentGroupProtocol,
+        GroupError::MemberIdRequired => ErrorCode::MemberIdRequired,
+        GroupError::InvalidSessionTimeout => ErrorCode::InvalidSessionTimeout,
+        GroupError::CoordinatorNotAvailable => ErrorCode::CoordinatorNotAvailable,
+        GroupError::NonEmptyGroup => ErrorCode::NonEmptyGroup,
+        _ => ErrorCode::UnknownServerError,
+    };
+    code.code()
+}
+
+/// A group as stored, with the version a compare-and-set must name (`None`: not stored yet).
+pub(crate) struct Stored {
+    pub(crate) group: Group,
+    pub(crate) version: Option<u64>,
+}
+
+/// Reads a group; a group never stored is an empty one.
+pub(crate) async fn load(broker: &Broker, group_id: &str) -> Result<Stored, Failure> {
+    match broker.storage.state.get(&key(group_id)).await? {
+        Some(stored) => {
+            let group = Group::from_json(&stored.value).map_err(|_| Failure::Corrupt)?;
+            Ok(Stored { group, version: Some(stored.version) })
+        }
+        None => Ok(Stored { group: Group::default(), version: None }),
+    }
+}
+
+/// Reads a group and applies what time alone changed, without writing: for requests that
+/// only look (DescribeGroups, ListGroups).
+pub(crate) async fn view(broker: &Broker, group_id: &str) -> Result<Stored, Failure> {
+    let mut stored = load(broker, group_id).await?;
+    stored.group.tick(now_ms());
+    Ok(stored)
+}
+
+/// Applies `change` to the group as stored now (after [`Group::tick`]) and writes the result
+/// if anything changed, re-reading and re-applying on a lost compare-and-set. `change` may run
+/// several times, so it must be a pure function of the group and the time. Returns its result
+/// and the group as written.
+pub(crate) async fn update<R>(
+    broker: &Broker,
+    group_id: &str,
+    mut change: impl FnMut(&mut Group, i64) -> R,
+) -> Result<(R, Group), Failure> {
+    for _ in 0..MAX_ATTEMPTS {
+        let Stored { group: original, version } = load(broker, group_id).await?;
+        let now = now_ms();
+        let mut group = original.clone();
+        group.tick(now);
+        let result = change(&mut group, now);
+        if group == original {
+            return Ok((result, group));
+        }
+        let value = Bytes::from(group.to_json());
+        match broker.storage.state.put(&key(group_id), value, version).await {
+            Ok(_) => {
+                broker.notify_group_changed();
+                return Ok((result, group));
+            }
+            Err(StorageError::Conflict(_)) => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(Failure::Storage(StorageError::Unavailable(format!(
+        "group {group_id}: too many concurrent changes"
+    ))))
+}
+
+/// Sleeps until the next re-read of a waiting request: a local group change, the poll
+/// interval, or `deadline`, whichever comes first.
+pub(crate) async fn pause(
+    broker: &Broker,
+    changes: &mut tokio::sync::watch::Receiver<u64>,
+    deadline: Instant,
+) {
+    let pause =
+        broker.group_poll_interval().min(deadline.saturating_duration_since(Instant::now()));
+    tokio::select! {
+        _ = changes.changed() => {}
+        _ = tokio::time::sleep(pause) => {}
+    }
+}
+
+/// `timeout_ms` from now, for a request's own waiting limit.
+pub(crate) fn deadline_after(timeout_ms: i32) -> Instant {
+    Instant::now() + Duration::from_millis(u64::try_from(timeout_ms.max(0)).unwrap_or(0))
+}
+
+/// Every group id: those with stored state and those that only have committed offsets.
+pub(crate) async fn all_group_ids(broker: &Broker) -> Result<Vec<String>, StorageError> {
+    let mut ids: Vec<String> = broker
+        .storage
+        .state
+        .list(KEY_PREFIX)
+        .await?
+        .into_iter()
+        .filter_map(|(key, _)| key.strip_prefix(KEY_PREFIX).map(str::to_owned))
+        .collect();
+    ids.extend(broker.storage.offsets.offset_groups().await?);
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}

@@ -1,0 +1,93 @@
+//! DescribeGroups: the stored groups as they are now (sessions that ran out are shown expired,
+//! without writing). Members' metadata and assignments are shown only for a Stable group, as
+//! Kafka does. A group that only has committed offsets is an Empty group.
+
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+pub(super) use kafka_protocol::messages::DescribeGroupsRequest;
+use kafka_protocol::messages::{DescribeGroupsResponse, GroupId};
+use skiff_coordinator::{Group, GroupState};
+use skiff_protocol::ErrorCode;
+
+use super::str_bytes;
+use crate::{groups, Broker};
+
+/// v4+ show group.instance.id; v6+ answer GROUP_ID_NOT_FOUND for unknown groups.
+const INSTANCE_ID_VERSION: i16 = 4;
+const NOT_FOUND_VERSION: i16 = 6;
+
+pub(super) async fn handle(
+    broker: &Broker,
+    version: i16,
+    request: DescribeGroupsRequest,
+) -> DescribeGroupsResponse {
+    let mut described = Vec::with_capacity(request.groups.len());
+    for group_id in request.groups {
+        described.push(describe(broker, version, group_id).await);
+    }
+    DescribeGroupsResponse::default().with_groups(described)
+}
+
+async fn describe(broker: &Broker, version: i16, group_id: GroupId) -> DescribedGroup {
+    let answer = DescribedGroup::default().with_group_id(group_id.clone());
+    if group_id.is_empty() {
+        return answer.with_error_code(ErrorCode::InvalidGroupId.code());
+    }
+    let stored = match groups::view(broker, &group_id).await {
+        Ok(stored) => stored,
+        Err(failure) => return answer.with_error_code(failure.code()),
+    };
+    if stored.version.is_none() {
+        let has_offsets = match broker.storage.offsets.committed_offsets(&group_id, None).await {
+            Ok(offsets) => !offsets.is_empty(),
+            Err(error) => {
+                tracing::warn!(%error, "reading committed offsets failed");
+                return answer.with_error_code(ErrorCode::CoordinatorNotAvailable.code());
+            }
+        };
+        if !has_offsets {
+            let answer = answer.with_group_state(str_bytes(GroupState::Dead.kafka_name()));
+            return if version >= NOT_FOUND_VERSION {
+                answer
+                    .with_error_code(ErrorCode::GroupIdNotFound.code())
+                    .with_error_message(Some(str_bytes(format!("group {} not found", &*group_id))))
+            } else {
+                answer
+            };
+        }
+    }
+    summary(version, answer, &stored.group)
+}
+
+fn summary(version: i16, answer: DescribedGroup, group: &Group) -> DescribedGroup {
+    let stable = group.state == GroupState::Stable;
+    let members = group
+        .members
+        .iter()
+        .map(|member| {
+            let described = DescribedGroupMember::default()
+                .with_member_id(str_bytes(member.member_id.clone()))
+                .with_client_id(str_bytes(member.client_id.clone()))
+                .with_client_host(str_bytes(member.client_host.clone()));
+            let described = if stable {
+                described
+                    .with_member_metadata(
+                        member.metadata_for(group.protocol.as_deref()).to_vec().into(),
+                    )
+                    .with_member_assignment(member.assignment.clone().unwrap_or_default().into())
+            } else {
+                described
+            };
+            if version >= INSTANCE_ID_VERSION {
+                described.with_group_instance_id(member.instance_id.clone().map(str_bytes))
+            } else {
+                described
+            }
+        })
+        .collect();
+    let protocol = if stable { group.protocol.clone().unwrap_or_default() } else { String::new() };
+    answer
+        .with_group_state(str_bytes(group.state.kafka_name()))
+        .with_protocol_type(str_bytes(group.protocol_type.clone().unwrap_or_default()))
+        .with_protocol_data(str_bytes(protocol))
+        .with_members(members)
+}

@@ -1,0 +1,37 @@
+//! Heartbeat: refreshes the member's session in the stored group and tells it whether a
+//! rebalance is under way. Sessions of members that stopped heartbeating are expired by
+//! whichever request touches the group next (see `skiff_coordinator::Group::tick`).
+
+pub(super) use kafka_protocol::messages::HeartbeatRequest;
+use kafka_protocol::messages::HeartbeatResponse;
+use skiff_protocol::ErrorCode;
+
+use crate::{errors, groups, Broker};
+
+/// v3+ carry group.instance.id.
+const INSTANCE_ID_VERSION: i16 = 3;
+
+pub(super) async fn handle(
+    broker: &Broker,
+    version: i16,
+    request: HeartbeatRequest,
+) -> HeartbeatResponse {
+    let group_id = request.group_id.0.to_string();
+    if group_id.is_empty() {
+        return HeartbeatResponse::default().with_error_code(ErrorCode::InvalidGroupId.code());
+    }
+    let member_id = request.member_id.to_string();
+    let instance_id = (version >= INSTANCE_ID_VERSION)
+        .then(|| request.group_instance_id.as_ref().map(ToString::to_string))
+        .flatten();
+    let result = groups::update(broker, &group_id, |group, now| {
+        group.heartbeat(&member_id, instance_id.as_deref(), request.generation_id, now)
+    })
+    .await;
+    let code = match result {
+        Ok((Ok(()), _)) => errors::NONE,
+        Ok((Err(error), _)) => groups::code(error),
+        Err(failure) => failure.code(),
+    };
+    HeartbeatResponse::default().with_error_code(code)
+}

@@ -1,0 +1,68 @@
+//! ListGroups: every group with stored state, plus every group that only has committed offsets
+//! (shown as an Empty consumer group, so admin tools can find and delete them). v4+ filter by
+//! state, v5+ by type (all of Skiff's groups are classic ones).
+
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+pub(super) use kafka_protocol::messages::ListGroupsRequest;
+use kafka_protocol::messages::{GroupId, ListGroupsResponse};
+use skiff_coordinator::GroupState;
+
+use super::str_bytes;
+use crate::{errors, groups, Broker};
+
+const STATE_VERSION: i16 = 4;
+const TYPE_VERSION: i16 = 5;
+/// The protocol type shown for groups that only have committed offsets.
+const OFFSETS_ONLY_PROTOCOL_TYPE: &str = "consumer";
+/// Every group here runs the classic protocol.
+const GROUP_TYPE: &str = "classic";
+
+pub(super) async fn handle(
+    broker: &Broker,
+    version: i16,
+    request: ListGroupsRequest,
+) -> ListGroupsResponse {
+    let ids = match groups::all_group_ids(broker).await {
+        Ok(ids) => ids,
+        Err(error) => {
+            tracing::warn!(%error, "listing groups failed");
+            return ListGroupsResponse::default().with_error_code(errors::code_for(&error));
+        }
+    };
+    let states: Vec<String> =
+        request.states_filter.iter().map(|state| state.to_lowercase()).collect();
+    let types: Vec<String> = request.types_filter.iter().map(|kind| kind.to_lowercase()).collect();
+    let mut listed = Vec::new();
+    for id in ids {
+        let (state, protocol_type) = match groups::view(broker, &id).await {
+            Ok(stored) if stored.version.is_some() => {
+                (stored.group.state, stored.group.protocol_type.unwrap_or_default())
+            }
+            Ok(_) => (GroupState::Empty, OFFSETS_ONLY_PROTOCOL_TYPE.to_owned()),
+            Err(failure) => return ListGroupsResponse::default().with_error_code(failure.code()),
+        };
+        if state == GroupState::Dead {
+            continue;
+        }
+        if !states.is_empty() && !states.contains(&state.kafka_name().to_lowercase()) {
+            continue;
+        }
+        if !types.is_empty() && !types.iter().any(|kind| kind == GROUP_TYPE) {
+            continue;
+        }
+        let group = ListedGroup::default()
+            .with_group_id(GroupId(str_bytes(id)))
+            .with_protocol_type(str_bytes(protocol_type));
+        let group = if version >= STATE_VERSION {
+            group.with_group_state(str_bytes(state.kafka_name()))
+        } else {
+            group
+        };
+        listed.push(if version >= TYPE_VERSION {
+            group.with_group_type(str_bytes(GROUP_TYPE))
+        } else {
+            group
+        });
+    }
+    ListGroupsResponse::default().with_groups(listed)
+}

@@ -1,0 +1,138 @@
+//! OffsetDelete: deletes a group's committed offsets for some partitions, except for topics an
+//! active member is subscribed to (GROUP_SUBSCRIBED_TO_TOPIC): their offsets are in use.
+//! Subscriptions are read from the members' ConsumerProtocolSubscription metadata.
+
+use std::collections::BTreeSet;
+
+use bytes::{Buf, Bytes};
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+pub(super) use kafka_protocol::messages::OffsetDeleteRequest;
+use kafka_protocol::messages::{ConsumerProtocolSubscription, OffsetDeleteResponse};
+use kafka_protocol::protocol::{Decodable, Message};
+use skiff_coordinator::{Group, GroupState};
+use skiff_protocol::ErrorCode;
+use skiff_storage::TopicPartition;
+
+use crate::{errors, groups, Broker};
+
+/// The protocol type whose member metadata is a ConsumerProtocolSubscription.
+const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
+
+pub(super) async fn handle(
+    broker: &Broker,
+    _version: i16,
+    request: OffsetDeleteRequest,
+) -> OffsetDeleteResponse {
+    let group_id = request.group_id.0.to_string();
+    let failed = |code: i16| OffsetDeleteResponse::default().with_error_code(code);
+    if group_id.is_empty() {
+        return failed(ErrorCode::InvalidGroupId.code());
+    }
+    let stored = match groups::view(broker, &group_id).await {
+        Ok(stored) => stored,
+        Err(failure) => return failed(failure.code()),
+    };
+    if stored.group.state == GroupState::Dead {
+        return failed(ErrorCode::GroupIdNotFound.code());
+    }
+    if stored.version.is_none() {
+        match broker.storage.offsets.committed_offsets(&group_id, None).await {
+            Ok(offsets) if offsets.is_empty() => return failed(ErrorCode::GroupIdNotFound.code()),
+            Ok(_) => {}
+            Err(error) => return failed(errors::code_for(&error)),
+        }
+    }
+    let active = !stored.group.members.is_empty();
+    let consumer = stored.group.protocol_type.as_deref() == Some(CONSUMER_PROTOCOL_TYPE);
+    if active && !consumer {
+        return failed(ErrorCode::NonEmptyGroup.code());
+    }
+    let subscribed = if active { subscribed_topics(&stored.group) } else { BTreeSet::new() };
+    let mut answers = Vec::with_capacity(request.topics.len());
+    let mut deletable = Vec::new();
+    for topic in &request.topics {
+        let name = topic.name.0.to_string();
+        let partitions = match broker.storage.meta.topic(&name).await {
+            Ok(found) => found.map(|meta| meta.partitions),
+            Err(error) => return failed(errors::code_for(&error)),
+        };
+        let mut codes = Vec::with_capacity(topic.partitions.len());
+        for partition in &topic.partitions {
+            let index = partition.partition_index;
+            let code = if !partitions.is_some_and(|count| (0..count).contains(&index)) {
+                ErrorCode::UnknownTopicOrPartition.code()
+            } else if subscribed.contains(&name) {
+                ErrorCode::GroupSubscribedToTopic.code()
+            } else {
+                deletable.push(TopicPartition::new(name.clone(), index));
+                errors::NONE
+            };
+            codes.push(
+                OffsetDeleteResponsePartition::default()
+                    .with_partition_index(index)
+                    .with_error_code(code),
+            );
+        }
+        answers.push(
+            OffsetDeleteResponseTopic::default()
+                .with_name(topic.name.clone())
+                .with_partitions(codes),
+        );
+    }
+    if !deletable.is_empty() {
+        if let Err(error) = broker.storage.offsets.delete_offsets(&group_id, Some(&deletable)).await
+        {
+            return failed(errors::code_for(&error));
+        }
+    }
+    OffsetDeleteResponse::default().with_topics(answers)
+}
+
+/// Topics any member subscribes to, from its metadata for the group's protocol. Metadata that
+/// does not decode subscribes to nothing: deleting offsets is then the client's decision.
+fn subscribed_topics(group: &Group) -> BTreeSet<String> {
+    let mut topics = BTreeSet::new();
+    for member in &group.members {
+        let protocol = group
+            .protocol
+            .as_deref()
+            .or_else(|| member.protocols.first().map(|protocol| protocol.name.as_str()));
+        let metadata = member.metadata_for(protocol);
+        if let Some(subscription) = decode_subscription(metadata) {
+            topics.extend(subscription.topics.iter().map(ToString::to_string));
+        }
+    }
+    topics
+}
+
+/// A ConsumerProtocolSubscription: a version, then the body in that version (newer versions
+/// than this codec knows are read as its newest, as their additions come at the end).
+fn decode_subscription(metadata: &[u8]) -> Option<ConsumerProtocolSubscription> {
+    let mut bytes = Bytes::copy_from_slice(metadata);
+    if bytes.remaining() < 2 {
+        return None;
+    }
+    let version = bytes.get_i16().min(ConsumerProtocolSubscription::VERSIONS.max);
+    ConsumerProtocolSubscription::decode(&mut bytes, version.max(0)).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+
+    use super::*;
+
+    #[test]
+    fn subscriptions_decode_from_member_metadata() {
+        let subscription = ConsumerProtocolSubscription::default()
+            .with_topics(vec![StrBytes::from_static_str("orders")]);
+        let mut metadata = bytes::BytesMut::new();
+        bytes::BufMut::put_i16(&mut metadata, 3);
+        subscription.encode(&mut metadata, 3).unwrap_or_default();
+        let decoded = decode_subscription(&metadata).map(|s| s.topics);
+        assert_eq!(decoded, Some(vec![StrBytes::from_static_str("orders")]));
+        assert!(decode_subscription(&[0]).is_none());
+    }
+}

@@ -1,0 +1,201 @@
+//! OffsetFetch: committed offsets from the OffsetStore, one group (v1-7) or several (v8+).
+//! A partition never committed answers offset -1; no topic list means every committed one.
+
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+pub(super) use kafka_protocol::messages::OffsetFetchRequest;
+use kafka_protocol::messages::{GroupId, OffsetFetchResponse, TopicName};
+use skiff_protocol::ErrorCode;
+use skiff_storage::{CommittedOffset, TopicPartition};
+
+use super::str_bytes;
+use crate::{errors, Broker};
+
+/// v8 asks for several groups at once.
+const BATCHED_VERSION: i16 = 8;
+/// v2+ report group-level errors in the response (v1: per partition only).
+const GROUP_ERROR_VERSION: i16 = 2;
+/// v5+ return the committed leader epoch.
+const LEADER_EPOCH_VERSION: i16 = 5;
+
+/// One topic's answer: (partition, committed offset or `None`) or a lookup error.
+type TopicOffsets = (String, Vec<(i32, Option<CommittedOffset>)>);
+
+pub(super) async fn handle(
+    broker: &Broker,
+    version: i16,
+    request: OffsetFetchRequest,
+) -> OffsetFetchResponse {
+    if version >= BATCHED_VERSION {
+        let mut groups = Vec::with_capacity(request.groups.len());
+        for group in request.groups {
+            let wanted = group.topics.map(|topics| {
+                topics
+                    .into_iter()
+                    .map(|topic| (topic.name.0.to_string(), topic.partition_indexes))
+                    .collect()
+            });
+            groups.push(fetch_batched(broker, version, group.group_id, wanted).await);
+        }
+        return OffsetFetchResponse::default().with_groups(groups);
+    }
+    let wanted = request.topics.map(|topics| {
+        topics
+            .into_iter()
+            .map(|topic| (topic.name.0.to_string(), topic.partition_indexes))
+            .collect()
+    });
+    let group_id = request.group_id.0.to_string();
+    let (code, topics) = match fetch(broker, &group_id, wanted.clone()).await {
+        Ok(topics) => (errors::NONE, topics),
+        Err(code) => (code, empty_answers(wanted)),
+    };
+    let topics = topics
+        .into_iter()
+        .map(|(name, partitions)| {
+            let partitions = partitions
+                .into_iter()
+                .map(|(index, committed)| {
+                    let (offset, epoch, metadata) = describe(committed);
+                    let answer = OffsetFetchResponsePartition::default()
+                        .with_partition_index(index)
+                        .with_committed_offset(offset)
+                        .with_metadata(Some(str_bytes(metadata)));
+                    let answer = if version >= LEADER_EPOCH_VERSION {
+                        answer.with_committed_leader_epoch(epoch)
+                    } else {
+                        answer
+                    };
+                    if version < GROUP_ERROR_VERSION {
+                        answer.with_error_code(code)
+                    } else {
+                        answer
+                    }
+                })
+                .collect();
+            OffsetFetchResponseTopic::default()
+                .with_name(TopicName(str_bytes(name)))
+                .with_partitions(partitions)
+        })
+        .collect();
+    let response = OffsetFetchResponse::default().with_topics(topics);
+    if version >= GROUP_ERROR_VERSION {
+        response.with_error_code(code)
+    } else {
+        response
+    }
+}
+
+async fn fetch_batched(
+    broker: &Broker,
+    _version: i16,
+    group_id: GroupId,
+    wanted: Option<Vec<(String, Vec<i32>)>>,
+) -> OffsetFetchResponseGroup {
+    let (code, topics) = match fetch(broker, &group_id.0, wanted.clone()).await {
+        Ok(topics) => (errors::NONE, topics),
+        Err(code) => (code, empty_answers(wanted)),
+    };
+    let topics = topics
+        .into_iter()
+        .map(|(name, partitions)| {
+            let partitions = partitions
+                .into_iter()
+                .map(|(index, committed)| {
+                    let (offset, epoch, metadata) = describe(committed);
+                    OffsetFetchResponsePartitions::default()
+                        .with_partition_index(index)
+                        .with_committed_offset(offset)
+                        .with_committed_leader_epoch(epoch)
+                        .with_metadata(Some(str_bytes(metadata)))
+                })
+                .collect();
+            OffsetFetchResponseTopics::default()
+                .with_name(TopicName(str_bytes(name)))
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetFetchResponseGroup::default()
+        .with_group_id(group_id)
+        .with_topics(topics)
+        .with_error_code(code)
+}
+
+/// (offset, leader epoch, metadata) as answered; -1 for a partition never committed.
+fn describe(committed: Option<CommittedOffset>) -> (i64, i32, String) {
+    match committed {
+        Some(committed) => {
+            (committed.offset, committed.leader_epoch, committed.metadata.unwrap_or_default())
+        }
+        None => (-1, -1, String::new()),
+    }
+}
+
+/// The requested partitions, all uncommitted (for answers carrying a group-level error).
+fn empty_answers(wanted: Option<Vec<(String, Vec<i32>)>>) -> Vec<TopicOffsets> {
+    wanted
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, partitions)| (name, partitions.into_iter().map(|p| (p, None)).collect()))
+        .collect()
+}
+
+/// A group's committed offsets: of the wanted partitions (uncommitted ones as `None`), or
+/// every committed partition when `wanted` is `None`.
+async fn fetch(
+    broker: &Broker,
+    group_id: &str,
+    wanted: Option<Vec<(String, Vec<i32>)>>,
+) -> Result<Vec<TopicOffsets>, i16> {
+    if group_id.is_empty() {
+        return Err(ErrorCode::InvalidGroupId.code());
+    }
+    let partitions: Option<Vec<TopicPartition>> = wanted.as_ref().map(|topics| {
+        topics
+            .iter()
+            .flat_map(|(name, indexes)| {
+                indexes.iter().map(|index| TopicPartition::new(name.clone(), *index))
+            })
+            .collect()
+    });
+    let committed =
+        broker.storage.offsets.committed_offsets(group_id, partitions.as_deref()).await.map_err(
+            |error| {
+                tracing::warn!(%error, group = %group_id, "reading committed offsets failed");
+                ErrorCode::CoordinatorNotAvailable.code()
+            },
+        )?;
+    let Some(wanted) = wanted else {
+        let mut topics: Vec<TopicOffsets> = Vec::new();
+        for (partition, offset) in committed {
+            match topics.last_mut() {
+                Some((name, partitions)) if *name == partition.topic => {
+                    partitions.push((partition.partition, Some(offset)));
+                }
+                _ => topics
+                    .push((partition.topic.clone(), vec![(partition.partition, Some(offset))])),
+            }
+        }
+        return Ok(topics);
+    };
+    Ok(wanted
+        .into_iter()
+        .map(|(name, indexes)| {
+            let partitions = indexes
+                .into_iter()
+                .map(|index| {
+                    let found = committed
+                        .iter()
+                        .find(|(partition, _)| {
+                            partition.topic == name && partition.partition == index
+                        })
+                        .map(|(_, offset)| offset.clone());
+                    (index, found)
+                })
+                .collect();
+            (name, partitions)
+        })
+        .collect())
+}

@@ -1,0 +1,106 @@
+//! SyncGroup: the leader's call stores every member's assignment in the group (by
+//! compare-and-set); a follower that arrives first re-reads the group until the assignment for
+//! its generation is there, or the generation is gone.
+
+pub(super) use kafka_protocol::messages::SyncGroupRequest;
+use kafka_protocol::messages::SyncGroupResponse;
+use skiff_coordinator::{GroupError, SyncOutcome};
+use skiff_protocol::ErrorCode;
+
+use super::str_bytes;
+use crate::{groups, Broker};
+
+/// v3+ carry group.instance.id; v5+ the protocol type and name.
+const INSTANCE_ID_VERSION: i16 = 3;
+const PROTOCOL_VERSION: i16 = 5;
+
+/// How long a follower waits for its leader when the member's own timeouts are unknown.
+const DEFAULT_WAIT_MS: i32 = 60_000;
+
+pub(super) async fn handle(
+    broker: &Broker,
+    version: i16,
+    request: SyncGroupRequest,
+) -> SyncGroupResponse {
+    let group_id = request.group_id.0.to_string();
+    if group_id.is_empty() {
+        return SyncGroupResponse::default().with_error_code(ErrorCode::InvalidGroupId.code());
+    }
+    let sync = skiff_coordinator::SyncRequest {
+        member_id: request.member_id.to_string(),
+        instance_id: (version >= INSTANCE_ID_VERSION)
+            .then(|| request.group_instance_id.as_ref().map(ToString::to_string))
+            .flatten(),
+        generation: request.generation_id,
+        protocol_type: request.protocol_type.as_ref().map(ToString::to_string),
+        protocol: request.protocol_name.as_ref().map(ToString::to_string),
+        assignments: request
+            .assignments
+            .iter()
+            .map(|given| (given.member_id.to_string(), given.assignment.to_vec()))
+            .collect(),
+    };
+    let mut changes = broker.group_changes();
+    let outcome =
+        groups::update(broker, &group_id, |group, now| group.sync(sync.clone(), now)).await;
+    let outcome = match outcome {
+        Ok((SyncOutcome::Wait, group)) => {
+            let wait_ms = group
+                .member(&sync.member_id)
+                .map(|member| member.rebalance_timeout_ms.max(member.session_timeout_ms))
+                .unwrap_or(DEFAULT_WAIT_MS);
+            wait(broker, &group_id, &sync, wait_ms, &mut changes).await
+        }
+        Ok((outcome, _)) => Ok(outcome),
+        Err(failure) => Err(failure.code()),
+    };
+    let response = match outcome {
+        Ok(SyncOutcome::Assigned(assignment)) => {
+            SyncGroupResponse::default().with_assignment(assignment.into())
+        }
+        Ok(SyncOutcome::Failed(error)) => {
+            return SyncGroupResponse::default().with_error_code(groups::code(error))
+        }
+        Ok(SyncOutcome::Wait) => {
+            return SyncGroupResponse::default()
+                .with_error_code(groups::code(GroupError::RebalanceInProgress))
+        }
+        Err(code) => return SyncGroupResponse::default().with_error_code(code),
+    };
+    if version < PROTOCOL_VERSION {
+        return response;
+    }
+    match groups::load(broker, &group_id).await {
+        Ok(stored) => response
+            .with_protocol_type(stored.group.protocol_type.map(str_bytes))
+            .with_protocol_name(stored.group.protocol.map(str_bytes)),
+        Err(_) => response,
+    }
+}
+
+/// A follower re-reading the group until the leader's assignment for its generation arrives.
+async fn wait(
+    broker: &Broker,
+    group_id: &str,
+    sync: &skiff_coordinator::SyncRequest,
+    wait_ms: i32,
+    changes: &mut tokio::sync::watch::Receiver<u64>,
+) -> Result<SyncOutcome, i16> {
+    let deadline = groups::deadline_after(wait_ms);
+    loop {
+        groups::pause(broker, changes, deadline).await;
+        changes.borrow_and_update();
+        let polled = groups::update(broker, group_id, |group, _| {
+            group.poll_sync(&sync.member_id, sync.generation)
+        })
+        .await;
+        match polled {
+            Ok((SyncOutcome::Wait, _)) if tokio::time::Instant::now() < deadline => {}
+            Ok((SyncOutcome::Wait, _)) => {
+                return Ok(SyncOutcome::Failed(GroupError::RebalanceInProgress))
+            }
+            Ok((outcome, _)) => return Ok(outcome),
+            Err(failure) => return Err(failure.code()),
+        }
+    }
+}
