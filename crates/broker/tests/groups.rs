@@ -1,0 +1,445 @@
+//! Consumer-group APIs at the protocol level, over the memory engine: every version of each
+//! API encodes and decodes (the codec refuses fields a version does not have), a group formed
+//! through one broker is synced and heartbeated through another on the same storage, and the
+//! offset APIs' per-partition rules.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::leave_group_request::MemberIdentity;
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::offset_delete_request::{
+    OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+};
+use kafka_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+};
+use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, Request, StrBytes};
+use skiff_broker::{Broker, BrokerConfig};
+use skiff_storage::Storage;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const NONE: i16 = 0;
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+const OFFSET_METADATA_TOO_LARGE: i16 = 12;
+const ILLEGAL_GENERATION: i16 = 22;
+const UNKNOWN_MEMBER_ID: i16 = 25;
+const REBALANCE_IN_PROGRESS: i16 = 27;
+const INVALID_REQUEST: i16 = 42;
+const NON_EMPTY_GROUP: i16 = 68;
+const MEMBER_ID_REQUIRED: i16 = 79;
+const FENCED_INSTANCE_ID: i16 = 82;
+const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
+
+/// What the brokers here tell clients to connect to (they are reached by their real address).
+const ADVERTISED_HOST: &str = "coordinator.test";
+const ADVERTISED_PORT: i32 = 19092;
+
+async fn start_on(storage: Storage) -> std::net::SocketAddr {
+    let mut config = BrokerConfig::for_address("127.0.0.1:0".parse().expect("address"));
+    config.group_initial_rebalance_delay_ms = 0;
+    config.advertised_host = ADVERTISED_HOST.to_owned();
+    config.advertised_port = ADVERTISED_PORT;
+    let broker = Broker::new(storage, config);
+    let listener = skiff_broker::server::bind(&broker).await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(skiff_broker::serve(broker, listener, std::future::pending()));
+    address
+}
+
+async fn connect(address: std::net::SocketAddr) -> TcpStream {
+    TcpStream::connect(address).await.expect("connect")
+}
+
+async fn call<R: Request>(stream: &mut TcpStream, request: &R, version: i16) -> R::Response {
+    let header = RequestHeader::default()
+        .with_request_api_key(R::KEY)
+        .with_request_api_version(version)
+        .with_correlation_id(1)
+        .with_client_id(Some(StrBytes::from_static_str("test")));
+    let mut body = BytesMut::new();
+    header.encode(&mut body, R::header_version(version)).expect("header");
+    request.encode(&mut body, version).expect("body");
+    let mut framed = BytesMut::new();
+    framed.put_i32(body.len() as i32);
+    framed.extend_from_slice(&body);
+    stream.write_all(&framed).await.expect("write");
+    let length = stream.read_i32().await.expect("length");
+    let mut bytes = vec![0; length as usize];
+    stream.read_exact(&mut bytes).await.expect("body");
+    let mut bytes = Bytes::from(bytes);
+    ResponseHeader::decode(&mut bytes, R::Response::header_version(version)).expect("header");
+    R::Response::decode(&mut bytes, version).expect("response")
+}
+
+fn text(value: &str) -> StrBytes {
+    StrBytes::from_string(value.to_owned())
+}
+
+fn group(id: &str) -> GroupId {
+    GroupId(text(id))
+}
+
+async fn create_topic(stream: &mut TcpStream, name: &str, partitions: i32) {
+    let request = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
+        .with_name(TopicName(text(name)))
+        .with_num_partitions(partitions)
+        .with_replication_factor(1)]);
+    assert_eq!(call(stream, &request, 7).await.topics[0].error_code, NONE);
+}
+
+/// Consumer-protocol metadata subscribing to `topics` (version 0 of the subscription).
+fn subscription(topics: &[&str]) -> Bytes {
+    let mut metadata = BytesMut::new();
+    metadata.put_i16(0);
+    ConsumerProtocolSubscription::default()
+        .with_topics(topics.iter().map(|topic| text(topic)).collect())
+        .encode(&mut metadata, 0)
+        .expect("subscription");
+    metadata.freeze()
+}
+
+fn join_request(group_id: &str, member_id: &str, instance: Option<&str>) -> JoinGroupRequest {
+    JoinGroupRequest::default()
+        .with_group_id(group(group_id))
+        .with_session_timeout_ms(10_000)
+        .with_rebalance_timeout_ms(10_000)
+        .with_member_id(text(member_id))
+        .with_group_instance_id(instance.map(text))
+        .with_protocol_type(text("consumer"))
+        .with_protocols(vec![JoinGroupRequestProtocol::default()
+            .with_name(text("range"))
+            .with_metadata(subscription(&["orders"]))])
+}
+
+/// Joins a one-member group with JoinGroup `version`, going through MEMBER_ID_REQUIRED where
+/// the version has it; returns (member id, generation).
+async fn join_alone(stream: &mut TcpStream, version: i16, group_id: &str) -> (String, i32) {
+    let instance = (version >= 5).then_some("instance-1");
+    let mut response = call(stream, &join_request(group_id, "", instance), version).await;
+    if response.error_code == MEMBER_ID_REQUIRED {
+        assert!(version >= 4 && instance.is_none());
+        let member_id = response.member_id.to_string();
+        response = call(stream, &join_request(group_id, &member_id, instance), version).await;
+    }
+    assert_eq!(response.error_code, NONE, "JoinGroup v{version}");
+    assert_eq!(response.leader, response.member_id, "a lone member leads");
+    assert_eq!(response.members.len(), 1);
+    if version >= 7 {
+        assert_eq!(response.protocol_type.as_deref(), Some("consumer"));
+    }
+    assert_eq!(response.protocol_name.as_deref(), Some("range"));
+    (response.member_id.to_string(), response.generation_id)
+}
+
+fn sync_request(
+    group_id: &str,
+    member_id: &str,
+    generation: i32,
+    assignment: &'static [u8],
+) -> SyncGroupRequest {
+    SyncGroupRequest::default()
+        .with_group_id(group(group_id))
+        .with_generation_id(generation)
+        .with_member_id(text(member_id))
+        .with_assignments(vec![SyncGroupRequestAssignment::default()
+            .with_member_id(text(member_id))
+            .with_assignment(Bytes::from_static(assignment))])
+}
+
+#[tokio::test]
+async fn every_version_of_the_membership_apis_round_trips() {
+    let mut stream = connect(start_on(skiff_storage_memory::MemoryEngine::storage()).await).await;
+    for version in JoinGroupRequest::VERSIONS.min..=JoinGroupRequest::VERSIONS.max {
+        let group_id = format!("join-v{version}");
+        let (member_id, generation) = join_alone(&mut stream, version, &group_id).await;
+        let sync_version = version.min(SyncGroupRequest::VERSIONS.max);
+        let synced = call(
+            &mut stream,
+            &sync_request(&group_id, &member_id, generation, b"mine"),
+            sync_version,
+        )
+        .await;
+        assert_eq!(
+            (synced.error_code, &synced.assignment[..]),
+            (NONE, &b"mine"[..]),
+            "SyncGroup v{sync_version}"
+        );
+        let heartbeat_version = version.min(HeartbeatRequest::VERSIONS.max);
+        let heartbeat = HeartbeatRequest::default()
+            .with_group_id(group(&group_id))
+            .with_generation_id(generation)
+            .with_member_id(text(&member_id));
+        assert_eq!(call(&mut stream, &heartbeat, heartbeat_version).await.error_code, NONE);
+        let stale = heartbeat.clone().with_generation_id(generation - 1);
+        assert_eq!(
+            call(&mut stream, &stale, heartbeat_version).await.error_code,
+            ILLEGAL_GENERATION
+        );
+        let leave_version = version.min(LeaveGroupRequest::VERSIONS.max);
+        let leave = if leave_version >= 3 {
+            LeaveGroupRequest::default()
+                .with_group_id(group(&group_id))
+                .with_members(vec![MemberIdentity::default().with_member_id(text(&member_id))])
+        } else {
+            LeaveGroupRequest::default()
+                .with_group_id(group(&group_id))
+                .with_member_id(text(&member_id))
+        };
+        let left = call(&mut stream, &leave, leave_version).await;
+        assert_eq!(left.error_code, NONE, "LeaveGroup v{leave_version}");
+        if leave_version >= 3 {
+            assert_eq!(left.members[0].error_code, NONE);
+        }
+        let gone = call(&mut stream, &heartbeat, heartbeat_version).await;
+        assert_eq!(gone.error_code, UNKNOWN_MEMBER_ID);
+    }
+}
+
+#[tokio::test]
+async fn a_group_joined_on_one_broker_syncs_and_heartbeats_on_another() {
+    let storage = skiff_storage_memory::MemoryEngine::storage();
+    let mut first = connect(start_on(storage.clone()).await).await;
+    let mut second = connect(start_on(storage).await).await;
+    let (leader, generation) = join_alone(&mut first, 5, "shared").await;
+
+    // A second member joins through the other broker; its JoinGroup waits for the leader.
+    let joining = tokio::spawn(async move {
+        let response = call(&mut second, &join_request("shared", "", Some("instance-2")), 5).await;
+        (second, response)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let heartbeat = HeartbeatRequest::default()
+        .with_group_id(group("shared"))
+        .with_generation_id(generation)
+        .with_member_id(text(&leader))
+        .with_group_instance_id(Some(text("instance-1")));
+    assert_eq!(call(&mut first, &heartbeat, 4).await.error_code, REBALANCE_IN_PROGRESS);
+    let rejoined = call(&mut first, &join_request("shared", &leader, Some("instance-1")), 5).await;
+    assert_eq!((rejoined.error_code, rejoined.members.len()), (NONE, 2));
+    let (mut second, follower) = joining.await.expect("join task");
+    assert_eq!((follower.error_code, follower.generation_id), (NONE, rejoined.generation_id));
+    assert!(follower.members.is_empty());
+
+    // The follower's SyncGroup on the second broker waits for the leader's on the first.
+    let follower_id = follower.member_id.to_string();
+    let generation = rejoined.generation_id;
+    let sync = sync_request("shared", &follower_id, generation, b"");
+    let waiting = tokio::spawn(async move { (call(&mut second, &sync, 3).await, second) });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let assignments = vec![
+        SyncGroupRequestAssignment::default()
+            .with_member_id(text(&leader))
+            .with_assignment(Bytes::from_static(b"L")),
+        SyncGroupRequestAssignment::default()
+            .with_member_id(text(&follower_id))
+            .with_assignment(Bytes::from_static(b"F")),
+    ];
+    let leader_sync =
+        sync_request("shared", &leader, generation, b"").with_assignments(assignments);
+    assert_eq!(&call(&mut first, &leader_sync, 3).await.assignment[..], b"L");
+    let (synced, mut second) = waiting.await.expect("sync task");
+    assert_eq!((synced.error_code, &synced.assignment[..]), (NONE, &b"F"[..]));
+    let follower_heartbeat = HeartbeatRequest::default()
+        .with_group_id(group("shared"))
+        .with_generation_id(generation)
+        .with_member_id(text(&follower_id));
+    assert_eq!(call(&mut second, &follower_heartbeat, 4).await.error_code, NONE);
+
+    // The first static member restarts through the second broker: no rebalance, old id fenced.
+    let restarted = call(&mut second, &join_request("shared", "", Some("instance-1")), 5).await;
+    assert_eq!((restarted.error_code, restarted.generation_id), (NONE, generation));
+    assert_eq!(
+        call(&mut first, &heartbeat.with_generation_id(generation), 4).await.error_code,
+        FENCED_INSTANCE_ID
+    );
+    assert_eq!(call(&mut second, &follower_heartbeat, 4).await.error_code, NONE);
+}
+
+#[tokio::test]
+async fn find_coordinator_names_this_broker_for_groups_and_transactions() {
+    let mut stream = connect(start_on(skiff_storage_memory::MemoryEngine::storage()).await).await;
+    for version in 0..=3 {
+        let request = FindCoordinatorRequest::default().with_key(text("g"));
+        let response = call(&mut stream, &request, version).await;
+        assert_eq!((response.error_code, response.port), (NONE, ADVERTISED_PORT));
+        assert_eq!(response.host.as_str(), ADVERTISED_HOST);
+    }
+    for version in 4..=FindCoordinatorRequest::VERSIONS.max {
+        let request =
+            FindCoordinatorRequest::default().with_coordinator_keys(vec![text("a"), text("b")]);
+        let groups = call(&mut stream, &request, version).await;
+        assert_eq!(groups.coordinators.len(), 2);
+        assert!(groups
+            .coordinators
+            .iter()
+            .all(|c| c.error_code == NONE && c.port == ADVERTISED_PORT));
+        assert_eq!(groups.coordinators[1].key.as_str(), "b");
+        let transactions = call(&mut stream, &request.clone().with_key_type(1), version).await;
+        assert!(transactions.coordinators.iter().all(|c| c.error_code == NONE));
+        let unknown = call(&mut stream, &request.with_key_type(7), version).await;
+        assert!(unknown.coordinators.iter().all(|c| c.error_code == INVALID_REQUEST));
+    }
+}
+
+fn commit_request(
+    group_id: &str,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    metadata: &str,
+) -> OffsetCommitRequest {
+    OffsetCommitRequest::default()
+        .with_group_id(group(group_id))
+        .with_generation_id_or_member_epoch(-1)
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(TopicName(text(topic)))
+            .with_partitions(vec![OffsetCommitRequestPartition::default()
+                .with_partition_index(partition)
+                .with_committed_offset(offset)
+                .with_committed_metadata(Some(text(metadata)))])])
+}
+
+#[tokio::test]
+async fn offsets_commit_and_fetch_in_every_version() {
+    let mut stream = connect(start_on(skiff_storage_memory::MemoryEngine::storage()).await).await;
+    create_topic(&mut stream, "orders", 2).await;
+    for version in OffsetCommitRequest::VERSIONS.min..=OffsetCommitRequest::VERSIONS.max {
+        let group_id = format!("commit-v{version}");
+        let response =
+            call(&mut stream, &commit_request(&group_id, "orders", 1, 42, "meta"), version).await;
+        assert_eq!(response.topics[0].partitions[0].error_code, NONE, "OffsetCommit v{version}");
+        let unknown =
+            call(&mut stream, &commit_request(&group_id, "orders", 9, 1, ""), version).await;
+        assert_eq!(unknown.topics[0].partitions[0].error_code, UNKNOWN_TOPIC_OR_PARTITION);
+        let large = call(
+            &mut stream,
+            &commit_request(&group_id, "orders", 0, 1, &"m".repeat(4097)),
+            version,
+        )
+        .await;
+        assert_eq!(large.topics[0].partitions[0].error_code, OFFSET_METADATA_TOO_LARGE);
+    }
+    for version in OffsetFetchRequest::VERSIONS.min..=OffsetFetchRequest::VERSIONS.max {
+        let groups = ["commit-v2", "commit-v9"];
+        let found: Vec<Vec<(i32, i64, String)>> = if version >= 8 {
+            let request = OffsetFetchRequest::default().with_groups(
+                groups
+                    .iter()
+                    .map(|id| {
+                        OffsetFetchRequestGroup::default().with_group_id(group(id)).with_topics(
+                            Some(vec![OffsetFetchRequestTopics::default()
+                                .with_name(TopicName(text("orders")))
+                                .with_partition_indexes(vec![0, 1])]),
+                        )
+                    })
+                    .collect(),
+            );
+            let response = call(&mut stream, &request, version).await;
+            response
+                .groups
+                .iter()
+                .map(|answer| {
+                    assert_eq!(answer.error_code, NONE);
+                    answer.topics[0]
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            (
+                                p.partition_index,
+                                p.committed_offset,
+                                p.metadata.as_deref().unwrap_or("").to_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .collect()
+        } else {
+            let mut found = Vec::new();
+            for id in groups {
+                let request =
+                    OffsetFetchRequest::default().with_group_id(group(id)).with_topics(Some(vec![
+                        OffsetFetchRequestTopic::default()
+                            .with_name(TopicName(text("orders")))
+                            .with_partition_indexes(vec![0, 1]),
+                    ]));
+                let response = call(&mut stream, &request, version).await;
+                found.push(
+                    response.topics[0]
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            (
+                                p.partition_index,
+                                p.committed_offset,
+                                p.metadata.as_deref().unwrap_or("").to_owned(),
+                            )
+                        })
+                        .collect(),
+                );
+            }
+            found
+        };
+        let expected = vec![(0, -1, String::new()), (1, 42, "meta".to_owned())];
+        assert_eq!(found, vec![expected.clone(), expected], "OffsetFetch v{version}");
+    }
+    // Null topics: every committed partition.
+    let all = OffsetFetchRequest::default().with_group_id(group("commit-v3")).with_topics(None);
+    let response = call(&mut stream, &all, 7).await;
+    assert_eq!(response.topics.len(), 1);
+    assert_eq!(response.topics[0].partitions.len(), 1);
+}
+
+#[tokio::test]
+async fn offsets_of_a_subscribed_topic_cannot_be_deleted_and_active_groups_stay() {
+    let mut stream = connect(start_on(skiff_storage_memory::MemoryEngine::storage()).await).await;
+    create_topic(&mut stream, "orders", 1).await;
+    create_topic(&mut stream, "other", 1).await;
+    for topic in ["orders", "other"] {
+        let response = call(&mut stream, &commit_request("active", topic, 0, 5, ""), 8).await;
+        assert_eq!(response.topics[0].partitions[0].error_code, NONE);
+    }
+    let (member_id, generation) = join_alone(&mut stream, 9, "active").await;
+    let synced = call(&mut stream, &sync_request("active", &member_id, generation, b""), 5).await;
+    assert_eq!(synced.error_code, NONE);
+
+    let delete = OffsetDeleteRequest::default().with_group_id(group("active")).with_topics(
+        ["orders", "other"]
+            .iter()
+            .map(|topic| {
+                OffsetDeleteRequestTopic::default()
+                    .with_name(TopicName(text(topic)))
+                    .with_partitions(vec![
+                        OffsetDeleteRequestPartition::default().with_partition_index(0)
+                    ])
+            })
+            .collect(),
+    );
+    let response = call(&mut stream, &delete, 0).await;
+    assert_eq!(response.error_code, NONE);
+    let codes: Vec<i16> = response.topics.iter().map(|t| t.partitions[0].error_code).collect();
+    assert_eq!(codes, [GROUP_SUBSCRIBED_TO_TOPIC, NONE]);
+
+    let deleting = DeleteGroupsRequest::default().with_groups_names(vec![group("active")]);
+    assert_eq!(call(&mut stream, &deleting, 2).await.results[0].error_code, NON_EMPTY_GROUP);
+
+    for version in DescribeGroupsRequest::VERSIONS.min..=DescribeGroupsRequest::VERSIONS.max {
+        let request = DescribeGroupsRequest::default().with_groups(vec![group("active")]);
+        let described = &call(&mut stream, &request, version).await.groups[0];
+        assert_eq!((described.error_code, described.group_state.as_str()), (NONE, "Stable"));
+        assert_eq!(described.members.len(), 1);
+        assert_eq!(described.members[0].client_id.as_str(), "test");
+    }
+    for version in ListGroupsRequest::VERSIONS.min..=ListGroupsRequest::VERSIONS.max {
+        let listed = call(&mut stream, &ListGroupsRequest::default(), version).await;
+        assert_eq!(listed.groups.len(), 1, "ListGroups v{version}");
+        assert_eq!(listed.groups[0].protocol_type.as_str(), "consumer");
+    }
+    let empty_only = ListGroupsRequest::default().with_states_filter(vec![text("Empty")]);
+    assert!(call(&mut stream, &empty_only, 4).await.groups.is_empty());
+}
