@@ -18,6 +18,7 @@ pub struct Broker {
     pub(crate) config: Arc<BrokerConfig>,
     appended: Arc<watch::Sender<u64>>,
     groups_changed: Arc<watch::Sender<u64>>,
+    stopping: Arc<watch::Sender<bool>>,
     cluster_id: Arc<OnceCell<String>>,
 }
 
@@ -28,6 +29,7 @@ impl Broker {
             config: Arc::new(config),
             appended: Arc::new(watch::Sender::new(0)),
             groups_changed: Arc::new(watch::Sender::new(0)),
+            stopping: Arc::new(watch::Sender::new(false)),
             cluster_id: Arc::new(OnceCell::new()),
         }
     }
@@ -51,6 +53,17 @@ impl Broker {
     /// A receiver that sees every later [`Self::notify_group_changed`].
     pub(crate) fn group_changes(&self) -> watch::Receiver<u64> {
         self.groups_changed.subscribe()
+    }
+
+    /// Tells requests that wait open-endedly (JoinGroup, SyncGroup) that the broker is shutting
+    /// down, so they hand their clients to another broker instead of holding up the shutdown.
+    pub(crate) fn begin_shutdown(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// A receiver that turns `true` once the broker is shutting down.
+    pub(crate) fn stopping(&self) -> watch::Receiver<bool> {
+        self.stopping.subscribe()
     }
 
     /// How often a waiting JoinGroup or SyncGroup re-reads its group, to see changes made

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use skiff_coordinator::{Group, GroupError, Limits};
 use skiff_protocol::ErrorCode;
 use skiff_storage::StorageError;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::Broker;
@@ -144,23 +145,52 @@ pub(crate) async fn update<R>(
     ))))
 }
 
-/// Sleeps until the next re-read of a waiting request: a local group change, the poll
-/// interval, or `deadline`, whichever comes first.
-pub(crate) async fn pause(
-    broker: &Broker,
-    changes: &mut tokio::sync::watch::Receiver<u64>,
+/// What a waiting JoinGroup or SyncGroup watches between re-reads of its group.
+pub(crate) struct Waiter {
+    changes: watch::Receiver<u64>,
+    stopping: watch::Receiver<bool>,
     deadline: Instant,
-) {
-    let pause =
-        broker.group_poll_interval().min(deadline.saturating_duration_since(Instant::now()));
-    tokio::select! {
-        _ = changes.changed() => {}
-        _ = tokio::time::sleep(pause) => {}
+}
+
+impl Waiter {
+    /// Subscribes before the request's first change, so no wake-up is missed.
+    pub(crate) fn new(broker: &Broker, timeout_ms: i32) -> Self {
+        Self {
+            changes: broker.group_changes(),
+            stopping: broker.stopping(),
+            deadline: deadline_after(timeout_ms),
+        }
+    }
+
+    /// Waits `timeout_ms` from now instead, keeping the subscriptions.
+    pub(crate) fn restart_timeout(&mut self, timeout_ms: i32) {
+        self.deadline = deadline_after(timeout_ms);
+    }
+
+    pub(crate) fn expired(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+
+    /// Sleeps until a local group change, the poll interval, or the deadline, whichever comes
+    /// first. `Err` with NOT_COORDINATOR once the broker is shutting down: the client then
+    /// finds another broker and carries on there, as its membership lives in storage.
+    pub(crate) async fn pause(&mut self, broker: &Broker) -> Result<(), i16> {
+        let not_coordinator = ErrorCode::NotCoordinator.code();
+        if *self.stopping.borrow() {
+            return Err(not_coordinator);
+        }
+        let remaining = self.deadline.saturating_duration_since(Instant::now());
+        tokio::select! {
+            _ = self.changes.changed() => {}
+            _ = self.stopping.changed() => return Err(not_coordinator),
+            _ = tokio::time::sleep(broker.group_poll_interval().min(remaining)) => {}
+        }
+        self.changes.borrow_and_update();
+        Ok(())
     }
 }
 
-/// `timeout_ms` from now, for a request's own waiting limit.
-pub(crate) fn deadline_after(timeout_ms: i32) -> Instant {
+fn deadline_after(timeout_ms: i32) -> Instant {
     Instant::now() + Duration::from_millis(u64::try_from(timeout_ms.max(0)).unwrap_or(0))
 }
 

@@ -65,6 +65,7 @@ pub async fn serve(
     }
     info!(open = connections.len(), "shutting down: finishing in-flight requests");
     let _ = stop_tx.send(true);
+    broker.begin_shutdown();
     while connections.join_next().await.is_some() {}
     info!("stopped");
     Ok(())

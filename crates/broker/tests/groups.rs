@@ -443,3 +443,42 @@ async fn offsets_of_a_subscribed_topic_cannot_be_deleted_and_active_groups_stay(
     let empty_only = ListGroupsRequest::default().with_states_filter(vec![text("Empty")]);
     assert!(call(&mut stream, &empty_only, 4).await.groups.is_empty());
 }
+
+#[tokio::test]
+async fn a_waiting_join_is_handed_to_another_broker_when_this_one_stops() {
+    const NOT_COORDINATOR: i16 = 16;
+    let storage = skiff_storage_memory::MemoryEngine::storage();
+    let mut config = BrokerConfig::for_address("127.0.0.1:0".parse().expect("address"));
+    config.group_initial_rebalance_delay_ms = 0;
+    let broker = Broker::new(storage.clone(), config);
+    let listener = skiff_broker::server::bind(&broker).await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(skiff_broker::serve(broker, listener, async {
+        let _ = stopped.await;
+    }));
+    let mut first = connect(address).await;
+    let (leader, _) = join_alone(&mut first, 5, "handover").await;
+    let mut second = connect(address).await;
+    let joining = tokio::spawn(async move {
+        call(&mut second, &join_request("handover", "", Some("instance-2")), 5).await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let _ = stop.send(());
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(5), joining)
+        .await
+        .expect("the waiting join ends with the broker")
+        .expect("join task");
+    assert_eq!(answer.error_code, NOT_COORDINATOR);
+    tokio::time::timeout(std::time::Duration::from_secs(5), server)
+        .await
+        .expect("shutdown is not held up")
+        .expect("server task")
+        .expect("serve");
+
+    // Its membership is in storage: the member carries on through another broker.
+    let mut other = connect(start_on(storage).await).await;
+    let rejoined =
+        call(&mut other, &join_request("handover", &leader, Some("instance-1")), 5).await;
+    assert_eq!((rejoined.error_code, rejoined.members.len()), (NONE, 2));
+}

@@ -8,10 +8,10 @@ pub(super) use kafka_protocol::messages::JoinGroupRequest;
 use kafka_protocol::messages::JoinGroupResponse;
 use skiff_coordinator::{GroupError, JoinAnswer, JoinOutcome, JoinPoll, Protocol};
 use skiff_protocol::ErrorCode;
-use tokio::time::Instant;
 
 use super::str_bytes;
-use crate::{groups, Broker};
+use crate::groups::{self, Waiter};
+use crate::Broker;
 
 /// v4+: a new member first gets MEMBER_ID_REQUIRED and an id (KIP-394).
 const KNOWN_MEMBER_ID_VERSION: i16 = 4;
@@ -68,8 +68,7 @@ async fn join(
     let prefix = join.instance_id.clone().unwrap_or(client.client_id);
     let fresh = format!("{prefix}-{}", uuid::Uuid::new_v4());
     let limits = groups::limits(broker);
-    let deadline = groups::deadline_after(rebalance_timeout_ms);
-    let mut changes = broker.group_changes();
+    let mut waiter = Waiter::new(broker, rebalance_timeout_ms);
     let outcome = groups::update(broker, &group_id, |group, now| {
         group.join(join.clone(), fresh.clone(), now, &limits)
     })
@@ -78,7 +77,7 @@ async fn join(
         Ok((JoinOutcome::Answer(answer), _)) => Ok(answer),
         Ok((JoinOutcome::Wait { member_id, generation }, _)) => {
             tracing::debug!(group = %group_id, member = %member_id, generation, "joined; waiting");
-            wait(broker, &group_id, &member_id, generation, deadline, &mut changes).await
+            wait(broker, &group_id, &member_id, generation, &mut waiter).await
         }
         Err(failure) => Err((failure.code(), member_id)),
     }
@@ -91,11 +90,9 @@ async fn wait(
     group_id: &str,
     member_id: &str,
     mut generation: i32,
-    deadline: Instant,
-    changes: &mut tokio::sync::watch::Receiver<u64>,
+    waiter: &mut Waiter,
 ) -> Result<JoinAnswer, (i16, String)> {
     loop {
-        changes.borrow_and_update();
         let polled = groups::update(broker, group_id, |group, now| {
             group.poll_join(member_id, generation, now)
         })
@@ -108,10 +105,10 @@ async fn wait(
             Ok((JoinPoll::Waiting { generation: next }, _)) => generation = next,
             Err(failure) => return Err((failure.code(), member_id.to_owned())),
         }
-        if Instant::now() >= deadline {
+        if waiter.expired() {
             return Ok(JoinAnswer::error(GroupError::RebalanceInProgress, member_id));
         }
-        groups::pause(broker, changes, deadline).await;
+        waiter.pause(broker).await.map_err(|code| (code, member_id.to_owned()))?;
     }
 }
 

@@ -8,7 +8,8 @@ use skiff_coordinator::{GroupError, SyncOutcome};
 use skiff_protocol::ErrorCode;
 
 use super::str_bytes;
-use crate::{groups, Broker};
+use crate::groups::{self, Waiter};
+use crate::Broker;
 
 /// v3+ carry group.instance.id; v5+ the protocol type and name.
 const INSTANCE_ID_VERSION: i16 = 3;
@@ -40,7 +41,8 @@ pub(super) async fn handle(
             .map(|given| (given.member_id.to_string(), given.assignment.to_vec()))
             .collect(),
     };
-    let mut changes = broker.group_changes();
+    // Subscribed before the first change, so the leader's sync is never missed.
+    let mut waiter = Waiter::new(broker, DEFAULT_WAIT_MS);
     let outcome =
         groups::update(broker, &group_id, |group, now| group.sync(sync.clone(), now)).await;
     let outcome = match outcome {
@@ -49,7 +51,8 @@ pub(super) async fn handle(
                 .member(&sync.member_id)
                 .map(|member| member.rebalance_timeout_ms.max(member.session_timeout_ms))
                 .unwrap_or(DEFAULT_WAIT_MS);
-            wait(broker, &group_id, &sync, wait_ms, &mut changes).await
+            waiter.restart_timeout(wait_ms);
+            wait(broker, &group_id, &sync, &mut waiter).await
         }
         Ok((outcome, _)) => Ok(outcome),
         Err(failure) => Err(failure.code()),
@@ -83,19 +86,16 @@ async fn wait(
     broker: &Broker,
     group_id: &str,
     sync: &skiff_coordinator::SyncRequest,
-    wait_ms: i32,
-    changes: &mut tokio::sync::watch::Receiver<u64>,
+    waiter: &mut Waiter,
 ) -> Result<SyncOutcome, i16> {
-    let deadline = groups::deadline_after(wait_ms);
     loop {
-        groups::pause(broker, changes, deadline).await;
-        changes.borrow_and_update();
+        waiter.pause(broker).await?;
         let polled = groups::update(broker, group_id, |group, _| {
             group.poll_sync(&sync.member_id, sync.generation)
         })
         .await;
         match polled {
-            Ok((SyncOutcome::Wait, _)) if tokio::time::Instant::now() < deadline => {}
+            Ok((SyncOutcome::Wait, _)) if !waiter.expired() => {}
             Ok((SyncOutcome::Wait, _)) => {
                 return Ok(SyncOutcome::Failed(GroupError::RebalanceInProgress))
             }
