@@ -2,9 +2,9 @@
 and kcat. Every helper has a short, explicit timeout so a broker bug fails a test instead of
 hanging the suite.
 
-Consumers never join a group (Skiff has no group APIs yet): they `assign()` explicit partitions
-and offsets and never commit. librdkafka insists on a `group.id` anyway; it is unique per consumer
-and unused.
+These consumers never join a group: they `assign()` explicit partitions and offsets and never
+commit (librdkafka insists on a `group.id` anyway; it is unique per consumer and unused). Group
+members are in group_helpers.py.
 """
 
 from __future__ import annotations

@@ -132,6 +132,12 @@ fn broker_entries(broker: &Broker) -> Vec<Entry> {
             "Node id reported to clients.",
         ),
         entry(
+            "group.initial.rebalance.delay.ms",
+            config.group_initial_rebalance_delay_ms.to_string(),
+            ConfigType::Int,
+            "How long the first rebalance of an empty group waits for more members.",
+        ),
+        entry(
             "num.partitions",
             config.num_partitions.to_string(),
             ConfigType::Int,
