@@ -254,7 +254,15 @@ impl Group {
         match self.state {
             GroupState::Stable if same_protocol => {
                 let skip = was_leader && request.supports_skip_assignment;
-                JoinOutcome::Answer(self.current_answer(&fresh_member_id, skip))
+                let mut answer = self.current_answer(&fresh_member_id, skip);
+                if was_leader && !skip {
+                    // Before KIP-814 a client cannot be told to skip the assignment, and one
+                    // that believes it leads runs its assignor over an empty member list (the
+                    // librdkafka sticky assignor crashes on that). Kafka answered the old
+                    // leader id: the restarted leader acts as a follower of a stable group.
+                    answer.leader = old.member_id.clone();
+                }
+                JoinOutcome::Answer(answer)
             }
             _ => {
                 let rejoin = JoinRequest { member_id: fresh_member_id, ..request };

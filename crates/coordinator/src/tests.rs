@@ -227,6 +227,20 @@ fn a_static_member_restarting_keeps_its_place_without_a_rebalance() {
     assert_eq!(group.leader.as_deref(), Some("s1-new"), "the leader's new id leads");
     assert!(answer.skip_assignment);
 
+    // A client older than JoinGroup v9 cannot skip the assignment: it is answered as a
+    // follower (the old leader id), yet leads under its new id.
+    let mut old_client = request("", Some("s1"), &["range"]);
+    old_client.supports_skip_assignment = false;
+    let JoinOutcome::Answer(answer) = group.join(old_client, "s1-v5".into(), 5500, &LIMITS) else {
+        panic!("static rejoin must answer at once")
+    };
+    assert_eq!(
+        (answer.leader.as_str(), answer.members.len(), answer.skip_assignment),
+        ("s1-new", 0, false)
+    );
+    assert_eq!(group.leader.as_deref(), Some("s1-v5"));
+    assert_eq!(group.poll_sync("s1-v5", generation), SyncOutcome::Assigned(b"for-s1-old".to_vec()));
+
     // New metadata for the same protocol (a cooperative member's owned partitions) does not.
     let mut changed = request("", Some("s1"), &["range"]);
     changed.protocols[0].metadata = b"other".to_vec();
