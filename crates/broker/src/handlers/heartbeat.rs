@@ -33,5 +33,8 @@ pub(super) async fn handle(
         Ok((Err(error), _)) => groups::code(error),
         Err(failure) => failure.code(),
     };
+    if code != errors::NONE {
+        tracing::debug!(group = %group_id, member = %member_id, code, "heartbeat refused");
+    }
     HeartbeatResponse::default().with_error_code(code)
 }

@@ -57,6 +57,7 @@ pub(super) async fn handle(
         Ok((outcome, _)) => Ok(outcome),
         Err(failure) => Err(failure.code()),
     };
+    tracing::debug!(group = %group_id, member = %sync.member_id, generation = sync.generation, ?outcome, "synced");
     let response = match outcome {
         Ok(SyncOutcome::Assigned(assignment)) => {
             SyncGroupResponse::default().with_assignment(assignment.into())
