@@ -5,6 +5,7 @@ use bytes::Bytes;
 use skiff_storage::{Storage, StorageError};
 use tokio::sync::{watch, OnceCell};
 
+use crate::producer_ids::ProducerIds;
 use crate::BrokerConfig;
 
 /// State key of the cluster id, created once by whichever broker gets there first.
@@ -18,6 +19,7 @@ pub struct Broker {
     pub(crate) config: Arc<BrokerConfig>,
     appended: Arc<watch::Sender<u64>>,
     cluster_id: Arc<OnceCell<String>>,
+    pub(crate) producer_ids: Arc<ProducerIds>,
 }
 
 impl Broker {
@@ -27,6 +29,7 @@ impl Broker {
             config: Arc::new(config),
             appended: Arc::new(watch::Sender::new(0)),
             cluster_id: Arc::new(OnceCell::new()),
+            producer_ids: Arc::new(ProducerIds::default()),
         }
     }
 

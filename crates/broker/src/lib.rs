@@ -12,6 +12,7 @@ mod config;
 mod connection;
 mod errors;
 mod handlers;
+mod producer_ids;
 pub mod server;
 mod topic_config;
 mod topics;

@@ -10,7 +10,7 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use skiff_broker::{Broker, BrokerConfig};
-use skiff_storage::testsuite::batch;
+use skiff_storage::testsuite::{batch, producer_batch};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -234,4 +234,54 @@ async fn bad_frames_close_only_their_connection() {
     }
     let response = call(&mut healthy, &ApiVersionsRequest::default(), 3).await;
     assert_eq!(response.error_code, 0);
+}
+
+fn produce_batch(topic: &'static str, batch: skiff_storage::Batch) -> ProduceRequest {
+    let mut request = produce_request(topic, -1, 1);
+    request.topic_data[0].partition_data[0].records = Some(batch.bytes);
+    request
+}
+
+#[tokio::test]
+async fn retried_idempotent_batches_are_acknowledged_once() {
+    let mut stream = TcpStream::connect(start().await).await.expect("connect");
+    create_topic(&mut stream, "idem").await;
+    let init =
+        call(&mut stream, &InitProducerIdRequest::default().with_transactional_id(None), 4).await;
+    assert_eq!(init.error_code, 0);
+    let (id, epoch) = (init.producer_id.0, init.producer_epoch);
+    assert!(id >= 0);
+
+    let first = call(&mut stream, &produce_batch("idem", producer_batch(id, epoch, 0, 3)), 9).await;
+    let retry = call(&mut stream, &produce_batch("idem", producer_batch(id, epoch, 0, 3)), 9).await;
+    let first = &first.responses[0].partition_responses[0];
+    let retry = &retry.responses[0].partition_responses[0];
+    assert_eq!((first.error_code, first.base_offset), (0, 0));
+    assert_eq!((retry.error_code, retry.base_offset), (0, 0), "a retry gets the original offset");
+
+    let gap = call(&mut stream, &produce_batch("idem", producer_batch(id, epoch, 7, 1)), 9).await;
+    assert_eq!(
+        gap.responses[0].partition_responses[0].error_code, 45,
+        "OUT_OF_ORDER_SEQUENCE_NUMBER"
+    );
+
+    let bumped = call(
+        &mut stream,
+        &InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_producer_id(ProducerId(id))
+            .with_producer_epoch(epoch),
+        4,
+    )
+    .await;
+    assert_eq!((bumped.producer_id.0, bumped.producer_epoch), (id, epoch + 1));
+    let next =
+        call(&mut stream, &produce_batch("idem", producer_batch(id, epoch + 1, 0, 1)), 9).await;
+    assert_eq!(next.responses[0].partition_responses[0].base_offset, 3);
+    let zombie =
+        call(&mut stream, &produce_batch("idem", producer_batch(id, epoch, 3, 1)), 9).await;
+    assert_eq!(zombie.responses[0].partition_responses[0].error_code, 47, "INVALID_PRODUCER_EPOCH");
+
+    let fetched = call(&mut stream, &fetch_request("idem", 0, 0), 12).await;
+    assert_eq!(fetched.responses[0].partitions[0].high_watermark, 4, "nothing stored twice");
 }

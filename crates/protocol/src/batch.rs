@@ -189,7 +189,10 @@ fn check_uncompressed_records(header: &BatchHeader, mut records: &[u8]) -> Resul
         match end {
             Some(end) if length > 0 && end <= records.len() => records = &records[end..],
             _ => {
-                return Err(BatchError::RecordCountMismatch { declared: header.record_count, found })
+                return Err(BatchError::RecordCountMismatch {
+                    declared: header.record_count,
+                    found,
+                })
             }
         }
         found += 1;

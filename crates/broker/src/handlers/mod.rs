@@ -16,6 +16,7 @@ mod describe_cluster;
 mod describe_configs;
 mod fetch;
 mod incremental_alter_configs;
+mod init_producer_id;
 mod list_offsets;
 mod metadata;
 mod offset_for_leader_epoch;
@@ -123,6 +124,7 @@ api_table! {
     CreatePartitions => create_partitions::CreatePartitionsRequest,
     IncrementalAlterConfigs => incremental_alter_configs::IncrementalAlterConfigsRequest,
     DescribeCluster => describe_cluster::DescribeClusterRequest,
+    InitProducerId => init_producer_id::InitProducerIdRequest,
 }
 
 /// Shorthand used by handlers for Kafka strings.
