@@ -1,4 +1,5 @@
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// Everything a broker is told at start. Brokers sharing one storage may differ only in
 /// `listen`/`advertised_*`; all cluster facts live in storage.
@@ -16,6 +17,9 @@ pub struct BrokerConfig {
     pub auto_create_topics: bool,
     /// `num.partitions`: partitions of auto-created topics and of CreateTopics asking for -1.
     pub num_partitions: i32,
+    /// How often this broker looks for expired transactions (and prepared ones a dead broker
+    /// left unfinished). Each look lists the transactional ids in storage.
+    pub transaction_check_interval: Duration,
 }
 
 impl BrokerConfig {
@@ -30,6 +34,7 @@ impl BrokerConfig {
             max_connections: 10_000,
             auto_create_topics: true,
             num_partitions: 1,
+            transaction_check_interval: Duration::from_secs(5),
         }
     }
 }

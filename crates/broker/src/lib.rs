@@ -6,6 +6,7 @@
 //! - `handlers/`: one file per Kafka API, plus the table that ApiVersions is generated from.
 //! - [`Broker`]: what every handler gets: storage, configuration, the append notifier.
 //! - `topic_config`: topic config names, defaults and validation.
+//! - `transactions/`: the transaction state machine kept in storage, markers, the sweeper.
 
 mod broker;
 mod config;
@@ -16,6 +17,7 @@ mod producer_ids;
 pub mod server;
 mod topic_config;
 mod topics;
+mod transactions;
 
 pub use broker::Broker;
 pub use config::BrokerConfig;

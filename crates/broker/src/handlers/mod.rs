@@ -5,6 +5,8 @@
 //! Each handler is `async fn handle(broker, version, request) -> Response` (Produce may also
 //! answer nothing: acks=0).
 
+mod add_offsets_to_txn;
+mod add_partitions_to_txn;
 mod alter_configs;
 mod api_versions;
 mod config_changes;
@@ -14,13 +16,18 @@ mod delete_records;
 mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
+mod describe_transactions;
+mod end_txn;
 mod fetch;
+mod find_coordinator;
 mod incremental_alter_configs;
 mod init_producer_id;
 mod list_offsets;
+mod list_transactions;
 mod metadata;
 mod offset_for_leader_epoch;
 mod produce;
+mod txn_offset_commit;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::*;
@@ -70,11 +77,17 @@ fn in_range(range: &VersionRange, version: i16) -> bool {
     range.min <= version && version <= range.max
 }
 
+/// The versions answered: the codec's range, capped where newer versions mean something
+/// Skiff does not do (e.g. broker-to-broker forms).
+const fn capped(range: VersionRange, max: i16) -> VersionRange {
+    VersionRange { min: range.min, max: if range.max < max { range.max } else { max } }
+}
+
 macro_rules! api_table {
-    ($( $key:ident => $module:ident :: $request:ident ),* $(,)?) => {
+    ($( $key:ident => $module:ident :: $request:ident $(up to $max:literal)? ),* $(,)?) => {
         /// Every API this broker answers and the versions it answers.
         pub(crate) fn supported() -> Vec<(ApiKey, VersionRange)> {
-            vec![$( (ApiKey::$key, <$request as Message>::VERSIONS) ),*]
+            vec![$( (ApiKey::$key, api_table!(@range $request $(, $max)?)) ),*]
         }
 
         /// Decodes the request body, runs its handler and encodes the response. An error means
@@ -94,7 +107,7 @@ macro_rules! api_table {
             match api_key {
                 $(
                     ApiKey::$key => {
-                        if !in_range(&<$request as Message>::VERSIONS, version) {
+                        if !in_range(&api_table!(@range $request $(, $max)?), version) {
                             return Err("unsupported api version".into());
                         }
                         let request = <$request as Decodable>::decode(&mut body, version)
@@ -107,6 +120,8 @@ macro_rules! api_table {
             }
         }
     };
+    (@range $request:ident) => { <$request as Message>::VERSIONS };
+    (@range $request:ident, $max:literal) => { capped(<$request as Message>::VERSIONS, $max) };
 }
 
 api_table! {
@@ -125,6 +140,13 @@ api_table! {
     IncrementalAlterConfigs => incremental_alter_configs::IncrementalAlterConfigsRequest,
     DescribeCluster => describe_cluster::DescribeClusterRequest,
     InitProducerId => init_producer_id::InitProducerIdRequest,
+    FindCoordinator => find_coordinator::FindCoordinatorRequest,
+    AddPartitionsToTxn => add_partitions_to_txn::AddPartitionsToTxnRequest up to 3,
+    AddOffsetsToTxn => add_offsets_to_txn::AddOffsetsToTxnRequest,
+    EndTxn => end_txn::EndTxnRequest,
+    TxnOffsetCommit => txn_offset_commit::TxnOffsetCommitRequest,
+    DescribeTransactions => describe_transactions::DescribeTransactionsRequest,
+    ListTransactions => list_transactions::ListTransactionsRequest up to 1,
 }
 
 /// Shorthand used by handlers for Kafka strings.

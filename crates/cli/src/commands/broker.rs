@@ -28,6 +28,9 @@ pub(crate) struct BrokerArgs {
     /// Node id this broker reports; brokers hold no identity, so all may share it.
     #[arg(long, env = "SKIFF_NODE_ID", default_value_t = 0)]
     node_id: i32,
+    /// How often to look for expired transactions to abort (milliseconds).
+    #[arg(long, env = "SKIFF_TRANSACTION_CHECK_INTERVAL_MS", default_value_t = 5000)]
+    transaction_check_interval_ms: u64,
     /// Most client connections served at once.
     #[arg(long, env = "SKIFF_MAX_CONNECTIONS", default_value_t = 10_000)]
     max_connections: usize,
@@ -52,6 +55,9 @@ impl BrokerArgs {
             max_connections: self.max_connections.max(1),
             auto_create_topics: self.auto_create_topics,
             num_partitions: self.num_partitions,
+            transaction_check_interval: std::time::Duration::from_millis(
+                self.transaction_check_interval_ms.max(10),
+            ),
         })
     }
 }
