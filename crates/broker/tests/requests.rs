@@ -10,7 +10,7 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use skiff_broker::{Broker, BrokerConfig};
-use skiff_storage::testsuite::{batch, producer_batch};
+use skiff_storage::testsuite::{batch, producer_batch, transactional_batch};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -284,4 +284,78 @@ async fn retried_idempotent_batches_are_acknowledged_once() {
 
     let fetched = call(&mut stream, &fetch_request("idem", 0, 0), 12).await;
     assert_eq!(fetched.responses[0].partitions[0].high_watermark, 4, "nothing stored twice");
+}
+
+#[tokio::test]
+async fn transaction_admin_apis_show_an_ongoing_transaction() {
+    let mut stream = TcpStream::connect(start().await).await.expect("connect");
+    create_topic(&mut stream, "txn").await;
+    let tid = TransactionalId(StrBytes::from_static_str("app-1"));
+    let init = call(
+        &mut stream,
+        &InitProducerIdRequest::default()
+            .with_transactional_id(Some(tid.clone()))
+            .with_transaction_timeout_ms(60_000),
+        4,
+    )
+    .await;
+    assert_eq!(init.error_code, 0);
+    let (id, epoch) = (init.producer_id, init.producer_epoch);
+
+    let add = AddPartitionsToTxnRequest::default()
+        .with_v3_and_below_transactional_id(tid.clone())
+        .with_v3_and_below_producer_id(id)
+        .with_v3_and_below_producer_epoch(epoch)
+        .with_v3_and_below_topics(vec![
+            kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("txn")))
+                .with_partitions(vec![0]),
+        ]);
+    let added = call(&mut stream, &add, 3).await;
+    let result = &added.results_by_topic_v3_and_below[0].results_by_partition[0];
+    assert_eq!(result.partition_error_code, 0);
+    call(&mut stream, &produce_batch("txn", batch(2)), 9).await;
+    let produced =
+        call(&mut stream, &produce_batch("txn", transactional_batch(id.0, epoch, 0, 3)), 9).await;
+    assert_eq!(produced.responses[0].partition_responses[0].base_offset, 2);
+
+    let described = call(
+        &mut stream,
+        &DescribeTransactionsRequest::default().with_transactional_ids(vec![tid.clone()]),
+        0,
+    )
+    .await;
+    let state = &described.transaction_states[0];
+    assert_eq!((state.error_code, state.transaction_state.as_str()), (0, "Ongoing"));
+    assert_eq!(state.topics[0].partitions, vec![0]);
+    let listed = call(&mut stream, &ListTransactionsRequest::default(), 1).await;
+    assert_eq!(listed.transaction_states.len(), 1);
+    assert_eq!(listed.transaction_states[0].transactional_id, tid);
+
+    let producers = DescribeProducersRequest::default().with_topics(vec![
+        kafka_protocol::messages::describe_producers_request::TopicRequest::default()
+            .with_name(TopicName(StrBytes::from_static_str("txn")))
+            .with_partition_indexes(vec![0]),
+    ]);
+    let active = call(&mut stream, &producers, 0).await;
+    let producer = &active.topics[0].partitions[0].active_producers[0];
+    assert_eq!((producer.producer_id, producer.current_txn_start_offset), (id, 2));
+    assert_eq!(producer.last_sequence, 2);
+
+    let end = EndTxnRequest::default()
+        .with_transactional_id(tid.clone())
+        .with_producer_id(id)
+        .with_producer_epoch(epoch)
+        .with_committed(true);
+    assert_eq!(call(&mut stream, &end, 3).await.error_code, 0);
+    let fetched = call(&mut stream, &fetch_request("txn", 0, 0), 12).await;
+    let partition = &fetched.responses[0].partitions[0];
+    assert_eq!((partition.high_watermark, partition.last_stable_offset), (6, 6), "marker at 5");
+    let described = call(
+        &mut stream,
+        &DescribeTransactionsRequest::default().with_transactional_ids(vec![tid]),
+        0,
+    )
+    .await;
+    assert_eq!(described.transaction_states[0].transaction_state.as_str(), "CompleteCommit");
 }

@@ -6,8 +6,8 @@ use bytes::{Bytes, BytesMut};
 use skiff_protocol::batch::set_base_offset;
 use skiff_storage::producers::{plan_append, ProducerEntry};
 use skiff_storage::{
-    timestamps, AbortedTransaction, AppendResult, Batch, LogStore, ReadResult, Result,
-    StorageError, TimestampOffset, TopicPartition, Watermarks,
+    timestamps, AbortedTransaction, AppendResult, Batch, LogStore, ProducerSnapshot, ReadResult,
+    Result, StorageError, TimestampOffset, TopicPartition, Watermarks,
 };
 
 use crate::{lock, MemoryEngine};
@@ -230,6 +230,23 @@ impl LogStore for MemoryEngine {
             .copied()
             .collect();
         found.sort_by_key(|aborted| aborted.first_offset);
+        Ok(found)
+    }
+
+    async fn producers(&self, partition: &TopicPartition) -> Result<Vec<ProducerSnapshot>> {
+        let log = self.partition(partition)?;
+        let log = lock(&log);
+        let mut found: Vec<ProducerSnapshot> = log
+            .producers
+            .iter()
+            .map(|(id, entry)| ProducerSnapshot {
+                producer_id: *id,
+                epoch: entry.epoch,
+                last_sequence: entry.batches.last().map_or(-1, |batch| batch.last_sequence),
+                open_transaction: log.open_transactions.get(id).copied(),
+            })
+            .collect();
+        found.sort_by_key(|snapshot| snapshot.producer_id);
         Ok(found)
     }
 

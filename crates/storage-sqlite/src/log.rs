@@ -11,8 +11,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use skiff_protocol::batch::set_base_offset;
 use skiff_storage::producers::{plan_append, AppendPlan, ProducerEntry};
 use skiff_storage::{
-    timestamps, AbortedTransaction, AppendResult, Batch, LogStore, ReadResult, Result,
-    StorageError, TimestampOffset, TopicPartition, Watermarks,
+    timestamps, AbortedTransaction, AppendResult, Batch, LogStore, ProducerSnapshot, ReadResult,
+    Result, StorageError, TimestampOffset, TopicPartition, Watermarks,
 };
 use tracing::debug;
 
@@ -161,6 +161,28 @@ fn aborted_between(
         })
         .map_err(db_error)?;
     rows.map(|row| row.map_err(db_error)).collect()
+}
+
+fn producers(conn: &Connection, partition: &TopicPartition) -> Result<Vec<ProducerSnapshot>> {
+    let stored = find_partition(conn, partition)?;
+    let mut statement = conn.prepare_cached(sql::PRODUCERS_OF_PARTITION).map_err(db_error)?;
+    let rows = statement
+        .query_map(params![stored.topic_key, partition.partition], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?, row.get::<_, Option<i64>>(2)?))
+        })
+        .map_err(db_error)?;
+    let mut found = Vec::new();
+    for row in rows {
+        let (producer_id, entry, open_transaction) = row.map_err(db_error)?;
+        let entry = ProducerEntry::decode(&entry)?;
+        found.push(ProducerSnapshot {
+            producer_id,
+            epoch: entry.epoch,
+            last_sequence: entry.batches.last().map_or(-1, |batch| batch.last_sequence),
+            open_transaction,
+        });
+    }
+    Ok(found)
 }
 
 /// The stored sequence state of one producer on one partition.
@@ -362,6 +384,11 @@ impl LogStore for SqliteEngine {
     ) -> Result<Vec<AbortedTransaction>> {
         let target = partition.clone();
         self.readers.read(move |conn| aborted_between(conn, &target, from, to)).await
+    }
+
+    async fn producers(&self, partition: &TopicPartition) -> Result<Vec<ProducerSnapshot>> {
+        let target = partition.clone();
+        self.readers.read(move |conn| read_snapshot(conn, |conn| producers(conn, &target))).await
     }
 
     async fn delete_records(&self, partition: &TopicPartition, before: i64) -> Result<i64> {

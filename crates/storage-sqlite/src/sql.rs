@@ -74,6 +74,7 @@ statements! {
 
     PRODUCER_GET = "producers/get.sql";
     PRODUCER_UPSERT = "producers/upsert.sql";
+    PRODUCERS_OF_PARTITION = "producers/of_partition.sql";
     PRODUCERS_DELETE_TOPIC = "producers/delete_topic.sql";
 
     OPEN_TRANSACTION_GET = "transactions/open_get.sql";

@@ -48,6 +48,17 @@ pub struct AbortedTransaction {
     pub last_offset: i64,
 }
 
+/// What a partition knows of one producer (DescribeProducers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerSnapshot {
+    pub producer_id: i64,
+    pub epoch: i16,
+    /// Sequence of the producer's last record here (-1 if none is remembered).
+    pub last_sequence: i32,
+    /// First offset of its open transaction here, if any.
+    pub open_transaction: Option<i64>,
+}
+
 /// A record found by timestamp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimestampOffset {
@@ -108,6 +119,9 @@ pub trait LogStore: Send + Sync {
         from: i64,
         to: i64,
     ) -> Result<Vec<AbortedTransaction>>;
+
+    /// Producers this partition keeps state for, ordered by producer id.
+    async fn producers(&self, partition: &TopicPartition) -> Result<Vec<ProducerSnapshot>>;
 
     /// Moves the log start to `before` (records below it become unreadable) and returns the
     /// new log start. A `before` below the current start is a no-op; above the high watermark

@@ -683,4 +683,24 @@ pub async fn markers_fence_older_epochs(storage: &Storage) {
     let fresh = append(transactional_batch(9, 1, 0, 1)).await.expect("new epoch starts at 0");
     assert_eq!(fresh.base_offset, 2);
     assert_eq!(storage.log.watermarks(&partition).await.expect("marks").last_stable, 2);
+    append(producer_batch(4, 0, 0, 3)).await.expect("idempotent");
+
+    let producers = storage.log.producers(&partition).await.expect("producers");
+    assert_eq!(
+        producers,
+        vec![
+            crate::ProducerSnapshot {
+                producer_id: 4,
+                epoch: 0,
+                last_sequence: 2,
+                open_transaction: None
+            },
+            crate::ProducerSnapshot {
+                producer_id: 9,
+                epoch: 1,
+                last_sequence: 0,
+                open_transaction: Some(2)
+            },
+        ]
+    );
 }

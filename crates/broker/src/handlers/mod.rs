@@ -16,6 +16,7 @@ mod delete_records;
 mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
+mod describe_producers;
 mod describe_transactions;
 mod end_txn;
 mod fetch;
@@ -147,6 +148,7 @@ api_table! {
     TxnOffsetCommit => txn_offset_commit::TxnOffsetCommitRequest,
     DescribeTransactions => describe_transactions::DescribeTransactionsRequest,
     ListTransactions => list_transactions::ListTransactionsRequest up to 1,
+    DescribeProducers => describe_producers::DescribeProducersRequest,
 }
 
 /// Shorthand used by handlers for Kafka strings.
