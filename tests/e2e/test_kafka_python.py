@@ -14,7 +14,7 @@ def test_kafka_python_produce_and_consume(broker):
     topic = unique("kafka-python")
     create_topic(broker.bootstrap, topic)
 
-    # Idempotence (InitProducerId) is not implemented yet, and kafka-python 3 enables it by default.
+    # The non-idempotent path (idempotence is covered in test_idempotence.py).
     producer = KafkaProducer(
         bootstrap_servers=[broker.bootstrap],
         enable_idempotence=False,

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use skiff_storage::{Storage, StorageError};
 use tokio::sync::{watch, OnceCell};
 
+use crate::producer_ids::ProducerIds;
 use crate::BrokerConfig;
 
 /// State key of the cluster id, created once by whichever broker gets there first.
@@ -20,6 +21,7 @@ pub struct Broker {
     groups_changed: Arc<watch::Sender<u64>>,
     stopping: Arc<watch::Sender<bool>>,
     cluster_id: Arc<OnceCell<String>>,
+    pub(crate) producer_ids: Arc<ProducerIds>,
 }
 
 impl Broker {
@@ -31,6 +33,7 @@ impl Broker {
             groups_changed: Arc::new(watch::Sender::new(0)),
             stopping: Arc::new(watch::Sender::new(false)),
             cluster_id: Arc::new(OnceCell::new()),
+            producer_ids: Arc::new(ProducerIds::default()),
         }
     }
 

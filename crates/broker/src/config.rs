@@ -1,4 +1,5 @@
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// Everything a broker is told at start. Brokers sharing one storage may differ only in
 /// `listen`/`advertised_*`; all cluster facts live in storage.
@@ -19,6 +20,9 @@ pub struct BrokerConfig {
     /// `group.initial.rebalance.delay.ms`: how long the first rebalance of an empty consumer
     /// group waits for more members before forming a generation.
     pub group_initial_rebalance_delay_ms: i64,
+    /// How often this broker looks for expired transactions (and prepared ones a dead broker
+    /// left unfinished). Each look lists the transactional ids in storage.
+    pub transaction_check_interval: Duration,
 }
 
 impl BrokerConfig {
@@ -34,6 +38,7 @@ impl BrokerConfig {
             auto_create_topics: true,
             num_partitions: 1,
             group_initial_rebalance_delay_ms: 3000,
+            transaction_check_interval: Duration::from_secs(5),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! - `groups`: consumer groups in storage: read, pure transition (`skiff-coordinator`),
 //!   compare-and-set.
 //! - `topic_config`: topic config names, defaults and validation.
+//! - `transactions/`: the transaction state machine kept in storage, markers, the sweeper.
 
 mod broker;
 mod config;
@@ -15,9 +16,11 @@ mod connection;
 mod errors;
 mod groups;
 mod handlers;
+mod producer_ids;
 pub mod server;
 mod topic_config;
 mod topics;
+mod transactions;
 
 pub use broker::Broker;
 pub use config::BrokerConfig;

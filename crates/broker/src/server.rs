@@ -34,6 +34,11 @@ pub async fn serve(
     let limit = Arc::new(Semaphore::new(broker.config.max_connections));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
+    let sweeper = tokio::spawn(crate::transactions::run_sweeper(
+        broker.clone(),
+        broker.config.transaction_check_interval,
+        stop_rx.clone(),
+    ));
     tokio::pin!(shutdown);
     info!(address = %listener.local_addr()?, "listening");
     loop {
@@ -67,6 +72,7 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     broker.begin_shutdown();
     while connections.join_next().await.is_some() {}
+    let _ = sweeper.await;
     info!("stopped");
     Ok(())
 }

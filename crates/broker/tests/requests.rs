@@ -10,7 +10,7 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use skiff_broker::{Broker, BrokerConfig};
-use skiff_storage::testsuite::batch;
+use skiff_storage::testsuite::{batch, producer_batch, transactional_batch};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -234,4 +234,128 @@ async fn bad_frames_close_only_their_connection() {
     }
     let response = call(&mut healthy, &ApiVersionsRequest::default(), 3).await;
     assert_eq!(response.error_code, 0);
+}
+
+fn produce_batch(topic: &'static str, batch: skiff_storage::Batch) -> ProduceRequest {
+    let mut request = produce_request(topic, -1, 1);
+    request.topic_data[0].partition_data[0].records = Some(batch.bytes);
+    request
+}
+
+#[tokio::test]
+async fn retried_idempotent_batches_are_acknowledged_once() {
+    let mut stream = TcpStream::connect(start().await).await.expect("connect");
+    create_topic(&mut stream, "idem").await;
+    let init =
+        call(&mut stream, &InitProducerIdRequest::default().with_transactional_id(None), 4).await;
+    assert_eq!(init.error_code, 0);
+    let (id, epoch) = (init.producer_id.0, init.producer_epoch);
+    assert!(id >= 0);
+
+    let first = call(&mut stream, &produce_batch("idem", producer_batch(id, epoch, 0, 3)), 9).await;
+    let retry = call(&mut stream, &produce_batch("idem", producer_batch(id, epoch, 0, 3)), 9).await;
+    let first = &first.responses[0].partition_responses[0];
+    let retry = &retry.responses[0].partition_responses[0];
+    assert_eq!((first.error_code, first.base_offset), (0, 0));
+    assert_eq!((retry.error_code, retry.base_offset), (0, 0), "a retry gets the original offset");
+
+    let gap = call(&mut stream, &produce_batch("idem", producer_batch(id, epoch, 7, 1)), 9).await;
+    assert_eq!(
+        gap.responses[0].partition_responses[0].error_code, 45,
+        "OUT_OF_ORDER_SEQUENCE_NUMBER"
+    );
+
+    let bumped = call(
+        &mut stream,
+        &InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_producer_id(ProducerId(id))
+            .with_producer_epoch(epoch),
+        4,
+    )
+    .await;
+    assert_eq!((bumped.producer_id.0, bumped.producer_epoch), (id, epoch + 1));
+    let next =
+        call(&mut stream, &produce_batch("idem", producer_batch(id, epoch + 1, 0, 1)), 9).await;
+    assert_eq!(next.responses[0].partition_responses[0].base_offset, 3);
+    let zombie =
+        call(&mut stream, &produce_batch("idem", producer_batch(id, epoch, 3, 1)), 9).await;
+    assert_eq!(zombie.responses[0].partition_responses[0].error_code, 47, "INVALID_PRODUCER_EPOCH");
+
+    let fetched = call(&mut stream, &fetch_request("idem", 0, 0), 12).await;
+    assert_eq!(fetched.responses[0].partitions[0].high_watermark, 4, "nothing stored twice");
+}
+
+#[tokio::test]
+async fn transaction_admin_apis_show_an_ongoing_transaction() {
+    let mut stream = TcpStream::connect(start().await).await.expect("connect");
+    create_topic(&mut stream, "txn").await;
+    let tid = TransactionalId(StrBytes::from_static_str("app-1"));
+    let init = call(
+        &mut stream,
+        &InitProducerIdRequest::default()
+            .with_transactional_id(Some(tid.clone()))
+            .with_transaction_timeout_ms(60_000),
+        4,
+    )
+    .await;
+    assert_eq!(init.error_code, 0);
+    let (id, epoch) = (init.producer_id, init.producer_epoch);
+
+    let add = AddPartitionsToTxnRequest::default()
+        .with_v3_and_below_transactional_id(tid.clone())
+        .with_v3_and_below_producer_id(id)
+        .with_v3_and_below_producer_epoch(epoch)
+        .with_v3_and_below_topics(vec![
+            kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("txn")))
+                .with_partitions(vec![0]),
+        ]);
+    let added = call(&mut stream, &add, 3).await;
+    let result = &added.results_by_topic_v3_and_below[0].results_by_partition[0];
+    assert_eq!(result.partition_error_code, 0);
+    call(&mut stream, &produce_batch("txn", batch(2)), 9).await;
+    let produced =
+        call(&mut stream, &produce_batch("txn", transactional_batch(id.0, epoch, 0, 3)), 9).await;
+    assert_eq!(produced.responses[0].partition_responses[0].base_offset, 2);
+
+    let described = call(
+        &mut stream,
+        &DescribeTransactionsRequest::default().with_transactional_ids(vec![tid.clone()]),
+        0,
+    )
+    .await;
+    let state = &described.transaction_states[0];
+    assert_eq!((state.error_code, state.transaction_state.as_str()), (0, "Ongoing"));
+    assert_eq!(state.topics[0].partitions, vec![0]);
+    let listed = call(&mut stream, &ListTransactionsRequest::default(), 1).await;
+    assert_eq!(listed.transaction_states.len(), 1);
+    assert_eq!(listed.transaction_states[0].transactional_id, tid);
+
+    let producers = DescribeProducersRequest::default().with_topics(vec![
+        kafka_protocol::messages::describe_producers_request::TopicRequest::default()
+            .with_name(TopicName(StrBytes::from_static_str("txn")))
+            .with_partition_indexes(vec![0]),
+    ]);
+    let active = call(&mut stream, &producers, 0).await;
+    let producer = &active.topics[0].partitions[0].active_producers[0];
+    assert_eq!((producer.producer_id, producer.current_txn_start_offset), (id, 2));
+    assert_eq!(producer.last_sequence, 2);
+
+    let end = EndTxnRequest::default()
+        .with_transactional_id(tid.clone())
+        .with_producer_id(id)
+        .with_producer_epoch(epoch)
+        .with_committed(true);
+    assert_eq!(call(&mut stream, &end, 3).await.error_code, 0);
+    let fetched = call(&mut stream, &fetch_request("txn", 0, 0), 12).await;
+    let partition = &fetched.responses[0].partitions[0];
+    assert_eq!((partition.high_watermark, partition.last_stable_offset), (6, 6), "marker at 5");
+    let described = call(
+        &mut stream,
+        &DescribeTransactionsRequest::default().with_transactional_ids(vec![tid]),
+        0,
+    )
+    .await;
+    assert_eq!(described.transaction_states[0].transaction_state.as_str(), "CompleteCommit");
 }

@@ -237,6 +237,78 @@ pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
     batch[17..21].copy_from_slice(&crc.to_be_bytes());
 }
 
+/// Transaction marker kinds, the `type` of a control record's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlType {
+    Abort = 0,
+    Commit = 1,
+}
+
+/// Builds the control batch that ends a transaction on one partition: one record whose key is
+/// (version 0, type) and whose value is (version 0, coordinator epoch), transactional and
+/// control attributes set, from the producer's id and (current) epoch.
+pub fn control_batch(
+    producer_id: i64,
+    producer_epoch: i16,
+    kind: ControlType,
+    timestamp_ms: i64,
+) -> Result<Batch, BatchError> {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let mut key = Vec::with_capacity(4);
+    key.extend_from_slice(&0i16.to_be_bytes());
+    key.extend_from_slice(&(kind as i16).to_be_bytes());
+    let mut value = Vec::with_capacity(6);
+    value.extend_from_slice(&0i16.to_be_bytes());
+    value.extend_from_slice(&0i32.to_be_bytes());
+    let record = Record {
+        transactional: true,
+        control: true,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id,
+        producer_epoch,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: timestamp_ms,
+        key: Some(Bytes::from(key)),
+        value: Some(Bytes::from(value)),
+        headers: Default::default(),
+    };
+    let mut buf = bytes::BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        [&record],
+        &RecordEncodeOptions { version: 2, compression: Compression::None },
+    )
+    .map_err(|_| BatchError::Empty)?;
+    let mut batches = split_batches(&buf.freeze())?;
+    batches.pop().ok_or(BatchError::Empty)
+}
+
+/// The marker kind of an (uncompressed) control batch, read from its first record's key.
+pub fn control_type(batch: &[u8]) -> Option<ControlType> {
+    let mut rest = batch.get(HEADER_BYTES..)?;
+    let (_, used) = read_varint(rest)?; // record length
+    rest = rest.get(used + 1..)?; // and the attributes byte
+    let (_, used) = read_varint(rest)?; // timestamp delta
+    rest = rest.get(used..)?;
+    let (_, used) = read_varint(rest)?; // offset delta
+    rest = rest.get(used..)?;
+    let (key_length, used) = read_varint(rest)?;
+    if key_length < 4 {
+        return None;
+    }
+    let key = rest.get(used..used + 4)?;
+    match i16::from_be_bytes([key[2], key[3]]) {
+        0 => Some(ControlType::Abort),
+        1 => Some(ControlType::Commit),
+        _ => None,
+    }
+}
+
 /// Reads the base offset of a stored batch.
 pub fn base_offset(batch: &[u8]) -> Option<i64> {
     batch.get(..8).map(|mut b| b.get_i64())
@@ -344,6 +416,18 @@ mod tests {
             split_batches(&lying.freeze()),
             Err(BatchError::RecordCountMismatch { declared: 1, found: 2 })
         );
+    }
+
+    #[test]
+    fn control_batches_round_trip_their_kind() {
+        for kind in [ControlType::Abort, ControlType::Commit] {
+            let batch = control_batch(42, 3, kind, 1_000).expect("control batch");
+            assert!(batch.header.is_control() && batch.header.is_transactional());
+            assert_eq!((batch.header.producer_id, batch.header.producer_epoch), (42, 3));
+            assert_eq!(batch.header.record_count, 1);
+            assert_eq!(control_type(&batch.bytes), Some(kind));
+        }
+        assert_eq!(control_type(&encode(1, Compression::None)), None);
     }
 
     #[test]

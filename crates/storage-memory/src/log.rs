@@ -1,4 +1,4 @@
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -6,8 +6,8 @@ use bytes::{Bytes, BytesMut};
 use skiff_protocol::batch::set_base_offset;
 use skiff_storage::producers::{plan_append, ProducerEntry};
 use skiff_storage::{
-    timestamps, AppendResult, Batch, LogStore, ReadResult, Result, StorageError, TimestampOffset,
-    TopicPartition, Watermarks,
+    timestamps, AbortedTransaction, AppendResult, Batch, LogStore, ProducerSnapshot, ReadResult,
+    Result, StorageError, TimestampOffset, TopicPartition, Watermarks,
 };
 
 use crate::{lock, MemoryEngine};
@@ -20,6 +20,10 @@ pub(crate) struct PartitionLog {
     high: i64,
     /// Idempotent producers' sequence state, by producer id.
     producers: HashMap<i64, ProducerEntry>,
+    /// Open transactions: producer id -> first offset.
+    open_transactions: BTreeMap<i64, i64>,
+    /// Aborted transactions in marker order (so also ordered by last offset).
+    aborted: Vec<AbortedTransaction>,
 }
 
 struct StoredBatch {
@@ -30,7 +34,8 @@ struct StoredBatch {
 
 impl PartitionLog {
     fn watermarks(&self) -> Watermarks {
-        Watermarks { log_start: self.log_start, high: self.high }
+        let last_stable = self.open_transactions.values().copied().min().unwrap_or(self.high);
+        Watermarks { log_start: self.log_start, high: self.high, last_stable }
     }
 
     /// Index of the first batch holding an offset `>= offset`.
@@ -39,8 +44,12 @@ impl PartitionLog {
     }
 
     fn append(&mut self, batches: Vec<Batch>) -> Result<AppendResult> {
-        let plan =
-            plan_append(batches, self.high, |producer| Ok(self.producers.get(&producer).cloned()))?;
+        let plan = plan_append(
+            batches,
+            self.high,
+            |producer| Ok(self.producers.get(&producer).cloned()),
+            |producer| Ok(self.open_transactions.get(&producer).copied()),
+        )?;
         for (batch, base_offset) in plan.appends {
             // One copy per batch: the request buffer is shared and the offset must change.
             let mut bytes = BytesMut::from(&batch.bytes[..]);
@@ -52,6 +61,17 @@ impl PartitionLog {
             });
         }
         self.producers.extend(plan.entries);
+        self.open_transactions.extend(plan.opened);
+        for ended in plan.ended {
+            self.open_transactions.remove(&ended.producer_id);
+            if ended.aborted {
+                self.aborted.push(AbortedTransaction {
+                    producer_id: ended.producer_id,
+                    first_offset: ended.first_offset,
+                    last_offset: ended.last_offset,
+                });
+            }
+        }
         self.high = plan.high;
         Ok(AppendResult {
             base_offset: plan.base_offset,
@@ -89,6 +109,7 @@ impl PartitionLog {
             while self.batches.front().is_some_and(|batch| batch.last_offset < before) {
                 self.batches.pop_front();
             }
+            self.aborted.retain(|aborted| aborted.last_offset >= before);
         }
         Ok(self.log_start)
     }
@@ -192,6 +213,41 @@ impl LogStore for MemoryEngine {
             Some((_, bytes)) => timestamps::max_in(&bytes, log_start),
             None => Ok(None),
         }
+    }
+
+    async fn aborted_transactions(
+        &self,
+        partition: &TopicPartition,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<AbortedTransaction>> {
+        let log = self.partition(partition)?;
+        let log = lock(&log);
+        let mut found: Vec<AbortedTransaction> = log
+            .aborted
+            .iter()
+            .filter(|aborted| aborted.last_offset >= from && aborted.first_offset < to)
+            .copied()
+            .collect();
+        found.sort_by_key(|aborted| aborted.first_offset);
+        Ok(found)
+    }
+
+    async fn producers(&self, partition: &TopicPartition) -> Result<Vec<ProducerSnapshot>> {
+        let log = self.partition(partition)?;
+        let log = lock(&log);
+        let mut found: Vec<ProducerSnapshot> = log
+            .producers
+            .iter()
+            .map(|(id, entry)| ProducerSnapshot {
+                producer_id: *id,
+                epoch: entry.epoch,
+                last_sequence: entry.batches.last().map_or(-1, |batch| batch.last_sequence),
+                open_transaction: log.open_transactions.get(id).copied(),
+            })
+            .collect();
+        found.sort_by_key(|snapshot| snapshot.producer_id);
+        Ok(found)
     }
 
     async fn delete_records(&self, partition: &TopicPartition, before: i64) -> Result<i64> {

@@ -9,10 +9,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use skiff_protocol::batch::set_base_offset;
-use skiff_storage::producers::{plan_append, ProducerEntry};
+use skiff_storage::producers::{plan_append, AppendPlan, ProducerEntry};
 use skiff_storage::{
-    timestamps, AppendResult, Batch, LogStore, ReadResult, Result, StorageError, TimestampOffset,
-    TopicPartition, Watermarks,
+    timestamps, AbortedTransaction, AppendResult, Batch, LogStore, ProducerSnapshot, ReadResult,
+    Result, StorageError, TimestampOffset, TopicPartition, Watermarks,
 };
 use tracing::debug;
 
@@ -35,7 +35,15 @@ fn find_partition(conn: &Connection, partition: &TopicPartition) -> Result<Store
                 .query_row(params![partition.topic, partition.partition], |row| {
                     Ok(StoredPartition {
                         topic_key: row.get(0)?,
-                        watermarks: Watermarks { log_start: row.get(1)?, high: row.get(2)? },
+                        watermarks: {
+                            let high: i64 = row.get(2)?;
+                            let open: Option<i64> = row.get(3)?;
+                            Watermarks {
+                                log_start: row.get(1)?,
+                                high,
+                                last_stable: open.unwrap_or(high),
+                            }
+                        },
                     })
                 })
                 .optional()
@@ -58,9 +66,12 @@ fn append(
     for batch in &batches {
         last_offset(partition, stored.watermarks.high, batch)?;
     }
-    let plan = plan_append(batches, stored.watermarks.high, |producer| {
-        producer_entry(conn, key, producer)
-    })?;
+    let plan = plan_append(
+        batches,
+        stored.watermarks.high,
+        |producer| producer_entry(conn, key, producer),
+        |producer| open_transaction(conn, key, producer),
+    )?;
     let mut insert = conn.prepare_cached(sql::BATCH_INSERT).map_err(db_error)?;
     let mut bytes = Vec::new();
     for (batch, base_offset) in &plan.appends {
@@ -76,6 +87,7 @@ fn append(
     for (producer, entry) in &plan.entries {
         upsert.execute(params![key.0, key.1, producer, entry.encode()]).map_err(db_error)?;
     }
+    record_transactions(conn, key, &plan)?;
     if plan.high != stored.watermarks.high {
         conn.prepare_cached(sql::PARTITION_SET_HIGH)
             .and_then(|mut update| update.execute(params![key.0, key.1, plan.high]))
@@ -86,6 +98,91 @@ fn append(
         log_start: stored.watermarks.log_start,
         duplicate: plan.duplicate,
     })
+}
+
+/// The first offset of a producer's open transaction on one partition.
+fn open_transaction(
+    conn: &Connection,
+    (topic_key, partition): (i64, i32),
+    producer: i64,
+) -> Result<Option<i64>> {
+    conn.prepare_cached(sql::OPEN_TRANSACTION_GET)
+        .and_then(|mut statement| {
+            statement
+                .query_row(params![topic_key, partition, producer], |row| row.get(0))
+                .optional()
+        })
+        .map_err(db_error)
+}
+
+/// Stores the transactions an append opened and ended.
+fn record_transactions(conn: &Connection, key: (i64, i32), plan: &AppendPlan) -> Result<()> {
+    for (producer, first) in &plan.opened {
+        conn.prepare_cached(sql::OPEN_TRANSACTION_INSERT)
+            .and_then(|mut statement| statement.execute(params![key.0, key.1, producer, first]))
+            .map_err(db_error)?;
+    }
+    for ended in &plan.ended {
+        conn.prepare_cached(sql::OPEN_TRANSACTION_DELETE)
+            .and_then(|mut statement| statement.execute(params![key.0, key.1, ended.producer_id]))
+            .map_err(db_error)?;
+        if ended.aborted {
+            conn.prepare_cached(sql::ABORTED_INSERT)
+                .and_then(|mut statement| {
+                    statement.execute(params![
+                        key.0,
+                        key.1,
+                        ended.producer_id,
+                        ended.first_offset,
+                        ended.last_offset
+                    ])
+                })
+                .map_err(db_error)?;
+        }
+    }
+    Ok(())
+}
+
+fn aborted_between(
+    conn: &Connection,
+    partition: &TopicPartition,
+    from: i64,
+    to: i64,
+) -> Result<Vec<AbortedTransaction>> {
+    let stored = find_partition(conn, partition)?;
+    let mut statement = conn.prepare_cached(sql::ABORTED_BETWEEN).map_err(db_error)?;
+    let rows = statement
+        .query_map(params![stored.topic_key, partition.partition, from, to], |row| {
+            Ok(AbortedTransaction {
+                producer_id: row.get(0)?,
+                first_offset: row.get(1)?,
+                last_offset: row.get(2)?,
+            })
+        })
+        .map_err(db_error)?;
+    rows.map(|row| row.map_err(db_error)).collect()
+}
+
+fn producers(conn: &Connection, partition: &TopicPartition) -> Result<Vec<ProducerSnapshot>> {
+    let stored = find_partition(conn, partition)?;
+    let mut statement = conn.prepare_cached(sql::PRODUCERS_OF_PARTITION).map_err(db_error)?;
+    let rows = statement
+        .query_map(params![stored.topic_key, partition.partition], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?, row.get::<_, Option<i64>>(2)?))
+        })
+        .map_err(db_error)?;
+    let mut found = Vec::new();
+    for row in rows {
+        let (producer_id, entry, open_transaction) = row.map_err(db_error)?;
+        let entry = ProducerEntry::decode(&entry)?;
+        found.push(ProducerSnapshot {
+            producer_id,
+            epoch: entry.epoch,
+            last_sequence: entry.batches.last().map_or(-1, |batch| batch.last_sequence),
+            open_transaction,
+        });
+    }
+    Ok(found)
 }
 
 /// The stored sequence state of one producer on one partition.
@@ -210,7 +307,7 @@ fn batch_bytes(conn: &Connection, row_id: i64) -> Result<Bytes> {
 
 fn delete_records(conn: &Connection, partition: &TopicPartition, before: i64) -> Result<i64> {
     let stored = find_partition(conn, partition)?;
-    let Watermarks { log_start, high } = stored.watermarks;
+    let Watermarks { log_start, high, .. } = stored.watermarks;
     if before > high {
         return Err(StorageError::OffsetOutOfRange { offset: before, log_start, high });
     }
@@ -218,7 +315,9 @@ fn delete_records(conn: &Connection, partition: &TopicPartition, before: i64) ->
         return Ok(log_start);
     }
     let key = params![stored.topic_key, partition.partition, before];
-    for statement in [sql::PARTITION_SET_LOG_START, sql::BATCHES_DELETE_BEFORE] {
+    for statement in
+        [sql::PARTITION_SET_LOG_START, sql::BATCHES_DELETE_BEFORE, sql::ABORTED_DELETE_BEFORE]
+    {
         conn.prepare_cached(statement)
             .and_then(|mut prepared| prepared.execute(key))
             .map_err(db_error)?;
@@ -275,6 +374,21 @@ impl LogStore for SqliteEngine {
         let partition = partition.clone();
         let work = move |conn: &Connection| max_timestamp(conn, &partition);
         self.readers.read(move |conn| read_snapshot(conn, work)).await
+    }
+
+    async fn aborted_transactions(
+        &self,
+        partition: &TopicPartition,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<AbortedTransaction>> {
+        let target = partition.clone();
+        self.readers.read(move |conn| aborted_between(conn, &target, from, to)).await
+    }
+
+    async fn producers(&self, partition: &TopicPartition) -> Result<Vec<ProducerSnapshot>> {
+        let target = partition.clone();
+        self.readers.read(move |conn| read_snapshot(conn, |conn| producers(conn, &target))).await
     }
 
     async fn delete_records(&self, partition: &TopicPartition, before: i64) -> Result<i64> {

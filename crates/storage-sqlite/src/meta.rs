@@ -135,6 +135,8 @@ fn delete_topic(conn: &Connection, name: &str) -> Result<()> {
     for statement in [
         sql::BATCHES_DELETE,
         sql::PRODUCERS_DELETE_TOPIC,
+        sql::OPEN_TRANSACTIONS_DELETE_TOPIC,
+        sql::ABORTED_DELETE_TOPIC,
         sql::PARTITIONS_DELETE,
         sql::CONFIGS_DELETE,
         sql::TOPIC_DELETE,

@@ -27,6 +27,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "producers and offsets",
         sql: include_str!("../sql/migrations/0002_producers_and_offsets.sql"),
     },
+    Migration {
+        version: 3,
+        name: "transactions",
+        sql: include_str!("../sql/migrations/0003_transactions.sql"),
+    },
 ];
 
 statements! {
@@ -69,7 +74,17 @@ statements! {
 
     PRODUCER_GET = "producers/get.sql";
     PRODUCER_UPSERT = "producers/upsert.sql";
+    PRODUCERS_OF_PARTITION = "producers/of_partition.sql";
     PRODUCERS_DELETE_TOPIC = "producers/delete_topic.sql";
+
+    OPEN_TRANSACTION_GET = "transactions/open_get.sql";
+    OPEN_TRANSACTION_INSERT = "transactions/open_insert.sql";
+    OPEN_TRANSACTION_DELETE = "transactions/open_delete.sql";
+    OPEN_TRANSACTIONS_DELETE_TOPIC = "transactions/open_delete_topic.sql";
+    ABORTED_INSERT = "transactions/aborted_insert.sql";
+    ABORTED_BETWEEN = "transactions/aborted_between.sql";
+    ABORTED_DELETE_BEFORE = "transactions/aborted_delete_before.sql";
+    ABORTED_DELETE_TOPIC = "transactions/aborted_delete_topic.sql";
 
     OFFSETS_UPSERT = "offsets/upsert.sql";
     OFFSETS_OF_GROUP = "offsets/of_group.sql";

@@ -29,7 +29,10 @@ pub mod testsuite;
 use std::sync::Arc;
 
 pub use error::{Result, StorageError};
-pub use log::{AppendResult, LogStore, ReadResult, TimestampOffset, Watermarks};
+pub use log::{
+    AbortedTransaction, AppendResult, LogStore, ProducerSnapshot, ReadResult, TimestampOffset,
+    Watermarks,
+};
 pub use meta::{ConfigChange, MetaStore};
 pub use offsets::{CommittedOffset, OffsetStore};
 pub use state::{StateStore, Versioned};

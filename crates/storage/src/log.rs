@@ -10,6 +10,9 @@ pub struct Watermarks {
     pub log_start: i64,
     /// Offset the next appended record will get.
     pub high: i64,
+    /// First offset of the oldest open transaction, or `high` when none is open: what
+    /// read_committed consumers may read up to.
+    pub last_stable: i64,
 }
 
 /// Where an append landed.
@@ -36,6 +39,26 @@ impl ReadResult {
     }
 }
 
+/// An aborted transaction on a partition: read_committed consumers drop this producer's
+/// records from `first_offset` up to the abort marker at `last_offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbortedTransaction {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    pub last_offset: i64,
+}
+
+/// What a partition knows of one producer (DescribeProducers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerSnapshot {
+    pub producer_id: i64,
+    pub epoch: i16,
+    /// Sequence of the producer's last record here (-1 if none is remembered).
+    pub last_sequence: i32,
+    /// First offset of its open transaction here, if any.
+    pub open_transaction: Option<i64>,
+}
+
 /// A record found by timestamp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimestampOffset {
@@ -50,6 +73,10 @@ pub trait LogStore: Send + Sync {
     /// offsets starting at the high watermark, concurrent appends (from any broker) never
     /// overlap or leave gaps, and once this returns the batches survive a crash.
     /// `NotFound` if the partition does not exist.
+    ///
+    /// Transactional batches open a transaction on the partition and control batches (markers)
+    /// end it, as [`crate::producers::plan_append`] plans; the open ones bound the last stable
+    /// offset and the aborted ones are kept for [`LogStore::aborted_transactions`].
     ///
     /// Batches with a producer id are checked with [`crate::producers::check`] against the
     /// partition's stored entry for that producer, in the same atomic step as the append, and
@@ -82,6 +109,19 @@ pub trait LogStore: Send + Sync {
 
     /// The record with the largest timestamp (the earliest such record on ties), if any.
     async fn max_timestamp(&self, partition: &TopicPartition) -> Result<Option<TimestampOffset>>;
+
+    /// Aborted transactions that overlap `from..to` (their marker at or after `from`, their
+    /// first record before `to`), ordered by first offset: the list a read_committed fetch of
+    /// that range returns.
+    async fn aborted_transactions(
+        &self,
+        partition: &TopicPartition,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<AbortedTransaction>>;
+
+    /// Producers this partition keeps state for, ordered by producer id.
+    async fn producers(&self, partition: &TopicPartition) -> Result<Vec<ProducerSnapshot>>;
 
     /// Moves the log start to `before` (records below it become unreadable) and returns the
     /// new log start. A `before` below the current start is a no-op; above the high watermark

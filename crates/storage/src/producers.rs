@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 
-use skiff_protocol::batch::BatchHeader;
+use skiff_protocol::batch::{control_type, BatchHeader, ControlType};
 
 use crate::{Batch, Result, StorageError};
 
@@ -132,13 +132,28 @@ pub fn record(
     Some(entry)
 }
 
+/// A transaction that ended on a partition: its data spans `first_offset..last_offset`, where
+/// `last_offset` is the marker's offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndedTransaction {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    pub last_offset: i64,
+    pub aborted: bool,
+}
+
 /// What an engine must write for one `append` call, worked out before writing anything.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct AppendPlan {
     /// Batches to store, each with its assigned base offset, in order.
     pub appends: Vec<(Batch, i64)>,
     /// Producer entries to store (replacing the old ones) with the batches.
     pub entries: Vec<(i64, ProducerEntry)>,
+    /// Transactions that start on this partition: (producer id, first offset).
+    pub opened: Vec<(i64, i64)>,
+    /// Transactions a marker in this append ends (remove them from the open ones; remember
+    /// the aborted ones for read_committed fetches).
+    pub ended: Vec<EndedTransaction>,
     /// The high watermark after the append.
     pub high: i64,
     /// What the caller is told.
@@ -146,18 +161,24 @@ pub struct AppendPlan {
     pub duplicate: bool,
 }
 
-/// Plans an append at `high`: assigns offsets and applies the sequence rules to every batch,
-/// reading stored entries through `stored`. Any refusal refuses the whole call, so an engine
-/// that gets `Ok` can write the plan and one that gets `Err` writes nothing.
+/// Plans an append at `high`: assigns offsets, applies the sequence rules to every batch and
+/// tracks transactions, reading stored state through `stored` (a producer's entry) and
+/// `open_since` (the first offset of a producer's open transaction on this partition). Any
+/// refusal refuses the whole call, so an engine that gets `Ok` can write the plan and one that
+/// gets `Err` writes nothing.
+///
+/// A transaction marker (control batch) is appended only if its producer has an open
+/// transaction here; otherwise it is a retried or empty end and only fences older epochs.
 pub fn plan_append(
     batches: Vec<Batch>,
     high: i64,
     mut stored: impl FnMut(i64) -> Result<Option<ProducerEntry>>,
+    mut open_since: impl FnMut(i64) -> Result<Option<i64>>,
 ) -> Result<AppendPlan> {
     let mut entries: HashMap<i64, ProducerEntry> = HashMap::new();
-    let mut appends = Vec::with_capacity(batches.len());
+    let mut open: HashMap<i64, Option<i64>> = HashMap::new();
+    let mut plan = AppendPlan { high, ..AppendPlan::default() };
     let mut first_offset = None;
-    let mut next = high;
     for batch in batches {
         let producer = batch.header.producer_id;
         let current = match entries.get(&producer) {
@@ -165,28 +186,77 @@ pub fn plan_append(
             None if producer >= 0 => stored(producer)?,
             None => None,
         };
+        if batch.header.is_control() {
+            let since = match open.get(&producer) {
+                Some(since) => *since,
+                None => open_since(producer)?,
+            };
+            if let Some(entry) = fence(current.as_ref(), &batch.header)? {
+                entries.insert(producer, entry);
+            }
+            let Some(first) = since else { continue };
+            let at = plan.high;
+            first_offset.get_or_insert(at);
+            plan.ended.push(EndedTransaction {
+                producer_id: producer,
+                first_offset: first,
+                last_offset: at,
+                aborted: control_type(&batch.bytes) != Some(ControlType::Commit),
+            });
+            open.insert(producer, None);
+            plan.high += batch.header.offset_count();
+            plan.appends.push((batch, at));
+            continue;
+        }
         match check(current.as_ref(), &batch.header)? {
             SequenceCheck::Duplicate { base_offset } => {
                 first_offset.get_or_insert(base_offset);
             }
             SequenceCheck::Append => {
-                first_offset.get_or_insert(next);
-                if let Some(entry) = record(current, &batch.header, next) {
+                let at = plan.high;
+                first_offset.get_or_insert(at);
+                if let Some(entry) = record(current, &batch.header, at) {
                     entries.insert(producer, entry);
                 }
-                let count = batch.header.offset_count();
-                appends.push((batch, next));
-                next += count;
+                if batch.header.is_transactional() && producer >= 0 {
+                    let since = match open.get(&producer) {
+                        Some(since) => *since,
+                        None => open_since(producer)?,
+                    };
+                    if since.is_none() {
+                        plan.opened.push((producer, at));
+                    }
+                    open.insert(producer, Some(since.unwrap_or(at)));
+                }
+                plan.high += batch.header.offset_count();
+                plan.appends.push((batch, at));
             }
         }
     }
-    Ok(AppendPlan {
-        duplicate: appends.is_empty(),
-        appends,
-        entries: entries.into_iter().collect(),
-        high: next,
-        base_offset: first_offset.unwrap_or(high),
-    })
+    plan.duplicate = plan.appends.is_empty();
+    plan.base_offset = first_offset.unwrap_or(high);
+    plan.entries = entries.into_iter().collect();
+    // A transaction opened and ended within one call never needs to be stored as open.
+    plan.opened.retain(|(producer, first)| {
+        !plan
+            .ended
+            .iter()
+            .any(|ended| ended.producer_id == *producer && ended.first_offset == *first)
+    });
+    Ok(plan)
+}
+
+/// A marker from an older epoch than stored is fenced; one from a newer epoch moves the
+/// producer to that epoch (its sequences restart), which fences its zombies on this partition.
+fn fence(entry: Option<&ProducerEntry>, header: &BatchHeader) -> Result<Option<ProducerEntry>> {
+    match entry {
+        Some(entry) if header.producer_epoch < entry.epoch => Err(StorageError::Fenced(format!(
+            "marker of producer {} epoch {} is older than the current epoch {}",
+            header.producer_id, header.producer_epoch, entry.epoch
+        ))),
+        Some(entry) if header.producer_epoch == entry.epoch => Ok(None),
+        _ => Ok(Some(ProducerEntry { epoch: header.producer_epoch, batches: Vec::new() })),
+    }
 }
 
 impl ProducerEntry {

@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
-use skiff_protocol::batch::split_batches;
+use skiff_protocol::batch::{control_batch, split_batches, ControlType};
 
 use crate::{
     Batch, ConfigChange, Storage, StorageError, TimestampOffset, TopicPartition, TopicSpec,
@@ -39,6 +39,8 @@ macro_rules! conformance_tests {
             producer_epochs_fence_and_reset,
             committed_offsets_round_trip,
             deleting_a_topic_forgets_its_offsets,
+            transactions_bound_the_last_stable_offset,
+            markers_fence_older_epochs,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
@@ -89,9 +91,35 @@ pub fn batch_with(values: &[&str], timestamps: &[i64], compression: Compression)
 
 /// A batch of `count` records from an idempotent producer, sequences from `base_sequence`.
 pub fn producer_batch(producer_id: i64, epoch: i16, base_sequence: i32, count: usize) -> Batch {
+    sequenced_batch(producer_id, epoch, base_sequence, count, false)
+}
+
+/// Like [`producer_batch`], inside a transaction.
+pub fn transactional_batch(
+    producer_id: i64,
+    epoch: i16,
+    base_sequence: i32,
+    count: usize,
+) -> Batch {
+    sequenced_batch(producer_id, epoch, base_sequence, count, true)
+}
+
+/// A transaction marker.
+pub fn marker(producer_id: i64, epoch: i16, commit: bool) -> Batch {
+    let kind = if commit { ControlType::Commit } else { ControlType::Abort };
+    control_batch(producer_id, epoch, kind, 2000).expect("marker encodes")
+}
+
+fn sequenced_batch(
+    producer_id: i64,
+    epoch: i16,
+    base_sequence: i32,
+    count: usize,
+    transactional: bool,
+) -> Batch {
     let records: Vec<Record> = (0..count)
         .map(|index| Record {
-            transactional: false,
+            transactional,
             control: false,
             delete_horizon: false,
             partition_leader_epoch: 0,
@@ -600,4 +628,79 @@ pub async fn deleting_a_topic_forgets_its_offsets(storage: &Storage) {
     storage.meta.delete_topic("gone").await.expect("delete");
     let left = storage.offsets.committed_offsets("g", None).await.expect("offsets");
     assert_eq!(left, vec![(TopicPartition::new("kept", 0), committed(4, None))]);
+}
+
+pub async fn transactions_bound_the_last_stable_offset(storage: &Storage) {
+    create(storage, "t", 1).await;
+    let partition = TopicPartition::new("t", 0);
+    let append = |batch: Batch| storage.log.append(&partition, vec![batch]);
+    let marks = || storage.log.watermarks(&partition);
+    append(batch(3)).await.expect("plain");
+    assert_eq!(marks().await.expect("marks").last_stable, 3, "no transaction: stable = high");
+
+    append(transactional_batch(5, 0, 0, 2)).await.expect("txn 5"); // offsets 3-4
+    append(transactional_batch(6, 0, 0, 2)).await.expect("txn 6"); // offsets 5-6
+    append(transactional_batch(5, 0, 2, 1)).await.expect("txn 5 again"); // offset 7
+    let during = marks().await.expect("marks");
+    assert_eq!((during.high, during.last_stable), (8, 3));
+
+    let commit = append(marker(5, 0, true)).await.expect("commit 5");
+    assert_eq!(commit.base_offset, 8);
+    assert_eq!(marks().await.expect("marks").last_stable, 5, "txn 6 still open");
+    let abort = append(marker(6, 0, false)).await.expect("abort 6");
+    assert_eq!(abort.base_offset, 9);
+    let after = marks().await.expect("marks");
+    assert_eq!((after.high, after.last_stable), (10, 10));
+
+    let retried = append(marker(5, 0, true)).await.expect("retried marker");
+    assert!(retried.duplicate, "a marker for a closed transaction is not appended again");
+    assert_eq!(marks().await.expect("marks").high, 10);
+
+    let aborted = storage.log.aborted_transactions(&partition, 0, 10).await.expect("aborted");
+    assert_eq!(
+        aborted,
+        vec![crate::AbortedTransaction { producer_id: 6, first_offset: 5, last_offset: 9 }]
+    );
+    assert!(storage.log.aborted_transactions(&partition, 10, 20).await.expect("later").is_empty());
+    assert!(storage.log.aborted_transactions(&partition, 0, 5).await.expect("earlier").is_empty());
+
+    // The markers are in the log, for consumers to see.
+    let read = storage.log.read(&partition, 8, usize::MAX).await.expect("read");
+    assert_eq!(read.batches.len(), 2);
+}
+
+pub async fn markers_fence_older_epochs(storage: &Storage) {
+    create(storage, "t", 1).await;
+    let partition = TopicPartition::new("t", 0);
+    let append = |batch: Batch| storage.log.append(&partition, vec![batch]);
+    append(transactional_batch(9, 0, 0, 1)).await.expect("epoch 0");
+    // A new producer instance bumped the epoch and aborted the old transaction.
+    append(marker(9, 1, false)).await.expect("abort with the new epoch");
+    let zombie = append(transactional_batch(9, 0, 1, 1)).await;
+    assert!(matches!(zombie, Err(StorageError::Fenced(_))), "{zombie:?}");
+    let stale_marker = append(marker(9, 0, true)).await;
+    assert!(matches!(stale_marker, Err(StorageError::Fenced(_))), "{stale_marker:?}");
+    let fresh = append(transactional_batch(9, 1, 0, 1)).await.expect("new epoch starts at 0");
+    assert_eq!(fresh.base_offset, 2);
+    assert_eq!(storage.log.watermarks(&partition).await.expect("marks").last_stable, 2);
+    append(producer_batch(4, 0, 0, 3)).await.expect("idempotent");
+
+    let producers = storage.log.producers(&partition).await.expect("producers");
+    assert_eq!(
+        producers,
+        vec![
+            crate::ProducerSnapshot {
+                producer_id: 4,
+                epoch: 0,
+                last_sequence: 2,
+                open_transaction: None
+            },
+            crate::ProducerSnapshot {
+                producer_id: 9,
+                epoch: 1,
+                last_sequence: 0,
+                open_transaction: Some(2)
+            },
+        ]
+    );
 }

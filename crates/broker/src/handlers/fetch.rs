@@ -10,9 +10,12 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures::future::join_all;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
 pub(super) use kafka_protocol::messages::FetchRequest;
-use kafka_protocol::messages::{FetchResponse, TopicName};
+use kafka_protocol::messages::{FetchResponse, ProducerId, TopicName};
+use skiff_protocol::batch::base_offset;
 use skiff_protocol::ErrorCode;
 use skiff_storage::{ReadResult, TopicMeta, TopicPartition};
 use tokio::time::Instant;
@@ -21,6 +24,8 @@ use crate::{errors, Broker};
 
 /// Fetch v13 names topics by id instead of by name.
 const TOPIC_ID_VERSION: i16 = 13;
+/// `isolation_level` of consumers that must not see open or aborted transactions.
+const READ_COMMITTED: i8 = 1;
 
 /// A requested topic, resolved once per request.
 struct Wanted {
@@ -36,10 +41,11 @@ pub(super) async fn handle(broker: &Broker, version: i16, request: FetchRequest)
     for topic in request.topics {
         wanted.push(Wanted { topic: resolve(broker, version, &topic).await, request: topic });
     }
+    let read_committed = request.isolation_level == READ_COMMITTED;
     let mut appends = broker.appends();
     loop {
         appends.borrow_and_update();
-        let (responses, bytes, failed) = read_all(broker, &wanted, max_bytes).await;
+        let (responses, bytes, failed) = read_all(broker, &wanted, max_bytes, read_committed).await;
         let now = Instant::now();
         if bytes >= min_bytes || failed || now >= deadline {
             return FetchResponse::default().with_responses(responses);
@@ -73,15 +79,14 @@ async fn read_all(
     broker: &Broker,
     wanted: &[Wanted],
     max_bytes: usize,
+    read_committed: bool,
 ) -> (Vec<FetchableTopicResponse>, usize, bool) {
     let reads = wanted.iter().map(|want| async move {
-        let partitions = join_all(
-            want.request
-                .partitions
-                .iter()
-                .map(|partition| read_partition(broker, want, partition, max_bytes)),
-        )
-        .await;
+        let partitions =
+            join_all(want.request.partitions.iter().map(|partition| {
+                read_partition(broker, want, partition, max_bytes, read_committed)
+            }))
+            .await;
         (want, partitions)
     });
     let mut total = 0;
@@ -132,6 +137,7 @@ async fn read_partition(
     want: &Wanted,
     request: &FetchPartition,
     max_bytes: usize,
+    read_committed: bool,
 ) -> (PartitionData, Vec<Bytes>) {
     let data = PartitionData::default().with_partition_index(request.partition);
     let topic = match &want.topic {
@@ -152,12 +158,45 @@ async fn read_partition(
                 )
             }
         };
-    let data = data
-        .with_high_watermark(watermarks.high)
-        .with_last_stable_offset(watermarks.high)
-        .with_log_start_offset(watermarks.log_start);
+    let data =
+        data.with_high_watermark(watermarks.high).with_log_start_offset(watermarks.log_start);
+    let data = data.with_last_stable_offset(watermarks.last_stable);
     if request.fetch_offset < watermarks.log_start || request.fetch_offset > watermarks.high {
         return (data.with_error_code(ErrorCode::OffsetOutOfRange.code()), Vec::new());
     }
-    (data, batches)
+    if !read_committed {
+        return (data, batches);
+    }
+    committed_only(broker, &partition, request.fetch_offset, watermarks.last_stable, data, batches)
+        .await
+}
+
+/// For read_committed consumers: nothing at or past the last stable offset, and the aborted
+/// transactions within what is returned, so the client drops their records.
+async fn committed_only(
+    broker: &Broker,
+    partition: &TopicPartition,
+    fetch_offset: i64,
+    last_stable: i64,
+    data: PartitionData,
+    mut batches: Vec<Bytes>,
+) -> (PartitionData, Vec<Bytes>) {
+    batches.retain(|batch| base_offset(batch).is_some_and(|base| base < last_stable));
+    if batches.is_empty() {
+        return (data.with_aborted_transactions(Some(Vec::new())), batches);
+    }
+    match broker.storage.log.aborted_transactions(partition, fetch_offset, last_stable).await {
+        Ok(aborted) => {
+            let aborted = aborted
+                .into_iter()
+                .map(|txn| {
+                    AbortedTransaction::default()
+                        .with_producer_id(ProducerId(txn.producer_id))
+                        .with_first_offset(txn.first_offset)
+                })
+                .collect();
+            (data.with_aborted_transactions(Some(aborted)), batches)
+        }
+        Err(error) => (data.with_error_code(errors::code_for(&error)), Vec::new()),
+    }
 }

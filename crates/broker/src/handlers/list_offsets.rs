@@ -19,27 +19,33 @@ const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
+/// `isolation_level` of consumers that must not see open or aborted transactions.
+const READ_COMMITTED: i8 = 1;
 
 pub(super) async fn handle(
     broker: &Broker,
     version: i16,
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
-    let topics =
-        join_all(request.topics.into_iter().map(|topic| list_topic(broker, version, topic))).await;
+    let committed = request.isolation_level == READ_COMMITTED;
+    let topics = join_all(
+        request.topics.into_iter().map(|topic| list_topic(broker, version, committed, topic)),
+    )
+    .await;
     ListOffsetsResponse::default().with_topics(topics)
 }
 
 async fn list_topic(
     broker: &Broker,
     version: i16,
+    committed: bool,
     topic: ListOffsetsTopic,
 ) -> ListOffsetsTopicResponse {
     let partitions = join_all(
         topic
             .partitions
             .iter()
-            .map(|partition| list_partition(broker, version, &topic.name, partition)),
+            .map(|partition| list_partition(broker, version, committed, &topic.name, partition)),
     )
     .await;
     ListOffsetsTopicResponse::default().with_name(topic.name).with_partitions(partitions)
@@ -48,6 +54,7 @@ async fn list_topic(
 async fn list_partition(
     broker: &Broker,
     version: i16,
+    committed: bool,
     topic: &str,
     request: &ListOffsetsPartition,
 ) -> ListOffsetsPartitionResponse {
@@ -56,7 +63,7 @@ async fn list_partition(
     // The leader epoch exists from v4 on; the codec refuses it earlier.
     let response = if version >= 4 { response.with_leader_epoch(0) } else { response };
     let partition = TopicPartition::new(topic, request.partition_index);
-    match find(broker, &partition, request.timestamp).await {
+    match find(broker, &partition, request.timestamp, committed).await {
         Ok(Some(found)) => response.with_timestamp(found.timestamp).with_offset(found.offset),
         Ok(None) => response.with_timestamp(-1).with_offset(-1),
         Err(error) => {
@@ -73,10 +80,13 @@ async fn find(
     broker: &Broker,
     partition: &TopicPartition,
     timestamp: i64,
+    committed: bool,
 ) -> Result<Option<TimestampOffset>, StorageError> {
     let log = &broker.storage.log;
     let at = |offset| Some(TimestampOffset { timestamp: -1, offset });
     match timestamp {
+        // read_committed consumers' "latest" is the last stable offset.
+        LATEST | LATEST_TIERED if committed => Ok(at(log.watermarks(partition).await?.last_stable)),
         LATEST | LATEST_TIERED => Ok(at(log.watermarks(partition).await?.high)),
         EARLIEST | EARLIEST_LOCAL => Ok(at(log.watermarks(partition).await?.log_start)),
         MAX_TIMESTAMP => log.max_timestamp(partition).await,

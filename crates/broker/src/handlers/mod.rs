@@ -5,6 +5,8 @@
 //! Each handler is `async fn handle(broker, version, request) -> Response` (Produce may also
 //! answer nothing: acks=0).
 
+mod add_offsets_to_txn;
+mod add_partitions_to_txn;
 mod alter_configs;
 mod api_versions;
 mod config_changes;
@@ -16,14 +18,19 @@ mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
+mod describe_producers;
+mod describe_transactions;
+mod end_txn;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
 mod incremental_alter_configs;
+mod init_producer_id;
 mod join_group;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod list_transactions;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
@@ -31,6 +38,7 @@ mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
 mod sync_group;
+mod txn_offset_commit;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::*;
@@ -80,11 +88,17 @@ fn in_range(range: &VersionRange, version: i16) -> bool {
     range.min <= version && version <= range.max
 }
 
+/// The versions answered: the codec's range, capped where newer versions mean something
+/// Skiff does not do (e.g. broker-to-broker forms).
+const fn capped(range: VersionRange, max: i16) -> VersionRange {
+    VersionRange { min: range.min, max: if range.max < max { range.max } else { max } }
+}
+
 macro_rules! api_table {
-    ($( $key:ident => $module:ident :: $request:ident ),* $(,)?) => {
+    ($( $key:ident => $module:ident :: $request:ident $(up to $max:literal)? ),* $(,)?) => {
         /// Every API this broker answers and the versions it answers.
         pub(crate) fn supported() -> Vec<(ApiKey, VersionRange)> {
-            vec![$( (ApiKey::$key, <$request as Message>::VERSIONS) ),*]
+            vec![$( (ApiKey::$key, api_table!(@range $request $(, $max)?)) ),*]
         }
 
         /// Decodes the request body, runs its handler and encodes the response. An error means
@@ -105,7 +119,7 @@ macro_rules! api_table {
             match api_key {
                 $(
                     ApiKey::$key => {
-                        if !in_range(&<$request as Message>::VERSIONS, version) {
+                        if !in_range(&api_table!(@range $request $(, $max)?), version) {
                             return Err("unsupported api version".into());
                         }
                         let request = <$request as Decodable>::decode(&mut body, version)
@@ -123,6 +137,8 @@ macro_rules! api_table {
             }
         }
     };
+    (@range $request:ident) => { <$request as Message>::VERSIONS };
+    (@range $request:ident, $max:literal) => { capped(<$request as Message>::VERSIONS, $max) };
 }
 
 api_table! {
@@ -151,6 +167,14 @@ api_table! {
     ListGroups => list_groups::ListGroupsRequest,
     DeleteGroups => delete_groups::DeleteGroupsRequest,
     OffsetDelete => offset_delete::OffsetDeleteRequest,
+    InitProducerId => init_producer_id::InitProducerIdRequest,
+    AddPartitionsToTxn => add_partitions_to_txn::AddPartitionsToTxnRequest up to 3,
+    AddOffsetsToTxn => add_offsets_to_txn::AddOffsetsToTxnRequest,
+    EndTxn => end_txn::EndTxnRequest,
+    TxnOffsetCommit => txn_offset_commit::TxnOffsetCommitRequest,
+    DescribeTransactions => describe_transactions::DescribeTransactionsRequest,
+    ListTransactions => list_transactions::ListTransactionsRequest up to 1,
+    DescribeProducers => describe_producers::DescribeProducersRequest,
 }
 
 /// Who sent the request being handled. Only JoinGroup records it (DescribeGroups shows it), so

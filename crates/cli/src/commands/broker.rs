@@ -32,6 +32,9 @@ pub(crate) struct BrokerArgs {
     /// (group.initial.rebalance.delay.ms); 0 forms groups at once.
     #[arg(long, env = "SKIFF_GROUP_INITIAL_REBALANCE_DELAY_MS", default_value_t = 3000)]
     group_initial_rebalance_delay_ms: u32,
+    /// How often to look for expired transactions to abort (milliseconds).
+    #[arg(long, env = "SKIFF_TRANSACTION_CHECK_INTERVAL_MS", default_value_t = 5000)]
+    transaction_check_interval_ms: u64,
     /// Most client connections served at once.
     #[arg(long, env = "SKIFF_MAX_CONNECTIONS", default_value_t = 10_000)]
     max_connections: usize,
@@ -57,6 +60,9 @@ impl BrokerArgs {
             auto_create_topics: self.auto_create_topics,
             num_partitions: self.num_partitions,
             group_initial_rebalance_delay_ms: i64::from(self.group_initial_rebalance_delay_ms),
+            transaction_check_interval: std::time::Duration::from_millis(
+                self.transaction_check_interval_ms.max(10),
+            ),
         })
     }
 }

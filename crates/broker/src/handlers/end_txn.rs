@@ -1,0 +1,40 @@
+//! EndTxn: stores the decision (Prepare*: the commit point), then writes the markers and, on
+//! commit, the offsets, then records completion. A retry on any broker finishes what a dead
+//! broker started.
+
+pub(super) use kafka_protocol::messages::EndTxnRequest;
+use kafka_protocol::messages::{EndTxnResponse, ProducerId};
+
+use crate::transactions::{self, now_ms};
+use crate::Broker;
+
+/// From v5 the response carries the producer id and epoch.
+const IDS_IN_RESPONSE: i16 = 5;
+
+pub(super) async fn handle(
+    broker: &Broker,
+    version: i16,
+    request: EndTxnRequest,
+) -> EndTxnResponse {
+    let id = request.transactional_id.0.to_string();
+    let (producer_id, epoch, commit) =
+        (request.producer_id.0, request.producer_epoch, request.committed);
+    let now = now_ms();
+    let decided =
+        transactions::update(broker, &id, |current| current.end(producer_id, epoch, commit, now))
+            .await;
+    let outcome = match decided {
+        Ok((prepared, true)) => transactions::complete(broker, &id, &prepared).await,
+        Ok((_, false)) => Ok(()),
+        Err(failure) => Err(failure),
+    };
+    let response = match outcome {
+        Ok(()) => EndTxnResponse::default(),
+        Err(failure) => EndTxnResponse::default().with_error_code(failure.code()),
+    };
+    if version >= IDS_IN_RESPONSE {
+        response.with_producer_id(ProducerId(producer_id)).with_producer_epoch(epoch)
+    } else {
+        response
+    }
+}

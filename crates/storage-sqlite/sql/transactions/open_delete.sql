@@ -1,0 +1,1 @@
+DELETE FROM open_transactions WHERE topic_key = ?1 AND partition = ?2 AND producer_id = ?3

@@ -1,0 +1,1 @@
+DELETE FROM open_transactions WHERE topic_key = ?1
