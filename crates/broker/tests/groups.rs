@@ -482,3 +482,38 @@ async fn a_waiting_join_is_handed_to_another_broker_when_this_one_stops() {
         call(&mut other, &join_request("handover", &leader, Some("instance-1")), 5).await;
     assert_eq!((rejoined.error_code, rejoined.members.len()), (NONE, 2));
 }
+
+#[tokio::test]
+async fn transactional_offset_commits_are_checked_against_the_group() {
+    use kafka_protocol::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    let mut stream = connect(start_on(skiff_storage_memory::MemoryEngine::storage()).await).await;
+    create_topic(&mut stream, "orders", 1).await;
+    let (member_id, generation) = join_alone(&mut stream, 5, "txn-group").await;
+    let commit = |member: &str, generation: i32| {
+        TxnOffsetCommitRequest::default()
+            .with_transactional_id(TransactionalId(text("txn")))
+            .with_group_id(group("txn-group"))
+            .with_producer_id(ProducerId(1))
+            .with_producer_epoch(0)
+            .with_generation_id(generation)
+            .with_member_id(text(member))
+            .with_topics(vec![TxnOffsetCommitRequestTopic::default()
+                .with_name(TopicName(text("orders")))
+                .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
+                    .with_partition_index(0)
+                    .with_committed_offset(1)])])
+    };
+    let code = |response: TxnOffsetCommitResponse| response.topics[0].partitions[0].error_code;
+    assert_eq!(code(call(&mut stream, &commit("ghost", generation), 3).await), UNKNOWN_MEMBER_ID);
+    assert_eq!(
+        code(call(&mut stream, &commit(&member_id, generation + 1), 3).await),
+        ILLEGAL_GENERATION
+    );
+    // Past the group checks, the transaction's own checks answer (no such transaction here).
+    let unchecked = code(call(&mut stream, &commit(&member_id, generation), 3).await);
+    assert!(![NONE, UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION].contains(&unchecked), "{unchecked}");
+    // Before v3 nothing names the member: only the transaction is checked.
+    assert_eq!(code(call(&mut stream, &commit("", -1), 2).await), unchecked);
+}

@@ -213,4 +213,29 @@ impl Group {
         }
         Ok(())
     }
+
+    /// Whether a TxnOffsetCommit (v3+, KIP-447) may commit: laxer than OffsetCommit, as Kafka
+    /// is: an empty member id skips the member check and generation -1 the generation check,
+    /// but a fenced static instance, an unknown member or an old generation are refused, so a
+    /// zombie producer that lost its partitions cannot commit their offsets.
+    pub fn check_txn_commit(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<(), GroupError> {
+        if self.state == GroupState::Dead {
+            return Err(GroupError::CoordinatorNotAvailable);
+        }
+        if self.fenced(member_id, instance_id) {
+            return Err(GroupError::FencedInstanceId);
+        }
+        if !member_id.is_empty() && self.member(member_id).is_none() {
+            return Err(GroupError::UnknownMemberId);
+        }
+        if generation >= 0 && generation != self.generation {
+            return Err(GroupError::IllegalGeneration);
+        }
+        Ok(())
+    }
 }

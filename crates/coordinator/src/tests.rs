@@ -164,6 +164,18 @@ fn unknown_members_and_old_generations_are_refused() {
 }
 
 #[test]
+fn transactional_commits_check_only_what_they_name() {
+    let mut group = Group::default();
+    join_dynamic(&mut group, "a", 0);
+    sync_leader(&mut group, "a", 0);
+    assert_eq!(group.check_txn_commit("", None, -1), Ok(()));
+    assert_eq!(group.check_txn_commit("a", None, 1), Ok(()));
+    assert_eq!(group.check_txn_commit("a", None, -1), Ok(()));
+    assert_eq!(group.check_txn_commit("ghost", None, 1), Err(GroupError::UnknownMemberId));
+    assert_eq!(group.check_txn_commit("a", None, 0), Err(GroupError::IllegalGeneration));
+}
+
+#[test]
 fn protocols_must_be_shared() {
     let mut group = Group::default();
     join_dynamic(&mut group, "a", 0);
