@@ -517,3 +517,61 @@ async fn transactional_offset_commits_are_checked_against_the_group() {
     // Before v3 nothing names the member: only the transaction is checked.
     assert_eq!(code(call(&mut stream, &commit("", -1), 2).await), unchecked);
 }
+
+#[tokio::test]
+async fn offsets_an_open_transaction_holds_are_unstable_for_read_committed_consumers() {
+    use kafka_protocol::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    const UNSTABLE_OFFSET_COMMIT: i16 = 88;
+    let mut stream = connect(start_on(skiff_storage_memory::MemoryEngine::storage()).await).await;
+    create_topic(&mut stream, "orders", 1).await;
+    let txn = TransactionalId(text("stable-txn"));
+    let init = InitProducerIdRequest::default()
+        .with_transactional_id(Some(txn.clone()))
+        .with_transaction_timeout_ms(60_000);
+    let init = call(&mut stream, &init, 4).await;
+    assert_eq!(init.error_code, NONE);
+    let (producer_id, epoch) = (init.producer_id, init.producer_epoch);
+    let add = AddOffsetsToTxnRequest::default()
+        .with_transactional_id(txn.clone())
+        .with_producer_id(producer_id)
+        .with_producer_epoch(epoch)
+        .with_group_id(group("stable"));
+    assert_eq!(call(&mut stream, &add, 3).await.error_code, NONE);
+    let commit = TxnOffsetCommitRequest::default()
+        .with_transactional_id(txn.clone())
+        .with_group_id(group("stable"))
+        .with_producer_id(producer_id)
+        .with_producer_epoch(epoch)
+        .with_topics(vec![TxnOffsetCommitRequestTopic::default()
+            .with_name(TopicName(text("orders")))
+            .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
+                .with_partition_index(0)
+                .with_committed_offset(7)])]);
+    let committed = call(&mut stream, &commit, 3).await;
+    assert_eq!(committed.topics[0].partitions[0].error_code, NONE);
+
+    let fetch = |require_stable: bool| {
+        OffsetFetchRequest::default()
+            .with_group_id(group("stable"))
+            .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+                .with_name(TopicName(text("orders")))
+                .with_partition_indexes(vec![0])]))
+            .with_require_stable(require_stable)
+    };
+    let answer = |response: OffsetFetchResponse| {
+        let partition = &response.topics[0].partitions[0];
+        (partition.error_code, partition.committed_offset)
+    };
+    assert_eq!(answer(call(&mut stream, &fetch(true), 7).await), (UNSTABLE_OFFSET_COMMIT, -1));
+    assert_eq!(answer(call(&mut stream, &fetch(false), 7).await), (NONE, -1));
+
+    let end = EndTxnRequest::default()
+        .with_transactional_id(txn)
+        .with_producer_id(producer_id)
+        .with_producer_epoch(epoch)
+        .with_committed(true);
+    assert_eq!(call(&mut stream, &end, 3).await.error_code, NONE);
+    assert_eq!(answer(call(&mut stream, &fetch(true), 7).await), (NONE, 7));
+}

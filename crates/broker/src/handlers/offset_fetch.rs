@@ -1,5 +1,7 @@
 //! OffsetFetch: committed offsets from the OffsetStore, one group (v1-7) or several (v8+).
 //! A partition never committed answers offset -1; no topic list means every committed one.
+//! With `require_stable` (read_committed consumers), a partition whose offset an open
+//! transaction is about to commit answers UNSTABLE_OFFSET_COMMIT, and the client retries.
 
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
@@ -11,7 +13,7 @@ use skiff_protocol::ErrorCode;
 use skiff_storage::{CommittedOffset, TopicPartition};
 
 use super::str_bytes;
-use crate::{errors, Broker};
+use crate::{errors, transactions, Broker};
 
 /// v8 asks for several groups at once.
 const BATCHED_VERSION: i16 = 8;
@@ -20,24 +22,40 @@ const GROUP_ERROR_VERSION: i16 = 2;
 /// v5+ return the committed leader epoch.
 const LEADER_EPOCH_VERSION: i16 = 5;
 
-/// One topic's answer: (partition, committed offset or `None`) or a lookup error.
+/// One topic's answer: (partition, committed offset or `None`).
 type TopicOffsets = (String, Vec<(i32, Option<CommittedOffset>)>);
+
+/// Partitions of a group whose offsets an open transaction will commit: (topic, partition).
+type Unstable = std::collections::HashSet<(String, i32)>;
 
 pub(super) async fn handle(
     broker: &Broker,
     version: i16,
     request: OffsetFetchRequest,
 ) -> OffsetFetchResponse {
+    let require_stable = request.require_stable;
     if version >= BATCHED_VERSION {
         let mut groups = Vec::with_capacity(request.groups.len());
         for group in request.groups {
+            let unstable = match unstable_partitions(broker, &group.group_id, require_stable).await
+            {
+                Ok(unstable) => unstable,
+                Err(code) => {
+                    groups.push(
+                        OffsetFetchResponseGroup::default()
+                            .with_group_id(group.group_id)
+                            .with_error_code(code),
+                    );
+                    continue;
+                }
+            };
             let wanted = group.topics.map(|topics| {
                 topics
                     .into_iter()
                     .map(|topic| (topic.name.0.to_string(), topic.partition_indexes))
                     .collect()
             });
-            groups.push(fetch_batched(broker, version, group.group_id, wanted).await);
+            groups.push(fetch_batched(broker, group.group_id, wanted, &unstable).await);
         }
         return OffsetFetchResponse::default().with_groups(groups);
     }
@@ -48,9 +66,13 @@ pub(super) async fn handle(
             .collect()
     });
     let group_id = request.group_id.0.to_string();
-    let (code, topics) = match fetch(broker, &group_id, wanted.clone()).await {
-        Ok(topics) => (errors::NONE, topics),
-        Err(code) => (code, empty_answers(wanted)),
+    let found = match unstable_partitions(broker, &group_id, require_stable).await {
+        Ok(unstable) => fetch(broker, &group_id, wanted.clone()).await.map(|t| (t, unstable)),
+        Err(code) => Err(code),
+    };
+    let (code, topics, unstable) = match found {
+        Ok((topics, unstable)) => (errors::NONE, topics, unstable),
+        Err(code) => (code, empty_answers(wanted), Unstable::new()),
     };
     let topics = topics
         .into_iter()
@@ -58,7 +80,9 @@ pub(super) async fn handle(
             let partitions = partitions
                 .into_iter()
                 .map(|(index, committed)| {
-                    let (offset, epoch, metadata) = describe(committed);
+                    let unstable = unstable.contains(&(name.clone(), index));
+                    let (offset, epoch, metadata) =
+                        describe(if unstable { None } else { committed });
                     let answer = OffsetFetchResponsePartition::default()
                         .with_partition_index(index)
                         .with_committed_offset(offset)
@@ -68,7 +92,9 @@ pub(super) async fn handle(
                     } else {
                         answer
                     };
-                    if version < GROUP_ERROR_VERSION {
+                    if unstable {
+                        answer.with_error_code(ErrorCode::UnstableOffsetCommit.code())
+                    } else if version < GROUP_ERROR_VERSION {
                         answer.with_error_code(code)
                     } else {
                         answer
@@ -90,9 +116,9 @@ pub(super) async fn handle(
 
 async fn fetch_batched(
     broker: &Broker,
-    _version: i16,
     group_id: GroupId,
     wanted: Option<Vec<(String, Vec<i32>)>>,
+    unstable: &Unstable,
 ) -> OffsetFetchResponseGroup {
     let (code, topics) = match fetch(broker, &group_id.0, wanted.clone()).await {
         Ok(topics) => (errors::NONE, topics),
@@ -104,12 +130,19 @@ async fn fetch_batched(
             let partitions = partitions
                 .into_iter()
                 .map(|(index, committed)| {
-                    let (offset, epoch, metadata) = describe(committed);
-                    OffsetFetchResponsePartitions::default()
+                    let unstable = unstable.contains(&(name.clone(), index));
+                    let (offset, epoch, metadata) =
+                        describe(if unstable { None } else { committed });
+                    let answer = OffsetFetchResponsePartitions::default()
                         .with_partition_index(index)
                         .with_committed_offset(offset)
                         .with_committed_leader_epoch(epoch)
-                        .with_metadata(Some(str_bytes(metadata)))
+                        .with_metadata(Some(str_bytes(metadata)));
+                    if unstable {
+                        answer.with_error_code(ErrorCode::UnstableOffsetCommit.code())
+                    } else {
+                        answer
+                    }
                 })
                 .collect();
             OffsetFetchResponseTopics::default()
@@ -121,6 +154,29 @@ async fn fetch_batched(
         .with_group_id(group_id)
         .with_topics(topics)
         .with_error_code(code)
+}
+
+/// With `require_stable`, the group's partitions that open transactions hold offsets for.
+/// Finding them lists every transaction: OffsetFetch is rare (a consumer asks when it is
+/// assigned partitions), and only read_committed consumers ask for stability.
+async fn unstable_partitions(
+    broker: &Broker,
+    group_id: &str,
+    require_stable: bool,
+) -> Result<Unstable, i16> {
+    if !require_stable {
+        return Ok(Unstable::new());
+    }
+    let open = transactions::list(broker).await.map_err(|error| {
+        tracing::warn!(%error, "listing transactions failed");
+        ErrorCode::CoordinatorNotAvailable.code()
+    })?;
+    Ok(open
+        .iter()
+        .flat_map(|(_, transaction)| &transaction.pending_offsets)
+        .filter(|pending| pending.group == group_id)
+        .map(|pending| (pending.topic.clone(), pending.partition))
+        .collect())
 }
 
 /// (offset, leader epoch, metadata) as answered; -1 for a partition never committed.
