@@ -14,7 +14,7 @@ use crate::error::db_error;
 use crate::sql::{self, MIGRATIONS};
 
 /// The advisory lock key of migrations (any constant; "skiff" in ASCII).
-const MIGRATION_LOCK: i64 = 0x736b_6966_66;
+const MIGRATION_LOCK: i64 = 0x0073_6b69_6666;
 
 /// The schema version this build writes.
 pub(crate) fn latest_version() -> i32 {

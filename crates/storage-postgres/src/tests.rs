@@ -1,1 +1,207 @@
+//! Engine tests beyond the conformance suite: several engines (brokers) on one database,
+//! reopening, migrations racing, headers, rows people query, Postgres unreachable, TLS.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use skiff_protocol::batch::split_batches;
+use skiff_storage::testsuite::batch;
+use skiff_storage::{Batch, StorageError, TopicPartition, TopicSpec};
+
+use crate::codec::{self, BatchFields, Header, RowRecord};
+use crate::testdb::{self, TestDatabase};
+use crate::PostgresEngine;
+
+async fn create_topic(engine: &PostgresEngine, name: &str) {
+    use skiff_storage::MetaStore;
+    let spec = TopicSpec { name: name.into(), partitions: 1, configs: BTreeMap::new() };
+    engine.create_topic(spec).await.expect("create topic");
+}
+
+fn header(key: &str, value: &str) -> Header {
+    Header { key: key.into(), value: Some(value.as_bytes().to_vec()) }
+}
+
+/// One producer-less record carrying `headers`, as a validated batch.
+fn batch_with_headers(key: &str, value: &str, headers: Vec<Header>) -> Batch {
+    let fields = BatchFields {
+        base_offset: 0,
+        last_offset_delta: 0,
+        attributes: 0,
+        producer_id: -1,
+        producer_epoch: -1,
+        base_sequence: -1,
+        leader_epoch: 0,
+        base_timestamp: 1_700_000_000_000,
+        max_timestamp: 1_700_000_000_000,
+    };
+    let record = RowRecord {
+        offset_delta: 0,
+        timestamp: fields.base_timestamp,
+        key: Some(Bytes::copy_from_slice(key.as_bytes())),
+        value: Some(Bytes::copy_from_slice(value.as_bytes())),
+        headers,
+    };
+    let bytes = codec::encode(&fields, &[record], 0).expect("encodes");
+    split_batches(&bytes).expect("valid batch").remove(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_engines_appending_to_one_partition_get_unique_contiguous_offsets() {
+    use skiff_storage::LogStore;
+    let database = TestDatabase::create().await;
+    let engines = [database.engine(), database.engine()];
+    create_topic(&engines[0], "shared").await;
+    let partition = TopicPartition::new("shared", 0);
+    let mut tasks = Vec::new();
+    for engine in engines.iter().cycle().take(6) {
+        let (engine, partition) = (Arc::clone(engine), partition.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut bases = Vec::new();
+            for _ in 0..20 {
+                bases.push(engine.append(&partition, vec![batch(3)]).await.expect("append"));
+            }
+            bases
+        }));
+    }
+    let mut bases = BTreeSet::new();
+    for task in tasks {
+        for result in task.await.expect("task") {
+            assert!(bases.insert(result.base_offset), "{} handed out twice", result.base_offset);
+        }
+    }
+    assert_eq!(bases, (0..360).step_by(3).collect::<BTreeSet<i64>>());
+    let read = engines[1].read(&partition, 0, usize::MAX).await.expect("read");
+    assert_eq!(read.batches.len(), 120);
+    assert_eq!(read.watermarks.high, 360);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_survives_reopening() {
+    use skiff_storage::LogStore;
+    let database = TestDatabase::create().await;
+    let partition = TopicPartition::new("kept", 0);
+    let written = {
+        let engine = database.engine();
+        create_topic(&engine, "kept").await;
+        engine.append(&partition, vec![batch(4)]).await.expect("append");
+        engine.read(&partition, 0, usize::MAX).await.expect("read")
+    };
+    let reopened = database.engine();
+    let read = reopened.read(&partition, 0, usize::MAX).await.expect("read after reopening");
+    assert_eq!(read, written);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn migrations_run_once_when_engines_start_together() {
+    use skiff_storage::MetaStore;
+    let database = TestDatabase::create().await;
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let engine = database.engine();
+        tasks.push(tokio::spawn(async move { engine.topics().await }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.expect("task").expect("schema ready"), vec![]);
+    }
+    let client = testdb::connect(&database.url).await;
+    let applied: i64 = client
+        .query_one("SELECT count(*) FROM skiff.schema_migrations", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(applied, i64::from(crate::schema::latest_version()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_header_keys_round_trip_in_order() {
+    use skiff_storage::LogStore;
+    let database = TestDatabase::create().await;
+    let engine = database.engine();
+    create_topic(&engine, "headers").await;
+    let partition = TopicPartition::new("headers", 0);
+    let headers = vec![header("h", "1"), header("h", "2"), header("other", "x")];
+    let sent = batch_with_headers("k", "v", headers.clone());
+    engine.append(&partition, vec![sent.clone()]).await.expect("append");
+
+    let read = engine.read(&partition, 0, usize::MAX).await.expect("read");
+    assert_eq!(read.batches, vec![sent.bytes.clone()], "fetched exactly as produced");
+    let fetched = split_batches(&read.batches[0]).expect("valid").remove(0);
+    let records = codec::decode(&fetched).expect("decodes");
+    assert_eq!(records[0].headers, headers);
+
+    let client = testdb::connect(&database.url).await;
+    let row = client
+        .query_one(
+            "SELECT array_agg(h.key ORDER BY n), array_agg(convert_from(h.value, 'UTF8') \
+             ORDER BY n) FROM skiff.records, unnest(headers) WITH ORDINALITY AS h(key, value, n) \
+             WHERE topic = 'headers'",
+            &[],
+        )
+        .await
+        .expect("query headers");
+    let keys: Vec<String> = row.get(0);
+    let values: Vec<String> = row.get(1);
+    assert_eq!(
+        (keys, values),
+        (vec!["h".into(), "h".into(), "other".into()], vec!["1".into(), "2".into(), "x".into()])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_are_rows_people_can_query() {
+    use skiff_storage::LogStore;
+    let database = TestDatabase::create().await;
+    let engine = database.engine();
+    create_topic(&engine, "orders").await;
+    let partition = TopicPartition::new("orders", 0);
+    engine.append(&partition, vec![batch(3)]).await.expect("append");
+    let client = testdb::connect(&database.url).await;
+    let rows = client
+        .query(
+            "SELECT \"offset\", key, value FROM skiff.records WHERE topic = 'orders' \
+             ORDER BY \"offset\"",
+            &[],
+        )
+        .await
+        .expect("query");
+    let found: Vec<(i64, Vec<u8>, Vec<u8>)> =
+        rows.iter().map(|row| (row.get(0), row.get(1), row.get(2))).collect();
+    let expected: Vec<(i64, Vec<u8>, Vec<u8>)> = (0..3)
+        .map(|i| (i, format!("key-{i}").into_bytes(), format!("value-{i}").into_bytes()))
+        .collect();
+    assert_eq!(found, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_postgres_is_unavailable_not_a_panic() {
+    use skiff_storage::{LogStore, MetaStore};
+    let engine = PostgresEngine::new("postgres://postgres@127.0.0.1:1/none?connect_timeout=2")
+        .expect("opening makes no connection");
+    let topics = engine.topics().await;
+    assert!(matches!(topics, Err(StorageError::Unavailable(_))), "{topics:?}");
+    let append = engine.append(&TopicPartition::new("t", 0), vec![batch(1)]).await;
+    assert!(matches!(append, Err(StorageError::Unavailable(_))), "{append:?}");
+}
+
+/// `prefer` (the default) uses TLS when the server has it on, as Debian's does; `require` then
+/// works too. With TLS off (a server started by scripts/services.sh), prefer falls back to plain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sslmode_prefer_uses_tls_when_the_server_offers_it() {
+    let database = TestDatabase::create().await;
+    let client = testdb::connect(&database.url).await;
+    let server_tls: String = client.query_one("SHOW ssl", &[]).await.expect("show ssl").get(0);
+    let encrypted: bool = client
+        .query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])
+        .await
+        .expect("pg_stat_ssl")
+        .get(0);
+    assert_eq!(encrypted, server_tls == "on", "prefer encrypts exactly when the server can");
+    if server_tls == "on" {
+        let require = format!("{}?sslmode=require", database.url);
+        testdb::connect(&require).await.simple_query("SELECT 1").await.expect("require works");
+    } else {
+        eprintln!("NOTE: server has ssl=off, sslmode=require not exercised");
+    }
+}
