@@ -8,11 +8,18 @@ pub(crate) struct Migration {
 }
 
 /// Applied in order; a database records the ones it has in `skiff.schema_migrations`.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../sql/migrations/0001_initial.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../sql/migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "outbox",
+        sql: include_str!("../sql/migrations/0002_outbox.sql"),
+    },
+];
 
 pub(crate) const LOG_ABORTED_BETWEEN: &str = include_str!("../sql/log/aborted_between.sql");
 pub(crate) const LOG_ABORTED_INSERT: &str = include_str!("../sql/log/aborted_insert.sql");

@@ -205,3 +205,81 @@ async fn sslmode_prefer_uses_tls_when_the_server_offers_it() {
         eprintln!("NOTE: server has ssl=off, sslmode=require not exercised");
     }
 }
+
+/// The outbox: `skiff.produce` inside an application's transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_records_appear_on_commit_and_vanish_on_rollback() {
+    use skiff_storage::LogStore;
+    let database = TestDatabase::create().await;
+    let engine = database.engine();
+    create_topic(&engine, "order-events").await;
+    let partition = TopicPartition::new("order-events", 0);
+    let mut app = testdb::connect(&database.url).await;
+    app.batch_execute("CREATE TABLE orders (id integer PRIMARY KEY, status text)")
+        .await
+        .expect("app table");
+
+    let tx = app.transaction().await.expect("begin");
+    tx.execute("INSERT INTO orders VALUES (1, 'paid')", &[]).await.expect("order");
+    let offset: i64 = tx
+        .query_one(
+            "SELECT skiff.produce('order-events', 0, 'order-1', 'paid', \
+             ARRAY[ROW('h', '1')::skiff.header, ROW('h', '2')::skiff.header])",
+            &[],
+        )
+        .await
+        .expect("produce")
+        .get(0);
+    assert_eq!(offset, 0);
+    let during = engine.read(&partition, 0, usize::MAX).await.expect("read");
+    assert!(during.batches.is_empty(), "invisible before commit");
+    tx.commit().await.expect("commit");
+
+    let rolled_back = app.transaction().await.expect("begin");
+    rolled_back
+        .execute("SELECT skiff.produce('order-events', 0, 'order-2', 'lost')", &[])
+        .await
+        .expect("produce");
+    rolled_back.rollback().await.expect("rollback");
+    let appended = engine.append(&partition, vec![batch(2)]).await.expect("broker append");
+    assert_eq!(appended.base_offset, 1, "the rolled-back record left no gap");
+
+    let read = engine.read(&partition, 0, usize::MAX).await.expect("read");
+    assert_eq!(read.batches.len(), 2);
+    let outboxed = split_batches(&read.batches[0]).expect("valid batch").remove(0);
+    let records = codec::decode(&outboxed).expect("decodes");
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].key.as_deref(), Some(&b"order-1"[..]));
+    assert_eq!(records[0].value.as_deref(), Some(&b"paid"[..]));
+    assert_eq!(records[0].headers, vec![header("h", "1"), header("h", "2")]);
+    let missing = app.query_one("SELECT skiff.produce('nope', 0, NULL, 'x')", &[]).await;
+    assert!(missing.is_err(), "unknown partitions are refused");
+}
+
+/// Fetch compresses per the topic's `compression.type`; `producer` keeps the producer's codec.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_compresses_per_topic_config() {
+    use skiff_storage::{LogStore, MetaStore};
+    let database = TestDatabase::create().await;
+    let engine = database.engine();
+    for (name, compression) in [("zstd-topic", "zstd"), ("plain-topic", "uncompressed")] {
+        let configs = BTreeMap::from([("compression.type".into(), compression.into())]);
+        let spec = TopicSpec { name: name.into(), partitions: 1, configs };
+        engine.create_topic(spec).await.expect("create");
+    }
+    let gzip = skiff_storage::testsuite::batch_with(
+        &["a", "b"],
+        &[1, 2],
+        kafka_protocol::records::Compression::Gzip,
+    );
+    for (name, codec) in [("zstd-topic", 4), ("plain-topic", 0)] {
+        let partition = TopicPartition::new(name, 0);
+        engine.append(&partition, vec![gzip.clone()]).await.expect("append");
+        let read = engine.read(&partition, 0, usize::MAX).await.expect("read");
+        let fetched = split_batches(&read.batches[0]).expect("valid batch").remove(0);
+        assert_eq!(fetched.header.compression(), codec, "{name}");
+        let values: Vec<_> =
+            codec::decode(&fetched).expect("decodes").into_iter().map(|r| r.value).collect();
+        assert_eq!(values, [Some(Bytes::from_static(b"a")), Some(Bytes::from_static(b"b"))]);
+    }
+}
