@@ -3,8 +3,8 @@
 //! tokio-postgres understands the connection part and `sslmode=disable|prefer|require`; the
 //! settings it does not know are taken out here first: the full `sslmode` range with
 //! `sslrootcert`, `sslcert` and `sslkey` (see `tls`), and `pool_size` (connections per broker,
-//! default 16). Everything else goes to tokio-postgres unchanged (e.g. `connect_timeout`,
-//! `application_name`).
+//! default 16). Sessions run with `jit=off`. Everything else goes to tokio-postgres unchanged
+//! (e.g. `connect_timeout`, `application_name`).
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -66,6 +66,13 @@ impl Options {
         if postgres.get_connect_timeout().is_none() {
             postgres.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
         }
+        // Row estimates of a fetch's join can look large enough to make Postgres JIT-compile it,
+        // which costs more than the short queries an engine runs ever take.
+        let session = match postgres.get_options() {
+            Some(options) => format!("{options} -c jit=off"),
+            None => "-c jit=off".to_owned(),
+        };
+        postgres.options(session);
         if postgres.get_application_name().is_none() {
             postgres.application_name("skiff");
         }
@@ -91,6 +98,7 @@ mod tests {
         assert_eq!(options.postgres.get_ports(), [6543]);
         assert_eq!(options.postgres.get_connect_timeout(), Some(&Duration::from_secs(3)));
         assert_eq!(options.postgres.get_ssl_mode(), tokio_postgres::config::SslMode::Require);
+        assert_eq!(options.postgres.get_options(), Some("-c jit=off"));
     }
 
     #[test]
