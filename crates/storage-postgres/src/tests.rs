@@ -283,3 +283,44 @@ async fn fetch_compresses_per_topic_config() {
         assert_eq!(values, [Some(Bytes::from_static(b"a")), Some(Bytes::from_static(b"b"))]);
     }
 }
+
+/// Connections lost under the engine (as when Postgres restarts) give retriable errors at worst,
+/// never a panic, and the pool reconnects by itself; nothing acknowledged is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_connections_are_retriable_and_replaced() {
+    use skiff_storage::LogStore;
+    let database = TestDatabase::create().await;
+    let engine = database.engine();
+    create_topic(&engine, "survivor").await;
+    let partition = TopicPartition::new("survivor", 0);
+    engine.append(&partition, vec![batch(2)]).await.expect("append");
+
+    let admin = testdb::connect(&database.url).await;
+    let killed: i64 = admin
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .expect("terminate")
+        .get(0);
+    assert!(killed >= 1, "the engine had a connection to terminate");
+
+    let mut appended = None;
+    for _ in 0..5 {
+        match engine.append(&partition, vec![batch(1)]).await {
+            Ok(result) => {
+                appended = Some(result.base_offset);
+                break;
+            }
+            Err(StorageError::Unavailable(_)) => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(other) => panic!("expected a retriable error, got {other:?}"),
+        }
+    }
+    assert_eq!(appended, Some(2), "the pool reconnected and offsets continued");
+    let read = engine.read(&partition, 0, usize::MAX).await.expect("read");
+    assert_eq!(read.watermarks.high, 3);
+}
