@@ -9,6 +9,7 @@
 # Otherwise Debian's `postgresql` package is installed if missing, its clusters are started with
 # pg_ctlcluster, and if that still gives no server on that address, a throwaway server is
 # initialised into a temporary directory (trust auth, a free port) and started. Never mocked.
+# psql (postgresql-client) is installed too: the end-to-end tests use it.
 set -euo pipefail
 
 say() { printf '==> %s\n' "$*" >&2; }
@@ -46,6 +47,14 @@ export_url() {
     say "postgres answers at $1"
     printf 'export SKIFF_TEST_POSTGRES_URL=%q\n' "$1"
 }
+
+# psql: the end-to-end tests create and drop their databases with it.
+if ! command -v psql >/dev/null 2>&1; then
+    say "installing postgresql-client (Debian package)"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        postgresql-client >&2
+fi
 
 if answers "$host" "$port"; then
     export_url "$url"
