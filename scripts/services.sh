@@ -78,7 +78,7 @@ if command -v pg_ctlcluster >/dev/null 2>&1 && [ "$port" = 5432 ]; then
         if answers "$host" "$port"; then
             # Debian's default pg_hba asks TCP clients for a password; the tests connect as
             # postgres without one, so trust loopback connections of this throwaway server.
-            if ! psql "$url" -Atc 'SELECT 1' >/dev/null 2>&1; then
+            if ! psql -w "$url" -Atc 'SELECT 1' >/dev/null 2>&1; then
                 say "Debian cluster answers but refuses $url; using a server of our own"
                 break
             fi

@@ -36,7 +36,7 @@ POSTGRES_URL = os.environ.get(
 
 def postgres_sql(statement: str) -> None:
     """Runs one statement on the Postgres maintenance database (with psql)."""
-    subprocess.run(["psql", POSTGRES_URL, "-qAtc", statement], check=True, capture_output=True)
+    subprocess.run(["psql", "-w", POSTGRES_URL, "-qAtc", statement], check=True, capture_output=True)
 
 
 def postgres_database() -> str:
