@@ -13,7 +13,7 @@ use tokio_postgres::error::SqlState;
 /// Maps a tokio-postgres error; use as `.map_err(db_error)`.
 pub(crate) fn db_error(error: tokio_postgres::Error) -> StorageError {
     let Some(db) = error.as_db_error() else {
-        return StorageError::Unavailable(format!("postgres: {error}"));
+        return StorageError::Unavailable(format!("postgres: {}", describe(&error)));
     };
     let code = db.code();
     if *code == SqlState::UNIQUE_VIOLATION {
@@ -23,6 +23,22 @@ pub(crate) fn db_error(error: tokio_postgres::Error) -> StorageError {
         return StorageError::InvalidArgument(format!("postgres: {db}"));
     }
     StorageError::Unavailable(format!("postgres: {db}"))
+}
+
+/// The error with its causes (tokio-postgres shows only the outermost, e.g. "error performing TLS
+/// handshake" without saying that the certificate was refused).
+fn describe(error: &tokio_postgres::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Maps a failure to get a pooled connection.

@@ -324,3 +324,33 @@ async fn lost_connections_are_retriable_and_replaced() {
     let read = engine.read(&partition, 0, usize::MAX).await.expect("read");
     assert_eq!(read.watermarks.high, 3);
 }
+
+#[test]
+fn tls_settings_that_cannot_work_are_refused_at_open() {
+    let missing = "postgres://postgres@127.0.0.1/x?sslmode=verify-ca&sslrootcert=/nonexistent.pem";
+    let half = "postgres://postgres@127.0.0.1/x?sslcert=/client.pem";
+    for url in [missing, half] {
+        let opened = PostgresEngine::new(url);
+        assert!(matches!(opened, Err(StorageError::InvalidArgument(_))), "{url}");
+    }
+}
+
+/// `verify-full` checks the server's certificate: one that does not chain to `sslrootcert` is
+/// refused (as a retriable error, never a panic).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_full_refuses_a_certificate_from_another_ca() {
+    use skiff_storage::MetaStore;
+    let database = TestDatabase::create().await;
+    let client = testdb::connect(&database.url).await;
+    let server_tls: String = client.query_one("SHOW ssl", &[]).await.expect("show ssl").get(0);
+    if server_tls != "on" {
+        eprintln!("NOTE: server has ssl=off, verify-full not exercised");
+        return;
+    }
+    let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/unrelated_ca.pem");
+    let url = format!("{}?sslmode=verify-full&sslrootcert={ca}", database.url);
+    let engine = PostgresEngine::new(&url).expect("opens");
+    let topics = engine.topics().await;
+    let refused = matches!(&topics, Err(StorageError::Unavailable(message)) if message.contains("certificate"));
+    assert!(refused, "{topics:?}");
+}
