@@ -18,7 +18,8 @@
 //! # Layout
 //!
 //! - `options`: the URL (libpq style; `sslmode`, `sslrootcert`, `sslcert`, `sslkey`,
-//!   `pool_size`); `tls`: rustls with libpq's `sslmode` semantics (`prefer` by default).
+//!   `pool_size`); `tls`: rustls with libpq's `sslmode` semantics (`prefer` by default);
+//!   `connect`: `prefer` falling back to plain TCP when a TLS handshake fails, as libpq does.
 //! - `schema`: versioned migrations under an advisory lock; `sql`: every statement, from `sql/`.
 //! - `codec`: record batches to rows and back (headers keep repeated keys, in order).
 //! - `append`, `log`: `LogStore`; `meta`: `MetaStore`; `state`: `StateStore` (compare-and-set on a
@@ -31,6 +32,7 @@
 
 mod append;
 mod codec;
+mod connect;
 mod db;
 mod error;
 mod log;
@@ -55,6 +57,7 @@ use tokio_postgres::types::Type;
 use tokio_postgres_rustls::MakeRustlsConnect;
 use tracing::warn;
 
+use crate::connect::PreferConnect;
 use crate::error::pool_error;
 use crate::options::Options;
 
@@ -87,10 +90,13 @@ pub(crate) struct PostgresEngine {
 impl PostgresEngine {
     fn new(storage_url: &str) -> Result<Self> {
         let options = Options::parse(storage_url)?;
-        let tls = MakeRustlsConnect::new(tls::client_config(&options.tls)?);
-        let manager = Manager::from_config(
+        let connect = PreferConnect {
+            tls: MakeRustlsConnect::new(tls::client_config(&options.tls)?),
+            plain_after_tls_failure: options.tls.mode == tls::SslMode::Prefer,
+        };
+        let manager = Manager::from_connect(
             options.postgres,
-            tls,
+            connect,
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
         let pool = Pool::builder(manager).max_size(options.pool_size).build().map_err(|error| {

@@ -58,11 +58,7 @@ impl Options {
             url.query_pairs_mut().clear().extend_pairs(kept);
         }
         let mut postgres = tokio_postgres::Config::from_str(url.as_str()).map_err(invalid)?;
-        postgres.ssl_mode(match tls.mode {
-            SslMode::Disable => tokio_postgres::config::SslMode::Disable,
-            SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
-            _ => tokio_postgres::config::SslMode::Require,
-        });
+        postgres.ssl_mode(tls.mode.into());
         if postgres.get_connect_timeout().is_none() {
             postgres.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
         }

@@ -50,6 +50,18 @@ impl SslMode {
     }
 }
 
+impl From<SslMode> for tokio_postgres::config::SslMode {
+    /// What tokio-postgres is told: it knows only whether TLS is skipped, tried or required;
+    /// certificate checks are rustls' (see `client_config`).
+    fn from(mode: SslMode) -> Self {
+        match mode {
+            SslMode::Disable => Self::Disable,
+            SslMode::Prefer => Self::Prefer,
+            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => Self::Require,
+        }
+    }
+}
+
 /// The TLS settings of a storage URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TlsOptions {
