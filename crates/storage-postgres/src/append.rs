@@ -210,7 +210,7 @@ async fn write_records(
         }
     }
     writer.finish().await.map_err(db_error)?;
-    let b = &rows;
+    let b = &rows; // short: one line per column below
     db::execute(
         tx,
         sql::LOG_BATCHES_INSERT,
