@@ -354,3 +354,41 @@ async fn verify_full_refuses_a_certificate_from_another_ca() {
     let refused = matches!(&topics, Err(StorageError::Unavailable(message)) if message.contains("certificate"));
     assert!(refused, "{topics:?}");
 }
+
+/// Deleting a topic while brokers append to it leaves no row behind: appends in flight commit
+/// first and are deleted with the rest, later ones find no partition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deleting_a_topic_under_appends_leaves_no_rows() {
+    use skiff_storage::{LogStore, MetaStore};
+    let database = TestDatabase::create().await;
+    let engine = database.engine();
+    create_topic(&engine, "doomed").await;
+    let partition = TopicPartition::new("doomed", 0);
+    let mut appenders = Vec::new();
+    for _ in 0..4 {
+        let (engine, partition) = (Arc::clone(&engine), partition.clone());
+        appenders.push(tokio::spawn(async move {
+            loop {
+                match engine.append(&partition, vec![batch(5)]).await {
+                    Ok(_) => {}
+                    Err(StorageError::NotFound(_)) => return,
+                    Err(other) => panic!("unexpected {other:?}"),
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    engine.delete_topic("doomed").await.expect("delete");
+    for appender in appenders {
+        appender.await.expect("appender");
+    }
+    let client = testdb::connect(&database.url).await;
+    for table in ["records", "batches", "partitions", "producer_states"] {
+        let left: i64 = client
+            .query_one(&format!("SELECT count(*) FROM skiff.{table} WHERE topic = 'doomed'"), &[])
+            .await
+            .expect("count")
+            .get(0);
+        assert_eq!(left, 0, "rows left in skiff.{table}");
+    }
+}
