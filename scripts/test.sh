@@ -7,7 +7,8 @@
 #
 # Environment: CARGO_TARGET_DIR (respected), SKIFF_VENV (default ~/.cache/skiff-venv),
 # SKIFF_BIN (default: the binary this script builds), PYTHON (default python3),
-# SKIFF_E2E_LOG (the brokers' log filter in e2e tests, default info).
+# SKIFF_E2E_LOG (the brokers' log filter in e2e tests, default info), SKIFF_TEST_POSTGRES_URL
+# (the Postgres server tests create their databases on; scripts/services.sh provides one).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -54,6 +55,10 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want_stamp" ]; then
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade -r "$requirements"
     echo "$want_stamp" >"$stamp"
 fi
+
+# --- Services the tests need (a real PostgreSQL; exports SKIFF_TEST_POSTGRES_URL) ---------------
+step "scripts/services.sh"
+eval "$(scripts/services.sh)"
 
 # --- Build and Rust tests -------------------------------------------------------------------------
 target_dir=${CARGO_TARGET_DIR:-target}

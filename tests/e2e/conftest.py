@@ -4,7 +4,8 @@ Nothing is built here: `scripts/test.sh` builds first. The binary is `$SKIFF_BIN
 `$CARGO_TARGET_DIR/debug/skiff`, else `target/debug/skiff` under the repository root.
 
 Every broker gets a free port on 127.0.0.1, its own temporary directory (the SQLite file lives
-there) and a log file that captures its stderr, so tests can assert on log lines. Brokers die with
+there; a Postgres broker gets a fresh database on the server `$SKIFF_TEST_POSTGRES_URL` names,
+which `scripts/services.sh` provides, dropped at teardown) and a log file that captures its stderr, so tests can assert on log lines. Brokers die with
 the test process (PR_SET_PDEATHSIG), so a killed pytest never leaves one behind.
 """
 
@@ -17,6 +18,7 @@ import signal
 import socket
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -26,7 +28,28 @@ import kafka_wire
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 BACKTRACE_FRAME = re.compile(r"^\s+(\d+: |at )")
-ENGINES = ["memory", "sqlite"]
+ENGINES = ["memory", "sqlite", "postgres"]
+POSTGRES_URL = os.environ.get(
+    "SKIFF_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def postgres_sql(statement: str) -> None:
+    """Runs one statement on the Postgres maintenance database (with psql)."""
+    subprocess.run(["psql", "-w", POSTGRES_URL, "-qAtc", statement], check=True, capture_output=True)
+
+
+def postgres_database() -> str:
+    """Creates a fresh database on the test server; returns its storage URL."""
+    name = f"skiff_e2e_{uuid.uuid4().hex}"
+    postgres_sql(f"CREATE DATABASE {name}")
+    base, _, query = POSTGRES_URL.partition("?")
+    return base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
+
+
+def drop_postgres_database(storage: str) -> None:
+    name = storage.partition("?")[0].rsplit("/", 1)[1]
+    postgres_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def skiff_binary() -> Path:
@@ -81,11 +104,15 @@ class Broker:
         elif engine == "sqlite":
             self.db_path = workdir / f"{name}.db"
             self.storage = f"sqlite://{self.db_path}"  # sqlite:///abs/path/name.db
+        elif engine == "postgres":
+            self.storage = postgres_database()
+            self.owns_database = True
         else:
             raise ValueError(f"unknown engine {engine}")
         self.log_path = workdir / f"{name}.log"
         self.proc: subprocess.Popen | None = None
         self.starts = 0
+        self.owns_database = getattr(self, "owns_database", False)
 
     @property
     def address(self) -> str:
@@ -260,6 +287,9 @@ def broker_factory(skiff_bin, tmp_path, request):
         if failed:
             print(f"\n===== {broker.engine} broker log ({broker.log_path}) =====")
             print(broker.log_tail(80))
+    for broker in brokers:
+        if broker.owns_database:
+            drop_postgres_database(broker.storage)
 
 
 @pytest.fixture(params=ENGINES)
@@ -269,7 +299,8 @@ def engine(request) -> str:
 
 @pytest.fixture
 def broker(broker_factory, engine) -> Broker:
-    """A broker on each engine (memory, sqlite in a temp dir) with default settings."""
+    """A broker on each engine (memory, sqlite in a temp dir, postgres on a fresh database) with
+    default settings."""
     return broker_factory(engine)
 
 

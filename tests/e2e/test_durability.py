@@ -1,11 +1,12 @@
-"""SQLite durability: a restart keeps everything, and kill -9 during an acks=all stream loses no
-acknowledged record. Brokers hold no state, so the new process must serve exactly what the old
-one acknowledged."""
+"""Durability on the engines that persist (SQLite, Postgres): a restart keeps everything, and
+kill -9 during an acks=all stream loses no acknowledged record. Brokers hold no state, so the new
+process must serve exactly what the old one acknowledged."""
 
 from __future__ import annotations
 
 import time
 
+import pytest
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import ConfigResource, ResourceType
 
@@ -25,9 +26,16 @@ from helpers import (
     watermarks,
 )
 
+DURABLE_ENGINES = ["sqlite", "postgres"]
 
-def test_sqlite_data_survives_restart(sqlite_broker):
-    broker = sqlite_broker
+
+@pytest.fixture(params=DURABLE_ENGINES)
+def durable_broker(request, broker_factory):
+    return broker_factory(request.param)
+
+
+def test_data_survives_restart(durable_broker):
+    broker = durable_broker
     topic = unique("restart")
     create_topic(broker.bootstrap, topic, partitions=2, config={"retention.ms": "7200000"})
     records = [
@@ -75,11 +83,13 @@ def test_sqlite_data_survives_restart(sqlite_broker):
     assert [(m.partition(), m.offset(), m.value()) for m in messages] == [(1, 100, b"next")]
 
 
-def test_two_brokers_share_one_sqlite_file(broker_factory):
-    """Brokers hold no state: two processes on one SQLite file are one cluster. Concurrent
-    appends through both leave no gap and no overlap, and each sees the other's topics."""
-    first = broker_factory("sqlite")
-    second = broker_factory("sqlite", storage=first.storage)
+@pytest.mark.parametrize("shared", DURABLE_ENGINES)
+def test_two_brokers_share_one_storage(broker_factory, shared):
+    """Brokers hold no state: two processes on one SQLite file or Postgres database are one
+    cluster. Concurrent appends through both leave no gap and no overlap, and each sees the
+    other's topics."""
+    first = broker_factory(shared)
+    second = broker_factory(shared, storage=first.storage)
 
     topic = unique("shared")
     create_topic(first.bootstrap, topic)
@@ -106,8 +116,8 @@ def test_two_brokers_share_one_sqlite_file(broker_factory):
         assert {m.value(): m.offset() for m in messages} == acked
 
 
-def test_sqlite_kill_9_loses_no_acknowledged_record(sqlite_broker):
-    broker = sqlite_broker
+def test_kill_9_loses_no_acknowledged_record(durable_broker):
+    broker = durable_broker
     topic = unique("kill9")
     create_topic(broker.bootstrap, topic, partitions=2)
 

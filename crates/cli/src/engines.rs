@@ -7,7 +7,8 @@ use anyhow::{bail, Context};
 use skiff_storage::Storage;
 use url::Url;
 
-/// Opens the engine a storage URL names: `memory://`, `sqlite://PATH`.
+/// Opens the engine a storage URL names: `memory://`, `sqlite://PATH`,
+/// `postgres://user:password@host:port/database` (or `postgresql://`).
 pub(crate) fn open(storage_url: &str) -> anyhow::Result<Storage> {
     let (scheme, rest) = storage_url.split_once("://").with_context(|| {
         format!("storage url {storage_url:?} has no scheme (try sqlite://skiff.db)")
@@ -24,6 +25,22 @@ pub(crate) fn open(storage_url: &str) -> anyhow::Result<Storage> {
             skiff_storage_sqlite::open(std::path::Path::new(path), query)
                 .with_context(|| format!("opening {storage_url}"))
         }
-        other => bail!("unknown storage scheme {other:?}: use memory:// or sqlite://PATH"),
+        "postgres" | "postgresql" => skiff_storage_postgres::open(storage_url)
+            .with_context(|| format!("opening {}", redacted(storage_url))),
+        other => bail!(
+            "unknown storage scheme {other:?}: use memory://, sqlite://PATH or \
+             postgres://user:password@host:port/database"
+        ),
+    }
+}
+
+/// The URL without its password, for messages and logs.
+pub(crate) fn redacted(storage_url: &str) -> String {
+    match Url::parse(storage_url) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => storage_url.to_owned(),
     }
 }

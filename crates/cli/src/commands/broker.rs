@@ -13,7 +13,7 @@ pub(crate) struct BrokerArgs {
     /// HOST:PORT clients are told to connect to (Metadata, FindCoordinator).
     #[arg(long, env = "SKIFF_ADVERTISED_LISTENER", default_value = "localhost:9092")]
     advertised_listener: String,
-    /// Where every fact lives: memory://, sqlite://PATH.
+    /// Where every fact lives: memory://, sqlite://PATH, postgres://USER@HOST/DB.
     #[arg(long, env = "SKIFF_STORAGE", default_value = "sqlite://skiff.db")]
     storage: String,
     /// Largest request frame accepted; larger ones are refused before reading them.
@@ -70,7 +70,8 @@ impl BrokerArgs {
 pub(crate) async fn run(args: BrokerArgs) -> anyhow::Result<()> {
     let config = args.config()?;
     let storage = crate::engines::open(&args.storage)?;
-    tracing::info!(storage = %args.storage, advertised = %args.advertised_listener, "starting broker");
+    let shown = crate::engines::redacted(&args.storage);
+    tracing::info!(storage = %shown, advertised = %args.advertised_listener, "starting broker");
     let broker = Broker::new(storage, config);
     let listener = skiff_broker::server::bind(&broker).await?;
     skiff_broker::serve(broker, listener, shutdown_signal()).await

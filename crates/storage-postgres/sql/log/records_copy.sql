@@ -1,0 +1,2 @@
+COPY skiff.records (topic, partition, "offset", timestamp_ms, key, value, headers)
+FROM STDIN (FORMAT binary)

@@ -1,0 +1,1 @@
+SELECT topic, key, value FROM skiff.topic_configs

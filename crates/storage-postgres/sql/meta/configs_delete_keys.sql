@@ -1,0 +1,1 @@
+DELETE FROM skiff.topic_configs WHERE topic = $1 AND key = ANY($2)

@@ -1,0 +1,1 @@
+SELECT name, id, partitions FROM skiff.topics WHERE id = $1

@@ -1,0 +1,1 @@
+SELECT name, id, partitions FROM skiff.topics WHERE name = $1 FOR UPDATE

@@ -1,0 +1,1 @@
+UPDATE skiff.topics SET partitions = $2 WHERE name = $1

@@ -1,0 +1,1 @@
+DELETE FROM skiff.group_offsets WHERE group_id = $1

@@ -1,0 +1,1 @@
+SELECT value, version FROM skiff.state WHERE key = $1

@@ -1,0 +1,85 @@
+//! `StateStore`: `skiff.state (key, value, version)`, changed by compare-and-set.
+//!
+//! Each change is one statement whose condition is the compare: `INSERT ... ON CONFLICT DO
+//! NOTHING` when the key must not exist, `UPDATE ... WHERE version = $n` otherwise. Whichever of
+//! several racing brokers commits first wins; the others' statements match no row and answer
+//! `Conflict`. Versions come from the sequence `skiff.state_versions`, so none is reused.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use skiff_storage::{Result, StateStore, StorageError, Versioned};
+use tokio_postgres::Row;
+
+use crate::db;
+use crate::error::db_error;
+use crate::sql;
+use crate::PostgresEngine;
+
+fn version_from(stored: i64, key: &str) -> Result<u64> {
+    u64::try_from(stored)
+        .map_err(|_| StorageError::Corrupt(format!("state {key} has version {stored}")))
+}
+
+fn stored_version(expected: u64, key: &str) -> Result<i64> {
+    i64::try_from(expected)
+        .map_err(|_| StorageError::Conflict(format!("{key}: no version {expected} exists")))
+}
+
+fn versioned(row: &Row, key: &str, value_at: usize) -> Result<Versioned> {
+    let value: Vec<u8> = row.try_get(value_at).map_err(db_error)?;
+    let version: i64 = row.try_get(value_at + 1).map_err(db_error)?;
+    Ok(Versioned { value: Bytes::from(value), version: version_from(version, key)? })
+}
+
+#[async_trait]
+impl StateStore for PostgresEngine {
+    async fn get(&self, key: &str) -> Result<Option<Versioned>> {
+        let client = self.client().await?;
+        let row = db::query_opt(&client, sql::STATE_GET, &[&key]).await?;
+        row.map(|row| versioned(&row, key, 0)).transpose()
+    }
+
+    async fn put(&self, key: &str, value: Bytes, expected: Option<u64>) -> Result<u64> {
+        let client = self.client().await?;
+        let value = value.as_ref();
+        let row = match expected {
+            None => db::query_opt(&client, sql::STATE_INSERT, &[&key, &value]).await?,
+            Some(expected) => {
+                let expected = stored_version(expected, key)?;
+                db::query_opt(&client, sql::STATE_UPDATE, &[&key, &value, &expected]).await?
+            }
+        };
+        let Some(row) = row else {
+            return Err(StorageError::Conflict(format!(
+                "{key}: expected version {expected:?} is not the stored one"
+            )));
+        };
+        version_from(row.try_get(0).map_err(db_error)?, key)
+    }
+
+    async fn delete(&self, key: &str, expected: u64) -> Result<()> {
+        let client = self.client().await?;
+        let version = stored_version(expected, key)?;
+        if db::query_opt(&client, sql::STATE_DELETE, &[&key, &version]).await?.is_some() {
+            return Ok(());
+        }
+        match db::query_opt(&client, sql::STATE_GET, &[&key]).await? {
+            None => Err(StorageError::NotFound(key.to_owned())),
+            Some(_) => Err(StorageError::Conflict(format!(
+                "{key}: expected version {expected} is not the stored one"
+            ))),
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<(String, Versioned)>> {
+        let client = self.client().await?;
+        let rows = db::query(&client, sql::STATE_LIST, &[&prefix]).await?;
+        rows.iter()
+            .map(|row| {
+                let key: String = row.try_get(0).map_err(db_error)?;
+                let value = versioned(row, &key, 1)?;
+                Ok((key, value))
+            })
+            .collect()
+    }
+}
