@@ -23,6 +23,9 @@ pub struct BrokerConfig {
     /// How often this broker looks for expired transactions (and prepared ones a dead broker
     /// left unfinished). Each look lists the transactional ids in storage.
     pub transaction_check_interval: Duration,
+    /// How often the broker holding the cleaner lease applies `retention.ms` (Kafka's
+    /// `log.retention.check.interval.ms`).
+    pub retention_check_interval: Duration,
 }
 
 impl BrokerConfig {
@@ -39,6 +42,7 @@ impl BrokerConfig {
             num_partitions: 1,
             group_initial_rebalance_delay_ms: 3000,
             transaction_check_interval: Duration::from_secs(5),
+            retention_check_interval: Duration::from_secs(300),
         }
     }
 }

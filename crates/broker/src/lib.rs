@@ -17,6 +17,7 @@ mod errors;
 mod groups;
 mod handlers;
 mod producer_ids;
+mod retention;
 pub mod server;
 mod topic_config;
 mod topics;

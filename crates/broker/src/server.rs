@@ -39,6 +39,11 @@ pub async fn serve(
         broker.config.transaction_check_interval,
         stop_rx.clone(),
     ));
+    let cleaner = tokio::spawn(crate::retention::run_cleaner(
+        broker.clone(),
+        broker.config.retention_check_interval,
+        stop_rx.clone(),
+    ));
     tokio::pin!(shutdown);
     info!(address = %listener.local_addr()?, "listening");
     loop {
@@ -73,6 +78,7 @@ pub async fn serve(
     broker.begin_shutdown();
     while connections.join_next().await.is_some() {}
     let _ = sweeper.await;
+    let _ = cleaner.await;
     info!("stopped");
     Ok(())
 }

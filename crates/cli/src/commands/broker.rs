@@ -35,6 +35,10 @@ pub(crate) struct BrokerArgs {
     /// How often to look for expired transactions to abort (milliseconds).
     #[arg(long, env = "SKIFF_TRANSACTION_CHECK_INTERVAL_MS", default_value_t = 5000)]
     transaction_check_interval_ms: u64,
+    /// How often retention (retention.ms) is applied, by whichever broker holds the cleaner
+    /// lease (milliseconds).
+    #[arg(long, env = "SKIFF_RETENTION_CHECK_INTERVAL_MS", default_value_t = 300_000)]
+    retention_check_interval_ms: u64,
     /// Most client connections served at once.
     #[arg(long, env = "SKIFF_MAX_CONNECTIONS", default_value_t = 10_000)]
     max_connections: usize,
@@ -60,6 +64,9 @@ impl BrokerArgs {
             auto_create_topics: self.auto_create_topics,
             num_partitions: self.num_partitions,
             group_initial_rebalance_delay_ms: i64::from(self.group_initial_rebalance_delay_ms),
+            retention_check_interval: std::time::Duration::from_millis(
+                self.retention_check_interval_ms.max(10),
+            ),
             transaction_check_interval: std::time::Duration::from_millis(
                 self.transaction_check_interval_ms.max(10),
             ),

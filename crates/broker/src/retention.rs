@@ -1,0 +1,194 @@
+//! Time-based retention (`cleanup.policy=delete` with `retention.ms`), on every engine.
+//!
+//! Any broker may clean, but only one should at a time: the cleaner first takes a lease in
+//! storage (`cleaner/lease`, compare-and-set, expiring), so a fleet of brokers does the work
+//! once and a dead broker's lease simply runs out. Cleaning a partition moves its log start to
+//! the first record younger than the retention time, with the same storage call DeleteRecords
+//! uses, and never past the last stable offset (records of an open transaction stay until it
+//! ends). Engines drop what falls below the log start.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use skiff_storage::{StorageError, TopicMeta, TopicPartition};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use crate::transactions::now_ms;
+use crate::{topic_config, Broker};
+
+/// State key of the cleaner lease: "<holder> <expires at ms>".
+const LEASE_KEY: &str = "cleaner/lease";
+
+/// Takes (or renews) the cleaner lease for `holder` until `now + ttl`; false if another
+/// broker holds an unexpired lease.
+pub(crate) async fn take_lease(
+    broker: &Broker,
+    holder: &str,
+    now: i64,
+    ttl: Duration,
+) -> Result<bool, StorageError> {
+    let current = broker.storage.state.get(LEASE_KEY).await?;
+    if let Some(stored) = &current {
+        let text = String::from_utf8_lossy(&stored.value);
+        let mut parts = text.split(' ');
+        let owner = parts.next().unwrap_or_default();
+        let expires = parts.next().and_then(|value| value.parse::<i64>().ok()).unwrap_or(0);
+        if owner != holder && expires > now {
+            return Ok(false);
+        }
+    }
+    let expires = now + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
+    let value = Bytes::from(format!("{holder} {expires}"));
+    match broker.storage.state.put(LEASE_KEY, value, current.map(|stored| stored.version)).await {
+        Ok(_) => Ok(true),
+        Err(StorageError::Conflict(_)) => Ok(false),
+        Err(other) => Err(other),
+    }
+}
+
+/// The retention time of a topic, if its policy deletes by time.
+fn retention_ms(topic: &TopicMeta) -> Option<i64> {
+    let policy = topic_config::effective(&topic.configs, "cleanup.policy").unwrap_or("delete");
+    if !policy.split(',').any(|item| item.trim() == "delete") {
+        return None;
+    }
+    topic_config::effective(&topic.configs, "retention.ms")
+        .and_then(|value| value.parse::<i64>().ok())
+        .filter(|ms| *ms >= 0)
+}
+
+/// Applies retention to one partition; returns the new log start if it moved.
+pub(crate) async fn clean_partition(
+    broker: &Broker,
+    partition: &TopicPartition,
+    retention_ms: i64,
+    now: i64,
+) -> Result<Option<i64>, StorageError> {
+    let log = &broker.storage.log;
+    let marks = log.watermarks(partition).await?;
+    let cutoff = now.saturating_sub(retention_ms);
+    let keep_from = match log.offset_for_time(partition, cutoff).await? {
+        Some(found) => found.offset,
+        None => marks.high, // every record is older than the cutoff
+    };
+    let new_start = keep_from.min(marks.last_stable);
+    if new_start <= marks.log_start {
+        return Ok(None);
+    }
+    Ok(Some(log.delete_records(partition, new_start).await?))
+}
+
+/// One pass over every topic with time-based retention.
+pub(crate) async fn clean(broker: &Broker) -> Result<(), StorageError> {
+    let now = now_ms();
+    for topic in broker.storage.meta.topics().await? {
+        let Some(retention_ms) = retention_ms(&topic) else { continue };
+        for index in 0..topic.partitions {
+            let partition = TopicPartition::new(topic.name.clone(), index);
+            match clean_partition(broker, &partition, retention_ms, now).await {
+                Ok(Some(start)) => {
+                    info!(%partition, log_start = start, "retention deleted records")
+                }
+                Ok(None) => {}
+                Err(StorageError::NotFound(_)) => {} // deleted meanwhile
+                Err(error) => warn!(%partition, %error, "retention failed"),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs [`clean`] every `interval` while this broker holds the cleaner lease, until `stop`.
+pub(crate) async fn run_cleaner(
+    broker: Broker,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let holder = uuid::Uuid::new_v4().simple().to_string();
+    // The lease outlives one interval a little, so its holder keeps it from pass to pass.
+    let ttl = interval.saturating_mul(2);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.changed() => return,
+        }
+        match take_lease(&broker, &holder, now_ms(), ttl).await {
+            Ok(true) => {
+                if let Err(error) = clean(&broker).await {
+                    warn!(%error, "retention pass failed");
+                }
+            }
+            Ok(false) => debug!("another broker holds the cleaner lease"),
+            Err(error) => warn!(%error, "cleaner lease unavailable"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use skiff_storage::testsuite::batch_with;
+    use skiff_storage::TopicSpec;
+
+    use super::*;
+    use crate::BrokerConfig;
+
+    fn broker() -> Broker {
+        let config = BrokerConfig::for_address("127.0.0.1:0".parse().expect("address"));
+        Broker::new(skiff_storage_memory::MemoryEngine::storage(), config)
+    }
+
+    #[tokio::test]
+    async fn only_one_holder_gets_the_lease_until_it_expires() {
+        let broker = broker();
+        let ttl = Duration::from_millis(1000);
+        assert!(take_lease(&broker, "a", 0, ttl).await.expect("lease"));
+        assert!(!take_lease(&broker, "b", 500, ttl).await.expect("lease"), "a holds it");
+        assert!(take_lease(&broker, "a", 900, ttl).await.expect("lease"), "a renews");
+        assert!(!take_lease(&broker, "b", 1800, ttl).await.expect("lease"), "renewed until 1900");
+        assert!(take_lease(&broker, "b", 2000, ttl).await.expect("lease"), "expired: b takes it");
+    }
+
+    #[tokio::test]
+    async fn old_records_go_and_young_ones_stay() {
+        let broker = broker();
+        broker
+            .storage
+            .meta
+            .create_topic(TopicSpec { name: "t".into(), partitions: 1, configs: BTreeMap::new() })
+            .await
+            .expect("create");
+        let partition = TopicPartition::new("t", 0);
+        for timestamps in [[100, 200], [300, 400], [900, 1000]] {
+            let batch =
+                batch_with(&["a", "b"], &timestamps, kafka_protocol::records::Compression::None);
+            broker.storage.log.append(&partition, vec![batch]).await.expect("append");
+        }
+        // retention 600 ms at time 1000: records older than 400 go.
+        assert_eq!(clean_partition(&broker, &partition, 600, 1000).await.expect("clean"), Some(3));
+        assert_eq!(clean_partition(&broker, &partition, 600, 1000).await.expect("again"), None);
+        // Far in the future everything goes.
+        assert_eq!(clean_partition(&broker, &partition, 600, 10_000).await.expect("all"), Some(6));
+        let marks = broker.storage.log.watermarks(&partition).await.expect("marks");
+        assert_eq!((marks.log_start, marks.high), (6, 6));
+    }
+
+    #[test]
+    fn only_delete_policies_with_a_time_limit_are_cleaned() {
+        let topic = |configs: &[(&str, &str)]| TopicMeta {
+            name: "t".into(),
+            id: uuid::Uuid::nil(),
+            partitions: 1,
+            configs: configs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        };
+        assert_eq!(retention_ms(&topic(&[])), Some(604_800_000));
+        assert_eq!(retention_ms(&topic(&[("retention.ms", "-1")])), None);
+        assert_eq!(retention_ms(&topic(&[("cleanup.policy", "compact")])), None);
+        assert_eq!(
+            retention_ms(&topic(&[("cleanup.policy", "compact,delete"), ("retention.ms", "5")])),
+            Some(5)
+        );
+    }
+}
