@@ -35,3 +35,18 @@ def test_topics_without_time_retention_keep_everything(broker_factory, engine):
     time.sleep(1.5)  # several cleaner passes
     for topic in (kept, compacted):
         assert watermarks(broker.bootstrap, topic) == (0, 4), topic
+
+
+def test_retention_bytes_keeps_the_newest_batches_that_fit(broker_factory, engine):
+    broker = broker_factory(engine, "--retention-check-interval-ms", "200")
+    topic = unique("retention-bytes")
+    # Six one-record batches of about 1.07 kB each; 2500 bytes hold the newest two.
+    create_topic(broker.bootstrap, topic, config={"retention.bytes": "2500", "retention.ms": "-1"})
+    for i in range(6):
+        produce(broker.bootstrap, topic, [{"value": b"%d" % i * 1000}], **{"linger.ms": 0})
+
+    deadline = time.monotonic() + 15
+    while watermarks(broker.bootstrap, topic)[0] < 4 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert watermarks(broker.bootstrap, topic) == (4, 6)
+    assert [m.value()[:1] for m in consume(broker.bootstrap, topic)] == [b"4", b"5"]

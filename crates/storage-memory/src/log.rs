@@ -233,6 +233,21 @@ impl LogStore for MemoryEngine {
         Ok(found)
     }
 
+    async fn batch_sizes(&self, partition: &TopicPartition) -> Result<Vec<(i64, u64)>> {
+        let log = self.partition(partition)?;
+        let log = lock(&log);
+        let first = log.first_batch_from(log.log_start);
+        Ok(log
+            .batches
+            .range(first..)
+            .map(|batch| {
+                let base =
+                    skiff_protocol::batch::base_offset(&batch.bytes).unwrap_or(batch.last_offset);
+                (base, batch.bytes.len() as u64)
+            })
+            .collect())
+    }
+
     async fn producers(&self, partition: &TopicPartition) -> Result<Vec<ProducerSnapshot>> {
         let log = self.partition(partition)?;
         let log = lock(&log);

@@ -255,6 +255,20 @@ impl LogStore for PostgresEngine {
         timestamp_offset(db::query_opt(&client, sql::LOG_MAX_TIMESTAMP, params).await?)
     }
 
+    async fn batch_sizes(&self, partition: &TopicPartition) -> Result<Vec<(i64, u64)>> {
+        let client = self.client().await?;
+        let log_start = partition_row(&client, partition).await?.watermarks.log_start;
+        let (topic, number) = (partition.topic.as_str(), partition.partition);
+        let params: db::Params<'_> = &[&topic, &number, &log_start];
+        let mut sizes = Vec::new();
+        for row in db::query(&client, sql::LOG_BATCH_SIZES, params).await? {
+            let base: i64 = row.try_get(0).map_err(db_error)?;
+            let size: i32 = row.try_get(1).map_err(db_error)?;
+            sizes.push((base, u64::try_from(size).unwrap_or(0)));
+        }
+        Ok(sizes)
+    }
+
     async fn aborted_transactions(
         &self,
         partition: &TopicPartition,

@@ -27,6 +27,7 @@ pub(crate) const LOG_BATCHES_INSERT: &str = include_str!("../sql/log/batches_ins
 pub(crate) const LOG_DELETE_BEFORE: &str = include_str!("../sql/log/delete_before.sql");
 pub(crate) const LOG_FETCH: &str = include_str!("../sql/log/fetch.sql");
 pub(crate) const LOG_MAX_TIMESTAMP: &str = include_str!("../sql/log/max_timestamp.sql");
+pub(crate) const LOG_BATCH_SIZES: &str = include_str!("../sql/log/batch_sizes.sql");
 pub(crate) const LOG_OFFSET_FOR_TIME: &str = include_str!("../sql/log/offset_for_time.sql");
 pub(crate) const LOG_OPEN_DELETE: &str = include_str!("../sql/log/open_delete.sql");
 pub(crate) const LOG_OPEN_GET: &str = include_str!("../sql/log/open_get.sql");

@@ -163,6 +163,16 @@ fn aborted_between(
     rows.map(|row| row.map_err(db_error)).collect()
 }
 
+fn batch_sizes(conn: &Connection, partition: &TopicPartition) -> Result<Vec<(i64, u64)>> {
+    let stored = find_partition(conn, partition)?;
+    let mut statement = conn.prepare_cached(sql::BATCH_SIZES).map_err(db_error)?;
+    let key = params![stored.topic_key, partition.partition, stored.watermarks.log_start];
+    let rows = statement
+        .query_map(key, |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))
+        .map_err(db_error)?;
+    rows.map(|row| row.map(|(base, size)| (base, size.max(0) as u64)).map_err(db_error)).collect()
+}
+
 fn producers(conn: &Connection, partition: &TopicPartition) -> Result<Vec<ProducerSnapshot>> {
     let stored = find_partition(conn, partition)?;
     let mut statement = conn.prepare_cached(sql::PRODUCERS_OF_PARTITION).map_err(db_error)?;
@@ -384,6 +394,11 @@ impl LogStore for SqliteEngine {
     ) -> Result<Vec<AbortedTransaction>> {
         let target = partition.clone();
         self.readers.read(move |conn| aborted_between(conn, &target, from, to)).await
+    }
+
+    async fn batch_sizes(&self, partition: &TopicPartition) -> Result<Vec<(i64, u64)>> {
+        let target = partition.clone();
+        self.readers.read(move |conn| read_snapshot(conn, |conn| batch_sizes(conn, &target))).await
     }
 
     async fn producers(&self, partition: &TopicPartition) -> Result<Vec<ProducerSnapshot>> {

@@ -71,6 +71,7 @@ statements! {
     BATCHES_REACHING_TIME = "log/batches_reaching_time.sql";
     BATCHES_BY_MAX_TIMESTAMP = "log/batches_by_max_timestamp.sql";
     BATCH_BYTES = "log/batch_bytes.sql";
+    BATCH_SIZES = "log/batch_sizes.sql";
 
     PRODUCER_GET = "producers/get.sql";
     PRODUCER_UPSERT = "producers/upsert.sql";

@@ -120,6 +120,10 @@ pub trait LogStore: Send + Sync {
         to: i64,
     ) -> Result<Vec<AbortedTransaction>>;
 
+    /// `(base offset, size in bytes)` of every batch holding offsets at or after the log start,
+    /// in offset order: what `retention.bytes` is enforced from.
+    async fn batch_sizes(&self, partition: &TopicPartition) -> Result<Vec<(i64, u64)>>;
+
     /// Producers this partition keeps state for, ordered by producer id.
     async fn producers(&self, partition: &TopicPartition) -> Result<Vec<ProducerSnapshot>>;
 

@@ -41,6 +41,7 @@ macro_rules! conformance_tests {
             deleting_a_topic_forgets_its_offsets,
             transactions_bound_the_last_stable_offset,
             markers_fence_older_epochs,
+            batch_sizes_follow_the_log,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
@@ -702,5 +703,25 @@ pub async fn markers_fence_older_epochs(storage: &Storage) {
                 open_transaction: Some(2)
             },
         ]
+    );
+}
+
+pub async fn batch_sizes_follow_the_log(storage: &Storage) {
+    create(storage, "t", 1).await;
+    let partition = TopicPartition::new("t", 0);
+    assert!(storage.log.batch_sizes(&partition).await.expect("empty").is_empty());
+    let mut expected = Vec::new();
+    for count in [1, 3, 2] {
+        let batch = batch(count);
+        let size = batch.bytes.len() as u64;
+        let at = storage.log.append(&partition, vec![batch]).await.expect("append").base_offset;
+        expected.push((at, size));
+    }
+    assert_eq!(storage.log.batch_sizes(&partition).await.expect("sizes"), expected);
+    storage.log.delete_records(&partition, 2).await.expect("delete");
+    assert_eq!(
+        storage.log.batch_sizes(&partition).await.expect("sizes"),
+        expected[1..].to_vec(),
+        "a batch cut by the log start still counts; one wholly below it does not"
     );
 }
