@@ -20,6 +20,7 @@ import kafka_wire
 from conftest import free_port
 from helpers import (
     TIMEOUT,
+    TRANSIENT_CONSUMER_ERRORS,
     consume,
     consumer,
     create_topic,
@@ -376,6 +377,34 @@ def test_postgres_restarted_under_load(broker_factory, private_postgres, mode, i
             send(10)
             client.poll(0.005)
 
+    # A consumer tails the partition all along: Postgres going away is a pause for it, not an end.
+    tailed: dict[int, bytes] = {}
+    tail_errors: list = []
+    stop_tailing = threading.Event()
+
+    def tail() -> None:
+        reader = consumer(broker.bootstrap, **{"enable.partition.eof": False})
+        try:
+            reader.assign([TopicPartition(topic, 0, 0)])
+            give_up = time.monotonic() + 90  # ends on its own if the test fails before stopping it
+            while not stop_tailing.is_set() and time.monotonic() < give_up:
+                msg = reader.poll(0.1)
+                if msg is None:
+                    continue
+                if msg.error():
+                    if msg.error().code() not in TRANSIENT_CONSUMER_ERRORS:
+                        tail_errors.append(msg.error())
+                    continue
+                assert msg.offset() not in tailed, f"offset {msg.offset()} delivered twice"
+                tailed[msg.offset()] = msg.value()
+        except BaseException as error:  # noqa: BLE001 - reported by the test thread
+            tail_errors.append(error)
+        finally:
+            reader.close()
+
+    tailer = threading.Thread(target=tail, daemon=True)
+    tailer.start()
+
     stream_until(lambda: len(acked) >= 300, 20, "no steady stream before the restart")
     restarter_error: list = []
     answering: list[bool] = []
@@ -429,4 +458,12 @@ def test_postgres_restarted_under_load(broker_factory, private_postgres, mode, i
     if idempotent:
         assert len(stored) == len(acked), f"{len(stored) - len(acked)} records stored twice"
         assert sorted(acked.values()) == list(range(high))
+
+    deadline = time.monotonic() + 20
+    while len(tailed) < high and time.monotonic() < deadline and tailer.is_alive():
+        time.sleep(0.05)
+    stop_tailing.set()
+    tailer.join(15)
+    assert not tail_errors, f"the tailing consumer failed: {tail_errors[:3]}"
+    assert tailed == stored, f"the tailing consumer read {len(tailed)} of {high} records"
 
