@@ -177,6 +177,13 @@ mod tests {
         Broker::new(skiff_storage_memory::MemoryEngine::storage(), config)
     }
 
+    /// Creates topic "t" with one partition and returns that partition.
+    async fn one_partition(broker: &Broker) -> TopicPartition {
+        let spec = TopicSpec { name: "t".into(), partitions: 1, configs: BTreeMap::new() };
+        broker.storage.meta.create_topic(spec).await.expect("create");
+        TopicPartition::new("t", 0)
+    }
+
     #[tokio::test]
     async fn only_one_holder_gets_the_lease_until_it_expires() {
         let broker = broker();
@@ -191,13 +198,7 @@ mod tests {
     #[tokio::test]
     async fn old_records_go_and_young_ones_stay() {
         let broker = broker();
-        broker
-            .storage
-            .meta
-            .create_topic(TopicSpec { name: "t".into(), partitions: 1, configs: BTreeMap::new() })
-            .await
-            .expect("create");
-        let partition = TopicPartition::new("t", 0);
+        let partition = one_partition(&broker).await;
         for timestamps in [[100, 200], [300, 400], [900, 1000]] {
             let batch =
                 batch_with(&["a", "b"], &timestamps, kafka_protocol::records::Compression::None);
@@ -232,13 +233,7 @@ mod tests {
     #[tokio::test]
     async fn size_and_time_limits_combine() {
         let broker = broker();
-        broker
-            .storage
-            .meta
-            .create_topic(TopicSpec { name: "t".into(), partitions: 1, configs: BTreeMap::new() })
-            .await
-            .expect("create");
-        let partition = TopicPartition::new("t", 0);
+        let partition = one_partition(&broker).await;
         let mut sizes = Vec::new();
         for timestamp in [100, 200, 300, 400] {
             let batch =

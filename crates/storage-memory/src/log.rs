@@ -254,12 +254,7 @@ impl LogStore for MemoryEngine {
         let mut found: Vec<ProducerSnapshot> = log
             .producers
             .iter()
-            .map(|(id, entry)| ProducerSnapshot {
-                producer_id: *id,
-                epoch: entry.epoch,
-                last_sequence: entry.batches.last().map_or(-1, |batch| batch.last_sequence),
-                open_transaction: log.open_transactions.get(id).copied(),
-            })
+            .map(|(id, entry)| entry.snapshot(*id, log.open_transactions.get(id).copied()))
             .collect();
         found.sort_by_key(|snapshot| snapshot.producer_id);
         Ok(found)

@@ -171,12 +171,8 @@ async fn producers(client: &Object, partition: &TopicPartition) -> Result<Vec<Pr
     for row in rows {
         let entry: &[u8] = row.try_get(1).map_err(db_error)?;
         let entry = ProducerEntry::decode(entry)?;
-        found.push(ProducerSnapshot {
-            producer_id: row.try_get(0).map_err(db_error)?,
-            epoch: entry.epoch,
-            last_sequence: entry.batches.last().map_or(-1, |batch| batch.last_sequence),
-            open_transaction: row.try_get(2).map_err(db_error)?,
-        });
+        let producer_id = row.try_get(0).map_err(db_error)?;
+        found.push(entry.snapshot(producer_id, row.try_get(2).map_err(db_error)?));
     }
     Ok(found)
 }

@@ -185,12 +185,7 @@ fn producers(conn: &Connection, partition: &TopicPartition) -> Result<Vec<Produc
     for row in rows {
         let (producer_id, entry, open_transaction) = row.map_err(db_error)?;
         let entry = ProducerEntry::decode(&entry)?;
-        found.push(ProducerSnapshot {
-            producer_id,
-            epoch: entry.epoch,
-            last_sequence: entry.batches.last().map_or(-1, |batch| batch.last_sequence),
-            open_transaction,
-        });
+        found.push(entry.snapshot(producer_id, open_transaction));
     }
     Ok(found)
 }

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use skiff_protocol::batch::{control_type, BatchHeader, ControlType};
 
-use crate::{Batch, Result, StorageError};
+use crate::{Batch, ProducerSnapshot, Result, StorageError};
 
 /// Batches remembered per producer and partition: a producer has at most five in flight.
 pub const REMEMBERED_BATCHES: usize = 5;
@@ -260,6 +260,16 @@ fn fence(entry: Option<&ProducerEntry>, header: &BatchHeader) -> Result<Option<P
 }
 
 impl ProducerEntry {
+    /// What DescribeProducers shows of this entry.
+    pub fn snapshot(&self, producer_id: i64, open_transaction: Option<i64>) -> ProducerSnapshot {
+        ProducerSnapshot {
+            producer_id,
+            epoch: self.epoch,
+            last_sequence: self.batches.last().map_or(-1, |batch| batch.last_sequence),
+            open_transaction,
+        }
+    }
+
     /// A compact, engine-independent encoding: epoch, count, then (first, last, offset) each.
     pub fn encode(&self) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(3 + self.batches.len() * 16);
