@@ -45,19 +45,7 @@ impl Group {
         instance_id: Option<&str>,
         generation: i32,
     ) -> Result<(), GroupError> {
-        if self.state == GroupState::Dead {
-            return Err(GroupError::CoordinatorNotAvailable);
-        }
-        if self.fenced(member_id, instance_id) {
-            return Err(GroupError::FencedInstanceId);
-        }
-        if self.member(member_id).is_none() {
-            return Err(GroupError::UnknownMemberId);
-        }
-        if generation != self.generation {
-            return Err(GroupError::IllegalGeneration);
-        }
-        Ok(())
+        self.checks(member_id, instance_id, generation, true)
     }
 
     /// Applies a SyncGroup: the leader's call stores every member's assignment (members it
@@ -224,16 +212,28 @@ impl Group {
         instance_id: Option<&str>,
         generation: i32,
     ) -> Result<(), GroupError> {
+        self.checks(member_id, instance_id, generation, false)
+    }
+
+    /// Kafka's order of member checks. `strict` requires a known member and the current
+    /// generation; otherwise an empty member id or generation -1 skips that check.
+    fn checks(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        strict: bool,
+    ) -> Result<(), GroupError> {
         if self.state == GroupState::Dead {
             return Err(GroupError::CoordinatorNotAvailable);
         }
         if self.fenced(member_id, instance_id) {
             return Err(GroupError::FencedInstanceId);
         }
-        if !member_id.is_empty() && self.member(member_id).is_none() {
+        if (strict || !member_id.is_empty()) && self.member(member_id).is_none() {
             return Err(GroupError::UnknownMemberId);
         }
-        if generation >= 0 && generation != self.generation {
+        if (strict || generation >= 0) && generation != self.generation {
             return Err(GroupError::IllegalGeneration);
         }
         Ok(())
