@@ -8,7 +8,7 @@ use skiff_storage::Storage;
 use url::Url;
 
 /// Opens the engine a storage URL names: `memory://`, `sqlite://PATH`,
-/// `postgres://user:password@host:port/database` (or `postgresql://`).
+/// `postgres://user:password@host:port/database` (or `postgresql://`), `s3://bucket[/prefix]`.
 pub(crate) fn open(storage_url: &str) -> anyhow::Result<Storage> {
     let (scheme, rest) = storage_url.split_once("://").with_context(|| {
         format!("storage url {storage_url:?} has no scheme (try sqlite://skiff.db)")
@@ -27,9 +27,11 @@ pub(crate) fn open(storage_url: &str) -> anyhow::Result<Storage> {
         }
         "postgres" | "postgresql" => skiff_storage_postgres::open(storage_url)
             .with_context(|| format!("opening {}", redacted(storage_url))),
+        "s3" => skiff_storage_s3::open(storage_url)
+            .with_context(|| format!("opening {storage_url} (credentials from AWS_*)")),
         other => bail!(
-            "unknown storage scheme {other:?}: use memory://, sqlite://PATH or \
-             postgres://user:password@host:port/database"
+            "unknown storage scheme {other:?}: use memory://, sqlite://PATH, \
+             postgres://user:password@host:port/database or s3://bucket[/prefix]"
         ),
     }
 }

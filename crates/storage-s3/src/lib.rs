@@ -1,0 +1,120 @@
+//! `s3://bucket[/prefix]`: a broker with no disk. Every fact lives in objects of one bucket, and
+//! brokers coordinate only through conditional writes (`If-None-Match: *` to create,
+//! `If-Match: <etag>` to replace); a lost race re-reads and retries. The object layout and the
+//! append protocol, and why a broker may die between any two requests, are in
+//! `docs/storage/s3.md`.
+//!
+//! # Layout of this crate
+//!
+//! - `options`: the URL (`?flush_ms=&flush_bytes=&tail_cache_ms=&retry_timeout_ms=`) and the
+//!   `object_store` client built from the `AWS_*` environment, with retries and backoff.
+//! - `store`: requests as this engine uses them (counted, errors in `StorageError` terms).
+//! - `head`: a partition's head object: watermarks, producers, transactions, index.
+//! - `heads`: the compare-and-set loop over heads, their cache, index segments.
+//! - `flusher`: coalesces concurrent appends into one data object per flush.
+//! - `recent`: data objects written lately, served to consumers from memory.
+//! - `log`, `meta`, `state`, `offsets`: the storage traits.
+
+mod flusher;
+mod head;
+mod heads;
+mod log;
+mod meta;
+mod offsets;
+mod options;
+mod recent;
+mod state;
+mod store;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use object_store::path::Path;
+use skiff_storage::{Result, Storage, StorageError, TopicMeta};
+use tokio::time::Instant;
+use tracing::info;
+
+use crate::flusher::Flusher;
+use crate::heads::Heads;
+use crate::options::Options;
+use crate::recent::RecentObjects;
+use crate::store::Store;
+
+pub use crate::store::RequestTotals;
+
+/// How often the engine logs how many requests it has made (when the count changed).
+const REQUEST_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Opens the bucket a `s3://bucket[/prefix][?options]` URL names. Needs a tokio runtime (the
+/// flush task runs on it). Nothing is read or written until the first request.
+pub fn open(url: &str) -> Result<Storage> {
+    S3Engine::open(url).map(Storage::from_engine)
+}
+
+/// The engine: one bucket prefix, one flush task.
+pub(crate) struct S3Engine {
+    store: Store,
+    heads: Arc<Heads>,
+    flusher: Flusher,
+    recent: Arc<RecentObjects>,
+    options: Options,
+    /// Topics recently read: name -> (topic, when read).
+    topics: Mutex<HashMap<String, (TopicMeta, Instant)>>,
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl S3Engine {
+    fn open(url: &str) -> Result<Self> {
+        let options = Options::parse(url)?;
+        let client = options.client()?;
+        let prefix = Path::from(options.prefix.as_str());
+        let store = Store::new(Arc::new(client), prefix);
+        let heads = Arc::new(Heads::new(store.clone(), options.retry_timeout));
+        let recent = Arc::new(RecentObjects::default());
+        let flusher = Flusher::spawn(
+            store.clone(),
+            Arc::clone(&heads),
+            Arc::clone(&recent),
+            options.flush_delay,
+            options.flush_bytes,
+        )?;
+        spawn_request_log(&store, &options)?;
+        Ok(Self { store, heads, flusher, recent, options, topics: Mutex::default() })
+    }
+}
+
+/// Logs the request totals every [`REQUEST_LOG_INTERVAL`] while the engine lives: what a
+/// deployment pays for, and what `docs/performance.md` counts.
+fn spawn_request_log(store: &Store, options: &Options) -> Result<()> {
+    let runtime = tokio::runtime::Handle::try_current().map_err(|error| {
+        StorageError::Unavailable(format!("the s3 engine needs a tokio runtime: {error}"))
+    })?;
+    let counts = store.watch();
+    let bucket = options.bucket.clone();
+    runtime.spawn(async move {
+        let mut logged = RequestTotals::default();
+        loop {
+            tokio::time::sleep(REQUEST_LOG_INTERVAL).await;
+            let Some(totals) = counts.upgrade().map(|counts| counts.totals()) else { break };
+            if totals != logged {
+                info!(
+                    bucket,
+                    puts = totals.puts,
+                    gets = totals.gets,
+                    lists = totals.lists,
+                    deletes = totals.deletes,
+                    "s3 requests so far"
+                );
+                logged = totals;
+            }
+        }
+    });
+    Ok(())
+}

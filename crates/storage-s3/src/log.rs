@@ -1,0 +1,230 @@
+//! `LogStore`: appends go through the [`crate::flusher`]; reads find batches through the
+//! partition head's index (never by listing) and fetch their byte ranges, one ranged GET per run
+//! of adjacent batches.
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use futures::future::try_join_all;
+use object_store::path::Path;
+use skiff_protocol::batch::set_base_offset;
+use skiff_storage::{
+    timestamps, AbortedTransaction, AppendResult, Batch, LogStore, ProducerSnapshot, ReadResult,
+    Result, StorageError, TimestampOffset, TopicPartition, Watermarks,
+};
+
+use crate::head::{Entry, Head};
+use crate::heads::Change;
+use crate::S3Engine;
+
+impl S3Engine {
+    /// The stored bytes of `entries` (base offsets rewritten), in order: adjacent ranges of one
+    /// object are read with one GET, the GETs run concurrently.
+    async fn load(&self, entries: &[Entry]) -> Result<Vec<Bytes>> {
+        let mut runs: Vec<(String, u64, u64, Vec<&Entry>)> = Vec::new();
+        for entry in entries {
+            match runs.last_mut() {
+                Some((object, _, end, members))
+                    if *object == entry.object && *end == entry.start =>
+                {
+                    *end = entry.start + entry.len;
+                    members.push(entry);
+                }
+                _ => runs.push((
+                    entry.object.clone(),
+                    entry.start,
+                    entry.start + entry.len,
+                    vec![entry],
+                )),
+            }
+        }
+        let fetched = try_join_all(runs.iter().map(|(object, start, end, _)| async move {
+            if let Some(cached) = self.recent.get(object) {
+                let start = usize::try_from(*start).unwrap_or(usize::MAX);
+                let end = usize::try_from(*end).unwrap_or(usize::MAX);
+                if let Some(bytes) = cached.get(start..end) {
+                    return Ok(cached.slice_ref(bytes));
+                }
+            }
+            self.store.get_range(&self.store.path(&["data", object]), *start..*end).await
+        }))
+        .await?;
+        let mut batches = Vec::with_capacity(entries.len());
+        for ((_, start, _, members), bytes) in runs.iter().zip(fetched) {
+            for entry in members {
+                let from = (entry.start - start) as usize;
+                let stored = bytes.get(from..from + entry.len as usize).ok_or_else(|| {
+                    StorageError::Corrupt(format!(
+                        "data object {} is shorter than indexed",
+                        entry.object
+                    ))
+                })?;
+                let mut batch = BytesMut::from(stored);
+                set_base_offset(&mut batch, entry.base);
+                batches.push(batch.freeze());
+            }
+        }
+        Ok(batches)
+    }
+
+    /// The latest head this engine knows (read now if it knows none).
+    async fn latest(&self, dir: &Path) -> Result<std::sync::Arc<Head>> {
+        match self.heads.cached(dir) {
+            Some(head) => Ok(head),
+            None => Ok(self.heads.read(dir).await?.head),
+        }
+    }
+
+    /// Every live index entry of a partition (for timestamp searches and sizes).
+    async fn live_entries(&self, dir: &Path, head: &Head) -> Result<Vec<Entry>> {
+        self.heads.entries_from(dir, head, head.log_start, u64::MAX).await
+    }
+}
+
+#[async_trait]
+impl LogStore for S3Engine {
+    async fn append(
+        &self,
+        partition: &TopicPartition,
+        batches: Vec<Batch>,
+    ) -> Result<AppendResult> {
+        let dir = self.partition_dir(partition).await?;
+        self.flusher.append(dir, batches).await
+    }
+
+    async fn read(
+        &self,
+        partition: &TopicPartition,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<ReadResult> {
+        let dir = self.partition_dir(partition).await?;
+        let head = match self.heads.tail(&dir, offset, self.options.tail_cache) {
+            Some(head) => head,
+            None => self.heads.read(&dir).await?.head,
+        };
+        let mut result = ReadResult { watermarks: head.watermarks(), batches: Vec::new() };
+        if offset < head.log_start || offset >= head.high {
+            return Ok(result);
+        }
+        let budget = u64::try_from(max_bytes).unwrap_or(u64::MAX);
+        let mut chosen = Vec::new();
+        let mut total = 0u64;
+        for entry in self.heads.entries_from(&dir, &head, offset, budget).await? {
+            if !chosen.is_empty() && total.saturating_add(entry.len) > budget {
+                break;
+            }
+            total += entry.len;
+            chosen.push(entry);
+        }
+        result.batches = self.load(&chosen).await?;
+        Ok(result)
+    }
+
+    async fn watermarks(&self, partition: &TopicPartition) -> Result<Watermarks> {
+        let dir = self.partition_dir(partition).await?;
+        Ok(self.heads.read(&dir).await?.head.watermarks())
+    }
+
+    async fn offset_for_time(
+        &self,
+        partition: &TopicPartition,
+        timestamp: i64,
+    ) -> Result<Option<TimestampOffset>> {
+        let dir = self.partition_dir(partition).await?;
+        let head = self.heads.read(&dir).await?.head;
+        let entries = self.live_entries(&dir, &head).await?;
+        for entry in entries.into_iter().filter(|entry| entry.max_timestamp >= timestamp) {
+            let batch = self.load(std::slice::from_ref(&entry)).await?;
+            for bytes in &batch {
+                if let Some(found) =
+                    timestamps::first_at_or_after(bytes, timestamp, head.log_start)?
+                {
+                    return Ok(Some(found));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    async fn max_timestamp(&self, partition: &TopicPartition) -> Result<Option<TimestampOffset>> {
+        let dir = self.partition_dir(partition).await?;
+        let head = self.heads.read(&dir).await?.head;
+        let entries = self.live_entries(&dir, &head).await?;
+        // Index entries give each batch's maximum, except for a batch cut by the log start,
+        // whose remaining records must be looked at; ties go to the earliest record.
+        let mut best: Option<(TimestampOffset, &Entry)> = None;
+        for entry in &entries {
+            let candidate = if entry.base < head.log_start {
+                let batch = self.load(std::slice::from_ref(entry)).await?;
+                match batch.first().map(|bytes| timestamps::max_in(bytes, head.log_start)) {
+                    Some(found) => match found? {
+                        Some(found) => found,
+                        None => continue,
+                    },
+                    None => continue,
+                }
+            } else {
+                TimestampOffset { timestamp: entry.max_timestamp, offset: entry.base }
+            };
+            if best.as_ref().is_none_or(|(found, _)| candidate.timestamp > found.timestamp) {
+                best = Some((candidate, entry));
+            }
+        }
+        let Some((_, entry)) = best else { return Ok(None) };
+        let batch = self.load(std::slice::from_ref(entry)).await?;
+        match batch.first() {
+            Some(bytes) => timestamps::max_in(bytes, head.log_start),
+            None => Ok(None),
+        }
+    }
+
+    async fn aborted_transactions(
+        &self,
+        partition: &TopicPartition,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<AbortedTransaction>> {
+        let dir = self.partition_dir(partition).await?;
+        // The read this list goes with refreshed the cache (a fetch reads first).
+        Ok(self.latest(&dir).await?.aborted_between(from, to))
+    }
+
+    async fn batch_sizes(&self, partition: &TopicPartition) -> Result<Vec<(i64, u64)>> {
+        let dir = self.partition_dir(partition).await?;
+        let head = self.heads.read(&dir).await?.head;
+        let entries = self.live_entries(&dir, &head).await?;
+        Ok(entries.iter().map(|entry| (entry.base, entry.len)).collect())
+    }
+
+    async fn producers(&self, partition: &TopicPartition) -> Result<Vec<ProducerSnapshot>> {
+        let dir = self.partition_dir(partition).await?;
+        let head = self.heads.read(&dir).await?.head;
+        Ok(head
+            .producer_ids()
+            .filter_map(|(id, open)| head.producer(id).map(|entry| entry.snapshot(id, open)))
+            .collect())
+    }
+
+    async fn delete_records(&self, partition: &TopicPartition, before: i64) -> Result<i64> {
+        let dir = self.partition_dir(partition).await?;
+        let (log_start, dropped) = self
+            .heads
+            .update(&dir, |head| {
+                if before > head.high {
+                    return Err(StorageError::OffsetOutOfRange {
+                        offset: before,
+                        log_start: head.log_start,
+                        high: head.high,
+                    });
+                }
+                if before <= head.log_start {
+                    return Ok(Change::Keep((head.log_start, Vec::new())));
+                }
+                let dropped = head.truncate_before(before);
+                Ok(Change::Write((before, dropped)))
+            })
+            .await?;
+        self.heads.delete_segments(&dir, &dropped).await;
+        Ok(log_start)
+    }
+}

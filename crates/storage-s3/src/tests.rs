@@ -1,0 +1,160 @@
+//! Tests against a real S3-compatible server: the one `scripts/services.sh` starts
+//! (`moto_server`, single-threaded) and names in `SKIFF_TEST_S3_ENDPOINT`, with its bucket
+//! `skiff-test`. Each test works under a fresh prefix. Never mocked: without the server these
+//! tests fail, loudly.
+
+use std::collections::BTreeSet;
+
+use skiff_storage::testsuite::batch;
+use skiff_storage::{Storage, StorageError, TopicPartition, TopicSpec};
+
+use crate::S3Engine;
+
+/// The bucket `scripts/s3_server.py` creates.
+const BUCKET: &str = "skiff-test";
+
+fn endpoint() -> String {
+    match std::env::var("SKIFF_TEST_S3_ENDPOINT") {
+        Ok(endpoint) => endpoint,
+        Err(_) => panic!(
+            "SKIFF_TEST_S3_ENDPOINT is not set: run `eval \"$(scripts/services.sh)\"` first \
+             (it starts a local S3 server)"
+        ),
+    }
+}
+
+/// A URL for a fresh, empty prefix of the test bucket.
+pub(crate) fn fresh_url(query: &str) -> String {
+    let prefix = uuid::Uuid::new_v4().simple();
+    format!("s3://{BUCKET}/test-{prefix}?endpoint={}{query}", endpoint())
+}
+
+pub(crate) fn fresh_storage() -> Storage {
+    crate::open(&fresh_url("")).expect("open s3 storage")
+}
+
+async fn create(storage: &Storage, name: &str, partitions: i32) {
+    storage
+        .meta
+        .create_topic(TopicSpec { name: name.into(), partitions, configs: Default::default() })
+        .await
+        .expect("create topic");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_share_data_objects() {
+    let url = fresh_url("&flush_ms=20");
+    let engine = std::sync::Arc::new(S3Engine::open(&url).expect("open"));
+    let storage = Storage {
+        meta: engine.clone(),
+        log: engine.clone(),
+        state: engine.clone(),
+        offsets: engine.clone(),
+    };
+    create(&storage, "t", 4).await;
+    let before = engine.store.totals();
+    let mut tasks = Vec::new();
+    for index in 0..40 {
+        let storage = storage.clone();
+        tasks.push(tokio::spawn(async move {
+            let partition = TopicPartition::new("t", index % 4);
+            storage.log.append(&partition, vec![batch(5)]).await
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task").expect("append");
+    }
+    let after = engine.store.totals();
+    let puts = after.puts - before.puts;
+    // 40 appends, 4 partitions: a few flushes of one data object and <= 4 heads each.
+    assert!(puts <= 20, "{puts} PUTs for 40 coalescible appends");
+    for partition in 0..4 {
+        let marks =
+            storage.log.watermarks(&TopicPartition::new("t", partition)).await.expect("marks");
+        assert_eq!(marks.high, 50);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn brokers_on_one_prefix_get_unique_contiguous_offsets() {
+    let url = fresh_url("&flush_ms=2");
+    let brokers: Vec<Storage> = (0..3).map(|_| crate::open(&url).expect("open")).collect();
+    create(&brokers[0], "t", 1).await;
+    let partition = TopicPartition::new("t", 0);
+    let mut tasks = Vec::new();
+    for broker in &brokers {
+        for _ in 0..3 {
+            let broker = broker.clone();
+            let partition = partition.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut bases = Vec::new();
+                for _ in 0..10 {
+                    let result = broker.log.append(&partition, vec![batch(3)]).await;
+                    bases.push(result.expect("append").base_offset);
+                }
+                bases
+            }));
+        }
+    }
+    let mut bases = BTreeSet::new();
+    for task in tasks {
+        for base in task.await.expect("task") {
+            assert!(bases.insert(base), "offset {base} handed out twice");
+        }
+    }
+    assert_eq!(bases, (0..270).step_by(3).collect::<BTreeSet<i64>>());
+    for broker in &brokers {
+        let read = broker.log.read(&partition, 0, usize::MAX).await.expect("read");
+        let offsets: Vec<i64> = read
+            .batches
+            .iter()
+            .filter_map(|batch| skiff_protocol::batch::base_offset(batch))
+            .collect();
+        assert_eq!(offsets, (0..270).step_by(3).collect::<Vec<i64>>());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_logs_roll_their_index_into_segments() {
+    let storage = fresh_storage();
+    create(&storage, "t", 1).await;
+    let partition = TopicPartition::new("t", 0);
+    for _ in 0..1100 {
+        storage.log.append(&partition, vec![batch(1)]).await.expect("append");
+    }
+    let all = storage.log.read(&partition, 0, usize::MAX).await.expect("read");
+    assert_eq!(all.batches.len(), 1100);
+    let from_segment = storage.log.read(&partition, 10, 1).await.expect("read");
+    assert_eq!(
+        from_segment
+            .batches
+            .iter()
+            .filter_map(|b| skiff_protocol::batch::base_offset(b))
+            .collect::<Vec<_>>(),
+        [10]
+    );
+    assert_eq!(storage.log.batch_sizes(&partition).await.expect("sizes").len(), 1100);
+    storage.log.delete_records(&partition, 600).await.expect("delete");
+    let sizes = storage.log.batch_sizes(&partition).await.expect("sizes");
+    assert_eq!(sizes.first().map(|(base, _)| *base), Some(600));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_store_is_unavailable_not_a_crash() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let url = format!("s3://{BUCKET}/x?endpoint=http://127.0.0.1:{port}&retry_timeout_ms=300");
+    let storage = crate::open(&url).expect("opening makes no request");
+    let created = storage
+        .meta
+        .create_topic(TopicSpec { name: "t".into(), partitions: 1, configs: Default::default() })
+        .await;
+    assert!(matches!(created, Err(StorageError::Unavailable(_))), "{created:?}");
+    let read = storage.log.read(&TopicPartition::new("t", 0), 0, 100).await;
+    assert!(matches!(read, Err(StorageError::Unavailable(_))), "{read:?}");
+}
+
+mod conformance {
+    skiff_storage::conformance_tests!(async { crate::tests::fresh_storage() });
+}
