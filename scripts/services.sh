@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Makes sure the services the tests need answer, and tells how to reach them.
 #
-#   eval "$(scripts/services.sh)"     exports SKIFF_TEST_POSTGRES_URL in the calling shell
-#   scripts/services.sh               prints the export line (progress goes to stderr)
+#   eval "$(scripts/services.sh)"     exports SKIFF_TEST_POSTGRES_URL, SKIFF_TEST_S3_ENDPOINT and
+#                                     test AWS_* credentials in the calling shell
+#   scripts/services.sh               prints the export lines (progress goes to stderr)
+#
+# S3: the server SKIFF_TEST_S3_ENDPOINT names is used if it answers (with a bucket skiff-test);
+# else the one this script started earlier (its address is kept in $TMPDIR/skiff-s3-server.endpoint);
+# else `moto[server]` (tests/requirements.txt) is installed into the test venv ($SKIFF_VENV,
+# default ~/.cache/skiff-venv) if missing and scripts/s3_server.py serves it single-threaded on a
+# free 127.0.0.1 port, in the background, left running for later runs. Never mocked.
 #
 # PostgreSQL: the server SKIFF_TEST_POSTGRES_URL names (default
 # postgres://postgres@127.0.0.1:5432/postgres, trust auth) is used if `pg_isready` answers there.
@@ -18,6 +25,63 @@ as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
+# --- S3 (moto_server) -----------------------------------------------------------------------------
+s3_state=${TMPDIR:-/tmp}/skiff-s3-server.endpoint
+s3_venv=${SKIFF_VENV:-$HOME/.cache/skiff-venv}
+scripts_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+s3_answers() {
+    python3 - "$1" <<'PY' >/dev/null 2>&1
+import sys, urllib.request
+urllib.request.urlopen(sys.argv[1].rstrip("/") + "/skiff-test", timeout=2).read()
+PY
+}
+
+export_s3() {
+    say "s3 answers at $1"
+    printf 'export SKIFF_TEST_S3_ENDPOINT=%q\n' "$1"
+    printf 'export AWS_ACCESS_KEY_ID=%q\n' "${AWS_ACCESS_KEY_ID:-test}"
+    printf 'export AWS_SECRET_ACCESS_KEY=%q\n' "${AWS_SECRET_ACCESS_KEY:-test}"
+    printf 'export AWS_REGION=%q\n' "${AWS_REGION:-us-east-1}"
+}
+
+start_s3() {
+    if ! "$s3_venv/bin/python" -c 'import moto.moto_server' >/dev/null 2>&1; then
+        if ! "$s3_venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
+            say "creating Python venv at $s3_venv"
+            python3 -m venv "$s3_venv" >&2
+        fi
+        say "installing moto[server] into $s3_venv"
+        "$s3_venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+            "$(grep -E '^moto' "$scripts_dir/../tests/requirements.txt" | cut -d' ' -f1)" >&2
+    fi
+    local port log
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    log=${TMPDIR:-/tmp}/skiff-s3-server.$port.log
+    say "starting moto_server (single-threaded) on 127.0.0.1:$port, log $log"
+    # setsid + all streams redirected: it outlives this script and holds no pipe of the caller.
+    setsid "$s3_venv/bin/python" "$scripts_dir/s3_server.py" "$port" </dev/null >"$log" 2>&1 &
+    for _ in $(seq 1 100); do
+        if s3_answers "http://127.0.0.1:$port"; then
+            echo "http://127.0.0.1:$port" >"$s3_state"
+            export_s3 "http://127.0.0.1:$port"
+            return 0
+        fi
+        sleep 0.1
+    done
+    say "moto_server did not answer on port $port; see $log"
+    return 1
+}
+
+if [ -n "${SKIFF_TEST_S3_ENDPOINT:-}" ] && s3_answers "$SKIFF_TEST_S3_ENDPOINT"; then
+    export_s3 "$SKIFF_TEST_S3_ENDPOINT"
+elif [ -s "$s3_state" ] && s3_answers "$(cat "$s3_state")"; then
+    export_s3 "$(cat "$s3_state")"
+else
+    start_s3
+fi
+
+# --- PostgreSQL -----------------------------------------------------------------------------------
 url=${SKIFF_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 # host and port out of postgres://[user[:password]@]host[:port][/database][?options]
 authority=${url#*://}

@@ -28,10 +28,20 @@ import kafka_wire
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 BACKTRACE_FRAME = re.compile(r"^\s+(\d+: |at )")
-ENGINES = ["memory", "sqlite", "postgres"]
+ENGINES = ["memory", "sqlite", "postgres", "s3"]
 POSTGRES_URL = os.environ.get(
     "SKIFF_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"
 )
+# The S3-compatible server scripts/services.sh starts (moto_server), and its bucket.
+S3_ENDPOINT = os.environ.get("SKIFF_TEST_S3_ENDPOINT")
+S3_BUCKET = "skiff-test"
+
+
+def s3_storage(query: str = "") -> str:
+    """A fresh prefix of the test bucket: a new, empty cluster."""
+    if not S3_ENDPOINT:
+        pytest.fail("SKIFF_TEST_S3_ENDPOINT is not set: run `eval \"$(scripts/services.sh)\"` first")
+    return f"s3://{S3_BUCKET}/e2e-{uuid.uuid4().hex}{query}"
 
 
 def postgres_sql(statement: str) -> None:
@@ -107,6 +117,8 @@ class Broker:
         elif engine == "postgres":
             self.storage = postgres_database()
             self.owns_database = True
+        elif engine == "s3":
+            self.storage = s3_storage()
         else:
             raise ValueError(f"unknown engine {engine}")
         self.log_path = workdir / f"{name}.log"
@@ -140,6 +152,13 @@ class Broker:
         env = dict(os.environ)
         env.setdefault("SKIFF_LOG", os.environ.get("SKIFF_E2E_LOG", "info"))
         env["NO_COLOR"] = "1"
+        if self.storage.startswith("s3://"):
+            # The standard AWS environment, as a deployment would set it.
+            env.setdefault("AWS_ENDPOINT_URL", S3_ENDPOINT or "")
+            env.setdefault("AWS_ALLOW_HTTP", "true")
+            env.setdefault("AWS_ACCESS_KEY_ID", "test")
+            env.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+            env.setdefault("AWS_REGION", "us-east-1")
         self.starts += 1
         with open(self.log_path, "ab") as log:
             log.write(f"--- e2e: start #{self.starts}: {' '.join(self.command())}\n".encode())
@@ -299,7 +318,7 @@ def engine(request) -> str:
 
 @pytest.fixture
 def broker(broker_factory, engine) -> Broker:
-    """A broker on each engine (memory, sqlite in a temp dir, postgres on a fresh database) with
+    """A broker on each engine (memory, sqlite in a temp dir, postgres on a fresh database, s3 on a fresh prefix) with
     default settings."""
     return broker_factory(engine)
 
