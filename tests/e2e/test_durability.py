@@ -1,4 +1,4 @@
-"""Durability on the engines that persist (SQLite, Postgres): a restart keeps everything, and
+"""Durability on the engines that persist (SQLite, Postgres, S3): a restart keeps everything, and
 kill -9 during an acks=all stream loses no acknowledged record. Brokers hold no state, so the new
 process must serve exactly what the old one acknowledged."""
 
@@ -26,7 +26,7 @@ from helpers import (
     watermarks,
 )
 
-DURABLE_ENGINES = ["sqlite", "postgres"]
+DURABLE_ENGINES = ["sqlite", "postgres", "s3"]
 
 
 @pytest.fixture(params=DURABLE_ENGINES)
@@ -85,7 +85,7 @@ def test_data_survives_restart(durable_broker):
 
 @pytest.mark.parametrize("shared", DURABLE_ENGINES)
 def test_two_brokers_share_one_storage(broker_factory, shared):
-    """Brokers hold no state: two processes on one SQLite file or Postgres database are one
+    """Brokers hold no state: two processes on one SQLite file, Postgres database or bucket are one
     cluster. Concurrent appends through both leave no gap and no overlap, and each sees the
     other's topics."""
     first = broker_factory(shared)

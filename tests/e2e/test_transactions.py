@@ -15,7 +15,7 @@ from helpers import TIMEOUT, consume, consumer, create_topic, poll_records, prod
 SWEEP = ("--transaction-check-interval-ms", "200")
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+@pytest.fixture(params=["memory", "sqlite", "postgres", "s3"])
 def txn_broker(request, broker_factory):
     return broker_factory(request.param, *SWEEP)
 
