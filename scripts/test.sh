@@ -34,6 +34,10 @@ if ! command -v kcat >/dev/null 2>&1; then
     step "installing kcat"
     apt_install kcat
 fi
+if ! command -v openssl >/dev/null 2>&1; then  # test certificates for Postgres over TLS
+    step "installing openssl"
+    apt_install openssl
+fi
 
 python=${PYTHON:-python3}
 venv=${SKIFF_VENV:-$HOME/.cache/skiff-venv}

@@ -4,20 +4,15 @@ under an acks=all stream. kill -9 of a broker on Postgres is in test_durability.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from confluent_kafka import TopicPartition
 
 import kafka_wire
 
-from conftest import free_port
 from helpers import (
     TIMEOUT,
     TRANSIENT_CONSUMER_ERRORS,
@@ -30,6 +25,7 @@ from helpers import (
     unique,
     watermarks,
 )
+from pg_server import PrivateServer
 
 
 class Psql:
@@ -259,58 +255,6 @@ def test_outbox_commit_and_rollback_seen_by_a_consumer(broker_factory):
 
 
 # Postgres restarted under load --------------------------------------------------------------------
-
-
-def _pg_bin(tool: str) -> str:
-    found = shutil.which(tool)
-    if found:
-        return found
-    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{tool}"), key=lambda p: int(p.parts[-3]))
-    if not candidates:
-        pytest.fail(f"{tool} not found: install Debian's postgresql package (scripts/services.sh does)")
-    return str(candidates[-1])
-
-
-class PrivateServer:
-    """A throwaway Postgres server (initdb into a temporary directory, trust auth, a free port),
-    so that restarting it disturbs no other test using the shared server."""
-
-    def __init__(self):
-        self.dir = Path(tempfile.mkdtemp(prefix="skiff-e2e-pg-"))
-        self.data = self.dir / "data"
-        self.port = free_port()
-        self.as_user: list[str] = []
-        if os.geteuid() == 0:  # initdb and postgres refuse to run as root
-            shutil.chown(self.dir, user="postgres")
-            self.as_user = ["runuser", "-u", "postgres", "--"]
-        self._run(_pg_bin("initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "--no-sync")
-
-    @property
-    def url(self) -> str:
-        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
-
-    def _run(self, *args: str) -> None:
-        result = subprocess.run([*self.as_user, *args], capture_output=True, text=True, timeout=60)
-        assert result.returncode == 0, f"{args[0]} failed: {result.stdout[-2000:]}{result.stderr[-2000:]}"
-
-    def start(self) -> None:
-        self._run(
-            _pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "server.log"), "-w", "-t", "30",
-            "-o", f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.dir} "
-            "-c fsync=off -c max_connections=100",
-            "start",
-        )
-
-    def stop(self, mode: str = "fast") -> None:
-        self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-w", "-t", "30", "-m", mode, "stop")
-
-    def destroy(self) -> None:
-        if (self.data / "postmaster.pid").exists():
-            try:
-                self.stop("immediate")
-            except AssertionError:
-                pass
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -9,15 +9,16 @@
 //!   compare-and-set.
 //! - `topic_config`: topic config names, defaults and validation.
 //! - `transactions/`: the transaction state machine kept in storage, markers, the sweeper.
+//! - `cleaner/`: retention and compaction, run by whichever broker holds the cleaner lease.
 
 mod broker;
+mod cleaner;
 mod config;
 mod connection;
 mod errors;
 mod groups;
 mod handlers;
 mod producer_ids;
-mod retention;
 pub mod server;
 mod topic_config;
 mod topics;

@@ -39,7 +39,7 @@ pub async fn serve(
         broker.config.transaction_check_interval,
         stop_rx.clone(),
     ));
-    let cleaner = tokio::spawn(crate::retention::run_cleaner(
+    let cleaner = tokio::spawn(crate::cleaner::run_cleaner(
         broker.clone(),
         broker.config.retention_check_interval,
         stop_rx.clone(),

@@ -41,6 +41,8 @@ pub enum BatchError {
     Empty,
     #[error("record batch holds {found} records but declares {declared}")]
     RecordCountMismatch { declared: i32, found: i64 },
+    #[error("record batch does not decode: {0}")]
+    Malformed(String),
 }
 
 /// The fixed header of a v2 record batch.
@@ -204,7 +206,7 @@ fn check_uncompressed_records(header: &BatchHeader, mut records: &[u8]) -> Resul
 }
 
 /// Reads a zigzag varint (Kafka's record length encoding): the value and the bytes it used.
-fn read_varint(bytes: &[u8]) -> Option<(i64, usize)> {
+pub(crate) fn read_varint(bytes: &[u8]) -> Option<(i64, usize)> {
     let mut raw: u64 = 0;
     for (index, byte) in bytes.iter().take(10).enumerate() {
         raw |= u64::from(byte & 0x7f) << (7 * index);
@@ -315,14 +317,15 @@ pub fn base_offset(batch: &[u8]) -> Option<i64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use bytes::BytesMut;
     use kafka_protocol::records::{
         Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
     };
 
-    fn encode(count: i64, compression: Compression) -> Bytes {
+    /// A producer's batch of `count` keyless records `value-0..`, stamped 1000, 1001, ...
+    pub(crate) fn encode(count: i64, compression: Compression) -> Bytes {
         let records: Vec<Record> = (0..count)
             .map(|i| Record {
                 transactional: false,

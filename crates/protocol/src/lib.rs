@@ -3,12 +3,15 @@
 //! - [`frame`]: length-prefixed framing with hard limits, checked before any allocation.
 //! - [`batch`]: the fixed 61-byte v2 record-batch header: parse, validate (CRC), rewrite offsets.
 //! - [`header`]: request-header decoding that tells "unknown API" from "malformed".
+//! - [`records`]: the records inside a batch, for the few places that must look at them
+//!   (row engines, compaction): decode, re-encode, keep some.
 //!
 //! No tokio here: the broker owns the sockets; this crate only looks at bytes.
 
 pub mod batch;
 pub mod frame;
 pub mod header;
+pub mod records;
 
 pub use kafka_protocol;
 pub use kafka_protocol::error::ResponseError as ErrorCode;

@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use skiff_protocol::batch::set_base_offset;
+use skiff_storage::compaction::{self, Rewrite};
 use skiff_storage::producers::{plan_append, ProducerEntry};
 use skiff_storage::{
     timestamps, AbortedTransaction, AppendResult, Batch, LogStore, ProducerSnapshot, ReadResult,
@@ -112,6 +113,27 @@ impl PartitionLog {
             self.aborted.retain(|aborted| aborted.last_offset >= before);
         }
         Ok(self.log_start)
+    }
+}
+
+impl PartitionLog {
+    /// Compaction: rewrites the batches holding `offsets`, dropping those left empty.
+    fn remove(&mut self, offsets: &[i64]) -> Result<u64> {
+        let offsets = compaction::removable(offsets, self.watermarks())?;
+        let mut removed = 0;
+        let mut kept = VecDeque::with_capacity(self.batches.len());
+        for batch in self.batches.drain(..) {
+            match compaction::rewrite_batch(&batch.bytes, offsets)? {
+                Rewrite::Unchanged => kept.push_back(batch),
+                Rewrite::Replaced { bytes, removed: count } => {
+                    removed += count;
+                    kept.push_back(StoredBatch { bytes, ..batch });
+                }
+                Rewrite::Emptied { removed: count } => removed += count,
+            }
+        }
+        self.batches = kept;
+        Ok(removed)
     }
 }
 
@@ -263,6 +285,12 @@ impl LogStore for MemoryEngine {
     async fn delete_records(&self, partition: &TopicPartition, before: i64) -> Result<i64> {
         let log = self.partition(partition)?;
         let result = lock(&log).delete_before(before);
+        result
+    }
+
+    async fn remove_records(&self, partition: &TopicPartition, offsets: &[i64]) -> Result<u64> {
+        let log = self.partition(partition)?;
+        let result = lock(&log).remove(offsets);
         result
     }
 }

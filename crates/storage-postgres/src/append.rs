@@ -22,7 +22,7 @@ use skiff_storage::{AppendResult, Batch, Result, StorageError, TopicPartition};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
 
-use crate::codec::{self, BatchFields, RowRecord};
+use crate::codec::{self, BatchFields, Header, RowRecord};
 use crate::db;
 use crate::error::db_error;
 use crate::sql;
@@ -194,17 +194,10 @@ async fn write_records(
             let offset = base_offset + i64::from(record.offset_delta);
             let key = record.key.as_deref();
             let value = record.value.as_deref();
+            let headers: Vec<Header> = record.headers.iter().map(Header::from).collect();
             writer
                 .as_mut()
-                .write(&[
-                    &topic,
-                    &number,
-                    &offset,
-                    &record.timestamp,
-                    &key,
-                    &value,
-                    &record.headers,
-                ])
+                .write(&[&topic, &number, &offset, &record.timestamp, &key, &value, &headers])
                 .await
                 .map_err(db_error)?;
         }

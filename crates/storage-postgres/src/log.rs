@@ -8,6 +8,7 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use deadpool_postgres::Object;
+use skiff_storage::compaction;
 use skiff_storage::producers::ProducerEntry;
 use skiff_storage::{
     AbortedTransaction, AppendResult, Batch, LogStore, ProducerSnapshot, ReadResult, Result,
@@ -91,7 +92,7 @@ fn row_record(row: &Row, fields: &BatchFields) -> Result<Option<RowRecord>> {
         timestamp: row.try_get(12).map_err(db_error)?,
         key: bytes(row, 13)?,
         value: bytes(row, 14)?,
-        headers: headers.unwrap_or_default(),
+        headers: headers.unwrap_or_default().into_iter().map(Into::into).collect(),
     }))
 }
 
@@ -295,5 +296,23 @@ impl LogStore for PostgresEngine {
     async fn delete_records(&self, partition: &TopicPartition, before: i64) -> Result<i64> {
         let mut client = self.client().await?;
         delete_records(&mut client, partition, before).await
+    }
+
+    async fn remove_records(&self, partition: &TopicPartition, offsets: &[i64]) -> Result<u64> {
+        // The log start and the last stable offset only grow, so checking them first is safe.
+        let marks = self.watermarks(partition).await?;
+        let offsets = compaction::removable(offsets, marks)?;
+        if offsets.is_empty() {
+            return Ok(0);
+        }
+        let client = self.client().await?;
+        let (topic, number) = (partition.topic.as_str(), partition.partition);
+        let row =
+            db::query_opt(&client, sql::LOG_REMOVE_RECORDS, &[&topic, &number, &offsets]).await?;
+        let removed: i64 = match row {
+            Some(row) => row.try_get(0).map_err(db_error)?,
+            None => 0,
+        };
+        Ok(u64::try_from(removed).unwrap_or(0))
     }
 }

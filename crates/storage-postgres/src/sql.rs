@@ -25,6 +25,7 @@ pub(crate) const LOG_ABORTED_BETWEEN: &str = include_str!("../sql/log/aborted_be
 pub(crate) const LOG_ABORTED_INSERT: &str = include_str!("../sql/log/aborted_insert.sql");
 pub(crate) const LOG_BATCHES_INSERT: &str = include_str!("../sql/log/batches_insert.sql");
 pub(crate) const LOG_DELETE_BEFORE: &str = include_str!("../sql/log/delete_before.sql");
+pub(crate) const LOG_REMOVE_RECORDS: &str = include_str!("../sql/log/remove_records.sql");
 pub(crate) const LOG_FETCH: &str = include_str!("../sql/log/fetch.sql");
 pub(crate) const LOG_MAX_TIMESTAMP: &str = include_str!("../sql/log/max_timestamp.sql");
 pub(crate) const LOG_BATCH_SIZES: &str = include_str!("../sql/log/batch_sizes.sql");

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use skiff_protocol::batch::split_batches;
+use skiff_protocol::records::RecordHeader;
 use skiff_storage::testsuite::batch;
 use skiff_storage::{Batch, StorageError, TopicPartition, TopicSpec};
 
-use crate::codec::{self, BatchFields, Header, RowRecord};
+use crate::codec::{self, BatchFields, RowRecord};
 use crate::testdb::{self, TestDatabase};
 use crate::PostgresEngine;
 
@@ -19,12 +20,12 @@ async fn create_topic(engine: &PostgresEngine, name: &str) {
     engine.create_topic(spec).await.expect("create topic");
 }
 
-fn header(key: &str, value: &str) -> Header {
-    Header { key: key.into(), value: Some(value.as_bytes().to_vec()) }
+fn header(key: &str, value: &str) -> RecordHeader {
+    RecordHeader { key: key.into(), value: Some(value.as_bytes().to_vec()) }
 }
 
 /// One producer-less record carrying `headers`, as a validated batch.
-fn batch_with_headers(key: &str, value: &str, headers: Vec<Header>) -> Batch {
+fn batch_with_headers(key: &str, value: &str, headers: Vec<RecordHeader>) -> Batch {
     let fields = BatchFields {
         base_offset: 0,
         last_offset_delta: 0,

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use skiff_protocol::batch::set_base_offset;
+use skiff_storage::compaction::{self, Rewrite};
 use skiff_storage::producers::{plan_append, AppendPlan, ProducerEntry};
 use skiff_storage::{
     timestamps, AbortedTransaction, AppendResult, Batch, LogStore, ProducerSnapshot, ReadResult,
@@ -330,6 +331,47 @@ fn delete_records(conn: &Connection, partition: &TopicPartition, before: i64) ->
     Ok(before)
 }
 
+/// Compaction: rewrites (or deletes) the batches holding `offsets`, in the writer's transaction.
+fn remove_records(conn: &Connection, partition: &TopicPartition, offsets: &[i64]) -> Result<u64> {
+    let stored = find_partition(conn, partition)?;
+    let offsets = compaction::removable(offsets, stored.watermarks)?;
+    let (Some(first), Some(last)) = (offsets.first(), offsets.last()) else { return Ok(0) };
+    let candidates: Vec<(i64, i64, i64)> = conn
+        .prepare_cached(sql::BATCHES_BETWEEN)
+        .and_then(|mut statement| {
+            let key = params![stored.topic_key, partition.partition, first, last];
+            let rows =
+                statement.query_map(key, |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+            rows.collect()
+        })
+        .map_err(db_error)?;
+    let mut removed = 0;
+    for (row_id, base, last) in candidates {
+        if compaction::offsets_within(offsets, base, last).is_empty() {
+            continue;
+        }
+        let (statement, bytes) =
+            match compaction::rewrite_batch(&batch_bytes(conn, row_id)?, offsets)? {
+                Rewrite::Unchanged => continue,
+                Rewrite::Replaced { bytes, removed: count } => {
+                    removed += count;
+                    (sql::BATCH_REPLACE_BYTES, Some(bytes))
+                }
+                Rewrite::Emptied { removed: count } => {
+                    removed += count;
+                    (sql::BATCH_DELETE, None)
+                }
+            };
+        conn.prepare_cached(statement)
+            .and_then(|mut prepared| match &bytes {
+                Some(bytes) => prepared.execute(params![row_id, &bytes[..]]),
+                None => prepared.execute(params![row_id]),
+            })
+            .map_err(db_error)?;
+    }
+    Ok(removed)
+}
+
 #[async_trait]
 impl LogStore for SqliteEngine {
     async fn append(
@@ -404,5 +446,11 @@ impl LogStore for SqliteEngine {
     async fn delete_records(&self, partition: &TopicPartition, before: i64) -> Result<i64> {
         let partition = partition.clone();
         self.writer.write(move |conn| delete_records(conn, &partition, before)).await
+    }
+
+    async fn remove_records(&self, partition: &TopicPartition, offsets: &[i64]) -> Result<u64> {
+        let partition = partition.clone();
+        let offsets = offsets.to_vec();
+        self.writer.write(move |conn| remove_records(conn, &partition, &offsets)).await
     }
 }

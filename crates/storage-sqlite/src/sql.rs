@@ -71,6 +71,9 @@ statements! {
     BATCHES_REACHING_TIME = "log/batches_reaching_time.sql";
     BATCHES_BY_MAX_TIMESTAMP = "log/batches_by_max_timestamp.sql";
     BATCH_BYTES = "log/batch_bytes.sql";
+    BATCHES_BETWEEN = "log/batches_between.sql";
+    BATCH_REPLACE_BYTES = "log/batch_replace_bytes.sql";
+    BATCH_DELETE = "log/batch_delete.sql";
     BATCH_SIZES = "log/batch_sizes.sql";
 
     PRODUCER_GET = "producers/get.sql";

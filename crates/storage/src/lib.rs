@@ -9,11 +9,13 @@
 //! - [`OffsetStore`]: consumer groups' committed offsets.
 //!
 //! [`producers`] holds the idempotent-producer sequence rules that every engine applies inside
-//! its atomic append.
+//! its atomic append; [`compaction`] the batch rewriting that engines keeping whole batches
+//! share.
 //!
 //! Every engine runs the shared [`testsuite`] (feature `testsuite`) through
 //! [`conformance_tests!`]; an engine that does not pass all of it is not done.
 
+pub mod compaction;
 mod error;
 mod log;
 mod meta;

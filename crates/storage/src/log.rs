@@ -131,4 +131,12 @@ pub trait LogStore: Send + Sync {
     /// new log start. A `before` below the current start is a no-op; above the high watermark
     /// is `OffsetOutOfRange`.
     async fn delete_records(&self, partition: &TopicPartition, before: i64) -> Result<i64>;
+
+    /// Removes the records at `offsets` (ascending) for compaction: the other records of
+    /// their batches keep their offsets, timestamps, keys, values and headers, and each batch
+    /// keeps its base offset, last offset delta and codec; a batch left without records
+    /// disappears. Watermarks do not change. Offsets below the log start or already removed
+    /// are skipped; an offset at or above the last stable offset is `InvalidArgument` and
+    /// removes nothing. Returns how many records were removed.
+    async fn remove_records(&self, partition: &TopicPartition, offsets: &[i64]) -> Result<u64>;
 }

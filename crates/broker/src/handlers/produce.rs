@@ -105,6 +105,11 @@ async fn produce_partition(
             format!("batch of {} bytes exceeds max.message.bytes {max_bytes}", big.bytes.len()),
         );
     }
+    if crate::cleaner::has_policy(topic, "compact") {
+        if let Err(message) = keys_present(&batches) {
+            return refuse(ErrorCode::InvalidRecord, message);
+        }
+    }
     let log_append_time =
         topic_config::effective(&topic.configs, "message.timestamp.type") == Some("LogAppendTime");
     let (batches, append_time) = if log_append_time {
@@ -129,6 +134,18 @@ async fn produce_partition(
                 .with_error_message(Some(str_bytes(error.to_string())))
         }
     }
+}
+
+/// A compacted topic keeps the newest record per key, so every record needs a key (Kafka
+/// refuses keyless records there with INVALID_RECORD too).
+fn keys_present(batches: &[Batch]) -> Result<(), String> {
+    for batch in batches.iter().filter(|batch| !batch.header.is_control()) {
+        let decoded = skiff_protocol::records::decode(batch).map_err(|error| error.to_string())?;
+        if decoded.iter().any(|record| record.key.is_none()) {
+            return Err("compacted topic cannot accept a record without a key".to_owned());
+        }
+    }
+    Ok(())
 }
 
 fn code_for_batch_error(error: &BatchError) -> ErrorCode {

@@ -3,6 +3,8 @@
 //! An engine crate expands it with [`conformance_tests!`](crate::conformance_tests), giving an
 //! expression that opens a fresh, empty [`Storage`]; each case becomes its own `#[tokio::test]`.
 
+mod compaction;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::{Bytes, BytesMut};
@@ -10,6 +12,8 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use skiff_protocol::batch::{control_batch, split_batches, ControlType};
+
+pub use compaction::*;
 
 use crate::{
     Batch, ConfigChange, Storage, StorageError, TimestampOffset, TopicPartition, TopicSpec,
@@ -42,6 +46,9 @@ macro_rules! conformance_tests {
             transactions_bound_the_last_stable_offset,
             markers_fence_older_epochs,
             batch_sizes_follow_the_log,
+            removed_records_leave_the_rest_of_their_batch,
+            emptied_batches_disappear,
+            removal_stops_at_the_last_stable_offset,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {

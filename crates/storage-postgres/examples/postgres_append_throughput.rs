@@ -1,7 +1,7 @@
 //! Measures appends and records per second through the postgres engine alone, then one full
 //! read of what was written.
 //!
-//! `cargo run --release -p skiff-storage-postgres --example append_throughput -- \
+//! `cargo run --release -p skiff-storage-postgres --example postgres_append_throughput -- \
 //!     [producers] [records_per_batch] [value_bytes] [seconds] [brokers] [url]`
 //!
 //! `url` (default `$SKIFF_TEST_POSTGRES_URL`, else `postgres://postgres@127.0.0.1:5432/postgres`)
