@@ -105,6 +105,16 @@ async fn run(
     debug!("s3 flush task stopping");
 }
 
+/// A new data object's name: its creation time (hex milliseconds, so names sort by age and a
+/// collector can tell old garbage from a flush in progress) and a random part.
+pub(crate) fn object_name() -> String {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|since| since.as_millis() as u64)
+        .unwrap_or_default();
+    format!("{millis:016x}-{}", uuid::Uuid::new_v4().simple())
+}
+
 /// Writes one group: its data object, then every partition's head.
 async fn flush(
     store: &Store,
@@ -113,14 +123,7 @@ async fn flush(
     group: Vec<Pending>,
     bytes: usize,
 ) {
-    let name = format!(
-        "{:016x}-{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|since| since.as_millis() as u64)
-            .unwrap_or_default(),
-        uuid::Uuid::new_v4().simple()
-    );
+    let name = object_name();
     let mut object = BytesMut::with_capacity(bytes);
     for pending in &group {
         for batch in &pending.batches {

@@ -22,6 +22,8 @@ const ROLL_AT: usize = 1024;
 const ROLL_COUNT: usize = 512;
 /// Segments kept in memory (they are immutable, so a cached one is always right).
 const CACHED_SEGMENTS: usize = 512;
+/// How long an index segment outlives the head that stopped referencing it.
+const SEGMENT_GRACE: Duration = Duration::from_secs(60);
 /// Compare-and-set attempts before giving up (each lost one means another writer progressed).
 const MAX_ATTEMPTS: usize = 500;
 
@@ -190,28 +192,41 @@ impl Heads {
         if head.index.len() <= ROLL_AT {
             return;
         }
+        let rolled: Vec<Entry> = head.index[..ROLL_COUNT].to_vec();
         let (Some(first), Some(last)) =
-            (head.index.first().map(|e| e.base), head.index.get(ROLL_COUNT - 1).map(Entry::last))
+            (rolled.first().map(|e| e.base), rolled.last().map(Entry::last))
         else {
             return;
         };
-        let rolled: Vec<Entry> = head.index[..ROLL_COUNT].to_vec();
-        let Ok(bytes) = serde_json::to_vec(&rolled) else { return };
-        let object = uuid::Uuid::new_v4().simple().to_string();
-        let path = dir.clone().join("index").join(object.as_str());
-        match self.store.create(&path, bytes.into()).await {
-            Ok(_) => {
+        match self.write_segment(dir, &rolled).await {
+            Ok(object) => {
                 head.take_oldest(ROLL_COUNT);
                 head.segments.push(SegmentRef { first, last, object });
-                lock(&self.segments).insert(path, Arc::new(rolled));
             }
-            Err(error) => {
-                warn!(%path, error = %error.into_storage("index segment"), "index segment not rolled")
-            }
+            Err(error) => warn!(%dir, %error, "index segment not rolled"),
         }
     }
 
-    async fn segment(&self, dir: &Path, segment: &SegmentRef) -> Result<Arc<Vec<Entry>>> {
+    /// Stores `entries` as a new segment object; returns its name.
+    pub(crate) async fn write_segment(&self, dir: &Path, entries: &[Entry]) -> Result<String> {
+        let bytes = serde_json::to_vec(entries).map_err(|error| {
+            StorageError::Corrupt(format!("index segment does not encode: {error}"))
+        })?;
+        let object = uuid::Uuid::new_v4().simple().to_string();
+        let path = dir.clone().join("index").join(object.as_str());
+        self.store
+            .create(&path, bytes.into())
+            .await
+            .map_err(|error| error.into_storage("index segment"))?;
+        lock(&self.segments).insert(path, Arc::new(entries.to_vec()));
+        Ok(object)
+    }
+
+    pub(crate) async fn segment(
+        &self,
+        dir: &Path,
+        segment: &SegmentRef,
+    ) -> Result<Arc<Vec<Entry>>> {
         let path = dir.clone().join("index").join(segment.object.as_str());
         if let Some(found) = lock(&self.segments).get(&path) {
             return Ok(Arc::clone(found));
@@ -264,15 +279,25 @@ impl Heads {
         Ok(found)
     }
 
-    /// Deletes segment objects a stored head no longer references.
+    /// Deletes segment objects a stored head no longer references, a while later: a reader
+    /// that read the previous head may still be about to fetch them.
     pub(crate) async fn delete_segments(&self, dir: &Path, segments: &[SegmentRef]) {
-        for segment in segments {
-            let path = dir.clone().join("index").join(segment.object.as_str());
-            lock(&self.segments).remove(&path);
-            if let Err(error) = self.store.delete(&path).await {
-                warn!(%path, %error, "unreferenced index segment not deleted");
-            }
+        if segments.is_empty() {
+            return;
         }
+        let paths: Vec<Path> = segments
+            .iter()
+            .map(|segment| dir.clone().join("index").join(segment.object.as_str()))
+            .collect();
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(SEGMENT_GRACE).await;
+            for path in paths {
+                if let Err(error) = store.delete(&path).await {
+                    warn!(%path, %error, "unreferenced index segment not deleted");
+                }
+            }
+        });
     }
 }
 

@@ -12,9 +12,11 @@
 //! - `head`: a partition's head object: watermarks, producers, transactions, index.
 //! - `heads`: the compare-and-set loop over heads, their cache, index segments.
 //! - `flusher`: coalesces concurrent appends into one data object per flush.
+//! - `compact`: compaction's record removal (rewrites batches and index segments).
 //! - `recent`: data objects written lately, served to consumers from memory.
 //! - `log`, `meta`, `state`, `offsets`: the storage traits.
 
+mod compact;
 mod flusher;
 mod head;
 mod heads;

@@ -19,7 +19,7 @@ use crate::S3Engine;
 impl S3Engine {
     /// The stored bytes of `entries` (base offsets rewritten), in order: adjacent ranges of one
     /// object are read with one GET, the GETs run concurrently.
-    async fn load(&self, entries: &[Entry]) -> Result<Vec<Bytes>> {
+    pub(crate) async fn load(&self, entries: &[Entry]) -> Result<Vec<Bytes>> {
         let mut runs: Vec<(String, u64, u64, Vec<&Entry>)> = Vec::new();
         for entry in entries {
             match runs.last_mut() {
@@ -226,5 +226,10 @@ impl LogStore for S3Engine {
             .await?;
         self.heads.delete_segments(&dir, &dropped).await;
         Ok(log_start)
+    }
+
+    async fn remove_records(&self, partition: &TopicPartition, offsets: &[i64]) -> Result<u64> {
+        let dir = self.partition_dir(partition).await?;
+        self.remove(&dir, offsets).await
     }
 }
