@@ -48,6 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -56,7 +57,9 @@ from confluent_kafka import version as confluent_kafka_version
 from confluent_kafka.admin import AdminClient, NewTopic
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-ENGINES = ("memory", "sqlite")
+ENGINES = ("memory", "sqlite", "s3")
+# s3 needs an S3-compatible server (scripts/services.sh starts one): measured only when asked for.
+DEFAULT_ENGINES = ("memory", "sqlite")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 now = time.perf_counter
 
@@ -326,6 +329,15 @@ class Broker:
 def storage_url(engine: str, workdir: Path) -> str:
     if engine == "memory":
         return "memory://"
+    if engine == "s3":
+        # A fresh prefix of the test bucket on the server scripts/services.sh started, or any
+        # bucket named by SKIFF_BENCH_S3_URL (credentials from the AWS_* environment).
+        if os.environ.get("SKIFF_BENCH_S3_URL"):
+            return os.environ["SKIFF_BENCH_S3_URL"]
+        endpoint = os.environ.get("SKIFF_TEST_S3_ENDPOINT")
+        if not endpoint:
+            raise SystemExit("--engine s3 needs SKIFF_TEST_S3_ENDPOINT: eval \"$(scripts/services.sh)\"")
+        return f"s3://skiff-test/bench-{uuid.uuid4().hex}?endpoint={endpoint}"
     return f"sqlite://{workdir / 'bench.db'}"  # sqlite:///abs/dir/bench.db
 
 
@@ -780,7 +792,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)  # fmt: skip
     if args.show:
         return args
-    args.engine = args.engine or list(ENGINES)
+    args.engine = args.engine or list(DEFAULT_ENGINES)
     args.binary = (args.binary or default_binary()).resolve()
     if args.records < 1 or args.value_bytes < 0 or args.partitions < 1 or args.starts < 1:
         parser.error("--records, --partitions and --starts must be positive, --value-bytes not negative")

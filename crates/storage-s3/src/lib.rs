@@ -92,6 +92,23 @@ impl S3Engine {
     }
 }
 
+impl Drop for S3Engine {
+    /// The final request count, for the log (a broker drops its storage on graceful shutdown).
+    fn drop(&mut self) {
+        if let Some(counts) = self.store.watch().upgrade() {
+            let totals = counts.totals();
+            info!(
+                bucket = self.options.bucket,
+                puts = totals.puts,
+                gets = totals.gets,
+                lists = totals.lists,
+                deletes = totals.deletes,
+                "s3 requests in all"
+            );
+        }
+    }
+}
+
 /// Logs the request totals every [`REQUEST_LOG_INTERVAL`] while the engine lives: what a
 /// deployment pays for, and what `docs/performance.md` counts.
 fn spawn_request_log(store: &Store, options: &Options) -> Result<()> {
