@@ -5,7 +5,7 @@
 
 Three phases, each on a fresh broker process over the same bucket prefix, each ended by SIGTERM:
 the broker logs its request totals ("s3 requests in all") when it drops its storage.
-1. produce: one producer, `--records` x `--value-bytes`, acks=all, linger.ms=5, spread over
+1. produce: `--producers` clients (1), `--records` x `--value-bytes`, acks=all, `--linger-ms` (5), spread over
    `--partitions` partitions (topic creation's few requests are included);
 2. consume: one consumer reads everything from offset 0 (librdkafka's default fetch settings);
 3. idle tail: one consumer waits at the end of every partition for `--idle-seconds`.
@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -29,7 +30,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-TOTALS = re.compile(r"puts=(\d+) gets=(\d+) lists=(\d+) deletes=(\d+) s3 requests in all")
+TOTALS = re.compile(r"s3 requests in all .*?puts=(\d+) gets=(\d+) lists=(\d+) deletes=(\d+)")
 
 
 def free_port() -> int:
@@ -66,22 +67,33 @@ def stop(proc, log: Path) -> tuple[int, int, int, int]:
     return tuple(int(x) for x in found[-1])
 
 
-def produce(bootstrap: str, topic: str, records: int, size: int, partitions: int) -> float:
-    client = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all",
-                       "enable.idempotence": False})
+def produce(bootstrap: str, topic: str, records: int, size: int, partitions: int, linger_ms: int,
+            producers: int) -> float:
+    """`producers` clients (one connection each), in threads, share the records."""
     value = b"x" * size
     errors = []
+
+    def run(first: int) -> None:
+        client = Producer({"bootstrap.servers": bootstrap, "linger.ms": linger_ms, "acks": "all",
+                           "enable.idempotence": False})
+        for i in range(first, records, producers):
+            while True:
+                try:
+                    client.produce(topic, value=value, partition=i % partitions,
+                                   on_delivery=lambda err, _msg: err and errors.append(err))
+                    break
+                except BufferError:
+                    client.poll(0.01)
+            client.poll(0)
+        assert client.flush(300) == 0
+
     began = time.monotonic()
-    for i in range(records):
-        while True:
-            try:
-                client.produce(topic, value=value, partition=i % partitions,
-                               on_delivery=lambda err, _msg: err and errors.append(err))
-                break
-            except BufferError:
-                client.poll(0.01)
-        client.poll(0)
-    assert client.flush(120) == 0 and not errors, errors[:3]
+    threads = [threading.Thread(target=run, args=(first,)) for first in range(producers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors[:3]
     return time.monotonic() - began
 
 
@@ -113,6 +125,8 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--value-bytes", type=int, default=100)
     parser.add_argument("--partitions", type=int, default=1)
+    parser.add_argument("--linger-ms", type=int, default=5, help="the producer's linger.ms")
+    parser.add_argument("--producers", type=int, default=1, help="producer clients (connections)")
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     parser.add_argument("--query", default="", help="extra storage URL options, e.g. flush_ms=20")
     args = parser.parse_args()
@@ -125,22 +139,28 @@ def main() -> int:
     topic = "requests"
     per = 10_000 / args.records
 
-    proc, bootstrap = run_broker(args.binary, storage, workdir / "produce.log")
-    AdminClient({"bootstrap.servers": bootstrap}).create_topics(
-        [NewTopic(topic, args.partitions, 1)])[topic].result(30)
-    seconds = produce(bootstrap, topic, args.records, args.value_bytes, args.partitions)
-    produced = stop(proc, workdir / "produce.log")
+    proc = None
+    try:
+        proc, bootstrap = run_broker(args.binary, storage, workdir / "produce.log")
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        admin.create_topics([NewTopic(topic, args.partitions, 1)])[topic].result(30)
+        seconds = produce(bootstrap, topic, args.records, args.value_bytes, args.partitions, args.linger_ms,
+                          args.producers)
+        produced = stop(proc, workdir / "produce.log")
 
-    proc, bootstrap = run_broker(args.binary, storage, workdir / "consume.log")
-    consume(bootstrap, topic, args.records, args.partitions)
-    consumed = stop(proc, workdir / "consume.log")
+        proc, bootstrap = run_broker(args.binary, storage, workdir / "consume.log")
+        consume(bootstrap, topic, args.records, args.partitions)
+        consumed = stop(proc, workdir / "consume.log")
 
-    proc, bootstrap = run_broker(args.binary, storage, workdir / "idle.log")
-    idle(bootstrap, topic, args.partitions, args.idle_seconds)
-    idled = stop(proc, workdir / "idle.log")
+        proc, bootstrap = run_broker(args.binary, storage, workdir / "idle.log")
+        idle(bootstrap, topic, args.partitions, args.idle_seconds)
+        idled = stop(proc, workdir / "idle.log")
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
 
     print(f"{args.records} records x {args.value_bytes} B, {args.partitions} partition(s), "
-          f"storage options {query!r}; produce took {seconds:.1f}s; logs in {workdir}")
+          f"{args.producers} producer(s), linger.ms={args.linger_ms}, storage options {query!r}; produce took {seconds:.1f}s; logs in {workdir}")
     print("| phase | PUT | GET | LIST | DELETE | PUT per 10k records | GET per 10k records |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, (puts, gets, lists, deletes) in (("produce", produced), ("consume", consumed)):

@@ -15,7 +15,7 @@ import threading
 import urllib.request
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-from werkzeug.serving import run_simple
+from werkzeug.serving import WSGIRequestHandler, run_simple
 
 
 def create_buckets(port: int, buckets: list[str]) -> None:
@@ -31,13 +31,28 @@ def create_buckets(port: int, buckets: list[str]) -> None:
         print(f"s3_server: bucket {bucket} ready", flush=True)
 
 
+class TimelyRequestHandler(WSGIRequestHandler):
+    """Gives up on a connection that sends nothing for a while: one server thread must never
+    wait forever on one silent client (all the others would wait too)."""
+
+    timeout = 10
+
+
 def main() -> None:
     port = int(sys.argv[1])
     buckets = sys.argv[2:] or ["skiff-test"]
     threading.Thread(target=create_buckets, args=(port, buckets), daemon=True).start()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     app = DomainDispatcherApplication(create_backend_app)
-    run_simple("127.0.0.1", port, app, threaded=False, use_reloader=False, use_debugger=False)
+    run_simple(
+        "127.0.0.1",
+        port,
+        app,
+        threaded=False,
+        use_reloader=False,
+        use_debugger=False,
+        request_handler=TimelyRequestHandler,
+    )
 
 
 if __name__ == "__main__":

@@ -23,8 +23,9 @@ use uuid::Uuid;
 use crate::store::{Tagged, WriteError};
 use crate::{lock, S3Engine};
 
-/// How long a topic read from storage is trusted for appends and reads (never for changes):
-/// a topic deleted through another broker may still take appends for this long.
+/// How long a topic read from storage is trusted for lookups, appends and reads (never for
+/// changes): a topic deleted or altered through another broker may be seen as it was for this
+/// long (and take appends, which become garbage).
 const TOPIC_CACHE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -178,8 +179,15 @@ impl MetaStore for S3Engine {
         Ok(topics)
     }
 
+    /// Served from the one-second cache when fresh: produce and fetch look their topics up on
+    /// every request, and a GET each would double their cost. Changes made through this engine
+    /// update the cache at once; other brokers' are seen within a second.
     async fn topic(&self, name: &str) -> Result<Option<TopicMeta>> {
-        Ok(self.read_topic(name).await?.map(|(meta, _)| meta))
+        match self.cached_topic(name).await {
+            Ok(meta) => Ok(Some(meta)),
+            Err(StorageError::NotFound(_)) => Ok(None),
+            Err(error) => Err(error),
+        }
     }
 
     async fn topic_by_id(&self, id: Uuid) -> Result<Option<TopicMeta>> {
