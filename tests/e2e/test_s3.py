@@ -1,16 +1,20 @@
 """The s3:// engine's own promises, on a real S3-compatible server (moto_server, started by
 scripts/services.sh): any number of brokers on one bucket append to one partition without gaps
 or overlaps, and a broker killed in the middle of a flush leaves the partition consistent (every
-acknowledged record readable exactly once, nothing a consumer cannot get past)."""
+acknowledged record readable exactly once, nothing a consumer cannot get past); a stalled store
+costs retriable errors, never the broker or a record."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
 import time
 
 from confluent_kafka import TopicPartition
 
-from conftest import s3_storage
+from conftest import REPO_ROOT, free_port, s3_storage
 from helpers import TIMEOUT, consume, consumer, create_topic, poll_records, producer, unique, watermarks
 
 
@@ -121,3 +125,70 @@ def test_kill_9_in_the_middle_of_a_flush(broker_factory):
     after.produce(topic, value=b"after", partition=0, on_delivery=lambda err, msg: delivered.append((err, msg)))
     assert after.flush(TIMEOUT) == 0
     assert [(err, msg.offset()) for err, msg in delivered] == [(None, highs[0])]
+
+
+def test_a_stalled_store_gives_retriable_errors_and_nothing_is_lost(broker_factory, tmp_path):
+    """The S3 server stops answering (SIGSTOP: requests hang, as in an outage or heavy
+    throttling). The broker keeps running, answers produce requests with a retriable error once
+    its retries run out, and when the store is back the producer's retries land: every record
+    exactly once (idempotence covers an append that landed although its answer timed out)."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "scripts" / "s3_server.py"), str(port)],
+        stdout=open(tmp_path / "s3.log", "wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while "bucket skiff-test ready" not in (tmp_path / "s3.log").read_text(errors="replace"):
+            assert time.monotonic() < deadline, "private s3 server did not start"
+            time.sleep(0.1)
+        storage = (
+            f"s3://skiff-test/outage?endpoint={endpoint}&retry_timeout_ms=1000&request_timeout_ms=1000"
+        )
+        broker = broker_factory("s3", storage=storage)
+        topic = unique("s3-outage")
+        create_topic(broker.bootstrap, topic)
+
+        acked: list[bytes] = []
+        errors: list = []
+
+        def on_delivery(err, msg):
+            if err is None:
+                acked.append(msg.value())
+            else:
+                errors.append(err)
+
+        client = producer(
+            broker.bootstrap,
+            **{"enable.idempotence": True, "message.timeout.ms": 60000, "linger.ms": 1},
+        )
+        for i in range(10):
+            client.produce(topic, value=b"before-%d" % i, on_delivery=on_delivery)
+        assert client.flush(TIMEOUT) == 0
+
+        mark = broker.log_mark()
+        server.send_signal(signal.SIGSTOP)
+        try:
+            for i in range(10):
+                client.produce(topic, value=b"during-%d" % i, on_delivery=on_delivery)
+            client.poll(0.1)
+            broker.wait_log_line(mark, lambda line: "storage unavailable" in line or "object store" in line, timeout=20)
+            time.sleep(2)
+            assert broker.alive(), "the broker died while the store was stalled"
+            assert len(acked) == 10, "nothing can be acknowledged while the store is stalled"
+        finally:
+            server.send_signal(signal.SIGCONT)
+        assert client.flush(60) == 0, "the producer's retries did not land after the store came back"
+        assert not errors, errors[:3]
+        assert len(acked) == 20
+
+        stored = stored_records(broker.bootstrap, topic)
+        values = sorted(stored.values())
+        assert values == sorted(acked), "every acknowledged record exactly once"
+        assert sorted(stored) == list(range(20)), "no gap and no duplicate in the offsets"
+    finally:
+        server.send_signal(signal.SIGCONT)
+        server.kill()
+        server.wait(5)

@@ -28,6 +28,8 @@ pub(crate) struct Options {
     pub(crate) tail_cache: Duration,
     /// How long object-store errors are retried (with backoff) before `Unavailable`.
     pub(crate) retry_timeout: Duration,
+    /// How long one request may take before it counts as failed (and is retried).
+    pub(crate) request_timeout: Duration,
     /// An endpoint overriding `AWS_ENDPOINT_URL` (e.g. a local S3-compatible server).
     pub(crate) endpoint: Option<String>,
 }
@@ -48,6 +50,7 @@ impl Options {
             flush_bytes: 4 * 1024 * 1024,
             tail_cache: Duration::from_millis(250),
             retry_timeout: Duration::from_secs(15),
+            request_timeout: Duration::from_secs(10),
             endpoint: None,
         };
         for (key, value) in parsed.query_pairs() {
@@ -60,11 +63,14 @@ impl Options {
                 "retry_timeout_ms" => {
                     options.retry_timeout = Duration::from_millis(number(&key, &value)?)
                 }
+                "request_timeout_ms" => {
+                    options.request_timeout = Duration::from_millis(number(&key, &value)?)
+                }
                 "endpoint" => options.endpoint = Some(value.into_owned()),
                 other => {
                     return Err(invalid(format!(
                         "unknown s3 option {other:?}: known options are flush_ms, flush_bytes, \
-                         tail_cache_ms, retry_timeout_ms and endpoint"
+                         tail_cache_ms, retry_timeout_ms, request_timeout_ms and endpoint"
                     )))
                 }
             }
@@ -96,7 +102,7 @@ impl Options {
             retry_timeout: self.retry_timeout,
         };
         let client = ClientOptions::new()
-            .with_timeout(Duration::from_secs(30))
+            .with_timeout(self.request_timeout)
             .with_connect_timeout(Duration::from_secs(5))
             .with_pool_idle_timeout(Duration::from_secs(60));
         let client = if endpoint_is_http(&builder) { client.with_allow_http(true) } else { client };
