@@ -12,10 +12,12 @@
 //! - `head`: a partition's head object: watermarks, producers, transactions, index.
 //! - `heads`: the compare-and-set loop over heads, their cache, index segments.
 //! - `flusher`: coalesces concurrent appends into one data object per flush.
+//! - `collector`: deletes data objects nothing references any more (one broker at a time).
 //! - `compact`: compaction's record removal (rewrites batches and index segments).
 //! - `recent`: data objects written lately, served to consumers from memory.
 //! - `log`, `meta`, `state`, `offsets`: the storage traits.
 
+mod collector;
 mod compact;
 mod flusher;
 mod head;
@@ -54,7 +56,20 @@ const REQUEST_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// Opens the bucket a `s3://bucket[/prefix][?options]` URL names. Needs a tokio runtime (the
 /// flush task runs on it). Nothing is read or written until the first request.
 pub fn open(url: &str) -> Result<Storage> {
-    S3Engine::open(url).map(Storage::from_engine)
+    let engine = Arc::new(S3Engine::open(url)?);
+    if !engine.options.collect_interval.is_zero() {
+        tokio::spawn(collector::run(
+            Arc::downgrade(&engine),
+            engine.options.collect_interval,
+            engine.options.collect_grace,
+        ));
+    }
+    Ok(Storage {
+        meta: engine.clone(),
+        log: engine.clone(),
+        state: engine.clone(),
+        offsets: engine,
+    })
 }
 
 /// The engine: one bucket prefix, one flush task.

@@ -30,6 +30,10 @@ pub(crate) struct Options {
     pub(crate) retry_timeout: Duration,
     /// How long one request may take before it counts as failed (and is retried).
     pub(crate) request_timeout: Duration,
+    /// How often unreferenced data objects are looked for (zero: never).
+    pub(crate) collect_interval: Duration,
+    /// How old an unreferenced data object must be to be deleted.
+    pub(crate) collect_grace: Duration,
     /// An endpoint overriding `AWS_ENDPOINT_URL` (e.g. a local S3-compatible server).
     pub(crate) endpoint: Option<String>,
 }
@@ -51,6 +55,8 @@ impl Options {
             tail_cache: Duration::from_millis(250),
             retry_timeout: Duration::from_secs(15),
             request_timeout: Duration::from_secs(10),
+            collect_interval: Duration::from_secs(600),
+            collect_grace: Duration::from_secs(3600),
             endpoint: None,
         };
         for (key, value) in parsed.query_pairs() {
@@ -66,11 +72,18 @@ impl Options {
                 "request_timeout_ms" => {
                     options.request_timeout = Duration::from_millis(number(&key, &value)?)
                 }
+                "collect_interval_ms" => {
+                    options.collect_interval = Duration::from_millis(number(&key, &value)?)
+                }
+                "collect_grace_ms" => {
+                    options.collect_grace = Duration::from_millis(number(&key, &value)?)
+                }
                 "endpoint" => options.endpoint = Some(value.into_owned()),
                 other => {
                     return Err(invalid(format!(
                         "unknown s3 option {other:?}: known options are flush_ms, flush_bytes, \
-                         tail_cache_ms, retry_timeout_ms, request_timeout_ms and endpoint"
+                         tail_cache_ms, retry_timeout_ms, request_timeout_ms, collect_interval_ms, \
+                         collect_grace_ms and endpoint"
                     )))
                 }
             }

@@ -155,6 +155,41 @@ async fn an_unreachable_store_is_unavailable_not_a_crash() {
     assert!(matches!(read, Err(StorageError::Unavailable(_))), "{read:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreferenced_data_objects_are_collected() {
+    let engine = std::sync::Arc::new(S3Engine::open(&fresh_url("")).expect("open"));
+    let storage = Storage {
+        meta: engine.clone(),
+        log: engine.clone(),
+        state: engine.clone(),
+        offsets: engine.clone(),
+    };
+    create(&storage, "gone", 1).await;
+    create(&storage, "kept", 1).await;
+    let gone = TopicPartition::new("gone", 0);
+    let kept = TopicPartition::new("kept", 0);
+    storage.log.append(&gone, vec![batch(2)]).await.expect("append");
+    storage.log.append(&kept, vec![batch(3)]).await.expect("append");
+    // One object shared by both partitions, then one only `gone` references.
+    let (one, two) = tokio::join!(
+        storage.log.append(&gone, vec![batch(1)]),
+        storage.log.append(&kept, vec![batch(1)])
+    );
+    one.expect("append");
+    two.expect("append");
+    storage.log.append(&gone, vec![batch(4)]).await.expect("append");
+    storage.log.delete_records(&gone, 7).await.expect("delete all of gone");
+
+    let young = engine.collect(std::time::Duration::from_secs(3600)).await.expect("collect");
+    assert_eq!(young.deleted, 0, "objects younger than the grace period stay");
+    let collected = engine.collect(std::time::Duration::ZERO).await.expect("collect");
+    assert!(collected.deleted >= 1, "{collected:?}");
+    let read = storage.log.read(&kept, 0, usize::MAX).await.expect("kept is whole");
+    assert_eq!(read.batches.len(), 2, "both batches of kept are still readable");
+    let again = engine.collect(std::time::Duration::ZERO).await.expect("collect");
+    assert_eq!(again.deleted, 0, "everything left is referenced");
+}
+
 mod conformance {
     skiff_storage::conformance_tests!(async { crate::tests::fresh_storage() });
 }
