@@ -62,6 +62,7 @@ def test_three_brokers_append_to_one_partition(broker_factory):
     assert sorted(acked.values()) == list(range(1200)), "offsets overlap or have gaps"
     for broker in brokers:
         stored = stored_records(broker.bootstrap, topic)
+        assert len(stored) == 1200, "a record was stored twice"
         assert {value: offset for offset, value in stored.items()} == acked
 
 
@@ -192,3 +193,56 @@ def test_a_stalled_store_gives_retriable_errors_and_nothing_is_lost(broker_facto
         server.send_signal(signal.SIGCONT)
         server.kill()
         server.wait(5)
+
+
+def test_a_broker_dying_between_data_object_and_heads(broker_factory, monkeypatch):
+    """The worst moment, made exact: the victim aborts right after writing a data object and
+    before any head references it (SKIFF_S3_CRASH_AFTER_DATA_OBJECTS). What that flush held was
+    never acknowledged and got no offsets; the partitions stay readable with no gap, and the
+    survivor and the restarted victim append right after what is there."""
+    storage = s3_storage("?flush_ms=20")
+    monkeypatch.setenv("SKIFF_S3_CRASH_AFTER_DATA_OBJECTS", "4")
+    victim = broker_factory("s3", storage=storage, name="victim")
+    monkeypatch.delenv("SKIFF_S3_CRASH_AFTER_DATA_OBJECTS")
+    survivor = broker_factory("s3", storage=storage, name="survivor")
+    topic = unique("s3-abort")
+    create_topic(survivor.bootstrap, topic, partitions=2)
+
+    acked: dict[bytes, tuple[int, int]] = {}
+
+    def on_delivery(err, msg):
+        if err is None:
+            acked[msg.value()] = (msg.partition(), msg.offset())
+
+    client = producer(victim.bootstrap, **{"linger.ms": 1, "message.timeout.ms": 3000, "retries": 0})
+    sent = 0
+    deadline = time.monotonic() + 20
+    while victim.alive():
+        assert time.monotonic() < deadline, "the victim never reached its crash point"
+        client.produce(topic, value=b"v%05d" % sent, partition=sent % 2, on_delivery=on_delivery)
+        sent += 1
+        client.poll(0.005)
+    client.flush(5)
+    assert "aborting before any head is written" in victim.log_text()
+    assert sent > len(acked), "the aborted flush's records were acknowledged"
+
+    highs = {p: watermarks(survivor.bootstrap, topic, p)[1] for p in (0, 1)}
+    reader = consumer(survivor.bootstrap)
+    try:
+        reader.assign([TopicPartition(topic, p, 0) for p in (0, 1)])
+        messages = poll_records(reader, sum(highs.values()), {(topic, 0), (topic, 1)}, timeout=60)
+    finally:
+        reader.close()
+    stored = {(m.partition(), m.offset()): m.value() for m in messages}
+    for p in (0, 1):
+        assert sorted(o for (q, o) in stored if q == p) == list(range(highs[p])), f"gap in partition {p}"
+    assert {v: at for v, at in acked.items() if stored.get(at) != v} == {}, "acknowledged records missing"
+
+    victim.start()
+    for broker, value in ((survivor, b"survivor"), (victim, b"restarted")):
+        delivered = []
+        after = producer(broker.bootstrap)
+        after.produce(topic, value=value, partition=0, on_delivery=lambda err, msg: delivered.append((err, msg)))
+        assert after.flush(TIMEOUT) == 0
+        assert [(err, msg.offset()) for err, msg in delivered] == [(None, highs[0])]
+        highs[0] += 1

@@ -22,7 +22,7 @@ use skiff_storage::producers::plan_append;
 use skiff_storage::{AppendResult, Batch, Result, StorageError};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
-use tracing::{debug, trace, warn};
+use tracing::{debug, error, trace, warn};
 
 use crate::heads::{Change, Heads};
 use crate::recent::RecentObjects;
@@ -85,6 +85,7 @@ async fn run(
     delay: Duration,
     max_bytes: usize,
 ) {
+    let mut crash = CrashPoint::from_env();
     while let Some(first) = receiver.recv().await {
         // The first request waits at most `delay` from when it was queued (not from now: one
         // that queued behind a running flush has waited already).
@@ -100,9 +101,34 @@ async fn run(
             bytes += next.bytes();
             group.push(next);
         }
-        flush(&store, &heads, &recent, group, bytes).await;
+        flush(&store, &heads, &recent, group, bytes, &mut crash).await;
     }
     debug!("s3 flush task stopping");
+}
+
+/// Crash testing: with `SKIFF_S3_CRASH_AFTER_DATA_OBJECTS=N` in its environment, the process
+/// aborts right after writing its N-th data object and before any head references it: the
+/// worst moment for a broker to die in a flush, made reproducible for the end-to-end tests.
+struct CrashPoint {
+    remaining: Option<u64>,
+}
+
+impl CrashPoint {
+    fn from_env() -> Self {
+        let remaining = std::env::var("SKIFF_S3_CRASH_AFTER_DATA_OBJECTS")
+            .ok()
+            .and_then(|value| value.parse::<u64>().ok());
+        Self { remaining }
+    }
+
+    fn after_data_object(&mut self, path: &Path) {
+        let Some(remaining) = self.remaining.as_mut() else { return };
+        *remaining = remaining.saturating_sub(1);
+        if *remaining == 0 {
+            error!(%path, "SKIFF_S3_CRASH_AFTER_DATA_OBJECTS: aborting before any head is written");
+            std::process::abort();
+        }
+    }
 }
 
 /// A new data object's name: its creation time (hex milliseconds, so names sort by age and a
@@ -122,6 +148,7 @@ async fn flush(
     recent: &RecentObjects,
     group: Vec<Pending>,
     bytes: usize,
+    crash: &mut CrashPoint,
 ) {
     let name = object_name();
     let mut object = BytesMut::with_capacity(bytes);
@@ -144,6 +171,7 @@ async fn flush(
         }
     }
     trace!(%path, bytes, appends = group.len(), "data object written");
+    crash.after_data_object(&path);
     recent.insert(&name, object.clone());
 
     // Re-point every batch at its bytes inside the object, remembering where it lies.
