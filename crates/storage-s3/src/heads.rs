@@ -85,13 +85,16 @@ impl Heads {
         Ok(snapshot)
     }
 
-    /// The cached head if it is younger than `max_age` and a read from `offset` would find
-    /// nothing in it: a fetch waiting at the end of the log. Appends through this engine
-    /// refresh the cache, so they are seen at once; other brokers' within `max_age`.
+    /// The cached head if it is younger than `max_age` and `offset` is exactly its high
+    /// watermark: a fetch waiting at the end of the log, for which "nothing new yet" is a right
+    /// answer. Appends through this engine refresh the cache, so they are seen at once; other
+    /// brokers' within `max_age`. An offset beyond the cached high watermark proves the cache
+    /// stale (a client learnt it from a newer head): that read goes to the store, or the fetch
+    /// would wrongly answer OFFSET_OUT_OF_RANGE.
     pub(crate) fn tail(&self, dir: &Path, offset: i64, max_age: Duration) -> Option<Arc<Head>> {
         let cache = lock(&self.cache);
         let cached = cache.get(&head_path(dir))?;
-        (cached.read_at.elapsed() < max_age && offset >= cached.head.high)
+        (cached.read_at.elapsed() < max_age && offset == cached.head.high)
             .then(|| Arc::clone(&cached.head))
     }
 

@@ -190,6 +190,25 @@ async fn unreferenced_data_objects_are_collected() {
     assert_eq!(again.deleted, 0, "everything left is referenced");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_past_a_cached_tail_sees_the_other_brokers_appends() {
+    let url = fresh_url("&tail_cache_ms=60000");
+    let (reader, writer) = (crate::open(&url).expect("open"), crate::open(&url).expect("open"));
+    create(&writer, "t", 1).await;
+    let partition = TopicPartition::new("t", 0);
+    writer.log.append(&partition, vec![batch(2)]).await.expect("append");
+    let at_end = reader.log.read(&partition, 2, usize::MAX).await.expect("read");
+    assert_eq!(at_end.watermarks.high, 2);
+    writer.log.append(&partition, vec![batch(3)]).await.expect("append");
+    // A client that learnt offset 5 elsewhere must not be told 5 is out of range.
+    let beyond = reader.log.read(&partition, 5, usize::MAX).await.expect("read");
+    assert_eq!(beyond.watermarks.high, 5);
+    let middle = reader.log.read(&partition, 2, usize::MAX).await.expect("read");
+    assert_eq!((middle.watermarks.high, middle.batches.len()), (5, 1), "the refreshed head");
+    let from_start = reader.log.read(&partition, 0, usize::MAX).await.expect("read");
+    assert_eq!(from_start.batches.len(), 2);
+}
+
 mod conformance {
     skiff_storage::conformance_tests!(async { crate::tests::fresh_storage() });
 }
