@@ -64,6 +64,19 @@ impl Heads {
         Self { store, cache: Mutex::default(), segments: Mutex::default(), retry_timeout }
     }
 
+    /// Caches a head unless a newer one (a higher high watermark) is cached already: a slow
+    /// read finishing after a faster, later one must not move the cache back in time, because
+    /// read_committed fetches take their aborted transactions from it.
+    fn remember(&self, path: Path, snapshot: Snapshot) {
+        let mut cache = lock(&self.cache);
+        match cache.get(&path) {
+            Some(cached) if cached.head.high > snapshot.head.high => {}
+            _ => {
+                cache.insert(path, snapshot);
+            }
+        }
+    }
+
     /// Reads the head of the partition stored under `dir` (an absent head is an empty partition).
     pub(crate) async fn read(&self, dir: &Path) -> Result<Snapshot> {
         let path = head_path(dir);
@@ -81,7 +94,7 @@ impl Heads {
                 read_at: Instant::now(),
             },
         };
-        lock(&self.cache).insert(path, snapshot.clone());
+        self.remember(path, snapshot.clone());
         Ok(snapshot)
     }
 
@@ -151,7 +164,7 @@ impl Heads {
                         e_tag,
                         read_at: Instant::now(),
                     };
-                    lock(&self.cache).insert(path, snapshot);
+                    self.remember(path, snapshot);
                     let (_, value) = sent.pop().ok_or_else(lost_attempt)?;
                     return Ok(value);
                 }
