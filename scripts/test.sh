@@ -8,7 +8,8 @@
 # Environment: CARGO_TARGET_DIR (respected), SKIFF_VENV (default ~/.cache/skiff-venv),
 # SKIFF_BIN (default: the binary this script builds), PYTHON (default python3),
 # SKIFF_E2E_LOG (the brokers' log filter in e2e tests, default info), SKIFF_TEST_POSTGRES_URL
-# (the Postgres server tests create their databases on; scripts/services.sh provides one).
+# (the Postgres server tests create their databases on) and SKIFF_TEST_S3_ENDPOINT (the S3 server,
+# moto, with the bucket skiff-test); scripts/services.sh provides both.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -60,7 +61,7 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want_stamp" ]; then
     echo "$want_stamp" >"$stamp"
 fi
 
-# --- Services the tests need (a real PostgreSQL; exports SKIFF_TEST_POSTGRES_URL) ---------------
+# --- Services the tests need (PostgreSQL and an S3 server; exports their addresses) -------------
 step "scripts/services.sh"
 eval "$(scripts/services.sh)"
 
