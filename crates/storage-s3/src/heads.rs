@@ -24,8 +24,6 @@ const ROLL_COUNT: usize = 512;
 const CACHED_SEGMENTS: usize = 512;
 /// How long an index segment outlives the head that stopped referencing it.
 const SEGMENT_GRACE: Duration = Duration::from_secs(60);
-/// Compare-and-set attempts before giving up (each lost one means another writer progressed).
-const MAX_ATTEMPTS: usize = 500;
 
 /// What a change of a head decided.
 pub(crate) enum Change<T> {
@@ -143,7 +141,7 @@ impl Heads {
         };
         let mut sent: Vec<(String, T)> = Vec::new();
         let mut pause = Duration::from_millis(5);
-        for _ in 0..MAX_ATTEMPTS {
+        for _ in 0..crate::MAX_CONFLICTS {
             let mut head = Head::clone(&current.head);
             let value = match change(&mut head)? {
                 Change::Keep(value) => return Ok(value),
@@ -197,9 +195,7 @@ impl Heads {
                 debug!(%path, "head changed concurrently; re-planning");
             }
         }
-        Err(StorageError::Unavailable(format!(
-            "{path}: gave up after {MAX_ATTEMPTS} lost compare-and-set attempts"
-        )))
+        Err(crate::too_many_conflicts(path.as_ref()))
     }
 
     /// Moves the oldest entries of a long index into a new immutable segment object. Best

@@ -83,6 +83,17 @@ pub(crate) struct S3Engine {
     topics: Mutex<HashMap<String, (TopicMeta, Instant)>>,
 }
 
+/// Compare-and-set attempts on one object before giving up: each lost attempt means another
+/// writer progressed, so only a store that fails every conditional write ever gets here.
+pub(crate) const MAX_CONFLICTS: usize = 500;
+
+/// The error after [`MAX_CONFLICTS`] lost attempts.
+pub(crate) fn too_many_conflicts(what: &str) -> StorageError {
+    StorageError::Unavailable(format!(
+        "{what}: gave up after {MAX_CONFLICTS} lost compare-and-set attempts"
+    ))
+}
+
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

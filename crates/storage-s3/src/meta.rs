@@ -104,7 +104,7 @@ impl S3Engine {
         name: &str,
         change: impl Fn(&mut TopicMeta) -> Result<()>,
     ) -> Result<TopicMeta> {
-        loop {
+        for _ in 0..crate::MAX_CONFLICTS {
             let (mut meta, tagged) = self.read_topic(name).await?.ok_or_else(|| not_found(name))?;
             change(&mut meta)?;
             match self.store.replace(&self.topic_path(name), encode(&meta)?, tagged.e_tag).await {
@@ -116,6 +116,7 @@ impl S3Engine {
                 Err(WriteError::Failed(error)) => return Err(error),
             }
         }
+        Err(crate::too_many_conflicts(&format!("topic {name}")))
     }
 }
 

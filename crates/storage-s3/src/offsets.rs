@@ -47,7 +47,7 @@ impl S3Engine {
 
     /// Changes a group's offsets by compare-and-set, re-reading on conflict.
     async fn change_offsets(&self, group: &str, change: impl Fn(&mut GroupOffsets)) -> Result<()> {
-        loop {
+        for _ in 0..crate::MAX_CONFLICTS {
             let (mut offsets, expected) = self.read_offsets(group).await?;
             change(&mut offsets);
             let bytes = serde_json::to_vec(&offsets).map(Bytes::from).map_err(|error| {
@@ -59,6 +59,7 @@ impl S3Engine {
                 Err(WriteError::Failed(error)) => return Err(error),
             }
         }
+        Err(crate::too_many_conflicts(&format!("offsets of group {group}")))
     }
 
     async fn groups_with_offsets(&self) -> Result<Vec<String>> {
