@@ -209,6 +209,10 @@ struct Placed {
 
 /// Stores one partition's share of a flush in its head and answers its callers.
 async fn commit(heads: &Heads, dir: Path, name: &str, object: &Bytes, appends: Vec<Placed>) {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|since| since.as_millis() as i64)
+        .unwrap_or_default();
     let outcome = heads
         .update(&dir, |head| {
             let mut answers = Vec::with_capacity(appends.len());
@@ -242,7 +246,7 @@ async fn commit(heads: &Heads, dir: Path, name: &str, object: &Bytes, appends: V
                     duplicate: plan.duplicate,
                 };
                 changed |= !plan.appends.is_empty() || !plan.entries.is_empty();
-                head.apply(plan, &placed);
+                head.apply(plan, &placed, now_ms);
                 answers.push(Ok(answer));
             }
             if changed {

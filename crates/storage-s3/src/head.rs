@@ -15,6 +15,12 @@ use skiff_storage::{AbortedTransaction, Result, StorageError, Watermarks};
 /// Write tokens remembered in a head: enough to recognise our own write after an ambiguous
 /// failure (a timeout whose request did land) even when a few other writers followed it.
 const REMEMBERED_WRITES: usize = 32;
+/// Producers idle this long are forgotten (Kafka's `producer.id.expiration.ms` default), so a
+/// head does not grow with every producer that ever wrote: a forgotten producer's next batch
+/// is accepted with any sequence, as for a new producer (Kafka does the same).
+pub(crate) const PRODUCER_EXPIRY_MS: i64 = 24 * 60 * 60 * 1000;
+/// Expiry is looked at only once a head remembers this many producers.
+const PRODUCERS_BEFORE_EXPIRY: usize = 64;
 
 /// One stored batch: where its bytes are and which offsets it holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +66,9 @@ struct StoredProducer {
     epoch: i16,
     /// (first sequence, last sequence, base offset) of its last batches, oldest first.
     batches: Vec<(i32, i32, i64)>,
+    /// When it last appended here (ms since the epoch), for expiry.
+    #[serde(default)]
+    last_used_ms: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,7 +161,7 @@ impl Head {
 
     /// Applies a plan whose batches were all placed in data objects: `placed[i]` is where
     /// `plan.appends[i]` is stored, as (object, start, len).
-    pub(crate) fn apply(&mut self, plan: AppendPlan, placed: &[(String, u64, u64)]) {
+    pub(crate) fn apply(&mut self, plan: AppendPlan, placed: &[(String, u64, u64)], now_ms: i64) {
         for ((batch, base), (object, start, len)) in plan.appends.iter().zip(placed) {
             self.index.push(Entry {
                 base: *base,
@@ -169,7 +178,8 @@ impl Head {
                 .iter()
                 .map(|batch| (batch.first_sequence, batch.last_sequence, batch.base_offset))
                 .collect();
-            self.producers.insert(producer_id, StoredProducer { epoch: entry.epoch, batches });
+            let stored = StoredProducer { epoch: entry.epoch, batches, last_used_ms: now_ms };
+            self.producers.insert(producer_id, stored);
         }
         self.open.extend(plan.opened);
         for ended in plan.ended {
@@ -183,6 +193,18 @@ impl Head {
             }
         }
         self.high = plan.high;
+        if self.producers.len() > PRODUCERS_BEFORE_EXPIRY {
+            self.expire_producers(now_ms);
+        }
+    }
+
+    /// Forgets producers idle for [`PRODUCER_EXPIRY_MS`] that have no open transaction here.
+    pub(crate) fn expire_producers(&mut self, now_ms: i64) {
+        let open = &self.open;
+        self.producers.retain(|id, producer| {
+            open.contains_key(id)
+                || now_ms.saturating_sub(producer.last_used_ms) < PRODUCER_EXPIRY_MS
+        });
     }
 
     /// Moves the log start to `before`, dropping index entries and aborted transactions wholly
@@ -238,6 +260,21 @@ mod tests {
         assert_eq!(head.index.iter().map(|e| e.base).collect::<Vec<_>>(), [4, 7]);
         assert_eq!(head.watermarks(), Watermarks { log_start: 5, high: 10, last_stable: 10 });
         assert!(head.has_write("w1") && !head.has_write("w2"));
+    }
+
+    #[test]
+    fn idle_producers_expire_unless_in_a_transaction() {
+        let mut head = Head::default();
+        for id in 0..100 {
+            let batches = vec![(0, 0, id)];
+            head.producers.insert(id, StoredProducer { epoch: 0, batches, last_used_ms: id });
+        }
+        head.open.insert(1, 1);
+        head.expire_producers(PRODUCER_EXPIRY_MS + 50);
+        let kept: Vec<i64> = head.producers.keys().copied().collect();
+        assert_eq!(kept.len(), 50);
+        assert!(kept.contains(&1), "a producer with an open transaction stays");
+        assert!(kept.iter().all(|id| *id == 1 || *id > 50));
     }
 
     #[test]
