@@ -72,8 +72,13 @@ impl S3Engine {
                     removed += count;
                     let start = object.len() as u64;
                     object.extend_from_slice(&bytes);
-                    let new =
-                        Entry { object: name.clone(), start, len: bytes.len() as u64, ..entry };
+                    let new = Entry {
+                        object: name.clone(),
+                        start,
+                        len: bytes.len() as u64,
+                        object_len: 0,
+                        ..entry
+                    };
                     replaced.insert((home, new.base), Some(new));
                 }
             }

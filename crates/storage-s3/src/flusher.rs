@@ -231,13 +231,14 @@ async fn commit(heads: &Heads, dir: Path, name: &str, object: &Bytes, appends: V
                         continue;
                     }
                 };
-                let placed: Vec<(String, u64, u64)> = plan
+                let placed: Vec<(String, u64, u64, u64)> = plan
                     .appends
                     .iter()
                     .map(|(batch, _)| {
                         let start = (batch.bytes.as_ptr() as usize)
                             .saturating_sub(object.as_ptr() as usize);
-                        (name.to_owned(), start as u64, batch.bytes.len() as u64)
+                        let len = batch.bytes.len() as u64;
+                        (name.to_owned(), start as u64, len, object.len() as u64)
                     })
                     .collect();
                 let answer = AppendResult {

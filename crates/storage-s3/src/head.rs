@@ -43,6 +43,10 @@ pub(crate) struct Entry {
     /// The batch header's max timestamp.
     #[serde(rename = "t")]
     pub(crate) max_timestamp: i64,
+    /// Size of the whole data object (0: unknown), so a reader can fetch a small object whole
+    /// and serve the other partitions' batches in it from memory.
+    #[serde(rename = "z", default)]
+    pub(crate) object_len: u64,
 }
 
 impl Entry {
@@ -160,9 +164,14 @@ impl Head {
     }
 
     /// Applies a plan whose batches were all placed in data objects: `placed[i]` is where
-    /// `plan.appends[i]` is stored, as (object, start, len).
-    pub(crate) fn apply(&mut self, plan: AppendPlan, placed: &[(String, u64, u64)], now_ms: i64) {
-        for ((batch, base), (object, start, len)) in plan.appends.iter().zip(placed) {
+    /// `plan.appends[i]` is stored, as (object, start, len, object len).
+    pub(crate) fn apply(
+        &mut self,
+        plan: AppendPlan,
+        placed: &[(String, u64, u64, u64)],
+        now_ms: i64,
+    ) {
+        for ((batch, base), (object, start, len, object_len)) in plan.appends.iter().zip(placed) {
             self.index.push(Entry {
                 base: *base,
                 count: batch.header.offset_count(),
@@ -170,6 +179,7 @@ impl Head {
                 start: *start,
                 len: *len,
                 max_timestamp: batch.header.max_timestamp,
+                object_len: *object_len,
             });
         }
         for (producer_id, entry) in plan.entries {
@@ -244,7 +254,15 @@ mod tests {
     use super::*;
 
     fn entry(base: i64, count: i64) -> Entry {
-        Entry { base, count, object: "o".into(), start: 0, len: 10, max_timestamp: 0 }
+        Entry {
+            base,
+            count,
+            object: "o".into(),
+            start: 0,
+            len: 10,
+            max_timestamp: 0,
+            object_len: 0,
+        }
     }
 
     #[test]

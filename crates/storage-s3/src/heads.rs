@@ -62,13 +62,15 @@ impl Heads {
         Self { store, cache: Mutex::default(), segments: Mutex::default(), retry_timeout }
     }
 
-    /// Caches a head unless a newer one (a higher high watermark) is cached already: a slow
+    /// Caches a head unless a newer one (a higher high watermark or log start) is cached: a slow
     /// read finishing after a faster, later one must not move the cache back in time, because
     /// read_committed fetches take their aborted transactions from it.
     fn remember(&self, path: Path, snapshot: Snapshot) {
         let mut cache = lock(&self.cache);
         match cache.get(&path) {
-            Some(cached) if cached.head.high > snapshot.head.high => {}
+            Some(cached)
+                if (cached.head.high, cached.head.log_start)
+                    > (snapshot.head.high, snapshot.head.log_start) => {}
             _ => {
                 cache.insert(path, snapshot);
             }
@@ -96,16 +98,19 @@ impl Heads {
         Ok(snapshot)
     }
 
-    /// The cached head if it is younger than `max_age` and `offset` is exactly its high
-    /// watermark: a fetch waiting at the end of the log, for which "nothing new yet" is a right
-    /// answer. Appends through this engine refresh the cache, so they are seen at once; other
-    /// brokers' within `max_age`. An offset beyond the cached high watermark proves the cache
-    /// stale (a client learnt it from a newer head): that read goes to the store, or the fetch
-    /// would wrongly answer OFFSET_OUT_OF_RANGE.
-    pub(crate) fn tail(&self, dir: &Path, offset: i64, max_age: Duration) -> Option<Arc<Head>> {
+    /// The cached head if it is younger than `max_age` and `offset` is at most its high
+    /// watermark: what a fetch may use instead of a GET. At the end of the log, "nothing new
+    /// yet" is a right answer (appends through this engine refresh the cache, so they are seen
+    /// at once; other brokers' within `max_age`); below it, the batches the cached head indexes
+    /// are still stored (data objects outlive their last reference by the collector's grace
+    /// period, segments by a minute), so a catching-up consumer costs no head GET per fetch. An
+    /// offset beyond the cached high watermark proves the cache stale (a client learnt it from
+    /// a newer head): that read goes to the store, or the fetch would wrongly answer
+    /// OFFSET_OUT_OF_RANGE.
+    pub(crate) fn for_read(&self, dir: &Path, offset: i64, max_age: Duration) -> Option<Arc<Head>> {
         let cache = lock(&self.cache);
         let cached = cache.get(&head_path(dir))?;
-        (cached.read_at.elapsed() < max_age && offset == cached.head.high)
+        (cached.read_at.elapsed() < max_age && offset <= cached.head.high)
             .then(|| Arc::clone(&cached.head))
     }
 

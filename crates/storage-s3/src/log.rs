@@ -2,6 +2,8 @@
 //! partition head's index (never by listing) and fetch their byte ranges, one ranged GET per run
 //! of adjacent batches.
 
+use std::ops::Range;
+
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures::future::try_join_all;
@@ -13,6 +15,9 @@ use skiff_storage::{
 };
 
 use crate::head::{Entry, Head};
+
+/// Data objects up to this size are fetched whole by readers (see `fetch_range`).
+const WHOLE_OBJECT_BYTES: u64 = 1024 * 1024;
 use crate::heads::Change;
 use crate::S3Engine;
 
@@ -37,15 +42,9 @@ impl S3Engine {
                 )),
             }
         }
-        let fetched = try_join_all(runs.iter().map(|(object, start, end, _)| async move {
-            if let Some(cached) = self.recent.get(object) {
-                let start = usize::try_from(*start).unwrap_or(usize::MAX);
-                let end = usize::try_from(*end).unwrap_or(usize::MAX);
-                if let Some(bytes) = cached.get(start..end) {
-                    return Ok(cached.slice_ref(bytes));
-                }
-            }
-            self.store.get_range(&self.store.path(&["data", object]), *start..*end).await
+        let fetched = try_join_all(runs.iter().map(|(object, start, end, members)| {
+            let object_len = members.first().map_or(0, |entry| entry.object_len);
+            self.fetch_range(object, *start..*end, object_len)
         }))
         .await?;
         let mut batches = Vec::with_capacity(entries.len());
@@ -64,6 +63,30 @@ impl S3Engine {
             }
         }
         Ok(batches)
+    }
+
+    /// Bytes `range` of a data object: from memory if the object is there; by fetching the
+    /// whole object (then kept in memory) if it is small, since its other batches belong to
+    /// partitions a consumer is likely reading too; else by a ranged GET.
+    async fn fetch_range(&self, object: &str, range: Range<u64>, object_len: u64) -> Result<Bytes> {
+        let slice = |whole: &Bytes| {
+            let start = usize::try_from(range.start).ok()?;
+            let end = usize::try_from(range.end).ok()?;
+            whole.get(start..end).map(|bytes| whole.slice_ref(bytes))
+        };
+        if let Some(found) = self.recent.get(object).as_ref().and_then(slice) {
+            return Ok(found);
+        }
+        let path = self.store.path(&["data", object]);
+        if object_len > 0 && object_len <= WHOLE_OBJECT_BYTES {
+            if let Some(tagged) = self.store.get(&path).await? {
+                self.recent.insert(object, tagged.bytes.clone());
+                if let Some(found) = slice(&tagged.bytes) {
+                    return Ok(found);
+                }
+            }
+        }
+        self.store.get_range(&path, range).await
     }
 
     /// The latest head this engine knows (read now if it knows none).
@@ -98,7 +121,7 @@ impl LogStore for S3Engine {
         max_bytes: usize,
     ) -> Result<ReadResult> {
         let dir = self.partition_dir(partition).await?;
-        let head = match self.heads.tail(&dir, offset, self.options.tail_cache) {
+        let head = match self.heads.for_read(&dir, offset, self.options.tail_cache) {
             Some(head) => head,
             None => self.heads.read(&dir).await?.head,
         };
