@@ -79,6 +79,8 @@ pub(crate) struct S3Engine {
     flusher: Flusher,
     recent: Arc<RecentObjects>,
     options: Options,
+    /// Whole data objects being fetched, shared by every read that wants them meanwhile.
+    fetching: Mutex<HashMap<String, Fetching>>,
     /// Topics recently read: name -> (topic, when read).
     topics: Mutex<HashMap<String, (TopicMeta, Instant)>>,
 }
@@ -93,6 +95,10 @@ pub(crate) fn too_many_conflicts(what: &str) -> StorageError {
         "{what}: gave up after {MAX_CONFLICTS} lost compare-and-set attempts"
     ))
 }
+
+/// A whole-object fetch in progress (see `log::fetch_whole`).
+pub(crate) type Fetching =
+    futures::future::Shared<futures::future::BoxFuture<'static, Result<bytes::Bytes>>>;
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -114,7 +120,15 @@ impl S3Engine {
             options.flush_bytes,
         )?;
         spawn_request_log(&store, &options)?;
-        Ok(Self { store, heads, flusher, recent, options, topics: Mutex::default() })
+        Ok(Self {
+            store,
+            heads,
+            flusher,
+            recent,
+            options,
+            fetching: Mutex::default(),
+            topics: Mutex::default(),
+        })
     }
 }
 

@@ -6,7 +6,8 @@ use std::ops::Range;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use futures::future::try_join_all;
+use futures::future::FutureExt;
+use futures::stream::{self, StreamExt, TryStreamExt};
 use object_store::path::Path;
 use skiff_protocol::batch::set_base_offset;
 use skiff_storage::{
@@ -16,6 +17,8 @@ use skiff_storage::{
 
 use crate::head::{Entry, Head};
 
+/// Ranges one read fetches at the same time.
+const PARALLEL_FETCHES: usize = 16;
 /// Data objects up to this size are fetched whole by readers (see `fetch_range`).
 const WHOLE_OBJECT_BYTES: u64 = 1024 * 1024;
 use crate::heads::Change;
@@ -23,7 +26,7 @@ use crate::S3Engine;
 
 impl S3Engine {
     /// The stored bytes of `entries` (base offsets rewritten), in order: adjacent ranges of one
-    /// object are read with one GET, the GETs run concurrently.
+    /// object are read with one GET, up to [`PARALLEL_FETCHES`] GETs at a time.
     pub(crate) async fn load(&self, entries: &[Entry]) -> Result<Vec<Bytes>> {
         let mut runs: Vec<(String, u64, u64, Vec<&Entry>)> = Vec::new();
         for entry in entries {
@@ -42,11 +45,21 @@ impl S3Engine {
                 )),
             }
         }
-        let fetched = try_join_all(runs.iter().map(|(object, start, end, members)| {
-            let object_len = members.first().map_or(0, |entry| entry.object_len);
-            self.fetch_range(object, *start..*end, object_len)
-        }))
-        .await?;
+        // In order, a bounded number at a time: a catching-up consumer may want hundreds.
+        let wanted: Vec<(String, Range<u64>, u64)> = runs
+            .iter()
+            .map(|(object, start, end, members)| {
+                let object_len = members.first().map_or(0, |entry| entry.object_len);
+                (object.clone(), *start..*end, object_len)
+            })
+            .collect();
+        let fetched: Vec<Bytes> = stream::iter(wanted)
+            .map(|(object, range, object_len)| async move {
+                self.fetch_range(&object, range, object_len).await
+            })
+            .buffered(PARALLEL_FETCHES)
+            .try_collect()
+            .await?;
         let mut batches = Vec::with_capacity(entries.len());
         for ((_, start, _, members), bytes) in runs.iter().zip(fetched) {
             for entry in members {
@@ -79,14 +92,39 @@ impl S3Engine {
         }
         let path = self.store.path(&["data", object]);
         if object_len > 0 && object_len <= WHOLE_OBJECT_BYTES {
-            if let Some(tagged) = self.store.get(&path).await? {
-                self.recent.insert(object, tagged.bytes.clone());
-                if let Some(found) = slice(&tagged.bytes) {
-                    return Ok(found);
-                }
+            let whole = self.fetch_whole(object, &path).await?;
+            if let Some(found) = slice(&whole) {
+                return Ok(found);
             }
         }
         self.store.get_range(&path, range).await
+    }
+
+    /// A whole data object, fetched once however many reads want it at the same time (a fetch
+    /// reads its partitions concurrently, and one flush's object holds batches of many).
+    async fn fetch_whole(&self, object: &str, path: &Path) -> Result<Bytes> {
+        let fetch = {
+            let mut fetching = crate::lock(&self.fetching);
+            let fetch = fetching.entry(object.to_owned()).or_insert_with(|| {
+                let (store, path) = (self.store.clone(), path.clone());
+                async move {
+                    match store.get(&path).await? {
+                        Some(tagged) => Ok(tagged.bytes),
+                        None => Err(StorageError::Corrupt(format!(
+                            "object {path} is referenced but missing"
+                        ))),
+                    }
+                }
+                .boxed()
+                .shared()
+            });
+            fetch.clone()
+        };
+        let fetched = fetch.await;
+        crate::lock(&self.fetching).remove(object);
+        let whole = fetched?;
+        self.recent.insert(object, whole.clone());
+        Ok(whole)
     }
 
     /// The latest head this engine knows (read now if it knows none).
