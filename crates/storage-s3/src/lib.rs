@@ -6,15 +6,16 @@
 //!
 //! # Layout of this crate
 //!
-//! - `options`: the URL (`?flush_ms=&flush_bytes=&tail_cache_ms=&retry_timeout_ms=`) and the
-//!   `object_store` client built from the `AWS_*` environment, with retries and backoff.
+//! - `options`: the URL (`?flush_ms=&flush_bytes=&tail_cache_ms=&retry_timeout_ms=&...`) and
+//!   the `object_store` client built from the `AWS_*` environment, with retries and backoff.
 //! - `store`: requests as this engine uses them (counted, errors in `StorageError` terms).
 //! - `head`: a partition's head object: watermarks, producers, transactions, index.
 //! - `heads`: the compare-and-set loop over heads, their cache, index segments.
 //! - `flusher`: coalesces concurrent appends into one data object per flush.
 //! - `collector`: deletes data objects nothing references any more (one broker at a time).
 //! - `compact`: compaction's record removal (rewrites batches and index segments).
-//! - `recent`: data objects written lately, served to consumers from memory.
+//! - `recent`: data objects written lately or fetched whole, served to readers from memory.
+//! - `tests`: engine-specific tests and the conformance suite, against a real S3 server.
 //! - `log`, `meta`, `state`, `offsets`: the storage traits.
 
 mod collector;
