@@ -24,6 +24,8 @@ struct Cli {
 enum Command {
     /// Run a broker.
     Broker(commands::broker::BrokerArgs),
+    /// Run a Kafka protocol proxy in front of a Kafka-compatible cluster.
+    Proxy(commands::proxy::ProxyArgs),
     /// Create, list, describe and delete topics.
     Topic(commands::topic::TopicArgs),
     /// Produce lines from stdin or a file as records.
@@ -45,6 +47,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Broker(args) => commands::broker::run(args).await,
+            Command::Proxy(args) => commands::proxy::run(args).await,
             Command::Topic(args) => commands::topic::run(args).await,
             Command::Produce(args) => commands::produce::run(args).await,
             Command::Consume(args) => commands::consume::run(args).await,

@@ -1,0 +1,225 @@
+//! One connection to an upstream broker, shared by any number of client requests.
+//!
+//! A writer task takes requests from a channel, gives each a fresh upstream correlation id and
+//! writes it; a reader task matches responses to requests. Kafka answers the requests of one
+//! connection in the order it received them, so the in-flight requests are a FIFO queue and the
+//! correlation id of each response only confirms what the queue already says (a mismatch means
+//! the upstream broke the protocol, and the connection is dropped).
+//!
+//! When either side fails, the connection is closed for good: every in-flight request's reply
+//! sender is dropped at once, so each waiting client notices immediately instead of hanging. A
+//! closed connection is never reused; the pool opens a new one on the next request.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, warn};
+
+use crate::error::ProxyError;
+use crate::frame::{correlation_id, read_frame, set_correlation_id, FrameKind};
+
+/// Requests queued for writing per upstream connection before senders wait.
+const OUTBOUND_QUEUE: usize = 1024;
+const BUFFER_BYTES: usize = 64 * 1024;
+
+/// A request on its way upstream: the frame (without length prefix; the correlation id is
+/// replaced on writing) and where to send the response frame, if one is expected.
+pub(crate) struct Outbound {
+    pub(crate) frame: BytesMut,
+    pub(crate) reply: Option<oneshot::Sender<BytesMut>>,
+}
+
+/// A live or closed upstream connection.
+pub(crate) struct UpstreamConnection {
+    address: Arc<str>,
+    outbound: mpsc::Sender<Outbound>,
+    state: Arc<State>,
+}
+
+/// What the reader and writer tasks share.
+struct State {
+    address: Arc<str>,
+    in_flight: Mutex<InFlight>,
+    closed: watch::Sender<bool>,
+}
+
+#[derive(Default)]
+struct InFlight {
+    closed: bool,
+    next_id: i32,
+    waiting: VecDeque<(i32, oneshot::Sender<BytesMut>)>,
+}
+
+impl UpstreamConnection {
+    /// Connects to `address` (HOST:PORT, resolved here) within `timeout` and starts the tasks.
+    pub(crate) async fn connect(
+        address: Arc<str>,
+        timeout: Duration,
+    ) -> Result<Arc<Self>, ProxyError> {
+        let unavailable =
+            |reason: String| ProxyError::Unavailable { address: address.to_string(), reason };
+        let stream = match tokio::time::timeout(timeout, TcpStream::connect(&*address)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(error)) => return Err(unavailable(error.to_string())),
+            Err(_) => return Err(unavailable(format!("no connection within {timeout:?}"))),
+        };
+        let _ = stream.set_nodelay(true);
+        let (read, write) = stream.into_split();
+        let (outbound, requests) = mpsc::channel(OUTBOUND_QUEUE);
+        let state = Arc::new(State {
+            address: address.clone(),
+            in_flight: Mutex::new(InFlight::default()),
+            closed: watch::channel(false).0,
+        });
+        tokio::spawn(write_loop(
+            state.clone(),
+            requests,
+            BufWriter::with_capacity(BUFFER_BYTES, write),
+        ));
+        tokio::spawn(read_loop(state.clone(), BufReader::with_capacity(BUFFER_BYTES, read)));
+        debug!(upstream = %address, "upstream connection opened");
+        Ok(Arc::new(Self { address, outbound, state }))
+    }
+
+    pub(crate) fn address(&self) -> &Arc<str> {
+        &self.address
+    }
+
+    /// False once the connection failed or was closed; it is then never used again.
+    pub(crate) fn is_alive(&self) -> bool {
+        !*self.state.closed.borrow()
+    }
+
+    /// Queues a request. An error means the connection is closed; the request was not sent.
+    pub(crate) async fn send(&self, request: Outbound) -> Result<(), ProxyError> {
+        self.outbound.send(request).await.map_err(|_| ProxyError::Unavailable {
+            address: self.address.to_string(),
+            reason: "upstream connection closed".to_owned(),
+        })
+    }
+}
+
+impl Drop for UpstreamConnection {
+    /// The last handle gone (a client's dedicated connection, or a replaced pool slot): close.
+    fn drop(&mut self) {
+        self.state.close("no longer used");
+    }
+}
+
+impl State {
+    fn lock(&self) -> MutexGuard<'_, InFlight> {
+        // A poisoned lock only means another task panicked mid-update of a queue of senders;
+        // the queue is still a valid queue.
+        self.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Closes the connection: no more requests, and every waiting client is told at once (its
+    /// reply sender is dropped).
+    fn close(&self, reason: &str) {
+        let abandoned = {
+            let mut in_flight = self.lock();
+            if in_flight.closed {
+                return;
+            }
+            in_flight.closed = true;
+            std::mem::take(&mut in_flight.waiting)
+        };
+        let _ = self.closed.send(true);
+        if abandoned.is_empty() {
+            debug!(upstream = %self.address, reason, "upstream connection closed");
+        } else {
+            warn!(
+                upstream = %self.address,
+                reason,
+                in_flight = abandoned.len(),
+                "upstream connection lost; failing its in-flight requests"
+            );
+        }
+    }
+}
+
+async fn write_loop(
+    state: Arc<State>,
+    mut requests: mpsc::Receiver<Outbound>,
+    mut writer: BufWriter<OwnedWriteHalf>,
+) {
+    let mut closed = state.closed.subscribe();
+    let result: Result<(), String> = async {
+        loop {
+            let first = tokio::select! {
+                request = requests.recv() => request,
+                _ = closed.wait_for(|closed| *closed) => None,
+            };
+            let Some(first) = first else { return Ok(()) };
+            write_request(&state, &mut writer, first).await?;
+            // Write whatever else is queued before one flush: pipelined requests share syscalls.
+            while let Ok(next) = requests.try_recv() {
+                write_request(&state, &mut writer, next).await?;
+            }
+            writer.flush().await.map_err(|error| format!("write failed: {error}"))?;
+        }
+    }
+    .await;
+    match result {
+        Ok(()) => state.close("closed"),
+        Err(reason) => state.close(&reason),
+    }
+    let _ = writer.shutdown().await;
+}
+
+async fn write_request(
+    state: &State,
+    writer: &mut BufWriter<OwnedWriteHalf>,
+    mut request: Outbound,
+) -> Result<(), String> {
+    {
+        let mut in_flight = state.lock();
+        if in_flight.closed {
+            return Err("closed".to_owned());
+        }
+        let id = in_flight.next_id;
+        in_flight.next_id = if id == i32::MAX { 0 } else { id + 1 };
+        set_correlation_id(&mut request.frame, 4, id);
+        if let Some(reply) = request.reply {
+            in_flight.waiting.push_back((id, reply));
+        }
+    }
+    let length = i32::try_from(request.frame.len()).map_err(|_| "request over 2 GiB".to_owned())?;
+    let io = |error: std::io::Error| format!("write failed: {error}");
+    writer.write_all(&length.to_be_bytes()).await.map_err(io)?;
+    writer.write_all(&request.frame).await.map_err(io)
+}
+
+async fn read_loop(state: Arc<State>, mut reader: BufReader<OwnedReadHalf>) {
+    let mut closed = state.closed.subscribe();
+    let reason = loop {
+        let frame = tokio::select! {
+            frame = read_frame(&mut reader, FrameKind::Response) => frame,
+            _ = closed.wait_for(|closed| *closed) => return,
+        };
+        let frame = match frame {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break "closed by upstream".to_owned(),
+            Err(error) => break error.to_string(),
+        };
+        let got = correlation_id(&frame, 0);
+        let waiting = state.lock().waiting.pop_front();
+        match waiting {
+            Some((expected, reply)) if Some(expected) == got => {
+                // The client may have gone meanwhile; its response is then simply dropped.
+                let _ = reply.send(frame);
+            }
+            Some((expected, _)) => {
+                break format!("response correlation id {got:?} where {expected} was next")
+            }
+            None => break format!("unsolicited response with correlation id {got:?}"),
+        }
+    };
+    state.close(&reason);
+}
