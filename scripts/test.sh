@@ -34,6 +34,11 @@ if ! command -v kcat >/dev/null 2>&1; then
     step "installing kcat"
     apt_install kcat
 fi
+# librdkafka's mock cluster (rdkafka_mock.h) is the multi-broker upstream of the proxy tests.
+if [ ! -f /usr/include/librdkafka/rdkafka_mock.h ] || ! command -v cc >/dev/null 2>&1; then
+    step "installing librdkafka-dev and a C compiler"
+    apt_install librdkafka-dev gcc libc6-dev
+fi
 
 python=${PYTHON:-python3}
 venv=${SKIFF_VENV:-$HOME/.cache/skiff-venv}

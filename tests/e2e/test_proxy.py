@@ -392,3 +392,49 @@ def test_malformed_produce_header_closes_cleanly(single):
         assert kafka_wire.wait_closed(sock) in ("eof", "reset")
     proxy.wait_log("closing client connection")
     assert proxy.alive()
+
+
+# Leader routing against a cluster with several node ids ------------------------------------------
+
+MOCK_SOURCE = Path(__file__).resolve().parent / "mock" / "mock_cluster.c"
+
+
+@pytest.fixture
+def mock_cluster(tmp_path):
+    """librdkafka's mock cluster (three brokers, node ids 1-3, topic `routed` with partition p led
+    by broker p % 3 + 1), compiled from mock/mock_cluster.c. It needs Debian's librdkafka-dev,
+    which scripts/test.sh installs."""
+    header = Path("/usr/include/librdkafka/rdkafka_mock.h")
+    assert header.is_file(), "librdkafka-dev is not installed (scripts/test.sh installs it)"
+    binary = tmp_path / "mock_cluster"
+    subprocess.run(["cc", "-O1", "-o", str(binary), str(MOCK_SOURCE), "-lrdkafka"], check=True)
+    proc = subprocess.Popen(
+        [str(binary), "3", "routed", "6"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,
+    )  # fmt: skip
+    bootstraps = proc.stdout.readline().decode().strip().split(",")
+    assert len(bootstraps) == 3, bootstraps
+    yield bootstraps
+    proc.stdin.close()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_leader_routing_through_the_proxy_to_a_three_broker_mock_cluster(mock_cluster, proxy_factory):
+    proxy = proxy_factory([mock_cluster[0]])
+    metadata = admin(proxy.bootstrap).list_topics("routed", timeout=TIMEOUT)
+    brokers = {node: (b.host, b.port) for node, b in metadata.brokers.items()}
+    assert sorted(brokers) == [1, 2, 3], brokers
+    ports = {port for _, port in brokers.values()}
+    assert len(ports) == 3 and ports <= proxy_ports(proxy), brokers
+    leaders = {p: part.leader for p, part in metadata.topics["routed"].partitions.items()}
+    assert leaders == {p: p % 3 + 1 for p in range(6)}, leaders
+
+    # The mock answers Produce and Fetch only on the leader: delivery proves the routing.
+    records = [{"value": v, "partition": i % 6} for i, v in enumerate(values("routed", 600))]
+    produce(proxy.bootstrap, "routed", records, **{"enable.idempotence": False})
+    got = consume(proxy.bootstrap, "routed", count=600, partitions=tuple(range(6)))
+    assert sorted(m.value() for m in got) == sorted(r["value"] for r in records)

@@ -13,6 +13,7 @@
 //! with a log line.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -60,6 +61,8 @@ struct Lanes {
     dedicated: Option<Arc<UpstreamConnection>>,
     /// After SASL every request uses the dedicated (authenticated) connection.
     pinned: bool,
+    /// Requests queued for an answer and not yet answered (shared with the writer).
+    unanswered: Arc<AtomicUsize>,
 }
 
 impl ClientConnection {
@@ -79,10 +82,12 @@ impl ClientConnection {
         let (read, write) = stream.into_split();
         let mut reader = BufReader::with_capacity(BUFFER_BYTES, read);
         let (pending_tx, pending_rx) = mpsc::channel(MAX_IN_FLIGHT);
+        let unanswered = Arc::new(AtomicUsize::new(0));
         let writer = tokio::spawn(write_responses(
             context.clone(),
             peer,
             pending_rx,
+            unanswered.clone(),
             BufWriter::with_capacity(BUFFER_BYTES, write),
         ));
         let address = match &target {
@@ -95,6 +100,7 @@ impl ClientConnection {
             shared: None,
             dedicated: None,
             pinned: false,
+            unanswered,
         };
         let kind = FrameKind::Request { max_request_bytes: context.config.max_request_bytes };
         loop {
@@ -166,6 +172,7 @@ async fn forward(
             api_version: prefix.api_version,
             correlation_id: prefix.correlation_id,
         };
+        lanes.unanswered.fetch_add(1, Ordering::AcqRel);
         pending
             .send(Pending { request, reply: reply_rx })
             .await
@@ -177,9 +184,10 @@ async fn forward(
     connection.send(Outbound { frame, reply }).await
 }
 
-/// The live upstream connection for `lane`. A lane whose connection died is not reopened
-/// behind the client's back: its earlier requests may be lost, so the client must see a
-/// closed connection and retry (the error closes it).
+/// The live upstream connection for `lane`. A lane whose connection died is reopened only if
+/// this client has no request waiting for an answer: otherwise an earlier request may be lost,
+/// so the client must see a closed connection and retry (the error closes it). An idle client
+/// just carries on over a new connection.
 async fn connection(
     context: &Context,
     lanes: &mut Lanes,
@@ -193,10 +201,13 @@ async fn connection(
         if connection.is_alive() {
             return Ok(connection.clone());
         }
-        return Err(ProxyError::Unavailable {
-            address: connection.address().to_string(),
-            reason: "upstream connection lost".to_owned(),
-        });
+        if lanes.unanswered.load(Ordering::Acquire) > 0 {
+            return Err(ProxyError::Unavailable {
+                address: connection.address().to_string(),
+                reason: "upstream connection lost with requests in flight".to_owned(),
+            });
+        }
+        debug!(upstream = %connection.address(), "reopening a lost upstream connection for an idle client");
     }
     let pool = &context.pool;
     let address = match &lanes.address {
@@ -230,6 +241,7 @@ async fn write_responses(
     context: Arc<Context>,
     peer: SocketAddr,
     mut pending: mpsc::Receiver<Pending>,
+    unanswered: Arc<AtomicUsize>,
     mut writer: BufWriter<OwnedWriteHalf>,
 ) {
     let result = async {
@@ -264,6 +276,7 @@ async fn write_responses(
             let frame = rewrite::response(&context.topology, request, frame)
                 .map_err(|error| error.to_string())?;
             write_frame(&mut writer, &frame).await.map_err(client_gone)?;
+            unanswered.fetch_sub(1, Ordering::AcqRel);
         }
     }
     .await;
