@@ -223,3 +223,101 @@ async fn read_loop(state: Arc<State>, mut reader: BufReader<OwnedReadHalf>) {
     };
     state.close(&reason);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
+
+    /// A fake broker: answers every request, in order, with its correlation id followed by the
+    /// request's own correlation id as seen (so the test can check the remapping), then closes
+    /// after `answer` requests.
+    async fn fake_broker(answer: usize) -> (Arc<str>, tokio::task::JoinHandle<Vec<i32>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
+        let address: Arc<str> =
+            listener.local_addr().map(|a| a.to_string()).unwrap_or_default().into();
+        let task = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let Ok((mut stream, _)) = listener.accept().await else { return seen };
+            while seen.len() < answer {
+                let Ok(length) = stream.read_i32().await else { break };
+                let mut frame = vec![0u8; length as usize];
+                if stream.read_exact(&mut frame).await.is_err() {
+                    break;
+                }
+                let id = correlation_id(&frame, 4).unwrap_or(-1);
+                seen.push(id);
+                let mut response = Vec::new();
+                response.extend_from_slice(&8i32.to_be_bytes());
+                response.extend_from_slice(&id.to_be_bytes());
+                response.extend_from_slice(&frame[4..8]);
+                if stream.write_all(&response).await.is_err() {
+                    break;
+                }
+            }
+            seen
+        });
+        (address, task)
+    }
+
+    fn request(client_correlation_id: i32) -> BytesMut {
+        let mut frame = BytesMut::from(&[0u8, 3, 0, 1][..]);
+        frame.extend_from_slice(&client_correlation_id.to_be_bytes());
+        frame
+    }
+
+    #[tokio::test]
+    async fn requests_from_many_clients_get_unique_ids_and_their_own_answers() {
+        let (address, broker) = fake_broker(40).await;
+        let connection = UpstreamConnection::connect(address, Duration::from_secs(5)).await;
+        let Ok(connection) = connection else { panic!("no connection") };
+        let mut replies = Vec::new();
+        // Forty requests that all carry client correlation id 1, as if from forty clients.
+        for _ in 0..40 {
+            let (reply, answer) = oneshot::channel();
+            let sent = connection.send(Outbound { frame: request(1), reply: Some(reply) }).await;
+            assert!(sent.is_ok());
+            replies.push(answer);
+        }
+        for (index, answer) in replies.into_iter().enumerate() {
+            let frame = answer.await.unwrap_or_default();
+            assert_eq!(correlation_id(&frame, 0), Some(index as i32), "upstream id");
+        }
+        let seen = broker.await.unwrap_or_default();
+        assert_eq!(seen, (0..40).collect::<Vec<i32>>(), "each request had a unique id upstream");
+    }
+
+    #[tokio::test]
+    async fn an_upstream_that_dies_fails_every_waiting_request_at_once() {
+        let (address, _broker) = fake_broker(1).await;
+        let connection = UpstreamConnection::connect(address, Duration::from_secs(5)).await;
+        let Ok(connection) = connection else { panic!("no connection") };
+        let mut answers = Vec::new();
+        for id in 0..3 {
+            let (reply, answer) = oneshot::channel();
+            let _ = connection.send(Outbound { frame: request(id), reply: Some(reply) }).await;
+            answers.push(answer);
+        }
+        let results = tokio::time::timeout(Duration::from_secs(5), async {
+            let mut results = Vec::new();
+            for answer in answers {
+                results.push(answer.await.is_ok());
+            }
+            results
+        })
+        .await;
+        assert_eq!(results.ok(), Some(vec![true, false, false]));
+        assert!(!connection.is_alive());
+        let (reply, _answer) = oneshot::channel();
+        assert!(connection.send(Outbound { frame: request(9), reply: Some(reply) }).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_upstream_is_unavailable() {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr());
+        let address: Arc<str> = free.map(|a| a.to_string()).unwrap_or_default().into();
+        let result = UpstreamConnection::connect(address, Duration::from_secs(2)).await;
+        assert!(matches!(result, Err(ProxyError::Unavailable { .. })));
+    }
+}
