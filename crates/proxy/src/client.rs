@@ -37,6 +37,8 @@ use crate::Context;
 /// Requests of one client awaiting their answers before the reader stops reading.
 const MAX_IN_FLIGHT: usize = 256;
 const BUFFER_BYTES: usize = 64 * 1024;
+/// How long a closing client connection waits for answers still owed to it.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A request sent upstream whose answer the client is owed.
 struct Pending {
@@ -123,9 +125,14 @@ impl ClientConnection {
                 break;
             }
         }
-        // Answers already owed are still written (graceful shutdown finishes in-flight work).
+        // Answers already owed are still written (graceful shutdown finishes in-flight work), but
+        // an upstream that never answers must not hold the connection (or a shutdown) forever.
         drop(pending_tx);
-        let _ = writer.await;
+        let abort = writer.abort_handle();
+        if tokio::time::timeout(DRAIN_TIMEOUT, writer).await.is_err() {
+            warn!(%peer, "gave up waiting for upstream answers owed to a closing client");
+            abort.abort();
+        }
         debug!(%peer, "client disconnected");
     }
 }
