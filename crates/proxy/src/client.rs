@@ -22,7 +22,7 @@ use skiff_protocol::header::peek_prefix;
 use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tracing::{debug, warn};
 
 use crate::error::ProxyError;
@@ -36,7 +36,9 @@ use crate::Context;
 
 /// Requests of one client awaiting their answers before the reader stops reading.
 const MAX_IN_FLIGHT: usize = 256;
-const BUFFER_BYTES: usize = 64 * 1024;
+const BUFFER_BYTES: usize = 16 * 1024;
+/// Request bytes of one client read but not yet written upstream (a larger frame takes all).
+const MAX_BYTES_IN_TRANSIT: u32 = 2 * 1024 * 1024;
 /// How long a closing client connection waits for answers still owed to it.
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -65,6 +67,8 @@ struct Lanes {
     pinned: bool,
     /// Requests queued for an answer and not yet answered (shared with the writer).
     unanswered: Arc<AtomicUsize>,
+    /// Permits for request bytes read from this client and not yet written upstream.
+    budget: Arc<Semaphore>,
 }
 
 impl ClientConnection {
@@ -103,6 +107,7 @@ impl ClientConnection {
             dedicated: None,
             pinned: false,
             unanswered,
+            budget: Arc::new(Semaphore::new(MAX_BYTES_IN_TRANSIT as usize)),
         };
         let kind = FrameKind::Request { max_request_bytes: context.config.max_request_bytes };
         loop {
@@ -188,7 +193,12 @@ async fn forward(
     } else {
         None
     };
-    connection.send(Outbound { frame, reply }).await
+    // Bound the request bytes this client has read but the proxy has not yet written upstream:
+    // a producer pipelining megabytes faster than the upstream takes them waits here, in TCP,
+    // instead of in the proxy's memory.
+    let wanted = u32::try_from(frame.len()).unwrap_or(u32::MAX).min(MAX_BYTES_IN_TRANSIT);
+    let budget = lanes.budget.clone().acquire_many_owned(wanted.max(1)).await.ok();
+    connection.send(Outbound { frame, reply, budget }).await
 }
 
 /// The live upstream connection for `lane`. A lane whose connection died is reopened only if

@@ -18,7 +18,7 @@ use bytes::BytesMut;
 use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit};
 use tracing::{debug, warn};
 
 use crate::error::ProxyError;
@@ -26,13 +26,15 @@ use crate::frame::{correlation_id, read_frame, set_correlation_id, FrameKind};
 
 /// Requests queued for writing per upstream connection before senders wait.
 const OUTBOUND_QUEUE: usize = 1024;
-const BUFFER_BYTES: usize = 64 * 1024;
+const BUFFER_BYTES: usize = 16 * 1024;
 
 /// A request on its way upstream: the frame (without length prefix; the correlation id is
 /// replaced on writing) and where to send the response frame, if one is expected.
 pub(crate) struct Outbound {
     pub(crate) frame: BytesMut,
     pub(crate) reply: Option<oneshot::Sender<BytesMut>>,
+    /// The sender's share of its in-transit byte budget, returned when the frame is written.
+    pub(crate) budget: Option<OwnedSemaphorePermit>,
 }
 
 /// A live or closed upstream connection.
@@ -193,7 +195,10 @@ async fn write_request(
     let length = i32::try_from(request.frame.len()).map_err(|_| "request over 2 GiB".to_owned())?;
     let io = |error: std::io::Error| format!("write failed: {error}");
     writer.write_all(&length.to_be_bytes()).await.map_err(io)?;
-    writer.write_all(&request.frame).await.map_err(io)
+    let written = writer.write_all(&request.frame).await.map_err(io);
+    // The frame is in the socket (or the write buffer) now: the client may send more.
+    drop(request.budget);
+    written
 }
 
 async fn read_loop(state: Arc<State>, mut reader: BufReader<OwnedReadHalf>) {
@@ -276,7 +281,9 @@ mod tests {
         // Forty requests that all carry client correlation id 1, as if from forty clients.
         for _ in 0..40 {
             let (reply, answer) = oneshot::channel();
-            let sent = connection.send(Outbound { frame: request(1), reply: Some(reply) }).await;
+            let sent = connection
+                .send(Outbound { frame: request(1), reply: Some(reply), budget: None })
+                .await;
             assert!(sent.is_ok());
             replies.push(answer);
         }
@@ -296,7 +303,9 @@ mod tests {
         let mut answers = Vec::new();
         for id in 0..3 {
             let (reply, answer) = oneshot::channel();
-            let _ = connection.send(Outbound { frame: request(id), reply: Some(reply) }).await;
+            let _ = connection
+                .send(Outbound { frame: request(id), reply: Some(reply), budget: None })
+                .await;
             answers.push(answer);
         }
         let results = tokio::time::timeout(Duration::from_secs(5), async {
@@ -310,7 +319,10 @@ mod tests {
         assert_eq!(results.ok(), Some(vec![true, false, false]));
         assert!(!connection.is_alive());
         let (reply, _answer) = oneshot::channel();
-        assert!(connection.send(Outbound { frame: request(9), reply: Some(reply) }).await.is_err());
+        assert!(connection
+            .send(Outbound { frame: request(9), reply: Some(reply), budget: None })
+            .await
+            .is_err());
     }
 
     #[tokio::test]
