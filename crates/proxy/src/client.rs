@@ -19,14 +19,14 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::ApiKey;
 use skiff_protocol::header::peek_prefix;
-use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tracing::{debug, warn};
 
 use crate::error::ProxyError;
-use crate::frame::{read_frame, FrameKind};
+use crate::frame::{FrameKind, FrameReader};
 use crate::hook::{ProduceVerdict, ProduceView};
 use crate::rewrite::{self, RequestInfo};
 use crate::routing::{self, Lane};
@@ -86,7 +86,6 @@ impl ClientConnection {
         let Self { context, stream, peer, target, mut stop } = self;
         debug!(%peer, ?target, "client connected");
         let (read, write) = stream.into_split();
-        let mut reader = BufReader::with_capacity(BUFFER_BYTES, read);
         let (pending_tx, pending_rx) = mpsc::channel(MAX_IN_FLIGHT);
         let unanswered = Arc::new(AtomicUsize::new(0));
         let writer = tokio::spawn(write_responses(
@@ -110,9 +109,10 @@ impl ClientConnection {
             budget: Arc::new(Semaphore::new(MAX_BYTES_IN_TRANSIT as usize)),
         };
         let kind = FrameKind::Request { max_request_bytes: context.config.max_request_bytes };
+        let mut reader = FrameReader::new(read, kind);
         loop {
             let frame = tokio::select! {
-                frame = read_frame(&mut reader, kind) => frame,
+                frame = reader.next() => frame,
                 // The writer ended (upstream failure or client gone): stop reading too.
                 _ = pending_tx.closed() => break,
                 _ = stop.wait_for(|stop| *stop) => break,
@@ -151,27 +151,24 @@ async fn forward(
 ) -> Result<(), ProxyError> {
     let prefix = peek_prefix(&frame).map_err(|error| ProxyError::Protocol(error.to_string()))?;
     let mut expects_response = true;
-    let frame = if prefix.api_key == ApiKey::Produce as i16 {
-        let frame = frame.freeze();
+    if prefix.api_key == ApiKey::Produce as i16 {
         let produce = routing::parse_produce(&frame, &prefix)?;
         expects_response = produce.acks != 0;
         if context.hook.enabled() {
+            // Only an enabled hook costs a copy of the request.
+            let body = Bytes::copy_from_slice(frame.get(produce.body_offset..).unwrap_or_default());
             let view = ProduceView {
                 api_version: prefix.api_version,
                 correlation_id: prefix.correlation_id,
                 client_id: produce.client_id.as_deref(),
                 acks: produce.acks,
-                body: &produce.body,
+                body: &body,
             };
             if let ProduceVerdict::Reject { reason } = context.hook.check(&view) {
                 return Err(ProxyError::Rejected(reason));
             }
         }
-        drop(produce);
-        into_mut(frame)
-    } else {
-        frame
-    };
+    }
     if routing::starts_connection_state(prefix.api_key) {
         lanes.pinned = true;
     }
@@ -245,11 +242,6 @@ async fn connection(
         Lane::Dedicated => lanes.dedicated = Some(connection.clone()),
     }
     Ok(connection)
-}
-
-fn into_mut(frame: Bytes) -> BytesMut {
-    // The only other handle (the parsed produce body) is dropped, so this does not copy.
-    frame.try_into_mut().unwrap_or_else(|shared| BytesMut::from(&shared[..]))
 }
 
 /// Answers the client in request order; ends on the first failure. Responses that are already

@@ -4,7 +4,7 @@
 //! broker uses. Upstream frames are trusted more, but a negative or absurd length from upstream is
 //! still refused rather than allocated.
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use skiff_protocol::frame::check_request_length;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -12,6 +12,9 @@ use crate::error::ProxyError;
 
 /// Largest response frame accepted from an upstream broker (a Fetch answer can be big).
 pub(crate) const MAX_RESPONSE_BYTES: usize = 1024 * 1024 * 1024;
+
+/// Smallest read from a socket, so small frames arrive many per system call.
+const READ_CHUNK: usize = 16 * 1024;
 
 /// Which limits apply to a frame.
 #[derive(Debug, Clone, Copy)]
@@ -22,31 +25,59 @@ pub(crate) enum FrameKind {
     Response,
 }
 
-/// Reads one frame (without its length prefix). `Ok(None)` is a clean close between frames.
-pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
-    reader: &mut R,
+/// Reads frames from one socket into one reused buffer.
+///
+/// Each frame is split off the buffer (no copy) and, once every handle to it is dropped (it was
+/// written to the other side), its space is reclaimed by the next read. Allocating a fresh
+/// buffer per frame instead left the allocator holding megabytes of freed frames under load.
+pub(crate) struct FrameReader<R> {
+    reader: R,
+    buffer: BytesMut,
     kind: FrameKind,
-) -> Result<Option<BytesMut>, ProxyError> {
-    let mut prefix = [0u8; 4];
-    match reader.read(&mut prefix[..1]).await {
-        Ok(0) => return Ok(None),
-        Ok(_) => {}
-        Err(error) => return Err(ProxyError::Protocol(format!("read failed: {error}"))),
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    pub(crate) fn new(reader: R, kind: FrameKind) -> Self {
+        Self { reader, buffer: BytesMut::new(), kind }
     }
-    reader
-        .read_exact(&mut prefix[1..])
-        .await
-        .map_err(|error| ProxyError::Protocol(format!("truncated frame length: {error}")))?;
-    let length = match kind {
-        FrameKind::Request { max_request_bytes } => check_request_length(prefix, max_request_bytes)
-            .map_err(|error| ProxyError::Protocol(error.to_string()))?,
-        FrameKind::Response => check_response_length(prefix)?,
-    };
-    let mut frame = BytesMut::zeroed(length);
-    reader.read_exact(&mut frame).await.map_err(|error| {
-        ProxyError::Protocol(format!("truncated frame of {length} bytes: {error}"))
-    })?;
-    Ok(Some(frame))
+
+    /// Reads until the buffer holds `wanted` bytes; false on end of stream.
+    async fn fill(&mut self, wanted: usize) -> std::io::Result<bool> {
+        while self.buffer.len() < wanted {
+            self.buffer.reserve((wanted - self.buffer.len()).max(READ_CHUNK));
+            if self.reader.read_buf(&mut self.buffer).await? == 0 {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Reads one frame (without its length prefix). `Ok(None)` is a clean close between
+    /// frames. Not cancel-safe: callers stop using the reader once a read is abandoned.
+    pub(crate) async fn next(&mut self) -> Result<Option<BytesMut>, ProxyError> {
+        let io =
+            |what: &str, error: std::io::Error| ProxyError::Protocol(format!("{what}: {error}"));
+        if !self.fill(4).await.map_err(|error| io("read failed", error))? {
+            if self.buffer.is_empty() {
+                return Ok(None);
+            }
+            return Err(ProxyError::Protocol("truncated frame length".to_owned()));
+        }
+        let mut prefix = [0u8; 4];
+        prefix.copy_from_slice(&self.buffer[..4]);
+        let length = match self.kind {
+            FrameKind::Request { max_request_bytes } => {
+                check_request_length(prefix, max_request_bytes)
+                    .map_err(|error| ProxyError::Protocol(error.to_string()))?
+            }
+            FrameKind::Response => check_response_length(prefix)?,
+        };
+        self.buffer.advance(4);
+        if !self.fill(length).await.map_err(|error| io("read failed", error))? {
+            return Err(ProxyError::Protocol(format!("truncated frame of {length} bytes")));
+        }
+        Ok(Some(self.buffer.split_to(length)))
+    }
 }
 
 fn check_response_length(prefix: [u8; 4]) -> Result<usize, ProxyError> {
@@ -77,22 +108,29 @@ mod tests {
     #[tokio::test]
     async fn refuses_bad_lengths_before_allocating() {
         let request = FrameKind::Request { max_request_bytes: 1024 };
-        let mut negative: &[u8] = &(-5i32).to_be_bytes();
-        assert!(read_frame(&mut negative, request).await.is_err());
-        let mut huge: &[u8] = &(1_000_000i32).to_be_bytes();
-        assert!(read_frame(&mut huge, request).await.is_err());
-        let mut short_response: &[u8] = &[0, 0, 0, 2, 1, 2];
-        assert!(read_frame(&mut short_response, FrameKind::Response).await.is_err());
-        let mut empty: &[u8] = &[];
-        assert!(matches!(read_frame(&mut empty, request).await, Ok(None)));
+        let negative: &[u8] = &(-5i32).to_be_bytes();
+        assert!(FrameReader::new(negative, request).next().await.is_err());
+        let huge: &[u8] = &(1_000_000i32).to_be_bytes();
+        assert!(FrameReader::new(huge, request).next().await.is_err());
+        let short_response: &[u8] = &[0, 0, 0, 2, 1, 2];
+        assert!(FrameReader::new(short_response, FrameKind::Response).next().await.is_err());
+        let empty: &[u8] = &[];
+        assert!(matches!(FrameReader::new(empty, request).next().await, Ok(None)));
+        let truncated: &[u8] = &[0, 0, 0, 9, 0, 1];
+        assert!(FrameReader::new(truncated, request).next().await.is_err());
     }
 
     #[tokio::test]
     async fn reads_a_frame_and_rewrites_its_correlation_id() {
-        let mut input: &[u8] = &[0, 0, 0, 8, 0, 3, 0, 1, 0, 0, 0, 7];
+        let input: &[u8] =
+            &[0, 0, 0, 8, 0, 3, 0, 1, 0, 0, 0, 7, 0, 0, 0, 8, 0, 3, 0, 1, 0, 0, 0, 8];
         let kind = FrameKind::Request { max_request_bytes: 1024 };
-        let mut frame = read_frame(&mut input, kind).await.ok().flatten().unwrap_or_default();
+        let mut reader = FrameReader::new(input, kind);
+        let mut frame = reader.next().await.ok().flatten().unwrap_or_default();
+        let second = reader.next().await.ok().flatten().unwrap_or_default();
+        assert!(matches!(reader.next().await, Ok(None)));
         assert_eq!(correlation_id(&frame, 4), Some(7));
+        assert_eq!(correlation_id(&second, 4), Some(8));
         set_correlation_id(&mut frame, 4, 99);
         assert_eq!(correlation_id(&frame, 4), Some(99));
         assert_eq!(correlation_id(&frame, 6), None);

@@ -40,23 +40,38 @@ pub(crate) fn starts_connection_state(api_key: i16) -> bool {
     api_key == ApiKey::SaslHandshake as i16 || api_key == ApiKey::SaslAuthenticate as i16
 }
 
-/// A Produce request's header fields and body, for the acks check and the produce hook.
+/// A Produce request's header fields, for the acks check and the produce hook.
 pub(crate) struct ProduceRequest {
     pub(crate) client_id: Option<String>,
     pub(crate) acks: i16,
-    /// The request body (after the header), undecoded.
-    pub(crate) body: Bytes,
+    /// Where the request body (after the header) starts in the frame.
+    pub(crate) body_offset: usize,
 }
 
+/// Bytes copied to parse a Produce request's header, transactional id and acks; only a longer
+/// header (a huge client id) makes the parser copy the whole frame.
+const PRODUCE_HEAD_BYTES: usize = 1024;
+
 /// Reads the header, transactional id and acks of a Produce request (`frame` without length).
+/// The frame itself is not consumed or shared, so it can be forwarded without a copy.
 pub(crate) fn parse_produce(
-    frame: &Bytes,
+    frame: &[u8],
     prefix: &RequestPrefix,
 ) -> Result<ProduceRequest, ProxyError> {
+    let head = Bytes::copy_from_slice(&frame[..frame.len().min(PRODUCE_HEAD_BYTES)]);
+    match parse_produce_head(&head, prefix) {
+        Err(_) if frame.len() > PRODUCE_HEAD_BYTES => {
+            parse_produce_head(&Bytes::copy_from_slice(frame), prefix)
+        }
+        parsed => parsed,
+    }
+}
+
+fn parse_produce_head(frame: &Bytes, prefix: &RequestPrefix) -> Result<ProduceRequest, ProxyError> {
     let mut rest = frame.clone();
     let (_, header) = decode_header(&mut rest, prefix)
         .map_err(|error| ProxyError::Protocol(error.to_string()))?;
-    let body = rest.clone();
+    let body_offset = frame.len() - rest.len();
     let truncated = || ProxyError::Protocol("truncated produce request".to_owned());
     // transactional_id: a nullable string, compact (varint length + 1) from version 9 on.
     let skip = if prefix.api_version >= 9 {
@@ -73,7 +88,7 @@ pub(crate) fn parse_produce(
     }
     rest.advance(skip);
     let acks = rest.get_i16();
-    Ok(ProduceRequest { client_id: header.client_id.map(|id| id.to_string()), acks, body })
+    Ok(ProduceRequest { client_id: header.client_id.map(|id| id.to_string()), acks, body_offset })
 }
 
 fn read_unsigned_varint(buf: &mut Bytes) -> Option<u32> {

@@ -15,14 +15,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit};
 use tracing::{debug, warn};
 
 use crate::error::ProxyError;
-use crate::frame::{correlation_id, read_frame, set_correlation_id, FrameKind};
+use crate::frame::{correlation_id, set_correlation_id, FrameKind, FrameReader};
 
 /// Requests queued for writing per upstream connection before senders wait.
 const OUTBOUND_QUEUE: usize = 1024;
@@ -84,7 +84,7 @@ impl UpstreamConnection {
             requests,
             BufWriter::with_capacity(BUFFER_BYTES, write),
         ));
-        tokio::spawn(read_loop(state.clone(), BufReader::with_capacity(BUFFER_BYTES, read)));
+        tokio::spawn(read_loop(state.clone(), FrameReader::new(read, FrameKind::Response)));
         debug!(upstream = %address, "upstream connection opened");
         Ok(Arc::new(Self { address, outbound, state }))
     }
@@ -201,11 +201,11 @@ async fn write_request(
     written
 }
 
-async fn read_loop(state: Arc<State>, mut reader: BufReader<OwnedReadHalf>) {
+async fn read_loop(state: Arc<State>, mut reader: FrameReader<OwnedReadHalf>) {
     let mut closed = state.closed.subscribe();
     let reason = loop {
         let frame = tokio::select! {
-            frame = read_frame(&mut reader, FrameKind::Response) => frame,
+            frame = reader.next() => frame,
             _ = closed.wait_for(|closed| *closed) => return,
         };
         let frame = match frame {
