@@ -38,7 +38,7 @@ use crate::Context;
 const MAX_IN_FLIGHT: usize = 256;
 const BUFFER_BYTES: usize = 16 * 1024;
 /// Request bytes of one client read but not yet written upstream (a larger frame takes all).
-const MAX_BYTES_IN_TRANSIT: u32 = 2 * 1024 * 1024;
+const MAX_BYTES_IN_TRANSIT: u32 = 1024 * 1024;
 /// How long a closing client connection waits for answers still owed to it.
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 

@@ -16,6 +16,9 @@ pub(crate) const MAX_RESPONSE_BYTES: usize = 1024 * 1024 * 1024;
 /// Smallest read from a socket, so small frames arrive many per system call.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// Largest idle read buffer kept per socket between frames.
+const KEEP_CAPACITY: usize = 256 * 1024;
+
 /// Which limits apply to a frame.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum FrameKind {
@@ -55,6 +58,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// Reads one frame (without its length prefix). `Ok(None)` is a clean close between
     /// frames. Not cancel-safe: callers stop using the reader once a read is abandoned.
     pub(crate) async fn next(&mut self) -> Result<Option<BytesMut>, ProxyError> {
+        if self.buffer.is_empty() && self.buffer.capacity() > KEEP_CAPACITY {
+            // A big frame passed: let its memory go with it instead of keeping it per socket.
+            self.buffer = BytesMut::new();
+        }
         let io =
             |what: &str, error: std::io::Error| ProxyError::Protocol(format!("{what}: {error}"));
         if !self.fill(4).await.map_err(|error| io("read failed", error))? {
