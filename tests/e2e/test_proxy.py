@@ -180,6 +180,53 @@ def test_produce_consume_and_metadata_point_at_the_proxy(cluster):
     assert not {port for _, port in advertised} & broker_ports
 
 
+def test_describe_cluster_and_group_coordinator_point_at_the_proxy(cluster):
+    proxy, brokers = cluster
+    client = admin(proxy.bootstrap)
+    description = client.describe_cluster(request_timeout=TIMEOUT).result(TIMEOUT)
+    assert description.nodes and all(node.port in proxy_ports(proxy) for node in description.nodes)
+
+    topic, group = unique("coord"), unique("g")
+    create_topic(proxy.bootstrap, topic)
+    member = Member(proxy.bootstrap, group, topic, "m0")
+    try:
+        wait_balanced([member], 1)
+        groups = client.describe_consumer_groups([group], request_timeout=TIMEOUT)
+        coordinator = groups[group].result(TIMEOUT).coordinator
+        assert coordinator.host == "127.0.0.1" and coordinator.port in proxy_ports(proxy), coordinator
+        assert coordinator.port not in {broker.port for broker in brokers}
+    finally:
+        member.close()
+
+
+def test_kafka_python_through_the_proxy(single):
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition as KafkaTopicPartition
+
+    proxy, _ = single
+    topic = unique("kafka-python")
+    create_topic(proxy.bootstrap, topic)
+    client = KafkaProducer(
+        bootstrap_servers=[proxy.bootstrap], acks="all", compression_type="gzip",
+        request_timeout_ms=10000, max_block_ms=10000,
+    )  # fmt: skip
+    try:
+        for i in range(20):
+            client.send(topic, value=b"kp-%d" % i).get(timeout=10)
+    finally:
+        client.close(timeout=5)
+    reader = KafkaConsumer(
+        bootstrap_servers=[proxy.bootstrap], group_id=None, enable_auto_commit=False,
+        consumer_timeout_ms=5000,
+    )  # fmt: skip
+    try:
+        reader.assign([KafkaTopicPartition(topic, 0)])
+        reader.seek_to_beginning()
+        got = [message.value for message in reader]
+    finally:
+        reader.close()
+    assert got == [b"kp-%d" % i for i in range(20)]
+
+
 def test_kcat_through_the_proxy(cluster):
     proxy, _ = cluster
     topic = unique("kcat")
