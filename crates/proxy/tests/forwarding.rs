@@ -1,14 +1,18 @@
 //! The whole proxy against a fake upstream broker: answers reach each client in its request
-//! order even when its requests travel on different upstream connections, and a client whose
-//! upstream dies is disconnected promptly.
+//! order even when its requests travel on different upstream connections, acks=0 produce
+//! requests are owed no answer, the produce hook sees (and may refuse) produce requests, and a
+//! client whose upstream dies is disconnected promptly.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use skiff_proxy::{NoProduceChecks, ProxyConfig};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use skiff_proxy::{NoProduceChecks, ProduceHook, ProduceVerdict, ProduceView, ProxyConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+const PRODUCE: i16 = 0;
 const FETCH: i16 = 1;
 const LIST_OFFSETS: i16 = 2;
 
@@ -31,6 +35,9 @@ async fn fake_broker() -> String {
                     if api_key == 99 {
                         return;
                     }
+                    if api_key == PRODUCE && produce_acks(&frame) == Some(0) {
+                        continue; // like Kafka: no answer at all
+                    }
                     if api_key == FETCH {
                         tokio::time::sleep(Duration::from_millis(300)).await;
                     }
@@ -47,7 +54,20 @@ async fn fake_broker() -> String {
     address
 }
 
+/// The acks of a Produce v3 request with header v1 (what `produce_request` sends).
+fn produce_acks(frame: &[u8]) -> Option<i16> {
+    let field = |at: usize| Some(i16::from_be_bytes(frame.get(at..at + 2)?.try_into().ok()?));
+    let client_id = usize::try_from(field(8)?).unwrap_or(0);
+    let transactional_at = 10 + client_id;
+    let transactional_id = usize::try_from(field(transactional_at)?).unwrap_or(0);
+    field(transactional_at + 2 + transactional_id)
+}
+
 async fn start_proxy(upstream: String) -> std::net::SocketAddr {
+    start_proxy_with(upstream, Arc::new(NoProduceChecks)).await
+}
+
+async fn start_proxy_with(upstream: String, hook: Arc<dyn ProduceHook>) -> std::net::SocketAddr {
     let config = ProxyConfig {
         listen: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
         advertised_host: "127.0.0.1".to_owned(),
@@ -59,8 +79,7 @@ async fn start_proxy(upstream: String) -> std::net::SocketAddr {
         connect_timeout: Duration::from_secs(2),
         max_upstream_brokers: 4,
     };
-    let listeners =
-        skiff_proxy::bind(config, Arc::new(NoProduceChecks)).unwrap_or_else(|e| panic!("{e}"));
+    let listeners = skiff_proxy::bind(config, hook).unwrap_or_else(|e| panic!("{e}"));
     let address = listeners.local_addr().unwrap_or_else(|e| panic!("{e}"));
     tokio::spawn(skiff_proxy::serve(listeners, std::future::pending()));
     address
@@ -128,4 +147,72 @@ async fn a_client_whose_upstream_dies_is_disconnected_promptly() {
     let mut again = TcpStream::connect(proxy).await.unwrap_or_else(|e| panic!("{e}"));
     again.write_all(&request(LIST_OFFSETS, 3)).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(read_response(&mut again).await, (3, LIST_OFFSETS));
+}
+
+/// A produce hook that counts what it sees and rejects requests with acks = 1.
+#[derive(Default)]
+struct RejectAcksOne {
+    seen: AtomicUsize,
+}
+
+impl ProduceHook for RejectAcksOne {
+    fn enabled(&self) -> bool {
+        true
+    }
+
+    fn check(&self, request: &ProduceView<'_>) -> ProduceVerdict {
+        self.seen.fetch_add(1, Ordering::SeqCst);
+        assert_eq!(request.client_id, Some("hook-test"));
+        if request.acks == 1 {
+            ProduceVerdict::Reject { reason: "acks=1 refused by the test hook".to_owned() }
+        } else {
+            ProduceVerdict::Forward
+        }
+    }
+}
+
+/// Produce v3 (header v1): client id, null transactional id, acks, timeout, no topics.
+fn produce_request(correlation_id: i32, acks: i16) -> Vec<u8> {
+    let mut payload = Vec::new();
+    payload.extend_from_slice(&0i16.to_be_bytes()); // api key: Produce
+    payload.extend_from_slice(&3i16.to_be_bytes());
+    payload.extend_from_slice(&correlation_id.to_be_bytes());
+    payload.extend_from_slice(&9i16.to_be_bytes());
+    payload.extend_from_slice(b"hook-test");
+    payload.extend_from_slice(&(-1i16).to_be_bytes()); // transactional id: null
+    payload.extend_from_slice(&acks.to_be_bytes());
+    payload.extend_from_slice(&1000i32.to_be_bytes());
+    payload.extend_from_slice(&0i32.to_be_bytes()); // no topics
+    let mut frame = (payload.len() as i32).to_be_bytes().to_vec();
+    frame.extend(payload);
+    frame
+}
+
+#[tokio::test]
+async fn the_produce_hook_sees_produce_requests_and_can_refuse_them() {
+    let hook = Arc::new(RejectAcksOne::default());
+    let proxy = start_proxy_with(fake_broker().await, hook.clone()).await;
+    let mut client = TcpStream::connect(proxy).await.unwrap_or_else(|e| panic!("{e}"));
+    // acks = -1 is forwarded and answered; ListOffsets is not shown to the hook.
+    client.write_all(&produce_request(1, -1)).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(read_response(&mut client).await, (1, 0));
+    client.write_all(&request(LIST_OFFSETS, 2)).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(read_response(&mut client).await, (2, LIST_OFFSETS));
+    // acks = 1 is refused: the connection closes.
+    client.write_all(&produce_request(3, 1)).await.unwrap_or_else(|e| panic!("{e}"));
+    let mut byte = [0u8; 1];
+    let closed = tokio::time::timeout(Duration::from_secs(2), client.read(&mut byte)).await;
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "connection not closed: {closed:?}");
+    assert_eq!(hook.seen.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn acks_zero_produce_gets_no_answer_and_later_answers_stay_in_order() {
+    let proxy = start_proxy(fake_broker().await).await;
+    let mut client = TcpStream::connect(proxy).await.unwrap_or_else(|e| panic!("{e}"));
+    let mut batch = produce_request(1, 0);
+    batch.extend(request(LIST_OFFSETS, 2));
+    client.write_all(&batch).await.unwrap_or_else(|e| panic!("{e}"));
+    // No answer is owed for acks=0, so the first answer the client sees is ListOffsets'.
+    assert_eq!(read_response(&mut client).await, (2, LIST_OFFSETS));
 }
