@@ -32,6 +32,27 @@ mod tests {
     use kafka_protocol::protocol::StrBytes;
 
     #[test]
+    fn unknown_tagged_fields_survive_the_rewrite() {
+        let (topology, _) = test_topology();
+        let mut unknown = std::collections::BTreeMap::new();
+        unknown.insert(999, bytes::Bytes::from_static(b"future"));
+        let upstream = MetadataResponse::default()
+            .with_brokers(vec![MetadataResponseBroker::default()
+                .with_node_id(BrokerId(1))
+                .with_host(StrBytes::from_static_str("kafka-1.internal"))
+                .with_port(9092)
+                .with_unknown_tagged_fields(unknown.clone())])
+            .with_unknown_tagged_fields(unknown.clone());
+        let frame = encode_response(ApiKey::Metadata, 12, 1, &upstream);
+        let request =
+            RequestInfo { api_key: ApiKey::Metadata as i16, api_version: 12, correlation_id: 2 };
+        let rewritten = response(&topology, request, frame).unwrap_or_default();
+        let (_, answer): (i32, MetadataResponse) = decode_response(ApiKey::Metadata, 12, rewritten);
+        assert_eq!(answer.unknown_tagged_fields, unknown);
+        assert_eq!(answer.brokers[0].unknown_tagged_fields, unknown);
+    }
+
+    #[test]
     fn brokers_point_at_the_proxy_and_everything_else_survives() {
         let (topology, base) = test_topology();
         for version in [1, 4, 9, 12, 13] {
