@@ -23,7 +23,7 @@ use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
-use tracing::{debug, warn};
+use tracing::{debug, trace, warn};
 
 use crate::error::ProxyError;
 use crate::frame::{FrameKind, FrameReader};
@@ -60,6 +60,8 @@ pub(crate) struct ClientConnection {
 struct Lanes {
     /// The upstream broker this client talks to (for the bootstrap port: the one that answered).
     address: Option<Arc<str>>,
+    /// Connected to the bootstrap port (any upstream broker will do).
+    bootstrap: bool,
     slot: usize,
     shared: Option<Arc<UpstreamConnection>>,
     dedicated: Option<Arc<UpstreamConnection>>,
@@ -100,6 +102,7 @@ impl ClientConnection {
             Target::Bootstrap => None,
         };
         let mut lanes = Lanes {
+            bootstrap: address.is_none(),
             address,
             slot: context.pool.assign_slot(),
             shared: None,
@@ -173,6 +176,14 @@ async fn forward(
         lanes.pinned = true;
     }
     let lane = if lanes.pinned { Lane::Dedicated } else { routing::lane(prefix.api_key) };
+    trace!(
+        api_key = prefix.api_key,
+        api_version = prefix.api_version,
+        correlation_id = prefix.correlation_id,
+        ?lane,
+        expects_response,
+        "forwarding request"
+    );
     let connection = connection(context, lanes, lane).await?;
     let reply = if expects_response {
         let (reply_tx, reply_rx) = oneshot::channel();
@@ -222,6 +233,13 @@ async fn connection(
             });
         }
         debug!(upstream = %connection.address(), "reopening a lost upstream connection for an idle client");
+        if lanes.bootstrap {
+            // Any upstream will do for a bootstrap client: pick again rather than insist on
+            // the one that just went away.
+            lanes.address = None;
+            lanes.shared = None;
+            lanes.dedicated = None;
+        }
     }
     let pool = &context.pool;
     let address = match &lanes.address {
