@@ -56,7 +56,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     }
 
     /// Reads one frame (without its length prefix). `Ok(None)` is a clean close between
-    /// frames. Not cancel-safe: callers stop using the reader once a read is abandoned.
+    /// frames. Cancel-safe: bytes read before a cancellation stay buffered for the next call.
     pub(crate) async fn next(&mut self) -> Result<Option<BytesMut>, ProxyError> {
         if self.buffer.is_empty() && self.buffer.capacity() > KEEP_CAPACITY {
             // A big frame passed: let its memory go with it instead of keeping it per socket.
@@ -79,10 +79,12 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             }
             FrameKind::Response => check_response_length(prefix)?,
         };
-        self.buffer.advance(4);
-        if !self.fill(length).await.map_err(|error| io("read failed", error))? {
+        // The prefix stays in the buffer until the whole frame is there, so a read abandoned
+        // half-way (a `select!` branch that lost) loses nothing.
+        if !self.fill(4 + length).await.map_err(|error| io("read failed", error))? {
             return Err(ProxyError::Protocol(format!("truncated frame of {length} bytes")));
         }
+        self.buffer.advance(4);
         Ok(Some(self.buffer.split_to(length)))
     }
 }

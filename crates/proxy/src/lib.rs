@@ -52,6 +52,8 @@ pub struct ProxyConfig {
     pub shared_connections: usize,
     /// How long to wait for an upstream broker to accept a connection.
     pub connect_timeout: Duration,
+    /// A shared upstream connection whose oldest request waits longer than this is closed.
+    pub request_timeout: Duration,
     /// Most upstream brokers (and so extra proxy ports) the proxy serves.
     pub max_upstream_brokers: usize,
 }

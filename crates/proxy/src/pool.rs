@@ -27,6 +27,7 @@ pub(crate) struct UpstreamPool {
     bootstrap: Vec<Arc<str>>,
     shared_per_broker: usize,
     connect_timeout: Duration,
+    request_timeout: Duration,
     brokers: Mutex<HashMap<Arc<str>, Arc<[Slot]>>>,
     next_slot: AtomicUsize,
     next_bootstrap: AtomicUsize,
@@ -37,11 +38,13 @@ impl UpstreamPool {
         bootstrap: Vec<Arc<str>>,
         shared_per_broker: usize,
         connect_timeout: Duration,
+        request_timeout: Duration,
     ) -> Self {
         Self {
             bootstrap,
             shared_per_broker: shared_per_broker.max(1),
             connect_timeout,
+            request_timeout,
             brokers: Mutex::new(HashMap::new()),
             next_slot: AtomicUsize::new(0),
             next_bootstrap: AtomicUsize::new(0),
@@ -76,7 +79,12 @@ impl UpstreamPool {
         if let Some(connection) = current.as_ref().filter(|connection| connection.is_alive()) {
             return Ok(connection.clone());
         }
-        let connection = UpstreamConnection::connect(address.clone(), self.connect_timeout).await?;
+        let connection = UpstreamConnection::connect(
+            address.clone(),
+            self.connect_timeout,
+            Some(self.request_timeout),
+        )
+        .await?;
         *current = Some(connection.clone());
         Ok(connection)
     }
@@ -86,7 +94,9 @@ impl UpstreamPool {
         &self,
         address: &Arc<str>,
     ) -> Result<Arc<UpstreamConnection>, ProxyError> {
-        UpstreamConnection::connect(address.clone(), self.connect_timeout).await
+        // No request timeout: long polls live here, and the client closes this connection
+        // (and so this upstream connection) when its own request timeout passes.
+        UpstreamConnection::connect(address.clone(), self.connect_timeout, None).await
     }
 
     /// For a bootstrap-port client: the first upstream from `--upstream` (starting with the one

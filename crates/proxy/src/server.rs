@@ -54,6 +54,7 @@ pub fn bind(config: ProxyConfig, hook: Arc<dyn ProduceHook>) -> Result<Listeners
         config.upstreams.iter().map(|address| Arc::from(address.as_str())).collect(),
         config.shared_connections,
         config.connect_timeout,
+        config.request_timeout,
     );
     let context = Arc::new(Context { config, topology, pool, hook });
     Ok(Listeners { context, bootstrap, routes })

@@ -12,7 +12,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use tokio::io::{AsyncWriteExt, BufWriter};
@@ -55,14 +55,20 @@ struct State {
 struct InFlight {
     closed: bool,
     next_id: i32,
-    waiting: VecDeque<(i32, oneshot::Sender<BytesMut>)>,
+    /// Upstream correlation id, where the answer goes, when the request was written.
+    waiting: VecDeque<(i32, oneshot::Sender<BytesMut>, Instant)>,
 }
 
 impl UpstreamConnection {
     /// Connects to `address` (HOST:PORT, resolved here) within `timeout` and starts the tasks.
+    ///
+    /// With a `request_timeout`, a connection whose oldest unanswered request waited longer is
+    /// closed (failing its requests), so an upstream that hangs without closing its socket
+    /// cannot hold clients forever. Only connections that carry no long polls get one.
     pub(crate) async fn connect(
         address: Arc<str>,
         timeout: Duration,
+        request_timeout: Option<Duration>,
     ) -> Result<Arc<Self>, ProxyError> {
         let unavailable =
             |reason: String| ProxyError::Unavailable { address: address.to_string(), reason };
@@ -84,7 +90,11 @@ impl UpstreamConnection {
             requests,
             BufWriter::with_capacity(BUFFER_BYTES, write),
         ));
-        tokio::spawn(read_loop(state.clone(), FrameReader::new(read, FrameKind::Response)));
+        tokio::spawn(read_loop(
+            state.clone(),
+            FrameReader::new(read, FrameKind::Response),
+            request_timeout,
+        ));
         debug!(upstream = %address, "upstream connection opened");
         Ok(Arc::new(Self { address, outbound, state }))
     }
@@ -189,7 +199,7 @@ async fn write_request(
         in_flight.next_id = if id == i32::MAX { 0 } else { id + 1 };
         set_correlation_id(&mut request.frame, 4, id);
         if let Some(reply) = request.reply {
-            in_flight.waiting.push_back((id, reply));
+            in_flight.waiting.push_back((id, reply, Instant::now()));
         }
     }
     let length = i32::try_from(request.frame.len()).map_err(|_| "request over 2 GiB".to_owned())?;
@@ -201,12 +211,30 @@ async fn write_request(
     written
 }
 
-async fn read_loop(state: Arc<State>, mut reader: FrameReader<OwnedReadHalf>) {
+async fn read_loop(
+    state: Arc<State>,
+    mut reader: FrameReader<OwnedReadHalf>,
+    request_timeout: Option<Duration>,
+) {
     let mut closed = state.closed.subscribe();
+    let check_every = request_timeout
+        .map(|limit| (limit / 4).clamp(Duration::from_millis(50), Duration::from_secs(1)))
+        .unwrap_or(Duration::from_secs(3600));
+    let mut watchdog = tokio::time::interval(check_every);
     let reason = loop {
         let frame = tokio::select! {
+            // FrameReader::next is cancel-safe, so the other branches may win at any time.
             frame = reader.next() => frame,
             _ = closed.wait_for(|closed| *closed) => return,
+            _ = watchdog.tick(), if request_timeout.is_some() => {
+                let oldest = state.lock().waiting.front().map(|(_, _, sent)| sent.elapsed());
+                match (oldest, request_timeout) {
+                    (Some(waited), Some(limit)) if waited > limit => {
+                        break format!("no answer within {limit:?}");
+                    }
+                    _ => continue,
+                }
+            }
         };
         let frame = match frame {
             Ok(Some(frame)) => frame,
@@ -216,11 +244,11 @@ async fn read_loop(state: Arc<State>, mut reader: FrameReader<OwnedReadHalf>) {
         let got = correlation_id(&frame, 0);
         let waiting = state.lock().waiting.pop_front();
         match waiting {
-            Some((expected, reply)) if Some(expected) == got => {
+            Some((expected, reply, _)) if Some(expected) == got => {
                 // The client may have gone meanwhile; its response is then simply dropped.
                 let _ = reply.send(frame);
             }
-            Some((expected, _)) => {
+            Some((expected, _, _)) => {
                 break format!("response correlation id {got:?} where {expected} was next")
             }
             None => break format!("unsolicited response with correlation id {got:?}"),
@@ -275,7 +303,7 @@ mod tests {
     #[tokio::test]
     async fn requests_from_many_clients_get_unique_ids_and_their_own_answers() {
         let (address, broker) = fake_broker(40).await;
-        let connection = UpstreamConnection::connect(address, Duration::from_secs(5)).await;
+        let connection = UpstreamConnection::connect(address, Duration::from_secs(5), None).await;
         let Ok(connection) = connection else { panic!("no connection") };
         let mut replies = Vec::new();
         // Forty requests that all carry client correlation id 1, as if from forty clients.
@@ -298,7 +326,7 @@ mod tests {
     #[tokio::test]
     async fn an_upstream_that_dies_fails_every_waiting_request_at_once() {
         let (address, _broker) = fake_broker(1).await;
-        let connection = UpstreamConnection::connect(address, Duration::from_secs(5)).await;
+        let connection = UpstreamConnection::connect(address, Duration::from_secs(5), None).await;
         let Ok(connection) = connection else { panic!("no connection") };
         let mut answers = Vec::new();
         for id in 0..3 {
@@ -329,7 +357,7 @@ mod tests {
     async fn an_unreachable_upstream_is_unavailable() {
         let free = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr());
         let address: Arc<str> = free.map(|a| a.to_string()).unwrap_or_default().into();
-        let result = UpstreamConnection::connect(address, Duration::from_secs(2)).await;
+        let result = UpstreamConnection::connect(address, Duration::from_secs(2), None).await;
         assert!(matches!(result, Err(ProxyError::Unavailable { .. })));
     }
 }

@@ -18,7 +18,7 @@ const LIST_OFFSETS: i16 = 2;
 
 /// A fake broker: answers each request on its connection in order, with the request's
 /// correlation id and its api key as the body; Fetch answers after 300 ms (a long poll). A
-/// request with api key 99 makes it drop the connection instead.
+/// request with api key 99 makes it drop the connection instead, one with 98 makes it hang.
 async fn fake_broker() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
     let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
@@ -34,6 +34,10 @@ async fn fake_broker() -> String {
                     let api_key = i16::from_be_bytes([frame[0], frame[1]]);
                     if api_key == 99 {
                         return;
+                    }
+                    if api_key == 98 {
+                        // Hang: keep the connection open and never answer again.
+                        std::future::pending::<()>().await;
                     }
                     if api_key == PRODUCE && produce_acks(&frame) == Some(0) {
                         continue; // like Kafka: no answer at all
@@ -77,6 +81,7 @@ async fn start_proxy_with(upstream: String, hook: Arc<dyn ProduceHook>) -> std::
         max_connections: 100,
         shared_connections: 2,
         connect_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_millis(500),
         max_upstream_brokers: 4,
     };
     let listeners = skiff_proxy::bind(config, hook).unwrap_or_else(|e| panic!("{e}"));
@@ -215,4 +220,15 @@ async fn acks_zero_produce_gets_no_answer_and_later_answers_stay_in_order() {
     client.write_all(&batch).await.unwrap_or_else(|e| panic!("{e}"));
     // No answer is owed for acks=0, so the first answer the client sees is ListOffsets'.
     assert_eq!(read_response(&mut client).await, (2, LIST_OFFSETS));
+}
+
+#[tokio::test]
+async fn an_upstream_that_hangs_is_given_up_after_the_request_timeout() {
+    let proxy = start_proxy(fake_broker().await).await;
+    let mut client = TcpStream::connect(proxy).await.unwrap_or_else(|e| panic!("{e}"));
+    client.write_all(&request(98, 1)).await.unwrap_or_else(|e| panic!("{e}"));
+    // The request timeout in these tests is 500 ms.
+    let mut byte = [0u8; 1];
+    let closed = tokio::time::timeout(Duration::from_secs(3), client.read(&mut byte)).await;
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "connection not closed: {closed:?}");
 }

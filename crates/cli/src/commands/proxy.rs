@@ -31,6 +31,10 @@ pub(crate) struct ProxyArgs {
     /// How long to wait for an upstream broker to accept a connection (milliseconds).
     #[arg(long, env = "SKIFF_UPSTREAM_CONNECT_TIMEOUT_MS", default_value_t = 5000)]
     upstream_connect_timeout_ms: u64,
+    /// A shared upstream connection whose oldest request has waited this long is closed and
+    /// its clients disconnected (milliseconds); Fetch, JoinGroup and SyncGroup are exempt.
+    #[arg(long, env = "SKIFF_UPSTREAM_REQUEST_TIMEOUT_MS", default_value_t = 60_000)]
+    upstream_request_timeout_ms: u64,
     /// Most upstream brokers served (each takes one proxy port).
     #[arg(long, env = "SKIFF_MAX_UPSTREAM_BROKERS", default_value_t = 64)]
     max_upstream_brokers: usize,
@@ -65,6 +69,7 @@ impl ProxyArgs {
             max_connections: self.max_connections.max(1),
             shared_connections: self.upstream_connections.max(1),
             connect_timeout: Duration::from_millis(self.upstream_connect_timeout_ms.max(1)),
+            request_timeout: Duration::from_millis(self.upstream_request_timeout_ms.max(1)),
             max_upstream_brokers: self.max_upstream_brokers.max(1),
         })
     }
