@@ -264,7 +264,9 @@ def print_report(report: dict) -> None:
         ("proxy_cores_produce", 2), ("broker_cores_produce", 2), ("client_cores_produce", 2),
     ]:  # fmt: skip
         direct, proxied = figures[key]["direct"], figures[key]["proxy"]
-        ratio = f"{proxied / direct:.2f}" if direct and proxied is not None else "-"
+        # The proxy's own CPU is zero on the direct path: no ratio.
+        has_ratio = direct and proxied is not None and not key.startswith("proxy_")
+        ratio = f"{proxied / direct:.2f}" if has_ratio else "-"
         cell = lambda v: "-" if v is None else f"{v:,.{digits}f}"  # noqa: E731
         print(f"| {key} | {cell(direct)} | {cell(proxied)} | {ratio} |")
     print()
