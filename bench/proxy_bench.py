@@ -191,6 +191,46 @@ def round_trip_probe(port: int, topic: str, probes: int, value_bytes: int) -> di
     }
 
 
+def fetch_v4_request(topic: str, correlation_id: int, max_wait_ms: int) -> bytes:
+    """A Fetch v4 long poll for partition 0 from offset 0 (min_bytes 1)."""
+    body = (
+        struct.pack(">iiiib", -1, max_wait_ms, 1, 1 << 20, 0)
+        + struct.pack(">i", 1) + kafka_wire.string(topic)
+        + struct.pack(">i", 1) + struct.pack(">iqi", 0, 0, 1 << 20)
+    )  # fmt: skip
+    return kafka_wire.frame(kafka_wire.request_header(1, 4, correlation_id, "skiff-bench") + body)
+
+
+def head_of_line(broker_port: int, proxy_port: int, empty_topic: str, produce_topic: str, wait_ms: int) -> dict:
+    """How long a Produce waits behind another request's long poll.
+
+    - shared connection (what a proxy multiplexing Fetch onto a shared upstream connection would
+      impose): a long-poll Fetch on an empty partition, then a Produce, on one connection straight
+      to the broker, which handles a connection's requests one at a time;
+    - through the proxy: the long poll on one client connection, the Produce on another (the
+      proxy gives Fetch a dedicated upstream connection).
+    """
+    batch = kafka_wire.record_batch([kafka_wire.record(0, b"h" * 100)])
+    produce = kafka_wire.produce_v3_request(produce_topic, 0, batch, 2, acks=1)
+    with socket.create_connection(("127.0.0.1", broker_port), timeout=10) as sock:
+        sock.sendall(fetch_v4_request(empty_topic, 1, wait_ms))
+        began = now()
+        sock.sendall(produce)
+        recv_response(sock, 1)
+        recv_response(sock, 2)
+        shared_ms = (now() - began) * 1000
+    with socket.create_connection(("127.0.0.1", proxy_port), timeout=10) as poller, \
+            socket.create_connection(("127.0.0.1", proxy_port), timeout=10) as producer:
+        poller.sendall(fetch_v4_request(empty_topic, 1, wait_ms))
+        time.sleep(0.05)  # the long poll is upstream now
+        began = now()
+        producer.sendall(produce)
+        recv_response(producer, 2)
+        proxied_ms = (now() - began) * 1000
+        recv_response(poller, 1)
+    return {"fetch_max_wait_ms": wait_ms, "shared_connection_ms": shared_ms, "through_proxy_ms": proxied_ms}
+
+
 def measure_path(name: str, bootstrap: str, probe_port: int, args, broker_pid: int, proxy_pid: int, round_: int) -> dict:
     """One round of produce, consume and round-trip probe against `bootstrap`."""
     topic = f"bench-proxy-{name}-{round_}-{int(time.time() * 1000)}"
@@ -272,6 +312,12 @@ def print_report(report: dict) -> None:
     print()
     added = report["added_round_trip_ms"]
     print(f"added round-trip latency (proxy - direct): p50 {added['p50']:.3f} ms, p99 {added['p99']:.3f} ms")
+    hol = report["head_of_line"]
+    print(
+        f"a Produce behind another client's {hol['fetch_max_wait_ms']} ms long poll: "
+        f"{hol['shared_connection_ms']:.1f} ms on one shared connection, "
+        f"{hol['through_proxy_ms']:.2f} ms through the proxy (Fetch on its own upstream connection)"
+    )
     memory = report["proxy_memory_kib"]
     print(
         f"proxy RSS: idle {memory['idle'] / 1024:.1f} MiB, peak sampled under load "
@@ -332,6 +378,10 @@ def main(argv=None) -> int:
                 report["rounds"].append(
                     measure_path(name, bootstrap, port, args, broker.proc.pid, proxy.proc.pid, round_)
                 )
+        empty_topic, produce_topic = f"bench-hol-empty-{int(time.time())}", f"bench-hol-{int(time.time())}"
+        create_topic(broker.address, empty_topic, 1)
+        create_topic(broker.address, produce_topic, 1)
+        report["head_of_line"] = head_of_line(broker.port, proxy.port, empty_topic, produce_topic, 500)
         memory = proc_memory_kib(proxy.proc.pid)
         report["proxy_memory_kib"] = {
             "idle": idle,
