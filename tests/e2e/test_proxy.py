@@ -250,8 +250,8 @@ def test_acks_zero_produce_gets_no_response_and_lands(single):
 
 
 @pytest.mark.parametrize("codec", ["none", "gzip", "snappy", "lz4", "zstd"])
-def test_every_compression_codec(single, codec):
-    proxy, _ = single
+def test_every_compression_codec(cluster, codec):
+    proxy, _ = cluster
     topic = unique(f"codec-{codec}")
     create_topic(proxy.bootstrap, topic)
     records = [{"value": v} for v in values(codec, 500, size=200)]
@@ -289,8 +289,8 @@ def test_consumer_group_through_the_proxy(cluster):
         late.close()
 
 
-def test_transactions_through_the_proxy(single):
-    proxy, _ = single
+def test_transactions_through_the_proxy(cluster):
+    proxy, _ = cluster
     topic = unique("txn")
     create_topic(proxy.bootstrap, topic, partitions=2)
     client = producer(proxy.bootstrap, **{"transactional.id": unique("tid"), "linger.ms": 1})
