@@ -10,7 +10,7 @@ pub enum ProxyError {
     #[error("invalid configuration: {0}")]
     Config(String),
     /// A listening socket could not be bound.
-    #[error("cannot listen on {address}: {source}")]
+    #[error("cannot listen on {address}")]
     Bind { address: String, source: std::io::Error },
     /// An upstream broker could not be reached or went away.
     #[error("upstream {address} unavailable: {reason}")]
