@@ -238,6 +238,19 @@ def test_kcat_through_the_proxy(cluster):
     assert f"127.0.0.1:{proxy.port + 1}" in listing, listing
 
 
+def test_kcat_consumer_group_through_the_proxy(cluster):
+    proxy, _ = cluster
+    topic, group = unique("kcat-group"), unique("g")
+    create_topic(proxy.bootstrap, topic, partitions=3)
+    lines = [f"line-{i}" for i in range(60)]
+    produce(proxy.bootstrap, topic, [{"value": v.encode(), "partition": i % 3} for i, v in enumerate(lines)])
+    settings = ("-X", "fetch.wait.max.ms=100", "-X", "enable.auto.commit=true", "-X", "auto.commit.interval.ms=100")
+    first = kcat("-b", proxy.bootstrap, "-G", group, "-o", "beginning", "-e", "-q", *settings, topic)
+    assert sorted(first.stdout.decode().split()) == sorted(lines)
+    again = kcat("-b", proxy.bootstrap, "-G", group, "-e", "-q", *settings, topic)
+    assert again.stdout.decode().split() == []
+
+
 def test_acks_zero_produce_gets_no_response_and_lands(single):
     proxy, _ = single
     topic = unique("acks0")
