@@ -392,6 +392,27 @@ def test_upstream_killed_and_restarted(single):
     assert background.acked <= stored, f"{len(background.acked - stored)} acknowledged records lost"
 
 
+def test_consumer_group_reads_on_through_an_upstream_restart(single):
+    proxy, broker = single
+    topic, group = unique("group-restart"), unique("g")
+    create_topic(proxy.bootstrap, topic, partitions=2)
+    before = values("before", 100)
+    produce(proxy.bootstrap, topic, [{"value": v, "partition": i % 2} for i, v in enumerate(before)])
+    member = Member(proxy.bootstrap, group, topic, "m0", commit_each=True)
+    try:
+        poll_until([member], lambda: len(member.records) >= len(before), "the first records")
+        broker.kill9()
+        for _ in range(20):
+            member.poll_once(0.05)  # the member sees its connections drop
+        broker.start()
+        after = values("after", 100)
+        produce(proxy.bootstrap, topic, [{"value": v, "partition": i % 2} for i, v in enumerate(after)])
+        seen = lambda: {value for _, _, value in member.records}  # noqa: E731
+        poll_until([member], lambda: seen() >= set(before + after), "every record after the restart", timeout=45)
+    finally:
+        member.close()
+
+
 def test_one_of_two_brokers_killed_and_restarted(broker_factory, proxy_factory):
     first = broker_factory("sqlite", *BROKER_ARGS)
     second = broker_factory("sqlite", *BROKER_ARGS, storage=first.storage)
