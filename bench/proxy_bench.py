@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import signal
 import socket
@@ -231,6 +232,68 @@ def head_of_line(broker_port: int, proxy_port: int, empty_topic: str, produce_to
     return {"fetch_max_wait_ms": wait_ms, "shared_connection_ms": shared_ms, "through_proxy_ms": proxied_ms}
 
 
+def _producer_worker(bootstrap: str, topic: str, count: int, value_bytes: int, ready, go, results) -> None:
+    """One producer process of the many-producers phase (same settings as the produce phase)."""
+    from confluent_kafka import Producer
+
+    value = bytes((i * 7 + 13) % 256 for i in range(value_bytes))
+    state = {"delivered": 0, "failed": 0}
+
+    def on_delivery(err, _msg) -> None:
+        state["failed" if err is not None else "delivered"] += 1
+
+    producer = Producer({
+        "bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5, "compression.type": "none",
+        "enable.idempotence": False, "on_delivery": on_delivery,
+    })  # fmt: skip
+    producer.list_topics(topic, timeout=30)
+    ready.put(True)
+    go.wait(60)  # every process connected before any starts
+    started = time.time()  # wall clock: comparable across processes
+    for _ in range(count):
+        while True:
+            try:
+                producer.produce(topic, value)
+                break
+            except BufferError:
+                producer.poll(0.001)
+        producer.poll(0)
+    producer.flush(300)
+    results.put((started, time.time(), state["delivered"], state["failed"]))
+
+
+def measure_many_producers(bootstrap: str, topic: str, producers: int, records: int, value_bytes: int) -> dict:
+    """`producers` processes produce `records` in total to one topic at once; aggregate records/s
+    from the first process's start to the last one's last delivery report."""
+    context = multiprocessing.get_context("spawn")  # no fork of a process with librdkafka threads
+    results, ready, go = context.Queue(), context.Queue(), context.Event()
+    share = records // producers
+    processes = [
+        context.Process(
+            target=_producer_worker, args=(bootstrap, topic, share, value_bytes, ready, go, results)
+        )
+        for _ in range(producers)
+    ]
+    for process in processes:
+        process.start()
+    for _ in processes:
+        ready.get(timeout=120)
+    go.set()
+    outcomes = [results.get(timeout=600) for _ in processes]
+    for process in processes:
+        process.join(10)
+    first = min(started for started, _, _, _ in outcomes)
+    last = max(ended for _, ended, _, _ in outcomes)
+    delivered = sum(outcome[2] for outcome in outcomes)
+    return {
+        "producers": producers,
+        "records": share * producers,
+        "delivered": delivered,
+        "failed": sum(outcome[3] for outcome in outcomes),
+        "records_per_s": delivered / (last - first),
+    }
+
+
 def measure_path(name: str, bootstrap: str, probe_port: int, args, broker_pid: int, proxy_pid: int, round_: int) -> dict:
     """One round of produce, consume and round-trip probe against `bootstrap`."""
     topic = f"bench-proxy-{name}-{round_}-{int(time.time() * 1000)}"
@@ -312,6 +375,13 @@ def print_report(report: dict) -> None:
     print()
     added = report["added_round_trip_ms"]
     print(f"added round-trip latency (proxy - direct): p50 {added['p50']:.3f} ms, p99 {added['p99']:.3f} ms")
+    many = report.get("many_producers")
+    if many:
+        direct, proxied = many["direct"], many["proxy"]
+        print(
+            f"{direct['producers']} producer processes at once: {direct['records_per_s']:,.0f} records/s direct, "
+            f"{proxied['records_per_s']:,.0f} through the proxy (failed {direct['failed']} / {proxied['failed']})"
+        )
     hol = report["head_of_line"]
     print(
         f"a Produce behind another client's {hol['fetch_max_wait_ms']} ms long poll: "
@@ -340,6 +410,8 @@ def parse_args(argv=None):
     parser.add_argument("--value-bytes", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3, help="rounds per path, alternating direct/proxy")
     parser.add_argument("--probes", type=int, default=5000, help="sequential requests in the round-trip probe")
+    parser.add_argument("--producers", type=int, default=4,
+                        help="producer processes of the many-producers phase (0 or 1: skip it)")
     parser.add_argument("--binary", type=Path, default=None)
     parser.add_argument("--proxy-arg", action="append", default=[], help="extra flag for skiff proxy")
     parser.add_argument("--json", type=Path, default=None)
@@ -381,6 +453,15 @@ def main(argv=None) -> int:
         empty_topic, produce_topic = f"bench-hol-empty-{int(time.time())}", f"bench-hol-{int(time.time())}"
         create_topic(broker.address, empty_topic, 1)
         create_topic(broker.address, produce_topic, 1)
+        if args.producers > 1:
+            report["many_producers"] = {}
+            for name, bootstrap in (("direct", broker.address), ("proxy", proxy.address)):
+                topic = f"bench-many-{name}-{int(time.time() * 1000)}"
+                create_topic(bootstrap, topic, 1)
+                print(f"[{name}] {args.producers} producer processes ...", file=sys.stderr, flush=True)
+                report["many_producers"][name] = measure_many_producers(
+                    bootstrap, topic, args.producers, args.records, args.value_bytes
+                )
         report["head_of_line"] = head_of_line(broker.port, proxy.port, empty_topic, produce_topic, 500)
         memory = proc_memory_kib(proxy.proc.pid)
         report["proxy_memory_kib"] = {
