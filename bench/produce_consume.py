@@ -38,8 +38,9 @@ def main() -> None:
                 producer.poll(0.01)
         if index % 1000 == 0:
             producer.poll(0)
-    assert producer.flush(60) == 0, "records left unacknowledged"
-    print(f"produce: {count / (time.time() - start):.0f} records/s")
+    assert producer.flush(600) == 0, "records left unacknowledged"
+    elapsed = time.time() - start
+    print(f"produce: {count / elapsed:.0f} records/s, {count * len(value) / elapsed / 1e6:.1f} MB/s of values")
 
     consumer = Consumer(
         {

@@ -4,6 +4,8 @@
 #   bench/run.sh                                   both engines, 200,000 x 100 B, 1 partition
 #   bench/run.sh --engine memory --records 1000000 --json bench.json
 #   bench/run.sh --help                            every option
+#   bench/run.sh proxy                             skiff proxy vs direct, side by side
+#   bench/run.sh proxy --help                      its options (bench/proxy_bench.py)
 #
 # Arguments go to bench.py. Environment: CARGO_TARGET_DIR (respected; the binary is
 # $CARGO_TARGET_DIR/release/skiff, else target/release/skiff), SKIFF_VENV (default
@@ -38,4 +40,8 @@ fi
 
 # bench.py finds $CARGO_TARGET_DIR/release/skiff (relative paths from the repository root, as
 # cargo resolves them here) or target/release/skiff by itself; --binary overrides.
+if [ "${1:-}" = proxy ]; then
+    shift
+    exec "$venv/bin/python" bench/proxy_bench.py "$@"
+fi
 exec "$venv/bin/python" bench/bench.py "$@"

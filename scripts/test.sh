@@ -39,6 +39,11 @@ if ! command -v openssl >/dev/null 2>&1; then  # test certificates for Postgres 
     step "installing openssl"
     apt_install openssl
 fi
+# librdkafka's mock cluster (rdkafka_mock.h) is the multi-broker upstream of the proxy tests.
+if [ ! -f /usr/include/librdkafka/rdkafka_mock.h ] || ! command -v cc >/dev/null 2>&1; then
+    step "installing librdkafka-dev and a C compiler"
+    apt_install librdkafka-dev gcc libc6-dev
+fi
 
 python=${PYTHON:-python3}
 venv=${SKIFF_VENV:-$HOME/.cache/skiff-venv}

@@ -16,15 +16,14 @@
 use std::collections::{HashMap, VecDeque};
 
 use deadpool_postgres::Transaction;
-use futures::pin_mut;
 use skiff_storage::producers::{plan_append, AppendPlan, ProducerEntry};
 use skiff_storage::{AppendResult, Batch, Result, StorageError, TopicPartition};
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
 
 use crate::codec::{self, BatchFields, Header, RowRecord};
 use crate::db;
 use crate::error::db_error;
+use crate::record_sink::RecordSink;
 use crate::sql;
 use crate::PostgresEngine;
 
@@ -177,10 +176,7 @@ async fn write_records(
         return Ok(());
     }
     let (topic, number) = (partition.topic.as_str(), partition.partition);
-    let copy = tx.prepare_cached(sql::LOG_RECORDS_COPY).await.map_err(db_error)?;
-    let sink = tx.copy_in(&copy).await.map_err(db_error)?;
-    let writer = BinaryCopyInWriter::new(sink, columns);
-    pin_mut!(writer);
+    let mut sink = RecordSink::open(tx, columns).await?;
     let mut rows = BatchColumns::default();
     for (batch, base_offset) in &plan.appends {
         let records = take_decoded(decoded, batch)?;
@@ -195,14 +191,11 @@ async fn write_records(
             let key = record.key.as_deref();
             let value = record.value.as_deref();
             let headers: Vec<Header> = record.headers.iter().map(Header::from).collect();
-            writer
-                .as_mut()
-                .write(&[&topic, &number, &offset, &record.timestamp, &key, &value, &headers])
-                .await
-                .map_err(db_error)?;
+            sink.write(&[&topic, &number, &offset, &record.timestamp, &key, &value, &headers])
+                .await?;
         }
     }
-    writer.finish().await.map_err(db_error)?;
+    sink.finish().await?;
     let b = &rows; // short: one line per column below
     db::execute(
         tx,

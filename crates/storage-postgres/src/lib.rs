@@ -39,6 +39,7 @@ mod log;
 mod meta;
 mod offsets;
 mod options;
+mod record_sink;
 mod schema;
 mod sql;
 mod state;

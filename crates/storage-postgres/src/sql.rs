@@ -41,7 +41,11 @@ pub(crate) const LOG_PRODUCERS_OF_PARTITION: &str =
     include_str!("../sql/log/producers_of_partition.sql");
 pub(crate) const LOG_PRODUCERS_UPSERT: &str = include_str!("../sql/log/producers_upsert.sql");
 pub(crate) const LOG_RECORDS_COLUMNS: &str = include_str!("../sql/log/records_columns.sql");
+#[cfg(not(feature = "bench-insert"))]
 pub(crate) const LOG_RECORDS_COPY: &str = include_str!("../sql/log/records_copy.sql");
+#[cfg(feature = "bench-insert")]
+pub(crate) const LOG_RECORDS_INSERT_BENCH: &str =
+    include_str!("../sql/log/records_insert_bench.sql");
 pub(crate) const META_CONFIGS_ALL: &str = include_str!("../sql/meta/configs_all.sql");
 pub(crate) const META_CONFIGS_DELETE_ALL: &str = include_str!("../sql/meta/configs_delete_all.sql");
 pub(crate) const META_CONFIGS_DELETE_KEYS: &str =

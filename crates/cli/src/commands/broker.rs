@@ -85,7 +85,7 @@ pub(crate) async fn run(args: BrokerArgs) -> anyhow::Result<()> {
 }
 
 /// Completes on SIGINT or SIGTERM, so in-flight requests can finish before exit.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -3,4 +3,5 @@
 pub(crate) mod broker;
 pub(crate) mod consume;
 pub(crate) mod produce;
+pub(crate) mod proxy;
 pub(crate) mod topic;

@@ -1,0 +1,67 @@
+//! `skiff proxy`: a Kafka protocol proxy in front of any Kafka-compatible cluster.
+//!
+//! Clients connect to one stable address; the proxy forwards their requests as bytes and
+//! rewrites only what clients must not see (upstream broker addresses). See `docs/proxy.md`.
+//!
+//! Layout:
+//! - [`server`]: listeners (the bootstrap port and one port per upstream broker), accept loops,
+//!   graceful shutdown.
+//! - `client`: one client connection: forward requests, answer in request order.
+//! - `upstream`: one upstream connection, pipelined, correlation ids remapped.
+//! - `pool`: shared upstream connections per broker, and dedicated ones for long waits.
+//! - `routing`: which connection a request uses; whether a Produce expects an answer.
+//! - `topology`: which proxy port stands for which upstream broker.
+//! - `rewrite`: the responses that are decoded and changed (one file per API).
+//! - [`hook`]: the seam for produce-side validation.
+
+mod client;
+mod error;
+mod frame;
+pub mod hook;
+mod pool;
+mod rewrite;
+mod routing;
+pub mod server;
+mod topology;
+mod upstream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use error::ProxyError;
+pub use hook::{NoProduceChecks, ProduceHook, ProduceVerdict, ProduceView};
+pub use server::{bind, serve, Listeners};
+
+/// How the proxy runs.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// The bootstrap listener; upstream broker n is served on its port + 1 + n.
+    pub listen: SocketAddr,
+    /// Host clients are told to connect to.
+    pub advertised_host: String,
+    /// Port clients bootstrap from; upstream broker n is advertised at this port + 1 + n.
+    pub advertised_port: u16,
+    /// Upstream bootstrap brokers, HOST:PORT.
+    pub upstreams: Vec<String>,
+    /// Largest client request frame accepted.
+    pub max_request_bytes: usize,
+    /// Most client connections served at once.
+    pub max_connections: usize,
+    /// Shared (pipelined) upstream connections per upstream broker.
+    pub shared_connections: usize,
+    /// How long to wait for an upstream broker to accept a connection.
+    pub connect_timeout: Duration,
+    /// A shared upstream connection whose oldest request waits longer than this is closed.
+    pub request_timeout: Duration,
+    /// Most upstream brokers (and so extra proxy ports) the proxy serves.
+    pub max_upstream_brokers: usize,
+}
+
+/// What every connection task shares.
+pub(crate) struct Context {
+    pub(crate) config: ProxyConfig,
+    pub(crate) topology: topology::Topology,
+    pub(crate) pool: pool::UpstreamPool,
+    pub(crate) hook: Arc<dyn ProduceHook>,
+}

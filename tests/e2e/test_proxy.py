@@ -1,0 +1,521 @@
+"""`skiff proxy` in front of real upstreams: one Skiff broker, and a two-broker Skiff cluster (two
+brokers on one SQLite file). Every client talks only to the proxy; the proxy's Metadata and
+FindCoordinator answers must point at proxy ports, and clients must keep working when an upstream
+broker is killed and comes back."""
+
+from __future__ import annotations
+
+import random
+import socket
+import struct
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import kafka_wire
+from conftest import ANSI_ESCAPE, _die_with_parent
+from group_helpers import GROUP_BROKER_ARGS, Member, consumed, poll_until, wait_balanced
+from helpers import (
+    TIMEOUT,
+    admin,
+    consume,
+    create_topic,
+    kcat,
+    kcat_consume,
+    kcat_produce,
+    produce,
+    producer,
+    unique,
+    values,
+)
+
+# Brokers abort timed-out transactions quickly and form groups at once in these tests.
+BROKER_ARGS = (*GROUP_BROKER_ARGS, "--transaction-check-interval-ms", "200")
+ROUTE_PORTS = 4  # bootstrap port plus this many upstream-broker ports must be free
+
+
+def free_port_range(count: int) -> int:
+    """A port P such that P..P+count-1 are all free on 127.0.0.1 right now."""
+    for _ in range(200):
+        base = random.randint(20000, 60000 - count)
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise AssertionError("no free port range")
+
+
+class Proxy:
+    """One `skiff proxy` process with its log file."""
+
+    def __init__(self, binary: Path, workdir: Path, upstreams: list[str], extra_args: list[str]):
+        self.binary = binary
+        self.workdir = workdir
+        self.upstreams = upstreams
+        self.extra_args = extra_args
+        self.port = free_port_range(1 + ROUTE_PORTS)
+        self.log_path = workdir / f"proxy-{self.port}.log"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> "Proxy":
+        command = [
+            str(self.binary), "proxy",
+            "--listen", self.bootstrap,
+            "--advertised-listener", self.bootstrap,
+            "--upstream", ",".join(self.upstreams),
+            "--upstream-connect-timeout-ms", "1000",
+            *self.extra_args,
+        ]  # fmt: skip
+        env = {"SKIFF_LOG": "info,skiff_proxy=debug", "NO_COLOR": "1", "PATH": "/usr/bin:/bin"}
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.workdir,
+                env=env, preexec_fn=_die_with_parent,
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, "proxy exited:\n" + self.log_text()[-3000:]
+            if kafka_wire.answers_api_versions(self.port, timeout=1.0):
+                return self
+            time.sleep(0.05)
+        raise AssertionError("proxy did not answer ApiVersions:\n" + self.log_text()[-3000:])
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.alive():
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+                raise AssertionError("proxy ignored SIGTERM for 10 s")
+
+    def log_text(self) -> str:
+        return ANSI_ESCAPE.sub("", self.log_path.read_bytes().decode("utf-8", "replace"))
+
+    def wait_log(self, needle: str, timeout: float = 5.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.log_text().splitlines():
+                if needle in line:
+                    return line
+            time.sleep(0.05)
+        raise AssertionError(f"no log line with {needle!r}:\n" + self.log_text()[-3000:])
+
+
+@pytest.fixture
+def proxy_factory(skiff_bin, tmp_path, request):
+    proxies: list[Proxy] = []
+
+    def start(upstreams: list[str], *extra_args: str) -> Proxy:
+        proxy = Proxy(skiff_bin, tmp_path, upstreams, list(extra_args))
+        proxies.append(proxy)
+        return proxy.start()
+
+    yield start
+    failed = getattr(getattr(request.node, "rep_call", None), "failed", False)
+    for proxy in proxies:
+        proxy.stop()
+        if failed:
+            print(f"\n===== proxy log ({proxy.log_path}) =====")
+            print(proxy.log_text()[-6000:])
+
+
+@pytest.fixture(params=["one-broker", "two-brokers"])
+def cluster(request, broker_factory, proxy_factory):
+    """(proxy, brokers): a proxy in front of one Skiff broker, or of two brokers sharing one
+    SQLite file (a real two-broker Skiff cluster)."""
+    first = broker_factory("sqlite", *BROKER_ARGS)
+    brokers = [first]
+    if request.param == "two-brokers":
+        brokers.append(broker_factory("sqlite", *BROKER_ARGS, storage=first.storage))
+    proxy = proxy_factory([broker.address for broker in brokers])
+    return proxy, brokers
+
+
+@pytest.fixture
+def single(broker_factory, proxy_factory):
+    broker = broker_factory("sqlite", *BROKER_ARGS)
+    return proxy_factory([broker.address]), broker
+
+
+def proxy_ports(proxy: Proxy) -> set[int]:
+    return set(range(proxy.port + 1, proxy.port + 1 + ROUTE_PORTS))
+
+
+# Basics -------------------------------------------------------------------------------------------
+
+
+def test_produce_consume_and_metadata_point_at_the_proxy(cluster):
+    proxy, brokers = cluster
+    topic = unique("proxy")
+    create_topic(proxy.bootstrap, topic, partitions=3)
+    records = [{"key": b"k%d" % i, "value": v, "partition": i % 3} for i, v in enumerate(values("p", 300))]
+    produce(proxy.bootstrap, topic, records)
+    got = consume(proxy.bootstrap, topic, count=300, partitions=(0, 1, 2))
+    assert sorted(m.value() for m in got) == sorted(r["value"] for r in records)
+
+    metadata = admin(proxy.bootstrap).list_topics(timeout=TIMEOUT)
+    advertised = {(b.host, b.port) for b in metadata.brokers.values()}
+    assert advertised and all(host == "127.0.0.1" and port in proxy_ports(proxy) for host, port in advertised), advertised
+    broker_ports = {broker.port for broker in brokers}
+    assert not {port for _, port in advertised} & broker_ports
+
+
+def test_describe_cluster_and_group_coordinator_point_at_the_proxy(cluster):
+    proxy, brokers = cluster
+    client = admin(proxy.bootstrap)
+    description = client.describe_cluster(request_timeout=TIMEOUT).result(TIMEOUT)
+    assert description.nodes and all(node.port in proxy_ports(proxy) for node in description.nodes)
+
+    topic, group = unique("coord"), unique("g")
+    create_topic(proxy.bootstrap, topic)
+    member = Member(proxy.bootstrap, group, topic, "m0")
+    try:
+        wait_balanced([member], 1)
+        groups = client.describe_consumer_groups([group], request_timeout=TIMEOUT)
+        coordinator = groups[group].result(TIMEOUT).coordinator
+        assert coordinator.host == "127.0.0.1" and coordinator.port in proxy_ports(proxy), coordinator
+        assert coordinator.port not in {broker.port for broker in brokers}
+    finally:
+        member.close()
+
+
+def test_kafka_python_through_the_proxy(single):
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition as KafkaTopicPartition
+
+    proxy, _ = single
+    topic = unique("kafka-python")
+    create_topic(proxy.bootstrap, topic)
+    client = KafkaProducer(
+        bootstrap_servers=[proxy.bootstrap], acks="all", compression_type="gzip",
+        request_timeout_ms=10000, max_block_ms=10000,
+    )  # fmt: skip
+    try:
+        for i in range(20):
+            client.send(topic, value=b"kp-%d" % i).get(timeout=10)
+    finally:
+        client.close(timeout=5)
+    reader = KafkaConsumer(
+        bootstrap_servers=[proxy.bootstrap], group_id=None, enable_auto_commit=False,
+        consumer_timeout_ms=5000,
+    )  # fmt: skip
+    try:
+        reader.assign([KafkaTopicPartition(topic, 0)])
+        reader.seek_to_beginning()
+        got = [message.value for message in reader]
+    finally:
+        reader.close()
+    assert got == [b"kp-%d" % i for i in range(20)]
+
+
+def test_kcat_through_the_proxy(cluster):
+    proxy, _ = cluster
+    topic = unique("kcat")
+    lines = [f"line-{i}" for i in range(50)]
+    create_topic(proxy.bootstrap, topic)
+    kcat_produce(proxy.bootstrap, topic, lines)
+    assert kcat_consume(proxy.bootstrap, topic).splitlines() == lines
+    listing = kcat("-L", "-b", proxy.bootstrap, "-t", topic).stdout.decode()
+    assert f"127.0.0.1:{proxy.port + 1}" in listing, listing
+
+
+def test_kcat_consumer_group_through_the_proxy(cluster):
+    proxy, _ = cluster
+    topic, group = unique("kcat-group"), unique("g")
+    create_topic(proxy.bootstrap, topic, partitions=3)
+    lines = [f"line-{i}" for i in range(60)]
+    produce(proxy.bootstrap, topic, [{"value": v.encode(), "partition": i % 3} for i, v in enumerate(lines)])
+    settings = ("-X", "fetch.wait.max.ms=100", "-X", "enable.auto.commit=true", "-X", "auto.commit.interval.ms=100")
+    first = kcat("-b", proxy.bootstrap, "-G", group, "-o", "beginning", "-e", "-q", *settings, topic)
+    assert sorted(first.stdout.decode().split()) == sorted(lines)
+    again = kcat("-b", proxy.bootstrap, "-G", group, "-e", "-q", *settings, topic)
+    assert again.stdout.decode().split() == []
+
+
+def test_acks_zero_produce_gets_no_response_and_lands(single):
+    proxy, _ = single
+    topic = unique("acks0")
+    create_topic(proxy.bootstrap, topic)
+    client = producer(proxy.bootstrap, acks=0)
+    for value in values("z", 100):
+        client.produce(topic, value=value)
+    assert client.flush(TIMEOUT) == 0
+    assert len(consume(proxy.bootstrap, topic, count=100)) == 100
+
+
+@pytest.mark.parametrize("codec", ["none", "gzip", "snappy", "lz4", "zstd"])
+def test_every_compression_codec(cluster, codec):
+    proxy, _ = cluster
+    topic = unique(f"codec-{codec}")
+    create_topic(proxy.bootstrap, topic)
+    records = [{"value": v} for v in values(codec, 500, size=200)]
+    produce(proxy.bootstrap, topic, records, **{"compression.type": codec, "linger.ms": 20})
+    got = consume(proxy.bootstrap, topic, count=500)
+    assert [m.value() for m in got] == [r["value"] for r in records]
+
+
+# Groups and transactions --------------------------------------------------------------------------
+
+
+def test_consumer_group_through_the_proxy(cluster):
+    proxy, _ = cluster
+    topic = unique("group")
+    group = unique("g")
+    create_topic(proxy.bootstrap, topic, partitions=4)
+    expected = values("g", 200)
+    produce(proxy.bootstrap, topic, [{"value": v, "partition": i % 4} for i, v in enumerate(expected)])
+    members = [Member(proxy.bootstrap, group, topic, f"m{i}", commit_each=True) for i in range(2)]
+    try:
+        wait_balanced(members, 4)
+        poll_until(members, lambda: len(consumed(members)) >= len(expected), "every record")
+        assert sorted(value for _, _, value in consumed(members)) == sorted(expected)
+    finally:
+        for member in members:
+            member.close()
+    # Committed offsets are visible through the proxy too.
+    late = Member(proxy.bootstrap, group, topic, "late")
+    try:
+        wait_balanced([late], 4)
+        for _ in range(20):
+            late.poll_once(0.05)
+        assert late.records == []
+    finally:
+        late.close()
+
+
+def test_transactions_through_the_proxy(cluster):
+    proxy, _ = cluster
+    topic = unique("txn")
+    create_topic(proxy.bootstrap, topic, partitions=2)
+    client = producer(proxy.bootstrap, **{"transactional.id": unique("tid"), "linger.ms": 1})
+    client.init_transactions(TIMEOUT)
+    committed = []
+    for round_ in range(4):
+        client.begin_transaction()
+        batch = [b"r%d-%d" % (round_, i) for i in range(10)]
+        for i, value in enumerate(batch):
+            client.produce(topic, value=value, partition=i % 2)
+        assert client.flush(TIMEOUT) == 0
+        if round_ % 2 == 0:
+            client.commit_transaction(TIMEOUT)
+            committed.extend(batch)
+        else:
+            client.abort_transaction(TIMEOUT)
+    seen = consume(proxy.bootstrap, topic, partitions=(0, 1), **{"isolation.level": "read_committed"})
+    assert sorted(m.value() for m in seen) == sorted(committed)
+
+
+# Failures -----------------------------------------------------------------------------------------
+
+
+class BackgroundProducer:
+    """Produces numbered records until stopped; remembers which ones were acknowledged."""
+
+    def __init__(self, bootstrap: str, topic: str):
+        self.client = producer(
+            bootstrap, **{"message.timeout.ms": 60000, "retry.backoff.ms": 100, "enable.idempotence": False}
+        )
+        self.topic = topic
+        self.acked: set[bytes] = set()
+        self.failed: list[str] = []
+        self.sent = 0
+        self.stop_flag = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def on_delivery(self, err, msg):
+        if err is None:
+            self.acked.add(msg.value())
+        else:
+            self.failed.append(str(err))
+
+    def run(self):
+        while not self.stop_flag.is_set():
+            try:
+                self.client.produce(self.topic, value=b"bg-%d" % self.sent, on_delivery=self.on_delivery)
+                self.sent += 1
+            except BufferError:
+                pass
+            self.client.poll(0.002)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def wait_acked(self, count: int, timeout: float = 30.0):
+        deadline = time.monotonic() + timeout
+        while len(self.acked) < count:
+            assert time.monotonic() < deadline, f"only {len(self.acked)} of {count} acknowledged"
+            time.sleep(0.05)
+
+    def finish(self):
+        self.stop_flag.set()
+        self.thread.join(10)
+        remaining = self.client.flush(60)
+        assert remaining == 0, f"{remaining} records never delivered"
+
+
+def test_upstream_killed_and_restarted(single):
+    proxy, broker = single
+    topic = unique("restart")
+    create_topic(proxy.bootstrap, topic)
+    background = BackgroundProducer(proxy.bootstrap, topic).start()
+    background.wait_acked(200)
+    broker.kill9()
+    time.sleep(1.0)
+    broker.start()
+    acked_before = len(background.acked)
+    background.wait_acked(acked_before + 200)
+    background.finish()
+    assert not background.failed, background.failed[:3]
+    assert proxy.alive()
+    proxy.wait_log("closed by upstream")  # logged as WARN if requests were in flight, else DEBUG
+    stored = {m.value() for m in consume(proxy.bootstrap, topic, timeout=30)}
+    assert background.acked <= stored, f"{len(background.acked - stored)} acknowledged records lost"
+
+
+def test_consumer_group_reads_on_through_an_upstream_restart(single):
+    proxy, broker = single
+    topic, group = unique("group-restart"), unique("g")
+    create_topic(proxy.bootstrap, topic, partitions=2)
+    before = values("before", 100)
+    produce(proxy.bootstrap, topic, [{"value": v, "partition": i % 2} for i, v in enumerate(before)])
+    member = Member(proxy.bootstrap, group, topic, "m0", commit_each=True)
+    try:
+        poll_until([member], lambda: len(member.records) >= len(before), "the first records")
+        broker.kill9()
+        for _ in range(20):
+            member.poll_once(0.05)  # the member sees its connections drop
+        broker.start()
+        after = values("after", 100)
+        produce(proxy.bootstrap, topic, [{"value": v, "partition": i % 2} for i, v in enumerate(after)])
+        seen = lambda: {value for _, _, value in member.records}  # noqa: E731
+        poll_until([member], lambda: seen() >= set(before + after), "every record after the restart", timeout=45)
+    finally:
+        member.close()
+
+
+def test_one_of_two_brokers_killed_and_restarted(broker_factory, proxy_factory):
+    first = broker_factory("sqlite", *BROKER_ARGS)
+    second = broker_factory("sqlite", *BROKER_ARGS, storage=first.storage)
+    proxy = proxy_factory([first.address, second.address])
+    topic = unique("failover")
+    create_topic(proxy.bootstrap, topic)
+    background = BackgroundProducer(proxy.bootstrap, topic).start()
+    background.wait_acked(200)
+    first.kill9()  # the bootstrap's first choice: clients must move to the second broker
+    acked = len(background.acked)
+    background.wait_acked(acked + 200, timeout=45)
+    first.start()
+    second.kill9()
+    acked = len(background.acked)
+    background.wait_acked(acked + 200, timeout=45)
+    background.finish()
+    assert not background.failed, background.failed[:3]
+    stored = {m.value() for m in consume(proxy.bootstrap, topic, timeout=30)}
+    assert background.acked <= stored, f"{len(background.acked - stored)} acknowledged records lost"
+
+
+def test_upstream_down_fails_fast_instead_of_hanging(broker_factory, proxy_factory):
+    broker = broker_factory("sqlite")
+    proxy = proxy_factory([broker.address])
+    broker.stop()
+    with kafka_wire.connect(proxy.port) as sock:
+        sock.sendall(kafka_wire.api_versions_request(0, 1))
+        assert kafka_wire.wait_closed(sock, timeout=5.0) in ("eof", "reset")
+    proxy.wait_log("closing client connection")
+    broker.start()
+    deadline = time.monotonic() + 10
+    while not kafka_wire.answers_api_versions(proxy.port):
+        assert time.monotonic() < deadline, "proxy did not reconnect to the restarted broker"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [struct.pack(">i", -1), struct.pack(">i", 0x7FFFFFF0), struct.pack(">i", 3) + b"abc"],
+    ids=["negative-length", "oversized-length", "too-short"],
+)
+def test_malformed_client_frames_close_cleanly(single, frame):
+    proxy, _ = single
+    with kafka_wire.connect(proxy.port) as sock:
+        sock.sendall(frame)
+        assert kafka_wire.wait_closed(sock) in ("eof", "reset")
+    proxy.wait_log("closing client connection")
+    assert proxy.alive()
+    assert kafka_wire.answers_api_versions(proxy.port)
+
+
+def test_malformed_produce_header_closes_cleanly(single):
+    proxy, _ = single
+    # Produce v3, header v1 with a client id claiming 200 bytes but carrying 2.
+    payload = struct.pack(">hhih", 0, 3, 9, 200) + b"ab"
+    with kafka_wire.connect(proxy.port) as sock:
+        sock.sendall(struct.pack(">i", len(payload)) + payload)
+        assert kafka_wire.wait_closed(sock) in ("eof", "reset")
+    proxy.wait_log("closing client connection")
+    assert proxy.alive()
+
+
+# Leader routing against a cluster with several node ids ------------------------------------------
+
+MOCK_SOURCE = Path(__file__).resolve().parent / "mock" / "mock_cluster.c"
+
+
+@pytest.fixture
+def mock_cluster(tmp_path):
+    """librdkafka's mock cluster (three brokers, node ids 1-3, topic `routed` with partition p led
+    by broker p % 3 + 1), compiled from mock/mock_cluster.c. It needs Debian's librdkafka-dev,
+    which scripts/test.sh installs."""
+    header = Path("/usr/include/librdkafka/rdkafka_mock.h")
+    assert header.is_file(), "librdkafka-dev is not installed (scripts/test.sh installs it)"
+    binary = tmp_path / "mock_cluster"
+    subprocess.run(["cc", "-O1", "-o", str(binary), str(MOCK_SOURCE), "-lrdkafka"], check=True)
+    proc = subprocess.Popen(
+        [str(binary), "3", "routed", "6"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,
+    )  # fmt: skip
+    bootstraps = proc.stdout.readline().decode().strip().split(",")
+    assert len(bootstraps) == 3, bootstraps
+    yield bootstraps
+    proc.stdin.close()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_leader_routing_through_the_proxy_to_a_three_broker_mock_cluster(mock_cluster, proxy_factory):
+    proxy = proxy_factory([mock_cluster[0]])
+    metadata = admin(proxy.bootstrap).list_topics("routed", timeout=TIMEOUT)
+    brokers = {node: (b.host, b.port) for node, b in metadata.brokers.items()}
+    assert sorted(brokers) == [1, 2, 3], brokers
+    ports = {port for _, port in brokers.values()}
+    assert len(ports) == 3 and ports <= proxy_ports(proxy), brokers
+    leaders = {p: part.leader for p, part in metadata.topics["routed"].partitions.items()}
+    assert leaders == {p: p % 3 + 1 for p in range(6)}, leaders
+
+    # The mock answers Produce and Fetch only on the leader: delivery proves the routing.
+    records = [{"value": v, "partition": i % 6} for i, v in enumerate(values("routed", 600))]
+    produce(proxy.bootstrap, "routed", records, **{"enable.idempotence": False})
+    got = consume(proxy.bootstrap, "routed", count=600, partitions=tuple(range(6)))
+    assert sorted(m.value() for m in got) == sorted(r["value"] for r in records)
