@@ -1,7 +1,6 @@
 //! DescribeCluster (admin clients): every broker's address becomes its proxy port.
 
 use kafka_protocol::messages::DescribeClusterResponse;
-use kafka_protocol::protocol::StrBytes;
 
 use crate::error::ProxyError;
 use crate::topology::Topology;
@@ -11,9 +10,7 @@ pub(super) fn rewrite(
     response: &mut DescribeClusterResponse,
 ) -> Result<(), ProxyError> {
     for broker in &mut response.brokers {
-        let (host, port) = topology.advertise(&broker.host, broker.port)?;
-        broker.host = StrBytes::from_string(host);
-        broker.port = port;
+        super::point_at_proxy(topology, &mut broker.host, &mut broker.port)?;
     }
     Ok(())
 }

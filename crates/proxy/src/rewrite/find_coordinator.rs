@@ -3,7 +3,6 @@
 //! left alone.
 
 use kafka_protocol::messages::FindCoordinatorResponse;
-use kafka_protocol::protocol::StrBytes;
 
 use crate::error::ProxyError;
 use crate::topology::Topology;
@@ -13,17 +12,13 @@ pub(super) fn rewrite(
     response: &mut FindCoordinatorResponse,
 ) -> Result<(), ProxyError> {
     if response.node_id.0 >= 0 && !response.host.is_empty() {
-        let (host, port) = topology.advertise(&response.host, response.port)?;
-        response.host = StrBytes::from_string(host);
-        response.port = port;
+        super::point_at_proxy(topology, &mut response.host, &mut response.port)?;
     }
     for coordinator in &mut response.coordinators {
         if coordinator.node_id.0 < 0 || coordinator.host.is_empty() {
             continue;
         }
-        let (host, port) = topology.advertise(&coordinator.host, coordinator.port)?;
-        coordinator.host = StrBytes::from_string(host);
-        coordinator.port = port;
+        super::point_at_proxy(topology, &mut coordinator.host, &mut coordinator.port)?;
     }
     Ok(())
 }

@@ -4,7 +4,6 @@
 //! unchanged: it sends to "node 2", whose address is now the proxy port forwarding to node 2.
 
 use kafka_protocol::messages::MetadataResponse;
-use kafka_protocol::protocol::StrBytes;
 
 use crate::error::ProxyError;
 use crate::topology::Topology;
@@ -14,9 +13,7 @@ pub(super) fn rewrite(
     response: &mut MetadataResponse,
 ) -> Result<(), ProxyError> {
     for broker in &mut response.brokers {
-        let (host, port) = topology.advertise(&broker.host, broker.port)?;
-        broker.host = StrBytes::from_string(host);
-        broker.port = port;
+        super::point_at_proxy(topology, &mut broker.host, &mut broker.port)?;
     }
     Ok(())
 }

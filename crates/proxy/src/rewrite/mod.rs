@@ -57,6 +57,18 @@ pub(crate) fn response(
     }
 }
 
+/// Replaces one upstream broker address in a response by the proxy address standing for it.
+fn point_at_proxy(
+    topology: &Topology,
+    host: &mut kafka_protocol::protocol::StrBytes,
+    port: &mut i32,
+) -> Result<(), ProxyError> {
+    let (proxy_host, proxy_port) = topology.advertise(host, *port)?;
+    *host = kafka_protocol::protocol::StrBytes::from_string(proxy_host);
+    *port = proxy_port;
+    Ok(())
+}
+
 /// Decodes header and body, lets `edit` change the body, encodes both again.
 fn reencode<R: Decodable + Encodable>(
     api_key: ApiKey,
