@@ -78,15 +78,27 @@ def test_expired_tombstones_go_too(broker_factory, engine):
 
 
 def test_keyless_records_are_refused_on_compacted_topics(broker_factory, engine):
+    """One batch mixing keyed and keyless records: the broker names the keyless ones in
+    record_errors (KIP-467), so the client fails exactly them with INVALID_RECORD and the keyed
+    ones with "another record in the batch failed"; nothing of the batch is stored."""
     broker = broker_factory(engine)
     topic = unique("needs-keys")
     create_topic(broker.bootstrap, topic, config={"cleanup.policy": "compact"})
-    client = producer(broker.bootstrap, retries=0)
-    outcome = []
-    client.produce(topic, value=b"no key", on_delivery=lambda err, msg: outcome.append(err))
+    client = producer(broker.bootstrap, retries=0, **{"linger.ms": 1000})
+    client.list_topics(topic, timeout=10)  # the partition is known: all five share one batch
+    outcome = {}
+    for index, key in enumerate([b"k0", None, b"k2", None, b"k4"]):
+        client.produce(
+            topic,
+            key=key,
+            value=b"v%d" % index,
+            on_delivery=lambda err, msg, index=index: outcome.__setitem__(index, err),
+        )
     client.flush(15)
-    assert len(outcome) == 1 and outcome[0] is not None
-    assert outcome[0].code() == KafkaError.INVALID_RECORD, outcome[0]
+    assert sorted(outcome) == [0, 1, 2, 3, 4], outcome
+    codes = {index: (err.code() if err else None) for index, err in outcome.items()}
+    assert codes[1] == codes[3] == KafkaError.INVALID_RECORD, codes
+    assert codes[0] == codes[2] == codes[4] == KafkaError._INVALID_DIFFERENT_RECORD, codes
     assert watermarks(broker.bootstrap, topic) == (0, 0), "nothing of the refused batch is stored"
     produce(broker.bootstrap, topic, [{"key": b"k", "value": b"keyed"}])
     assert watermarks(broker.bootstrap, topic) == (0, 1)

@@ -359,3 +359,69 @@ async fn transaction_admin_apis_show_an_ongoing_transaction() {
     .await;
     assert_eq!(described.transaction_states[0].transaction_state.as_str(), "CompleteCommit");
 }
+
+/// A producer-less v2 batch whose records have these keys (None: keyless).
+fn batch_with_keys(keys: &[Option<&str>]) -> Bytes {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let records: Vec<Record> = keys
+        .iter()
+        .enumerate()
+        .map(|(index, key)| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: index as i64,
+            sequence: index as i32,
+            timestamp: 1000,
+            key: key.map(|key| Bytes::copy_from_slice(key.as_bytes())),
+            value: Some(Bytes::from_static(b"value")),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions { version: 2, compression: Compression::None };
+    RecordBatchEncoder::encode(&mut buf, &records, &options).expect("batch encodes");
+    buf.freeze()
+}
+
+#[tokio::test]
+async fn keyless_records_on_a_compacted_topic_are_named_in_record_errors() {
+    let mut stream = TcpStream::connect(start().await).await.expect("connect");
+    let request = CreateTopicsRequest::default().with_topics(vec![
+        kafka_protocol::messages::create_topics_request::CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("compacted")))
+            .with_num_partitions(1)
+            .with_replication_factor(1)
+            .with_configs(vec![
+                kafka_protocol::messages::create_topics_request::CreatableTopicConfig::default()
+                    .with_name(StrBytes::from_static_str("cleanup.policy"))
+                    .with_value(Some(StrBytes::from_static_str("compact"))),
+            ]),
+    ]);
+    assert_eq!(call(&mut stream, &request, 7).await.topics[0].error_code, 0);
+
+    let mut produce = produce_request("compacted", -1, 1);
+    produce.topic_data[0].partition_data[0].records =
+        Some(batch_with_keys(&[Some("a"), None, Some("c"), None]));
+    let response = call(&mut stream, &produce, 9).await;
+    let partition = &response.responses[0].partition_responses[0];
+    assert_eq!(partition.error_code, 87, "INVALID_RECORD");
+    let indexes: Vec<i32> = partition.record_errors.iter().map(|e| e.batch_index).collect();
+    assert_eq!(indexes, [1, 3], "exactly the keyless records");
+    let message = partition.record_errors[0].batch_index_error_message.as_deref();
+    assert!(message.is_some_and(|m| m.contains("without a key")), "{message:?}");
+    assert!(partition.error_message.as_deref().is_some_and(|m| m.contains("2 record(s)")));
+
+    let fetched = call(&mut stream, &fetch_request("compacted", 0, 0), 12).await;
+    assert_eq!(fetched.responses[0].partitions[0].high_watermark, 0, "nothing stored");
+    let mut keyed = produce_request("compacted", -1, 1);
+    keyed.topic_data[0].partition_data[0].records = Some(batch_with_keys(&[Some("a")]));
+    let response = call(&mut stream, &keyed, 9).await;
+    assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+}

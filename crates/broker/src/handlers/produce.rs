@@ -5,7 +5,9 @@
 use bytes::{Bytes, BytesMut};
 use futures::future::join_all;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 pub(super) use kafka_protocol::messages::ProduceRequest;
 use kafka_protocol::messages::{ProduceResponse, TopicName};
 use skiff_protocol::batch::{self, set_log_append_time, BatchError};
@@ -106,8 +108,13 @@ async fn produce_partition(
         );
     }
     if crate::cleaner::has_policy(topic, "compact") {
-        if let Err(message) = keys_present(&batches) {
-            return refuse(ErrorCode::InvalidRecord, message);
+        let keyless = match keyless_records(&batches) {
+            Ok(keyless) => keyless,
+            Err(error) => return refuse(code_for_batch_error(&error), error.to_string()),
+        };
+        if !keyless.is_empty() {
+            debug!(topic = %topic.name, partition = data.index, records = keyless.len(), "refused keyless records");
+            return refuse_records(data.index, &topic.name, &keyless);
         }
     }
     let log_append_time =
@@ -137,15 +144,39 @@ async fn produce_partition(
 }
 
 /// A compacted topic keeps the newest record per key, so every record needs a key (Kafka
-/// refuses keyless records there with INVALID_RECORD too).
-fn keys_present(batches: &[Batch]) -> Result<(), String> {
+/// refuses keyless records there with INVALID_RECORD too). Returns the index, within its
+/// batch, of every keyless record: the indexes Kafka reports per record (KIP-467).
+fn keyless_records(batches: &[Batch]) -> Result<Vec<i32>, BatchError> {
+    let mut keyless = Vec::new();
     for batch in batches.iter().filter(|batch| !batch.header.is_control()) {
-        let decoded = skiff_protocol::records::decode(batch).map_err(|error| error.to_string())?;
-        if decoded.iter().any(|record| record.key.is_none()) {
-            return Err("compacted topic cannot accept a record without a key".to_owned());
-        }
+        let decoded = skiff_protocol::records::decode(batch)?;
+        let indexes = decoded.iter().zip(0..).filter(|(record, _)| record.key.is_none());
+        keyless.extend(indexes.map(|(_, index)| index));
     }
-    Ok(())
+    Ok(keyless)
+}
+
+/// Refuses a partition's batch because of some of its records, naming them in
+/// `record_errors` (Produce v8+): clients fail exactly those records with INVALID_RECORD and
+/// the rest of the batch as "another record failed", so a retry without them can succeed.
+fn refuse_records(index: i32, topic: &str, keyless: &[i32]) -> PartitionProduceResponse {
+    let record_message = format!("compacted topic {topic} cannot accept a record without a key");
+    let record_errors = keyless
+        .iter()
+        .map(|&batch_index| {
+            BatchIndexAndErrorMessage::default()
+                .with_batch_index(batch_index)
+                .with_batch_index_error_message(Some(str_bytes(record_message.clone())))
+        })
+        .collect();
+    PartitionProduceResponse::default()
+        .with_index(index)
+        .with_error_code(ErrorCode::InvalidRecord.code())
+        .with_error_message(Some(str_bytes(format!(
+            "{} record(s) of the batch refused: {record_message}",
+            keyless.len()
+        ))))
+        .with_record_errors(record_errors)
 }
 
 fn code_for_batch_error(error: &BatchError) -> ErrorCode {
