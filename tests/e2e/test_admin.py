@@ -188,6 +188,54 @@ def test_describe_and_alter_configs(broker):
     assert error_code(list(wait_futures(futures).values())[0]) == KafkaError.UNKNOWN_TOPIC_OR_PART
 
 
+def test_deprecated_kafka_configs_are_accepted_and_described(broker):
+    """Tools still set configs Kafka 3.x deprecated (message.format.version, ...): Kafka accepts
+    them, so Skiff stores and describes them too, and refuses only what Kafka refuses."""
+    topic = unique("old-configs")
+    create_topic(broker.bootstrap, topic, config={"message.format.version": "2.8"})
+    client = admin(broker.bootstrap)
+    entries = describe_topic_configs(broker.bootstrap, topic)
+    assert config_of(entries, "message.format.version") == ("2.8", ConfigSource.DYNAMIC_TOPIC_CONFIG)
+    assert config_of(entries, "message.downconversion.enable") == ("true", ConfigSource.DEFAULT_CONFIG)
+
+    resource = ConfigResource(
+        ResourceType.TOPIC,
+        topic,
+        set_config={"message.format.version": "3.0-IV1", "message.downconversion.enable": "false"},
+    )
+    outcome = list(wait_futures(client.alter_configs([resource], request_timeout=TIMEOUT)).values())[0]
+    assert error_code(outcome) is None, outcome
+    entries = describe_topic_configs(broker.bootstrap, topic)
+    assert config_of(entries, "message.format.version") == ("3.0-IV1", ConfigSource.DYNAMIC_TOPIC_CONFIG)
+    assert config_of(entries, "message.downconversion.enable") == ("false", ConfigSource.DYNAMIC_TOPIC_CONFIG)
+
+    resource = ConfigResource(
+        ResourceType.TOPIC,
+        topic,
+        incremental_configs=[
+            ConfigEntry("message.format.version", "0.10.2", incremental_operation=AlterConfigOpType.SET),
+            ConfigEntry("message.timestamp.difference.max.ms", "60000", incremental_operation=AlterConfigOpType.SET),
+        ],
+    )
+    outcome = list(wait_futures(client.incremental_alter_configs([resource], request_timeout=TIMEOUT)).values())[0]
+    assert error_code(outcome) is None, outcome
+    entries = describe_topic_configs(broker.bootstrap, topic)
+    assert config_of(entries, "message.format.version") == ("0.10.2", ConfigSource.DYNAMIC_TOPIC_CONFIG)
+    assert config_of(entries, "message.timestamp.difference.max.ms")[0] == "60000"
+
+    # What Kafka refuses stays refused: a value that is no Kafka version, an unknown name.
+    for name, value in [("message.format.version", "latest"), ("message.format.versions", "3.0")]:
+        resource = ConfigResource(
+            ResourceType.TOPIC,
+            topic,
+            incremental_configs=[ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)],
+        )
+        outcome = list(wait_futures(client.incremental_alter_configs([resource], request_timeout=TIMEOUT)).values())[0]
+        assert error_code(outcome) == KafkaError.INVALID_CONFIG, (name, outcome)
+    produce(broker.bootstrap, topic, [{"value": b"still works"}])
+    assert [m.value() for m in consume(broker.bootstrap, topic)] == [b"still works"]
+
+
 def test_describe_cluster_advertises_the_listener(broker):
     description = admin(broker.bootstrap).describe_cluster(request_timeout=TIMEOUT).result(timeout=TIMEOUT)
     assert [(node.host, node.port) for node in description.nodes] == [("127.0.0.1", broker.port)]

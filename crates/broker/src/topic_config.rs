@@ -28,6 +28,8 @@ pub(crate) struct TopicConfigDef {
     pub(crate) kind: ConfigType,
     /// Allowed values for enumerations (for lists: allowed items).
     pub(crate) choices: &'static [&'static str],
+    /// A further check on the value, for what its type alone does not say.
+    pub(crate) check: Option<fn(&str) -> bool>,
     pub(crate) doc: &'static str,
 }
 
@@ -37,7 +39,44 @@ const fn def(
     kind: ConfigType,
     doc: &'static str,
 ) -> TopicConfigDef {
-    TopicConfigDef { name, default, kind, choices: &[], doc }
+    TopicConfigDef { name, default, kind, choices: &[], check: None, doc }
+}
+
+/// A config Kafka 3.x deprecated (or that concerns replicas and local segments, which Skiff does
+/// not have) but still accepts: tools keep setting them, so they are stored and described.
+const fn kept(
+    name: &'static str,
+    default: &'static str,
+    kind: ConfigType,
+    check: Option<fn(&str) -> bool>,
+) -> TopicConfigDef {
+    TopicConfigDef {
+        name,
+        default,
+        kind,
+        choices: &[],
+        check,
+        doc: "Accepted for compatibility with Kafka 3.x tools; no effect in Skiff.",
+    }
+}
+
+const NO_LIMIT: &str = "9223372036854775807";
+
+/// `message.format.version` takes a Kafka release such as `0.10.2`, `2.8` or `3.0-IV1`.
+fn is_kafka_version(value: &str) -> bool {
+    let (release, iv) = match value.split_once("-IV") {
+        Some((release, iv)) => (release, Some(iv)),
+        None => (value, None),
+    };
+    let parts: Vec<&str> = release.split('.').collect();
+    let numeric = |part: &&str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    (2..=3).contains(&parts.len())
+        && parts.iter().all(numeric)
+        && iv.is_none_or(|iv| numeric(&iv))
+}
+
+fn in_range(value: &str, low: i64, high: i64) -> bool {
+    value.parse::<i64>().is_ok_and(|number| (low..=high).contains(&number))
 }
 
 /// Every topic config Skiff accepts, sorted by name.
@@ -47,15 +86,20 @@ pub(crate) const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         default: "delete",
         kind: ConfigType::List,
         choices: &["delete", "compact"],
+        check: None,
         doc: "Whether old records are deleted by retention, compacted by key, or both.",
     },
+    kept("compression.gzip.level", "-1", ConfigType::Int, Some(|v| v == "-1" || in_range(v, 1, 9))),
+    kept("compression.lz4.level", "9", ConfigType::Int, Some(|v| in_range(v, 1, 17))),
     TopicConfigDef {
         name: "compression.type",
         default: "producer",
         kind: ConfigType::String,
         choices: &["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"],
+        check: None,
         doc: "Compression of stored batches; `producer` keeps what the producer sent.",
     },
+    kept("compression.zstd.level", "3", ConfigType::Int, Some(|v| in_range(v, -131072, 22))),
     def(
         "delete.retention.ms",
         "86400000",
@@ -80,7 +124,11 @@ pub(crate) const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         ConfigType::Long,
         "Accepted for compatibility; every acknowledged append is durable.",
     ),
+    kept("follower.replication.throttled.replicas", "", ConfigType::List, None),
     def("index.interval.bytes", "4096", ConfigType::Int, "Accepted for compatibility."),
+    kept("leader.replication.throttled.replicas", "", ConfigType::List, None),
+    kept("local.retention.bytes", "-2", ConfigType::Long, None),
+    kept("local.retention.ms", "-2", ConfigType::Long, None),
     def(
         "max.compaction.lag.ms",
         "9223372036854775807",
@@ -88,11 +136,17 @@ pub(crate) const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "Longest time a record stays uncompacted.",
     ),
     def("max.message.bytes", "1048588", ConfigType::Int, "Largest record batch the topic accepts."),
+    kept("message.downconversion.enable", "true", ConfigType::Boolean, None),
+    kept("message.format.version", "3.0-IV1", ConfigType::String, Some(is_kafka_version)),
+    kept("message.timestamp.after.max.ms", NO_LIMIT, ConfigType::Long, None),
+    kept("message.timestamp.before.max.ms", NO_LIMIT, ConfigType::Long, None),
+    kept("message.timestamp.difference.max.ms", NO_LIMIT, ConfigType::Long, None),
     TopicConfigDef {
         name: "message.timestamp.type",
         default: "CreateTime",
         kind: ConfigType::String,
         choices: &["CreateTime", "LogAppendTime"],
+        check: None,
         doc: "Whether record timestamps are the producer's or the broker's.",
     },
     def(
@@ -114,6 +168,8 @@ pub(crate) const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "Accepted for compatibility; storage provides durability.",
     ),
     def("preallocate", "false", ConfigType::Boolean, "Accepted for compatibility."),
+    // Kafka refuses to turn tiered storage on where the broker does not offer it.
+    kept("remote.storage.enable", "false", ConfigType::Boolean, Some(|v| v == "false")),
     def(
         "retention.bytes",
         "-1",
@@ -150,7 +206,7 @@ pub(crate) fn validate(name: &str, value: &str) -> Result<(), String> {
             .split(',')
             .map(str::trim)
             .all(|item| config.choices.is_empty() || config.choices.contains(&item)),
-    };
+    } && config.check.is_none_or(|check| check(value));
     if valid {
         Ok(())
     } else {
@@ -184,6 +240,23 @@ mod tests {
         assert!(validate("message.timestamp.type", "LogAppendTime").is_ok());
         assert!(validate("no.such.config", "1").is_err());
         assert!(validate("preallocate", "yes").is_err());
+    }
+
+    #[test]
+    fn deprecated_kafka_configs_are_accepted_with_valid_values() {
+        for version in ["0.10.2", "2.8", "3.0-IV1", "2.1-IV2", "0.8.0"] {
+            assert!(validate("message.format.version", version).is_ok(), "{version}");
+        }
+        for version in ["", "3", "three", "3.0-IV", "3.0-IVx", "1.2.3.4"] {
+            assert!(validate("message.format.version", version).is_err(), "{version:?}");
+        }
+        assert!(validate("message.downconversion.enable", "false").is_ok());
+        assert!(validate("message.downconversion.enable", "no").is_err());
+        assert!(validate("message.timestamp.difference.max.ms", "1000").is_ok());
+        assert!(validate("compression.zstd.level", "23").is_err());
+        assert!(validate("compression.gzip.level", "0").is_err());
+        assert!(validate("follower.replication.throttled.replicas", "0:1,1:1").is_ok());
+        assert!(validate("remote.storage.enable", "true").is_err(), "no tiered storage here");
     }
 
     #[test]
