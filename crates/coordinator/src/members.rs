@@ -100,9 +100,15 @@ impl Group {
                 SyncOutcome::Assigned(member.assignment.clone().unwrap_or_default())
             }
             GroupState::CompletingRebalance => SyncOutcome::Wait,
-            GroupState::PreparingRebalance { .. } => {
-                SyncOutcome::Failed(GroupError::RebalanceInProgress)
-            }
+            // The leader stored this generation's assignment and a new rebalance began since
+            // (a cooperative leader rejoins at once for its second round). The member asked
+            // while its generation was current, so it gets what the leader gave it; Kafka
+            // answers a SyncGroup waiting at that moment the same way. It learns about the new
+            // rebalance from its next heartbeat.
+            GroupState::PreparingRebalance { .. } => match &member.assignment {
+                Some(assignment) => SyncOutcome::Assigned(assignment.clone()),
+                None => SyncOutcome::Failed(GroupError::RebalanceInProgress),
+            },
             GroupState::Empty | GroupState::Dead => {
                 SyncOutcome::Failed(GroupError::UnknownMemberId)
             }
@@ -172,32 +178,31 @@ impl Group {
         Ok(())
     }
 
-    /// Whether an OffsetCommit with this generation and member may commit. Generation -1
-    /// with no member is a "simple" consumer managing its own partitions, allowed only while
-    /// no members are active.
+    /// Whether an OffsetCommit with this generation and member may commit, in Kafka's order of
+    /// checks. Generation -1 with no member is a "simple" consumer managing its own
+    /// partitions, allowed only while no members are active. A member of the current
+    /// generation may commit while a rebalance is in preparation (clients commit in their
+    /// rebalance callbacks before giving partitions up); only between the join and the
+    /// leader's assignment is it told REBALANCE_IN_PROGRESS, and an old generation gets
+    /// ILLEGAL_GENERATION whatever the state.
     pub fn check_commit(
         &self,
         member_id: &str,
         instance_id: Option<&str>,
         generation: i32,
     ) -> Result<(), GroupError> {
-        if generation < 0 && self.members.is_empty() && self.state != GroupState::Dead {
-            return Ok(());
-        }
         if self.state == GroupState::Dead {
             return Err(GroupError::CoordinatorNotAvailable);
         }
-        if self.fenced(member_id, instance_id) {
-            return Err(GroupError::FencedInstanceId);
+        if generation < 0 && self.members.is_empty() {
+            return Ok(());
         }
-        if self.state == GroupState::CompletingRebalance {
-            return Err(GroupError::RebalanceInProgress);
-        }
-        if self.member(member_id).is_none() {
+        if generation < 0 && member_id.is_empty() && instance_id.is_none() {
             return Err(GroupError::UnknownMemberId);
         }
-        if generation != self.generation {
-            return Err(GroupError::IllegalGeneration);
+        self.check_member(member_id, instance_id, generation)?;
+        if self.state == GroupState::CompletingRebalance {
+            return Err(GroupError::RebalanceInProgress);
         }
         Ok(())
     }

@@ -163,6 +163,69 @@ fn unknown_members_and_old_generations_are_refused() {
     assert_eq!(Group::default().check_commit("", None, -1), Ok(()));
 }
 
+/// Two members a (leader) and b in generation 2, both joined, waiting for the leader's sync.
+fn two_members_completing() -> Group {
+    let mut group = Group::default();
+    join_dynamic(&mut group, "a", 0);
+    sync_leader(&mut group, "a", 0);
+    join_dynamic(&mut group, "b", 10);
+    group.join(request("a", None, &["range"]), "x".into(), 20, &LIMITS);
+    assert_eq!((group.state, group.generation), (GroupState::CompletingRebalance, 2));
+    group
+}
+
+#[test]
+fn commits_follow_kafkas_order_of_checks() {
+    let mut group = two_members_completing();
+    // Between the join and the leader's assignment: the current generation must wait, an old
+    // one is simply illegal.
+    assert_eq!(group.check_commit("b", None, 2), Err(GroupError::RebalanceInProgress));
+    assert_eq!(group.check_commit("b", None, 1), Err(GroupError::IllegalGeneration));
+    assert_eq!(group.check_commit("ghost", None, 2), Err(GroupError::UnknownMemberId));
+    sync_leader(&mut group, "a", 30);
+    assert_eq!(group.check_commit("b", None, 2), Ok(()));
+    // A rebalance in preparation: the current generation commits (rebalance callbacks do).
+    join_dynamic(&mut group, "c", 40);
+    assert!(matches!(group.state, GroupState::PreparingRebalance { .. }));
+    assert_eq!(group.check_commit("b", None, 2), Ok(()));
+    assert_eq!(group.check_commit("a", None, 2), Ok(()));
+    assert_eq!(group.check_commit("b", None, 1), Err(GroupError::IllegalGeneration));
+    assert_eq!(group.check_commit("", None, -1), Err(GroupError::UnknownMemberId));
+    assert_eq!(group.check_commit("b", None, -1), Err(GroupError::IllegalGeneration));
+}
+
+#[test]
+fn a_sync_for_a_generation_already_assigned_gets_its_assignment_after_the_leader_rejoined() {
+    let mut group = two_members_completing();
+    // The follower's SyncGroup arrives (or re-reads the group) only after the leader stored
+    // the assignment and at once rejoined for a second, incremental round.
+    sync_leader(&mut group, "a", 30);
+    group.join(request("a", None, &["range"]), "x".into(), 31, &LIMITS);
+    assert!(matches!(group.state, GroupState::PreparingRebalance { .. }));
+    assert_eq!(group.poll_sync("b", 2), SyncOutcome::Assigned(b"for-b".to_vec()));
+    let request = SyncRequest { member_id: "b".into(), generation: 2, ..Default::default() };
+    assert_eq!(group.sync(request, 32), SyncOutcome::Assigned(b"for-b".to_vec()));
+    // A member that joined only in this rebalance has nothing for generation 2.
+    join_dynamic(&mut group, "c", 33);
+    assert_eq!(group.poll_sync("c", 2), SyncOutcome::Failed(GroupError::RebalanceInProgress));
+    // The next generation forgets the old assignments.
+    group.join(request_for("b"), "x".into(), 34, &LIMITS);
+    assert_eq!((group.state, group.generation), (GroupState::CompletingRebalance, 3));
+    assert_eq!(group.poll_sync("b", 3), SyncOutcome::Wait);
+}
+
+#[test]
+fn a_leader_that_did_not_sync_before_the_next_rebalance_leaves_nothing_to_hand_out() {
+    let mut group = two_members_completing();
+    join_dynamic(&mut group, "c", 30);
+    assert!(matches!(group.state, GroupState::PreparingRebalance { .. }));
+    assert_eq!(group.poll_sync("b", 2), SyncOutcome::Failed(GroupError::RebalanceInProgress));
+}
+
+fn request_for(member_id: &str) -> JoinRequest {
+    request(member_id, None, &["range"])
+}
+
 #[test]
 fn transactional_commits_check_only_what_they_name() {
     let mut group = Group::default();
