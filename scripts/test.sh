@@ -45,6 +45,12 @@ if [ ! -f /usr/include/librdkafka/rdkafka_mock.h ] || ! command -v cc >/dev/null
     apt_install librdkafka-dev gcc libc6-dev
 fi
 
+# kafkajs (tests/e2e/test_kafkajs.py) runs on node, from the package in tests/e2e/js.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    step "installing nodejs and npm"
+    apt_install nodejs npm
+fi
+
 python=${PYTHON:-python3}
 venv=${SKIFF_VENV:-$HOME/.cache/skiff-venv}
 requirements=tests/requirements.txt
@@ -64,6 +70,15 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want_stamp" ]; then
     step "installing $requirements into $venv"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade -r "$requirements"
     echo "$want_stamp" >"$stamp"
+fi
+
+js_dir=tests/e2e/js
+js_stamp="$js_dir/node_modules/.skiff-package-lock.sha256"
+js_want=$(sha256sum "$js_dir/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$js_stamp" 2>/dev/null || true)" != "$js_want" ]; then
+    step "npm ci in $js_dir"
+    (cd "$js_dir" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$js_want" >"$js_stamp"
 fi
 
 # --- Services the tests need (PostgreSQL and an S3 server; exports their addresses) -------------
