@@ -261,6 +261,69 @@ async fn a_group_joined_on_one_broker_syncs_and_heartbeats_on_another() {
     assert_eq!(call(&mut second, &follower_heartbeat, 4).await.error_code, NONE);
 }
 
+/// A follower's SyncGroup for a generation whose assignment the leader stored must get it even
+/// when the storage is so slow that the leader has already rejoined for its next (incremental)
+/// round before that SyncGroup reads the group. The slow moment is made exact with a gate on
+/// the follower's broker's state reads.
+#[tokio::test]
+async fn a_slow_follower_sync_gets_its_assignment_after_the_leader_rejoined() {
+    let storage = skiff_storage_memory::MemoryEngine::storage();
+    let gate = skiff_storage::testsuite::Gate::default();
+    let fast = start_on(storage.clone()).await;
+    let mut first = connect(fast).await;
+    let mut watcher = connect(fast).await;
+    let mut second =
+        connect(start_on(skiff_storage::testsuite::gated(storage, gate.clone())).await).await;
+    let (leader, generation) = join_alone(&mut first, 5, "slow").await;
+    let joining = tokio::spawn(async move {
+        let response = call(&mut second, &join_request("slow", "", Some("instance-2")), 5).await;
+        (second, response)
+    });
+    let heartbeat = HeartbeatRequest::default()
+        .with_group_id(group("slow"))
+        .with_generation_id(generation)
+        .with_member_id(text(&leader))
+        .with_group_instance_id(Some(text("instance-1")));
+    while call(&mut first, &heartbeat, 4).await.error_code != REBALANCE_IN_PROGRESS {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let leader_join = join_request("slow", &leader, Some("instance-1"));
+    let rejoined = call(&mut first, &leader_join, 5).await;
+    let (mut second, follower) = joining.await.expect("join task");
+    let generation = rejoined.generation_id;
+    assert_eq!((follower.error_code, follower.generation_id), (NONE, generation));
+    let follower_id = follower.member_id.to_string();
+
+    // The follower's SyncGroup is held at its first read of the group.
+    gate.close();
+    let sync = sync_request("slow", &follower_id, generation, b"");
+    let waiting = tokio::spawn(async move { call(&mut second, &sync, 3).await });
+    gate.wait_held(1).await;
+
+    // Meanwhile the leader stores the assignment and at once rejoins for a second round.
+    let assignments = vec![
+        SyncGroupRequestAssignment::default()
+            .with_member_id(text(&leader))
+            .with_assignment(Bytes::from_static(b"L")),
+        SyncGroupRequestAssignment::default()
+            .with_member_id(text(&follower_id))
+            .with_assignment(Bytes::from_static(b"F")),
+    ];
+    let leader_sync = sync_request("slow", &leader, generation, b"").with_assignments(assignments);
+    assert_eq!(&call(&mut first, &leader_sync, 3).await.assignment[..], b"L");
+    let _second_round = tokio::spawn(async move { call(&mut first, &leader_join, 5).await });
+    let describe = DescribeGroupsRequest::default().with_groups(vec![group("slow")]);
+    while call(&mut watcher, &describe, 5).await.groups[0].group_state.as_str()
+        != "PreparingRebalance"
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    gate.open();
+    let synced = waiting.await.expect("sync task");
+    assert_eq!((synced.error_code, &synced.assignment[..]), (NONE, &b"F"[..]));
+}
+
 #[tokio::test]
 async fn find_coordinator_names_this_broker_for_groups_and_transactions() {
     let mut stream = connect(start_on(skiff_storage_memory::MemoryEngine::storage()).await).await;

@@ -4,6 +4,7 @@
 //! expression that opens a fresh, empty [`Storage`]; each case becomes its own `#[tokio::test]`.
 
 mod compaction;
+mod gate;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,6 +15,7 @@ use kafka_protocol::records::{
 use skiff_protocol::batch::{control_batch, split_batches, ControlType};
 
 pub use compaction::*;
+pub use gate::{gated, Gate};
 
 use crate::{
     Batch, ConfigChange, Storage, StorageError, TimestampOffset, TopicPartition, TopicSpec,
