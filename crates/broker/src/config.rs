@@ -20,6 +20,9 @@ pub struct BrokerConfig {
     /// `group.initial.rebalance.delay.ms`: how long the first rebalance of an empty consumer
     /// group waits for more members before forming a generation.
     pub group_initial_rebalance_delay_ms: i64,
+    /// How long without a new member ends that wait early (Skiff's; equal to the delay for
+    /// Kafka's behaviour).
+    pub group_initial_rebalance_quiet_ms: i64,
     /// How often this broker looks for expired transactions (and prepared ones a dead broker
     /// left unfinished). Each look lists the transactional ids in storage.
     pub transaction_check_interval: Duration,
@@ -41,6 +44,7 @@ impl BrokerConfig {
             auto_create_topics: true,
             num_partitions: 1,
             group_initial_rebalance_delay_ms: 3000,
+            group_initial_rebalance_quiet_ms: 1000,
             transaction_check_interval: Duration::from_secs(5),
             retention_check_interval: Duration::from_secs(300),
         }

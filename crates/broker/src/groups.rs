@@ -37,6 +37,7 @@ pub(crate) fn now_ms() -> i64 {
 pub(crate) fn limits(broker: &Broker) -> Limits {
     Limits {
         initial_rebalance_delay_ms: broker.config.group_initial_rebalance_delay_ms,
+        initial_rebalance_quiet_ms: broker.config.group_initial_rebalance_quiet_ms,
         ..Limits::default()
     }
 }

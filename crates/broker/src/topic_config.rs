@@ -70,9 +70,7 @@ fn is_kafka_version(value: &str) -> bool {
     };
     let parts: Vec<&str> = release.split('.').collect();
     let numeric = |part: &&str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
-    (2..=3).contains(&parts.len())
-        && parts.iter().all(numeric)
-        && iv.is_none_or(|iv| numeric(&iv))
+    (2..=3).contains(&parts.len()) && parts.iter().all(numeric) && iv.is_none_or(|iv| numeric(&iv))
 }
 
 fn in_range(value: &str, low: i64, high: i64) -> bool {

@@ -10,6 +10,11 @@ pub struct Limits {
     /// `group.initial.rebalance.delay.ms`: how long the first rebalance of an empty group waits
     /// for more members, so a fleet starting together forms one generation, not many.
     pub initial_rebalance_delay_ms: i64,
+    /// Skiff's: the first rebalance completes once no new member arrived for this long, at
+    /// most `initial_rebalance_delay_ms` after the first one. Kafka waits the whole delay after
+    /// each newcomer; a fleet starting together arrives within a fraction of a second, so a
+    /// shorter quiet time batches it as well and starts it sooner.
+    pub initial_rebalance_quiet_ms: i64,
     /// `group.min.session.timeout.ms`.
     pub min_session_timeout_ms: i32,
     /// `group.max.session.timeout.ms`.
@@ -20,6 +25,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             initial_rebalance_delay_ms: 3000,
+            initial_rebalance_quiet_ms: 1000,
             min_session_timeout_ms: 6000,
             max_session_timeout_ms: 1_800_000,
         }
@@ -35,7 +41,14 @@ pub enum GroupState {
     Empty,
     /// Waiting for members to (re)join. Completes once every member and every pending new
     /// member has joined and `initial_delay_until_ms` passed, or at `deadline_ms` regardless.
-    PreparingRebalance { deadline_ms: i64, initial_delay_until_ms: i64 },
+    /// The first rebalance of an empty group moves `initial_delay_until_ms` with each newcomer,
+    /// never past `initial_delay_limit_ms` (0 in groups stored before it existed: the deadline).
+    PreparingRebalance {
+        deadline_ms: i64,
+        initial_delay_until_ms: i64,
+        #[serde(default)]
+        initial_delay_limit_ms: i64,
+    },
     /// A generation is formed; waiting for the leader's assignment (SyncGroup).
     CompletingRebalance,
     /// The leader's assignment is stored; members heartbeat.
@@ -197,33 +210,63 @@ impl Group {
         self.prepare_rebalance(now_ms);
     }
 
-    /// Starts a rebalance unless one is in progress. From Empty, the first completion waits
-    /// `initial_rebalance_delay_ms` for more members.
-    pub(crate) fn prepare_rebalance_with(&mut self, now_ms: i64, initial_delay_ms: i64) {
+    /// Starts a rebalance unless one is in progress. From Empty, with `limits`, the first
+    /// completion waits for more members: until none arrived for the quiet time, at most the
+    /// initial delay.
+    pub(crate) fn prepare_rebalance_with(&mut self, now_ms: i64, limits: Option<&Limits>) {
         if matches!(self.state, GroupState::PreparingRebalance { .. }) {
             return;
         }
         let timeout = self.members.iter().map(|member| member.rebalance_timeout_ms).max();
         let deadline_ms = now_ms.saturating_add(i64::from(timeout.unwrap_or(0).max(0)));
-        let initial_delay_until_ms = if self.state == GroupState::Empty {
-            now_ms.saturating_add(initial_delay_ms.max(0)).min(deadline_ms)
-        } else {
-            now_ms
+        let (initial_delay_until_ms, initial_delay_limit_ms) = match limits {
+            Some(limits) if self.state == GroupState::Empty => {
+                let delay = limits.initial_rebalance_delay_ms.max(0);
+                let limit = now_ms.saturating_add(delay).min(deadline_ms);
+                let quiet = limits.initial_rebalance_quiet_ms.clamp(0, delay);
+                (now_ms.saturating_add(quiet).min(limit), limit)
+            }
+            _ => (now_ms, now_ms),
         };
         for member in &mut self.members {
             member.joined = false;
         }
-        self.state = GroupState::PreparingRebalance { deadline_ms, initial_delay_until_ms };
+        self.state = GroupState::PreparingRebalance {
+            deadline_ms,
+            initial_delay_until_ms,
+            initial_delay_limit_ms,
+        };
+    }
+
+    /// A member arriving while the first rebalance waits for more: the quiet time starts again,
+    /// up to the limit.
+    pub(crate) fn extend_initial_delay(&mut self, now_ms: i64, limits: &Limits) {
+        if let GroupState::PreparingRebalance {
+            deadline_ms,
+            initial_delay_until_ms,
+            initial_delay_limit_ms,
+        } = &mut self.state
+        {
+            if *initial_delay_until_ms > now_ms {
+                let limit = if *initial_delay_limit_ms > 0 {
+                    *initial_delay_limit_ms
+                } else {
+                    *deadline_ms
+                };
+                let quiet = limits.initial_rebalance_quiet_ms.max(0);
+                *initial_delay_until_ms = now_ms.saturating_add(quiet).min(limit).min(*deadline_ms);
+            }
+        }
     }
 
     pub(crate) fn prepare_rebalance(&mut self, now_ms: i64) {
-        self.prepare_rebalance_with(now_ms, 0);
+        self.prepare_rebalance_with(now_ms, None);
     }
 
     /// Completes the rebalance in progress if every member (and every pending new member) has
     /// joined and the initial delay passed, or if its deadline passed.
     pub(crate) fn try_complete(&mut self, now_ms: i64) {
-        let GroupState::PreparingRebalance { deadline_ms, initial_delay_until_ms } = self.state
+        let GroupState::PreparingRebalance { deadline_ms, initial_delay_until_ms, .. } = self.state
         else {
             return;
         };

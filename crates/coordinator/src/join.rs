@@ -182,16 +182,9 @@ impl Group {
             joined: false,
         });
         let was_preparing = matches!(self.state, GroupState::PreparingRebalance { .. });
-        self.prepare_rebalance_with(now_ms, limits.initial_rebalance_delay_ms);
-        // A member arriving during the initial delay extends it, up to the deadline.
-        if let GroupState::PreparingRebalance { deadline_ms, initial_delay_until_ms } =
-            &mut self.state
-        {
-            if was_preparing && *initial_delay_until_ms > now_ms {
-                *initial_delay_until_ms = now_ms
-                    .saturating_add(limits.initial_rebalance_delay_ms.max(0))
-                    .min(*deadline_ms);
-            }
+        self.prepare_rebalance_with(now_ms, Some(limits));
+        if was_preparing {
+            self.extend_initial_delay(now_ms, limits);
         }
         self.mark_joined(&member_id, now_ms)
     }

@@ -6,6 +6,7 @@ use crate::*;
 
 const LIMITS: Limits = Limits {
     initial_rebalance_delay_ms: 0,
+    initial_rebalance_quiet_ms: 0,
     min_session_timeout_ms: 6000,
     max_session_timeout_ms: 1_800_000,
 };
@@ -82,15 +83,48 @@ fn a_single_member_forms_a_group_at_once() {
 
 #[test]
 fn the_initial_delay_holds_the_first_rebalance() {
-    let limits = Limits { initial_rebalance_delay_ms: 3000, ..LIMITS };
+    // A quiet time as long as the delay is Kafka's rule: each newcomer restarts the wait.
+    let limits =
+        Limits { initial_rebalance_delay_ms: 3000, initial_rebalance_quiet_ms: 3000, ..LIMITS };
     let mut group = Group::default();
     group.join(request("", Some("i1"), &["range"]), "a".into(), 0, &limits);
     assert!(matches!(group.state, GroupState::PreparingRebalance { .. }));
     group.join(request("", Some("i2"), &["range"]), "b".into(), 1000, &limits);
-    assert!(!group.tick(3500), "the second member extended the delay to 4000");
-    assert!(group.tick(4000));
+    assert!(!group.tick(2999));
+    assert!(group.tick(3000), "never past the delay after the first member");
     assert_eq!(group.state, GroupState::CompletingRebalance);
     assert_eq!(group.members.len(), 2);
+}
+
+#[test]
+fn the_first_rebalance_completes_once_newcomers_stop_arriving() {
+    let limits =
+        Limits { initial_rebalance_delay_ms: 3000, initial_rebalance_quiet_ms: 1000, ..LIMITS };
+    let mut group = Group::default();
+    group.join(request("", Some("i1"), &["range"]), "a".into(), 0, &limits);
+    group.join(request("", Some("i2"), &["range"]), "b".into(), 100, &limits);
+    group.join(request("", Some("i3"), &["range"]), "c".into(), 150, &limits);
+    assert!(!group.tick(1149), "quiet time restarted by the last newcomer");
+    assert!(group.tick(1150));
+    assert_eq!((group.state, group.members.len()), (GroupState::CompletingRebalance, 3));
+
+    // Newcomers that keep arriving cannot hold it past the delay.
+    let mut group = Group::default();
+    for (index, at) in [0, 900, 1800, 2700].into_iter().enumerate() {
+        let instance = format!("i{index}");
+        group.join(request("", Some(&instance), &["range"]), instance.clone(), at, &limits);
+    }
+    assert!(!group.tick(2999));
+    assert!(group.tick(3000));
+    assert_eq!(group.members.len(), 4);
+
+    // Later rebalances do not wait at all.
+    sync_leader(&mut group, "i0", 3001);
+    group.join(request("", Some("i9"), &["range"]), "i9".into(), 3002, &limits);
+    assert!(matches!(
+        group.state,
+        GroupState::PreparingRebalance { initial_delay_until_ms: 3002, .. }
+    ));
 }
 
 #[test]

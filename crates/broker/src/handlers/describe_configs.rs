@@ -135,7 +135,13 @@ fn broker_entries(broker: &Broker) -> Vec<Entry> {
             "group.initial.rebalance.delay.ms",
             config.group_initial_rebalance_delay_ms.to_string(),
             ConfigType::Int,
-            "How long the first rebalance of an empty group waits for more members.",
+            "Longest the first rebalance of an empty group waits for more members.",
+        ),
+        entry(
+            "skiff.group.initial.rebalance.quiet.ms",
+            config.group_initial_rebalance_quiet_ms.to_string(),
+            ConfigType::Int,
+            "The first rebalance completes once no new member arrived for this long.",
         ),
         entry(
             "num.partitions",

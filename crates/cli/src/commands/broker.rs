@@ -32,6 +32,11 @@ pub(crate) struct BrokerArgs {
     /// (group.initial.rebalance.delay.ms); 0 forms groups at once.
     #[arg(long, env = "SKIFF_GROUP_INITIAL_REBALANCE_DELAY_MS", default_value_t = 3000)]
     group_initial_rebalance_delay_ms: u32,
+    /// The first rebalance of an empty group completes once no new member arrived for this
+    /// long (milliseconds), at most --group-initial-rebalance-delay-ms after the first member.
+    /// Equal to the delay: Kafka's rule (the whole delay after each newcomer).
+    #[arg(long, env = "SKIFF_GROUP_INITIAL_REBALANCE_QUIET_MS", default_value_t = 1000)]
+    group_initial_rebalance_quiet_ms: u32,
     /// How often to look for expired transactions to abort (milliseconds).
     #[arg(long, env = "SKIFF_TRANSACTION_CHECK_INTERVAL_MS", default_value_t = 5000)]
     transaction_check_interval_ms: u64,
@@ -64,6 +69,7 @@ impl BrokerArgs {
             auto_create_topics: self.auto_create_topics,
             num_partitions: self.num_partitions,
             group_initial_rebalance_delay_ms: i64::from(self.group_initial_rebalance_delay_ms),
+            group_initial_rebalance_quiet_ms: i64::from(self.group_initial_rebalance_quiet_ms),
             retention_check_interval: std::time::Duration::from_millis(
                 self.retention_check_interval_ms.max(10),
             ),
