@@ -3,6 +3,7 @@
 //! An engine crate expands it with [`conformance_tests!`](crate::conformance_tests), giving an
 //! expression that opens a fresh, empty [`Storage`]; each case becomes its own `#[tokio::test]`.
 
+mod client_strings;
 mod compaction;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,6 +14,7 @@ use kafka_protocol::records::{
 };
 use skiff_protocol::batch::{control_batch, split_batches, ControlType};
 
+pub use client_strings::*;
 pub use compaction::*;
 
 use crate::{
@@ -49,6 +51,11 @@ macro_rules! conformance_tests {
             removed_records_leave_the_rest_of_their_batch,
             emptied_batches_disappear,
             removal_stops_at_the_last_stable_offset,
+            offset_metadata_and_group_ids_keep_nul,
+            state_keys_keep_nul,
+            config_values_keep_nul,
+            header_keys_keep_nul,
+            topic_names_with_nul_name_no_topic,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
