@@ -8,8 +8,8 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use deadpool_postgres::Object;
-use skiff_storage::compaction;
 use skiff_protocol::records::RecordHeader;
+use skiff_storage::compaction;
 use skiff_storage::producers::ProducerEntry;
 use skiff_storage::{
     AbortedTransaction, AppendResult, Batch, LogStore, ProducerSnapshot, ReadResult, Result,

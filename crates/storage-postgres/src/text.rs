@@ -122,7 +122,10 @@ mod tests {
         for a in &samples {
             for b in &samples {
                 let (stored_a, stored_b) = (escape(a), escape(b));
-                assert_eq!(a.as_bytes().cmp(b.as_bytes()), stored_a.as_bytes().cmp(stored_b.as_bytes()));
+                assert_eq!(
+                    a.as_bytes().cmp(b.as_bytes()),
+                    stored_a.as_bytes().cmp(stored_b.as_bytes())
+                );
                 assert_eq!(b.starts_with(a.as_str()), stored_b.starts_with(stored_a.as_ref()));
             }
         }
