@@ -31,12 +31,13 @@ pub async fn offset_metadata_and_group_ids_keep_nul(storage: &Storage) {
         let read = offsets.committed_offsets(group, None).await.expect("all");
         let expected = vec![(tp.clone(), committed(index as i64, Some(METADATA[index])))];
         assert_eq!(read, expected, "{group:?}");
-        let some = offsets.committed_offsets(group, Some(&[tp.clone()])).await.expect("some");
+        let some =
+            offsets.committed_offsets(group, Some(std::slice::from_ref(&tp))).await.expect("some");
         assert_eq!(some, read, "{group:?}");
     }
     assert_eq!(offsets.offset_groups().await.expect("groups"), groups, "bytewise order");
 
-    offsets.delete_offsets("g\0", Some(&[tp.clone()])).await.expect("delete one");
+    offsets.delete_offsets("g\0", Some(std::slice::from_ref(&tp))).await.expect("delete one");
     offsets.delete_offsets("g\u{1}", None).await.expect("delete all");
     assert_eq!(
         offsets.offset_groups().await.expect("groups"),
