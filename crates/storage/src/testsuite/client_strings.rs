@@ -5,14 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
-use skiff_protocol::batch::split_batches;
+use kafka_protocol::records::{Compression, Record, RecordBatchDecoder};
 
-use super::{committed, create};
+use super::{committed, create, encode_batch, plain_record};
 use crate::{Batch, ConfigChange, Storage, StorageError, TopicPartition, TopicSpec};
 
 /// Offset metadata the way clients send it (kafka-python's `OffsetAndMetadata("Hello\0world!")`)
@@ -100,32 +97,15 @@ pub async fn config_values_keep_nul(storage: &Storage) {
 
 /// One record with the given header keys (values are the keys' positions).
 fn batch_with_header_keys(keys: &[&str]) -> Batch {
-    let record = Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: 0,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: 0,
-        timestamp: 1000,
-        key: Some(Bytes::from_static(b"k")),
-        value: Some(Bytes::from_static(b"v")),
-        headers: keys
-            .iter()
-            .enumerate()
-            .map(|(index, key)| {
-                (StrBytes::from_string((*key).to_owned()), Some(Bytes::from(index.to_string())))
-            })
-            .collect(),
-    };
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions { version: 2, compression: Compression::None };
-    RecordBatchEncoder::encode(&mut buf, &[record], &options).expect("test batch encodes");
-    let mut batches = split_batches(&buf.freeze()).expect("test batch is valid");
-    batches.remove(0)
+    let headers = keys
+        .iter()
+        .enumerate()
+        .map(|(index, key)| {
+            (StrBytes::from_string((*key).to_owned()), Some(Bytes::from(index.to_string())))
+        })
+        .collect();
+    let record = Record { headers, ..plain_record(0, 1000, Bytes::from_static(b"v")) };
+    encode_batch(&[record], Compression::None)
 }
 
 pub async fn header_keys_keep_nul(storage: &Storage) {
