@@ -252,6 +252,33 @@ def consume(
         client.close()
 
 
+def kafka_python_records(bootstrap: str, topic: str, count: int, timeout: float = TIMEOUT) -> list:
+    """Reads partition 0 of `topic` from the beginning with kafka-python (no group) until `count`
+    records arrived or `timeout` passed; returns its ConsumerRecords."""
+    from kafka import KafkaConsumer
+    from kafka import TopicPartition as KafkaTopicPartition
+
+    client = KafkaConsumer(
+        bootstrap_servers=[bootstrap],
+        group_id=None,
+        enable_auto_commit=False,
+        request_timeout_ms=10000,
+        fetch_max_wait_ms=100,
+    )
+    try:
+        partition = KafkaTopicPartition(topic, 0)
+        client.assign([partition])
+        client.seek_to_beginning(partition)
+        records = []
+        deadline = time.monotonic() + timeout
+        while len(records) < count and time.monotonic() < deadline:
+            for batch in client.poll(timeout_ms=200).values():
+                records.extend(batch)
+        return records
+    finally:
+        client.close()
+
+
 def record_tuples(messages) -> list[tuple]:
     """(partition, offset, key, value, headers) for exact comparisons."""
     return [(m.partition(), m.offset(), m.key(), m.value(), m.headers()) for m in messages]

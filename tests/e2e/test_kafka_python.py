@@ -3,11 +3,9 @@ when the broker answers UNSUPPORTED_VERSION) and encodes its own requests."""
 
 from __future__ import annotations
 
-import time
+from kafka import KafkaProducer
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-
-from helpers import create_topic, unique
+from helpers import create_topic, kafka_python_records, unique
 
 
 def test_kafka_python_produce_and_consume(broker):
@@ -34,24 +32,7 @@ def test_kafka_python_produce_and_consume(broker):
         producer.close(timeout=5)
     assert [(m.partition, m.offset) for m in sent] == [(0, 0), (0, 1), (0, 2)]
 
-    consumer = KafkaConsumer(
-        bootstrap_servers=[broker.bootstrap],
-        group_id=None,
-        enable_auto_commit=False,
-        request_timeout_ms=10000,
-        fetch_max_wait_ms=100,
-    )
-    try:
-        partition = TopicPartition(topic, 0)
-        consumer.assign([partition])
-        consumer.seek_to_beginning(partition)
-        records = []
-        deadline = time.monotonic() + 15
-        while len(records) < 4 and time.monotonic() < deadline:
-            for batch in consumer.poll(timeout_ms=200).values():
-                records.extend(batch)
-    finally:
-        consumer.close()
+    records = kafka_python_records(broker.bootstrap, topic, 4)
     assert [(r.offset, r.key, r.value) for r in records] == [
         (0, b"k0", b"v0"),
         (1, b"k1", b"v1"),

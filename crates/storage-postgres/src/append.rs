@@ -23,6 +23,7 @@ use tokio_postgres::types::Type;
 use crate::codec::{self, BatchFields, Header, RowRecord};
 use crate::db;
 use crate::error::db_error;
+use crate::meta::check_partition;
 use crate::record_sink::RecordSink;
 use crate::sql;
 use crate::PostgresEngine;
@@ -41,6 +42,7 @@ pub(crate) async fn append(
         last_offset_delta(partition, batch)?;
         decoded.push_back((batch.bytes.as_ptr() as usize, codec::decode(batch)?));
     }
+    check_partition(partition)?;
     let mut client = engine.client().await?;
     let columns = engine.record_columns()?.to_vec();
     let tx = client.transaction().await.map_err(db_error)?;

@@ -7,9 +7,12 @@
 use postgres_types::{FromSql, ToSql};
 use skiff_protocol::records::RecordHeader;
 
+use crate::text;
+
 pub(crate) use skiff_protocol::records::{codec_for, BatchFields, Record as RowRecord};
 
-/// One record header as stored (`skiff.header`): repeated keys keep their order.
+/// One record header as stored (`skiff.header`): repeated keys keep their order, and the key is
+/// escaped (`crate::text`) since a Kafka header key may hold U+0000.
 #[derive(Debug, Clone, PartialEq, Eq, ToSql, FromSql)]
 #[postgres(name = "header")]
 pub(crate) struct Header {
@@ -19,13 +22,15 @@ pub(crate) struct Header {
 
 impl From<&RecordHeader> for Header {
     fn from(header: &RecordHeader) -> Self {
-        Self { key: header.key.clone(), value: header.value.clone() }
+        Self { key: text::escape(&header.key).into_owned(), value: header.value.clone() }
     }
 }
 
-impl From<Header> for RecordHeader {
-    fn from(header: Header) -> Self {
-        Self { key: header.key, value: header.value }
+impl TryFrom<Header> for RecordHeader {
+    type Error = skiff_storage::StorageError;
+
+    fn try_from(header: Header) -> skiff_storage::Result<Self> {
+        Ok(Self { key: text::unescape(header.key)?, value: header.value })
     }
 }
 

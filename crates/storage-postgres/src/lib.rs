@@ -22,6 +22,8 @@
 //!   `connect`: `prefer` falling back to plain TCP when a TLS handshake fails, as libpq does.
 //! - `schema`: versioned migrations under an advisory lock; `sql`: every statement, from `sql/`.
 //! - `codec`: record batches to rows and back (headers keep repeated keys, in order).
+//! - `text`: client strings (ids, config values, header keys) in `text` columns, losslessly: a
+//!   Kafka string may hold U+0000, which Postgres `text` cannot.
 //! - `append`, `log`: `LogStore`; `meta`: `MetaStore`; `state`: `StateStore` (compare-and-set on a
 //!   version column); `offsets`: `OffsetStore` (`skiff.group_offsets`).
 //! - `error`: Postgres errors as `StorageError` (unreachable servers are `Unavailable`: clients
@@ -43,6 +45,7 @@ mod record_sink;
 mod schema;
 mod sql;
 mod state;
+mod text;
 mod tls;
 
 #[cfg(test)]

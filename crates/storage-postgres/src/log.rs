@@ -8,6 +8,7 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use deadpool_postgres::Object;
+use skiff_protocol::records::RecordHeader;
 use skiff_storage::compaction;
 use skiff_storage::producers::ProducerEntry;
 use skiff_storage::{
@@ -20,6 +21,7 @@ use tracing::debug;
 use crate::codec::{self, BatchFields, Header, RowRecord};
 use crate::db;
 use crate::error::db_error;
+use crate::meta::check_partition;
 use crate::sql;
 use crate::PostgresEngine;
 
@@ -33,6 +35,7 @@ struct PartitionRow {
 }
 
 async fn partition_row(client: &Object, partition: &TopicPartition) -> Result<PartitionRow> {
+    check_partition(partition)?;
     let (topic, number) = (partition.topic.as_str(), partition.partition);
     let row = db::query_opt(client, sql::LOG_PARTITION_GET, &[&topic, &number]).await?;
     let row = row.ok_or_else(|| StorageError::NotFound(format!("partition {partition}")))?;
@@ -92,7 +95,11 @@ fn row_record(row: &Row, fields: &BatchFields) -> Result<Option<RowRecord>> {
         timestamp: row.try_get(12).map_err(db_error)?,
         key: bytes(row, 13)?,
         value: bytes(row, 14)?,
-        headers: headers.unwrap_or_default().into_iter().map(Into::into).collect(),
+        headers: headers
+            .unwrap_or_default()
+            .into_iter()
+            .map(RecordHeader::try_from)
+            .collect::<Result<_>>()?,
     }))
 }
 
@@ -183,6 +190,7 @@ async fn delete_records(
     partition: &TopicPartition,
     before: i64,
 ) -> Result<i64> {
+    check_partition(partition)?;
     let tx = client.transaction().await.map_err(db_error)?;
     let (topic, number) = (partition.topic.as_str(), partition.partition);
     let locked = db::query_opt(&tx, sql::LOG_PARTITION_LOCK, &[&topic, &number]).await?;

@@ -2,6 +2,9 @@
 //!
 //! Name uniqueness is the primary key's (`INSERT ... ON CONFLICT DO NOTHING`), so `AlreadyExists`
 //! holds when brokers race. Changes to a topic lock its row first, so they apply one at a time.
+//! Config keys and values are client strings, stored escaped (`crate::text`) so that U+0000
+//! round-trips. Topic names are not: Kafka allows only `[a-zA-Z0-9._-]` (the broker refuses
+//! others), so a name holding U+0000 names no topic and is answered as such without a query.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +17,22 @@ use uuid::Uuid;
 use crate::db;
 use crate::error::db_error;
 use crate::sql;
+use crate::text::{escape_all, unescape};
 use crate::PostgresEngine;
+
+/// Whether a topic of this name can exist here (`text` cannot hold U+0000).
+pub(crate) fn is_storable_name(name: &str) -> bool {
+    !name.contains('\0')
+}
+
+/// `NotFound` for a partition of a topic that cannot exist, before any query.
+pub(crate) fn check_partition(partition: &skiff_storage::TopicPartition) -> Result<()> {
+    if is_storable_name(&partition.topic) {
+        Ok(())
+    } else {
+        Err(StorageError::NotFound(format!("partition {partition}")))
+    }
+}
 
 fn not_found(name: &str) -> StorageError {
     StorageError::NotFound(format!("topic {name}"))
@@ -33,7 +51,10 @@ fn topic_from_row(row: &Row) -> Result<TopicMeta> {
 async fn configs_of<C: GenericClient>(client: &C, name: &str) -> Result<BTreeMap<String, String>> {
     let rows = db::query(client, sql::META_CONFIGS_OF_TOPIC, &[&name]).await?;
     rows.iter()
-        .map(|row| Ok((row.try_get(0).map_err(db_error)?, row.try_get(1).map_err(db_error)?)))
+        .map(|row| {
+            let key = unescape(row.try_get(0).map_err(db_error)?)?;
+            Ok((key, unescape(row.try_get(1).map_err(db_error)?)?))
+        })
         .collect()
 }
 
@@ -57,8 +78,8 @@ async fn all_topics<C: GenericClient>(client: &C) -> Result<Vec<TopicMeta>> {
     let mut configs: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for row in db::query(client, sql::META_CONFIGS_ALL, &[]).await? {
         let topic: String = row.try_get(0).map_err(db_error)?;
-        let key: String = row.try_get(1).map_err(db_error)?;
-        let value: String = row.try_get(2).map_err(db_error)?;
+        let key = unescape(row.try_get(1).map_err(db_error)?)?;
+        let value = unescape(row.try_get(2).map_err(db_error)?)?;
         configs.entry(topic).or_default().insert(key, value);
     }
     for topic in &mut topics {
@@ -77,6 +98,8 @@ async fn upsert_configs<'a, C: GenericClient>(
     if keys.is_empty() {
         return Ok(());
     }
+    let keys = escape_all(keys.into_iter().map(String::as_str));
+    let values = escape_all(values.into_iter().map(String::as_str));
     db::execute(client, sql::META_CONFIGS_UPSERT, &[&name, &keys, &values]).await?;
     Ok(())
 }
@@ -94,6 +117,12 @@ impl MetaStore for PostgresEngine {
             return Err(StorageError::InvalidArgument(format!(
                 "topic {} cannot have {} partitions",
                 spec.name, spec.partitions
+            )));
+        }
+        if !is_storable_name(&spec.name) {
+            return Err(StorageError::InvalidArgument(format!(
+                "topic name {:?} holds U+0000",
+                spec.name
             )));
         }
         let mut client = self.client().await?;
@@ -114,6 +143,9 @@ impl MetaStore for PostgresEngine {
 
     /// Locks the partitions first, so appends in flight commit before their rows are deleted.
     async fn delete_topic(&self, name: &str) -> Result<()> {
+        if !is_storable_name(name) {
+            return Err(not_found(name));
+        }
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
         db::execute(&tx, sql::META_PARTITIONS_LOCK, &[&name]).await?;
@@ -140,6 +172,9 @@ impl MetaStore for PostgresEngine {
     }
 
     async fn topic(&self, name: &str) -> Result<Option<TopicMeta>> {
+        if !is_storable_name(name) {
+            return Ok(None);
+        }
         let client = self.client().await?;
         find_topic(&client, sql::META_TOPIC_BY_NAME, &name).await
     }
@@ -184,8 +219,9 @@ impl MetaStore for PostgresEngine {
         for change in changes {
             final_values.insert(change.key, change.value);
         }
-        let removed: Vec<&String> =
-            final_values.iter().filter(|(_, value)| value.is_none()).map(|(key, _)| key).collect();
+        let removed = escape_all(
+            final_values.iter().filter(|(_, value)| value.is_none()).map(|(key, _)| key.as_str()),
+        );
         if !removed.is_empty() {
             db::execute(&tx, sql::META_CONFIGS_DELETE_KEYS, &[&name, &removed]).await?;
         }

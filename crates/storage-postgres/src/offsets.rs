@@ -1,18 +1,31 @@
 //! `OffsetStore`: committed offsets as rows of `skiff.group_offsets`, one per (group, topic,
 //! partition), so `SELECT * FROM skiff.group_offsets WHERE group_id = 'billing'` shows a group's
 //! positions. Every call is one statement over arrays of partitions: a commit of many partitions
-//! is all rows or none.
+//! is all rows or none. Group ids are stored escaped (`crate::text`) and metadata as `bytea`, so
+//! both come back byte for byte even when they hold U+0000.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use skiff_storage::{CommittedOffset, OffsetStore, Result, TopicPartition};
+use skiff_storage::{CommittedOffset, OffsetStore, Result, StorageError, TopicPartition};
 use tokio_postgres::Row;
 
 use crate::db;
 use crate::error::db_error;
 use crate::sql;
+use crate::text::{escape, unescape};
 use crate::PostgresEngine;
+
+/// Stored metadata (the UTF-8 bytes the client sent) as the string it was.
+fn metadata_from(stored: Option<Vec<u8>>) -> Result<Option<String>> {
+    stored
+        .map(|bytes| {
+            String::from_utf8(bytes).map_err(|error| {
+                StorageError::Corrupt(format!("committed offset metadata is not utf-8: {error}"))
+            })
+        })
+        .transpose()
+}
 
 fn from_row(row: &Row) -> Result<(TopicPartition, CommittedOffset)> {
     let get = |index| row.try_get::<_, i64>(index).map_err(db_error);
@@ -23,7 +36,7 @@ fn from_row(row: &Row) -> Result<(TopicPartition, CommittedOffset)> {
         CommittedOffset {
             offset: get(2)?,
             leader_epoch: row.try_get(3).map_err(db_error)?,
-            metadata: row.try_get(4).map_err(db_error)?,
+            metadata: metadata_from(row.try_get(4).map_err(db_error)?)?,
             commit_timestamp_ms: get(5)?,
         },
     ))
@@ -54,9 +67,10 @@ impl OffsetStore for PostgresEngine {
             partitions.push(partition.partition);
             positions.push(offset.offset);
             epochs.push(offset.leader_epoch);
-            metadata.push(offset.metadata.as_deref());
+            metadata.push(offset.metadata.as_deref().map(str::as_bytes));
             timestamps.push(offset.commit_timestamp_ms);
         }
+        let group = escape(group);
         let client = self.client().await?;
         db::execute(
             &client,
@@ -72,6 +86,7 @@ impl OffsetStore for PostgresEngine {
         group: &str,
         partitions: Option<&[TopicPartition]>,
     ) -> Result<Vec<(TopicPartition, CommittedOffset)>> {
+        let group = escape(group);
         let client = self.client().await?;
         let rows = match partitions {
             None => db::query(&client, sql::OFFSETS_OF_GROUP, &[&group]).await?,
@@ -88,6 +103,7 @@ impl OffsetStore for PostgresEngine {
         group: &str,
         partitions: Option<&[TopicPartition]>,
     ) -> Result<()> {
+        let group = escape(group);
         let client = self.client().await?;
         match partitions {
             None => db::execute(&client, sql::OFFSETS_DELETE_GROUP, &[&group]).await?,
@@ -103,6 +119,6 @@ impl OffsetStore for PostgresEngine {
     async fn offset_groups(&self) -> Result<Vec<String>> {
         let client = self.client().await?;
         let rows = db::query(&client, sql::OFFSETS_GROUPS, &[]).await?;
-        rows.iter().map(|row| row.try_get(0).map_err(db_error)).collect()
+        rows.iter().map(|row| unescape(row.try_get(0).map_err(db_error)?)).collect()
     }
 }

@@ -19,6 +19,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "outbox",
         sql: include_str!("../sql/migrations/0002_outbox.sql"),
     },
+    Migration {
+        version: 3,
+        name: "client_strings",
+        sql: include_str!("../sql/migrations/0003_client_strings.sql"),
+    },
 ];
 
 pub(crate) const LOG_ABORTED_BETWEEN: &str = include_str!("../sql/log/aborted_between.sql");

@@ -3,6 +3,7 @@
 //! An engine crate expands it with [`conformance_tests!`](crate::conformance_tests), giving an
 //! expression that opens a fresh, empty [`Storage`]; each case becomes its own `#[tokio::test]`.
 
+mod client_strings;
 mod compaction;
 mod gate;
 
@@ -14,6 +15,7 @@ use kafka_protocol::records::{
 };
 use skiff_protocol::batch::{control_batch, split_batches, ControlType};
 
+pub use client_strings::*;
 pub use compaction::*;
 pub use gate::{gated, Gate};
 
@@ -51,6 +53,11 @@ macro_rules! conformance_tests {
             removed_records_leave_the_rest_of_their_batch,
             emptied_batches_disappear,
             removal_stops_at_the_last_stable_offset,
+            offset_metadata_and_group_ids_keep_nul,
+            state_keys_keep_nul,
+            config_values_keep_nul,
+            header_keys_keep_nul,
+            topic_names_with_nul_name_no_topic,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
@@ -72,28 +79,38 @@ pub fn batch_with(values: &[&str], timestamps: &[i64], compression: Compression)
         .zip(timestamps)
         .enumerate()
         .map(|(index, (value, timestamp))| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: index as i64,
-            sequence: index as i32,
-            timestamp: *timestamp,
             key: Some(Bytes::from(format!("key-{index}"))),
-            value: Some(Bytes::copy_from_slice(value.as_bytes())),
-            headers: Default::default(),
+            ..plain_record(index as i64, *timestamp, Bytes::copy_from_slice(value.as_bytes()))
         })
         .collect();
+    encode_batch(&records, compression)
+}
+
+/// A producer-less record at `offset` (sequence the same, as the encoder wants: DESIGN 10.2),
+/// without key or headers.
+fn plain_record(offset: i64, timestamp: i64, value: Bytes) -> Record {
+    Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset,
+        sequence: offset as i32,
+        timestamp,
+        key: None,
+        value: Some(value),
+        headers: Default::default(),
+    }
+}
+
+/// `records` as one v2 batch, as a client would send it.
+fn encode_batch(records: &[Record], compression: Compression) -> Batch {
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions { version: 2, compression },
-    )
-    .expect("test batch encodes");
+    RecordBatchEncoder::encode(&mut buf, records, &RecordEncodeOptions { version: 2, compression })
+        .expect("test batch encodes");
     let mut batches = split_batches(&buf.freeze()).expect("test batch is valid");
     assert_eq!(batches.len(), 1);
     batches.remove(0)
@@ -128,32 +145,19 @@ fn sequenced_batch(
     transactional: bool,
 ) -> Batch {
     let records: Vec<Record> = (0..count)
-        .map(|index| Record {
-            transactional,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id,
-            producer_epoch: epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: index as i64,
-            sequence: base_sequence + index as i32,
-            timestamp: 1000 + index as i64,
-            key: None,
-            value: Some(Bytes::from(format!("p{producer_id}-{}", base_sequence + index as i32))),
-            headers: Default::default(),
+        .map(|index| {
+            let sequence = base_sequence + index as i32;
+            let value = Bytes::from(format!("p{producer_id}-{sequence}"));
+            Record {
+                transactional,
+                producer_id,
+                producer_epoch: epoch,
+                sequence,
+                ..plain_record(index as i64, 1000 + index as i64, value)
+            }
         })
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions { version: 2, compression: Compression::None },
-    )
-    .expect("test batch encodes");
-    let mut batches = split_batches(&buf.freeze()).expect("test batch is valid");
-    assert_eq!(batches.len(), 1);
-    batches.remove(0)
+    encode_batch(&records, Compression::None)
 }
 
 /// A batch of `count` small records stamped 1000, 1001, ...
