@@ -58,33 +58,12 @@ sys.path.insert(0, str(bench.REPO_ROOT / "tests" / "e2e"))
 import kafka_wire  # noqa: E402  (hand-encoded Produce v3 for the round-trip probe)
 
 
-def free_port_range(count: int) -> int:
-    """A port P with P..P+count-1 free: the proxy serves upstream broker n on P + 1 + n."""
-    for _ in range(100):
-        base = free_port()
-        if base + count > 65535:
-            continue
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError("no free port range")
-
-
 class Proxy:
     """`skiff proxy` in front of one upstream address."""
 
     def __init__(self, binary: Path, upstream: str, workdir: Path, extra: list[str]):
         self.binary = binary
-        self.port = free_port_range(2)
+        self.port = free_port()  # its per-broker port is any free one, learnt from Metadata
         self.upstream = upstream
         self.log_path = workdir / "proxy.log"
         self.extra = extra

@@ -6,6 +6,7 @@ broker is killed and comes back."""
 from __future__ import annotations
 
 import random
+import re
 import socket
 import struct
 import subprocess
@@ -34,13 +35,29 @@ from helpers import (
 
 # Brokers abort timed-out transactions quickly and form groups at once in these tests.
 BROKER_ARGS = (*GROUP_BROKER_ARGS, "--transaction-check-interval-ms", "200")
-ROUTE_PORTS = 4  # bootstrap port plus this many upstream-broker ports must be free
+# What the proxy logs for each listener it binds.
+BOOTSTRAP_LINE = re.compile(r"listening address=(\S+):(\d+) target=Bootstrap")
+ROUTE_LINE = re.compile(r"serving upstream broker upstream=(\S+) listen=(\S+):(\d+) advertised=(\S+):(\d+)")
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct ports that are free on 127.0.0.1 right now (for tests that choose ports)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sockets.append(sock)
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def free_port_range(count: int) -> int:
     """A port P such that P..P+count-1 are all free on 127.0.0.1 right now."""
     for _ in range(200):
-        base = random.randint(20000, 60000 - count)
+        base = random.randint(20000, 30000 - count)  # below Linux's ephemeral range (32768-60999)
         sockets = []
         try:
             for port in range(base, base + count):
@@ -57,36 +74,43 @@ def free_port_range(count: int) -> int:
 
 
 class Proxy:
-    """One `skiff proxy` process with its log file."""
+    """One `skiff proxy` process with its log file. It listens on any free port unless `listen`
+    says otherwise, and learns its bootstrap port and per-broker ports from its log."""
 
-    def __init__(self, binary: Path, workdir: Path, upstreams: list[str], extra_args: list[str]):
+    def __init__(self, binary: Path, workdir: Path, upstreams: list[str], extra_args: list[str], listen: str):
         self.binary = binary
         self.workdir = workdir
         self.upstreams = upstreams
         self.extra_args = extra_args
-        self.port = free_port_range(1 + ROUTE_PORTS)
-        self.log_path = workdir / f"proxy-{self.port}.log"
+        self.listen = listen
+        self.log_path = workdir / f"proxy-{random.getrandbits(32):08x}.log"
+        self.log_start = 0  # where the current run's log lines begin
+        self.port = 0
         self.proc: subprocess.Popen | None = None
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 15.0) -> "Proxy":
-        command = [
+    def command(self) -> list[str]:
+        return [
             str(self.binary), "proxy",
-            "--listen", self.bootstrap,
-            "--advertised-listener", self.bootstrap,
+            "--listen", self.listen,
+            "--advertised-listener", self.listen,
             "--upstream", ",".join(self.upstreams),
             "--upstream-connect-timeout-ms", "1000",
             *self.extra_args,
         ]  # fmt: skip
+
+    def start(self, timeout: float = 15.0) -> "Proxy":
         env = {"SKIFF_LOG": "info,skiff_proxy=debug", "NO_COLOR": "1", "PATH": "/usr/bin:/bin"}
+        self.log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.workdir,
+                self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.workdir,
                 env=env, preexec_fn=_die_with_parent,
             )  # fmt: skip
+        self.port = int(BOOTSTRAP_LINE.search(self.wait_log("target=Bootstrap", timeout)).group(2))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, "proxy exited:\n" + self.log_text()[-3000:]
@@ -111,22 +135,38 @@ class Proxy:
     def log_text(self) -> str:
         return ANSI_ESCAPE.sub("", self.log_path.read_bytes().decode("utf-8", "replace"))
 
+    def run_log(self) -> str:
+        """The log of the current run only."""
+        raw = self.log_path.read_bytes()[self.log_start :]
+        return ANSI_ESCAPE.sub("", raw.decode("utf-8", "replace"))
+
     def wait_log(self, needle: str, timeout: float = 5.0) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for line in self.log_text().splitlines():
+            for line in self.run_log().splitlines():
                 if needle in line:
                     return line
+            if self.proc is not None and self.proc.poll() is not None:
+                break
             time.sleep(0.05)
         raise AssertionError(f"no log line with {needle!r}:\n" + self.log_text()[-3000:])
+
+    def routes(self) -> dict[str, int]:
+        """Upstream broker address -> the proxy port the log says serves it (this run)."""
+        routes = {}
+        for match in ROUTE_LINE.finditer(self.run_log()):
+            upstream, _, listen_port, advertised_host, advertised_port = match.groups()
+            assert listen_port == advertised_port and advertised_host == "127.0.0.1", match.group(0)
+            routes[upstream] = int(listen_port)
+        return routes
 
 
 @pytest.fixture
 def proxy_factory(skiff_bin, tmp_path, request):
     proxies: list[Proxy] = []
 
-    def start(upstreams: list[str], *extra_args: str) -> Proxy:
-        proxy = Proxy(skiff_bin, tmp_path, upstreams, list(extra_args))
+    def start(upstreams: list[str], *extra_args: str, listen: str = "127.0.0.1:0") -> Proxy:
+        proxy = Proxy(skiff_bin, tmp_path, upstreams, list(extra_args), listen)
         proxies.append(proxy)
         return proxy.start()
 
@@ -158,7 +198,10 @@ def single(broker_factory, proxy_factory):
 
 
 def proxy_ports(proxy: Proxy) -> set[int]:
-    return set(range(proxy.port + 1, proxy.port + 1 + ROUTE_PORTS))
+    """The per-broker ports the proxy reported in its log."""
+    ports = set(proxy.routes().values())
+    assert ports and proxy.port not in ports, proxy.run_log()[-3000:]
+    return ports
 
 
 # Basics -------------------------------------------------------------------------------------------
@@ -235,7 +278,7 @@ def test_kcat_through_the_proxy(cluster):
     kcat_produce(proxy.bootstrap, topic, lines)
     assert kcat_consume(proxy.bootstrap, topic).splitlines() == lines
     listing = kcat("-L", "-b", proxy.bootstrap, "-t", topic).stdout.decode()
-    assert f"127.0.0.1:{proxy.port + 1}" in listing, listing
+    assert any(f"127.0.0.1:{port}" in listing for port in proxy_ports(proxy)), listing
 
 
 def test_kcat_consumer_group_through_the_proxy(cluster):
@@ -519,3 +562,109 @@ def test_leader_routing_through_the_proxy_to_a_three_broker_mock_cluster(mock_cl
     produce(proxy.bootstrap, "routed", records, **{"enable.idempotence": False})
     got = consume(proxy.bootstrap, "routed", count=600, partitions=tuple(range(6)))
     assert sorted(m.value() for m in got) == sorted(r["value"] for r in records)
+
+
+# Choosing the per-broker ports -------------------------------------------------------------------
+
+
+def test_broker_ports_are_free_ports_reported_in_the_log_and_advertised(cluster):
+    proxy, brokers = cluster
+    routes = proxy.routes()
+    assert set(routes) == {broker.address for broker in brokers}, routes
+    assert len(set(routes.values())) == len(brokers) and 0 not in routes.values(), routes
+    # A Skiff broker lists itself (they share node id 0): the port of whichever answered.
+    metadata = admin(proxy.bootstrap).list_topics(timeout=TIMEOUT)
+    advertised = {(b.host, b.port) for b in metadata.brokers.values()}
+    assert advertised and {port for _, port in advertised} <= set(routes.values()), (advertised, routes)
+
+
+def test_leader_routing_on_listed_base_and_free_ports(mock_cluster, proxy_factory):
+    [listed] = free_ports(1)
+    base = free_port_range(3)  # route n would use base + n; routes 0 and 1 come from the list
+    proxy = proxy_factory(mock_cluster, "--broker-ports", f"{listed},0", "--broker-port-base", str(base))
+    routes = proxy.routes()
+    assert routes[mock_cluster[0]] == listed, routes
+    assert routes[mock_cluster[2]] == base + 2, routes
+    assert routes[mock_cluster[1]] not in (0, listed, base + 2), routes
+
+    metadata = admin(proxy.bootstrap).list_topics("routed", timeout=TIMEOUT)
+    advertised = {node: broker.port for node, broker in metadata.brokers.items()}
+    assert sorted(advertised) == [1, 2, 3], advertised
+    assert set(advertised.values()) == set(routes.values()), (advertised, routes)
+    # The mock answers Produce and Fetch only on the leader: delivery proves the routing.
+    records = [{"value": v, "partition": i % 6} for i, v in enumerate(values("listed", 300))]
+    produce(proxy.bootstrap, "routed", records, **{"enable.idempotence": False})
+    got = consume(proxy.bootstrap, "routed", count=300, partitions=tuple(range(6)))
+    assert sorted(m.value() for m in got) == sorted(r["value"] for r in records)
+
+
+@pytest.mark.parametrize("ports", ["listed", "free"])
+def test_a_client_carries_on_through_a_proxy_restart(broker_factory, proxy_factory, ports):
+    """Listed ports come back at once (SO_REUSEADDR, though the old process left TIME_WAIT
+    sockets on them); free ports change, and the client follows them through the bootstrap port."""
+    broker = broker_factory("sqlite", *BROKER_ARGS)
+    listen_port, broker_port = free_ports(2)
+    extra = ("--broker-ports", str(broker_port)) if ports == "listed" else ()
+    proxy = proxy_factory([broker.address], *extra, listen=f"127.0.0.1:{listen_port}")
+    first_routes = proxy.routes()
+    if ports == "listed":
+        assert first_routes == {broker.address: broker_port}
+    topic = unique(f"restart-{ports}")
+    create_topic(proxy.bootstrap, topic)
+    client = producer(proxy.bootstrap, **{"message.timeout.ms": 60000})
+    try:
+        for value in values("before", 50):
+            client.produce(topic, value=value)
+        assert client.flush(TIMEOUT) == 0
+        proxy.stop()
+        proxy.start()
+        assert proxy.port == listen_port and set(proxy.routes()) == {broker.address}
+        if ports == "listed":
+            assert proxy.routes() == first_routes
+        for value in values("after", 50):
+            client.produce(topic, value=value)
+        assert client.flush(60) == 0
+    finally:
+        client.flush(1)
+    got = consume(proxy.bootstrap, topic, count=100)
+    assert sorted(m.value() for m in got) == sorted(values("before", 50) + values("after", 50))
+
+
+def hold_port(how: str, keep: list) -> int:
+    """Takes a port on 127.0.0.1 the way `how` says and returns it; `keep` keeps the sockets open."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    keep.append(server)
+    if how == "listener":
+        return server.getsockname()[1]
+    # The reported failure: the port is the ephemeral source port of an outgoing connection.
+    outgoing = socket.create_connection(server.getsockname())
+    keep.append(outgoing)
+    return outgoing.getsockname()[1]
+
+
+@pytest.mark.parametrize("holder", ["listener", "outgoing-connection"])
+@pytest.mark.parametrize("setting", ["--broker-ports", "SKIFF_BROKER_PORT_BASE", "--listen"])
+def test_a_taken_port_fails_at_start_naming_the_flag(skiff_bin, tmp_path, holder, setting):
+    keep: list = []
+    try:
+        port = hold_port(holder, keep)
+        listen = f"127.0.0.1:{port}" if setting == "--listen" else "127.0.0.1:0"
+        command = [str(skiff_bin), "proxy", "--listen", listen, "--advertised-listener", "127.0.0.1:9092",
+                   "--upstream", "127.0.0.1:1"]  # fmt: skip
+        env = {"NO_COLOR": "1", "PATH": "/usr/bin:/bin"}
+        if setting == "--broker-ports":
+            command += ["--broker-ports", str(port)]
+        elif setting == "SKIFF_BROKER_PORT_BASE":
+            env[setting] = str(port)
+        result = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, timeout=30)
+    finally:
+        for sock in keep:
+            sock.close()
+    stderr = ANSI_ESCAPE.sub("", result.stderr.decode("utf-8", "replace"))
+    assert result.returncode != 0, stderr
+    flag = "--broker-port-base" if setting == "SKIFF_BROKER_PORT_BASE" else setting
+    assert f"cannot listen on 127.0.0.1:{port}" in stderr, stderr
+    assert flag in stderr and "Address already in use" in stderr, stderr
+    assert "panicked" not in stderr, stderr

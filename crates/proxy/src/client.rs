@@ -301,7 +301,7 @@ async fn write_responses(
                 ));
             };
             let frame = rewrite::response(&context.topology, request, frame)
-                .map_err(|error| error.to_string())?;
+                .map_err(|error| crate::error::with_causes(&error))?;
             write_frame(&mut writer, &frame).await.map_err(client_gone)?;
             unanswered.fetch_sub(1, Ordering::AcqRel);
         }

@@ -9,9 +9,16 @@ pub enum ProxyError {
     /// The configuration cannot work (bad address, no upstreams, ports out of range).
     #[error("invalid configuration: {0}")]
     Config(String),
-    /// A listening socket could not be bound.
-    #[error("cannot listen on {address}")]
-    Bind { address: String, source: std::io::Error },
+    /// A listening socket could not be bound (the port is taken, or the address is not local).
+    #[error("cannot listen on {address} for {purpose} ({hint})")]
+    Bind {
+        address: String,
+        /// What the listener is for: the bootstrap port or an upstream broker.
+        purpose: String,
+        /// Which flag chose the address, and what to change.
+        hint: &'static str,
+        source: std::io::Error,
+    },
     /// An upstream broker could not be reached or went away.
     #[error("upstream {address} unavailable: {reason}")]
     Unavailable { address: String, reason: String },
@@ -21,4 +28,16 @@ pub enum ProxyError {
     /// The produce hook refused a request.
     #[error("produce request rejected: {0}")]
     Rejected(String),
+}
+
+/// `error` and its sources, `: `-separated, for log lines (a bind error's cause is its source).
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

@@ -11,6 +11,7 @@
 //! - `pool`: shared upstream connections per broker, and dedicated ones for long waits.
 //! - `routing`: which connection a request uses; whether a Produce expects an answer.
 //! - `topology`: which proxy port stands for which upstream broker.
+//! - `ports`: which port each listener binds (`--broker-ports`, `--broker-port-base`), binding.
 //! - `rewrite`: the responses that are decoded and changed (one file per API).
 //! - [`hook`]: the seam for produce-side validation.
 
@@ -19,6 +20,7 @@ mod error;
 mod frame;
 pub mod hook;
 mod pool;
+mod ports;
 mod rewrite;
 mod routing;
 pub mod server;
@@ -31,17 +33,20 @@ use std::time::Duration;
 
 pub use error::ProxyError;
 pub use hook::{NoProduceChecks, ProduceHook, ProduceVerdict, ProduceView};
+pub use ports::BrokerPorts;
 pub use server::{bind, serve, Listeners};
 
 /// How the proxy runs.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
-    /// The bootstrap listener; upstream broker n is served on its port + 1 + n.
+    /// The bootstrap listener. The per-broker listeners use its IP address and the ports of
+    /// `broker_ports`.
     pub listen: SocketAddr,
-    /// Host clients are told to connect to.
+    /// Host clients are told to connect to; each upstream broker is advertised at this host
+    /// with the port its proxy listener actually bound.
     pub advertised_host: String,
-    /// Port clients bootstrap from; upstream broker n is advertised at this port + 1 + n.
-    pub advertised_port: u16,
+    /// Which port the proxy listens on for each upstream broker.
+    pub broker_ports: BrokerPorts,
     /// Upstream bootstrap brokers, HOST:PORT.
     pub upstreams: Vec<String>,
     /// Largest client request frame accepted.

@@ -26,29 +26,32 @@ impl Listeners {
     pub fn local_addr(&self) -> Result<std::net::SocketAddr, ProxyError> {
         self.bootstrap.local_addr().map_err(|source| ProxyError::Bind {
             address: self.context.config.listen.to_string(),
+            purpose: "the bootstrap port".to_owned(),
+            hint: "change --listen",
             source,
         })
     }
 }
 
 /// Binds the bootstrap port and the ports of the configured upstream brokers (in `--upstream`
-/// order, so their proxy ports are the same on every start). Upstream brokers are not contacted:
-/// the proxy starts while they are down.
+/// order, so with `--broker-ports` or `--broker-port-base` their proxy ports are the same on
+/// every start). Upstream brokers are not contacted: the proxy starts while they are down.
 pub fn bind(config: ProxyConfig, hook: Arc<dyn ProduceHook>) -> Result<Listeners, ProxyError> {
     if config.upstreams.is_empty() {
         return Err(ProxyError::Config("at least one --upstream is needed".to_owned()));
     }
+    config.broker_ports.validate()?;
     let (routes_tx, routes) = mpsc::unbounded_channel();
     let topology = Topology::new(
         config.listen,
         config.advertised_host.clone(),
-        config.advertised_port,
+        config.broker_ports.clone(),
         config.max_upstream_brokers.max(1),
         routes_tx,
     );
     let bootstrap = topology.bind_bootstrap()?;
     for upstream in &config.upstreams {
-        topology.route_index(upstream)?;
+        topology.route(upstream)?;
     }
     let pool = UpstreamPool::new(
         config.upstreams.iter().map(|address| Arc::from(address.as_str())).collect(),

@@ -75,7 +75,7 @@ async fn start_proxy_with(upstream: String, hook: Arc<dyn ProduceHook>) -> std::
     let config = ProxyConfig {
         listen: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
         advertised_host: "127.0.0.1".to_owned(),
-        advertised_port: 1,
+        broker_ports: Default::default(),
         upstreams: vec![upstream],
         max_request_bytes: 1024 * 1024,
         max_connections: 100,

@@ -4,17 +4,27 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use skiff_proxy::{NoProduceChecks, ProxyConfig};
+use skiff_proxy::{BrokerPorts, NoProduceChecks, ProxyConfig};
 
 /// Flags of `skiff proxy`; each has a `SKIFF_*` environment variable.
 #[derive(Args)]
 pub(crate) struct ProxyArgs {
-    /// Bootstrap address to accept Kafka clients on; upstream broker n is served on port + 1 + n.
+    /// Bootstrap address to accept Kafka clients on; each upstream broker is served on a port of
+    /// its own at the same IP address (see --broker-ports and --broker-port-base).
     #[arg(long, env = "SKIFF_LISTEN", default_value = "0.0.0.0:9092")]
     listen: SocketAddr,
-    /// HOST:PORT clients bootstrap from; upstream broker n is advertised at port + 1 + n.
+    /// HOST:PORT clients bootstrap from; every upstream broker is advertised at HOST with the
+    /// port its proxy listener bound.
     #[arg(long, env = "SKIFF_ADVERTISED_LISTENER", default_value = "localhost:9092")]
     advertised_listener: String,
+    /// Proxy ports of the upstream brokers, in order: the --upstream brokers first, then brokers
+    /// discovered later; 0 means any free port. Brokers beyond the list use --broker-port-base.
+    #[arg(long, env = "SKIFF_BROKER_PORTS", value_delimiter = ',', value_name = "PORT,...")]
+    broker_ports: Vec<String>,
+    /// Upstream broker n (counting from 0) beyond --broker-ports is served on this port + n;
+    /// 0 means any free port, reported in the log and advertised to clients in Metadata.
+    #[arg(long, env = "SKIFF_BROKER_PORT_BASE", default_value_t = 0)]
+    broker_port_base: u16,
     /// Upstream bootstrap brokers, HOST:PORT[,HOST:PORT...].
     #[arg(long, env = "SKIFF_UPSTREAM", value_delimiter = ',', required = true)]
     upstream: Vec<String>,
@@ -46,7 +56,7 @@ impl ProxyArgs {
             .advertised_listener
             .rsplit_once(':')
             .context("--advertised-listener must be HOST:PORT")?;
-        let port: u16 = port.parse().context("--advertised-listener port must be a number")?;
+        let _: u16 = port.parse().context("--advertised-listener port must be a number")?;
         let upstreams: Vec<String> = self
             .upstream
             .iter()
@@ -60,10 +70,18 @@ impl ProxyArgs {
                 anyhow::bail!("--upstream {upstream}: expected HOST:PORT");
             }
         }
+        // Parsed here rather than by clap so that an empty SKIFF_BROKER_PORTS means "no list".
+        let mut broker_ports = Vec::new();
+        for port in self.broker_ports.iter().map(|port| port.trim()).filter(|p| !p.is_empty()) {
+            let Ok(port) = port.parse::<u16>() else {
+                anyhow::bail!("--broker-ports {port}: expected a port number (0-65535)");
+            };
+            broker_ports.push(port);
+        }
         Ok(ProxyConfig {
             listen: self.listen,
             advertised_host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
-            advertised_port: port,
+            broker_ports: BrokerPorts { list: broker_ports, base: self.broker_port_base },
             upstreams,
             max_request_bytes: self.max_request_bytes,
             max_connections: self.max_connections.max(1),
@@ -85,4 +103,50 @@ pub(crate) async fn run(args: ProxyArgs) -> anyhow::Result<()> {
     let listeners = skiff_proxy::bind(config, Arc::new(NoProduceChecks))?;
     skiff_proxy::serve(listeners, super::broker::shutdown_signal()).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        args: ProxyArgs,
+    }
+
+    fn config(extra: &[&str]) -> Result<ProxyConfig, String> {
+        let argv = ["skiff-proxy", "--upstream", "kafka-1:9092"].iter().chain(extra);
+        let command = Command::try_parse_from(argv).map_err(|error| error.to_string())?;
+        command.args.config().map_err(|error| format!("{error:#}"))
+    }
+
+    #[test]
+    fn broker_ports_default_to_any_free_port() {
+        let ports = config(&[]).map(|config| config.broker_ports);
+        assert_eq!(ports.ok(), Some(BrokerPorts::default()));
+    }
+
+    #[test]
+    fn broker_ports_take_a_list_and_a_base() {
+        let ports = config(&["--broker-ports", " 40001, 0,40003 ,", "--broker-port-base", "41000"])
+            .map(|config| config.broker_ports);
+        assert_eq!(ports.ok(), Some(BrokerPorts { list: vec![40001, 0, 40003], base: 41000 }));
+        let empty = config(&["--broker-ports", ""]).map(|config| config.broker_ports);
+        assert_eq!(empty.ok(), Some(BrokerPorts::default()));
+    }
+
+    #[test]
+    fn a_bad_broker_port_names_the_flag() {
+        for bad in ["x", "65536", "-1", "40001,,x"] {
+            let error = config(&[&format!("--broker-ports={bad}")]).map(|_| ());
+            assert!(
+                matches!(&error, Err(message) if message.contains("--broker-ports")),
+                "{bad}: {error:?}"
+            );
+        }
+        let error = config(&["--broker-port-base", "70000"]).map(|_| ());
+        assert!(matches!(&error, Err(message) if message.contains("--broker-port-base")));
+    }
 }

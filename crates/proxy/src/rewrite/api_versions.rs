@@ -65,7 +65,7 @@ mod tests {
 
     #[test]
     fn caps_versions_whose_answers_carry_addresses() {
-        let (topology, _) = test_topology();
+        let topology = test_topology();
         let upstream = ApiVersionsResponse::default().with_api_keys(vec![
             api(ApiKey::Produce, 3, 13),
             api(ApiKey::Fetch, 4, 18),
@@ -92,7 +92,7 @@ mod tests {
 
     #[test]
     fn an_error_answer_passes_through() {
-        let (topology, _) = test_topology();
+        let topology = test_topology();
         let upstream = ApiVersionsResponse::default().with_error_code(35).with_api_keys(vec![api(
             ApiKey::Produce,
             3,

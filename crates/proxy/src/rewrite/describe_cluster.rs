@@ -17,7 +17,7 @@ pub(super) fn rewrite(
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{decode_response, encode_response, test_topology};
+    use super::super::tests::{decode_response, encode_response, proxy_port, test_topology};
     use super::super::{response, RequestInfo};
     use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
     use kafka_protocol::messages::{ApiKey, BrokerId, DescribeClusterResponse};
@@ -25,7 +25,7 @@ mod tests {
 
     #[test]
     fn brokers_point_at_the_proxy() {
-        let (topology, base) = test_topology();
+        let topology = test_topology();
         let upstream = DescribeClusterResponse::default()
             .with_cluster_id(StrBytes::from_static_str("cluster"))
             .with_brokers(vec![DescribeClusterBroker::default()
@@ -43,7 +43,9 @@ mod tests {
             let (correlation_id, answer): (i32, DescribeClusterResponse) =
                 decode_response(ApiKey::DescribeCluster, version, rewritten);
             assert_eq!(correlation_id, 6);
-            assert_eq!(answer.brokers[0].port, base + 1);
+            let port = proxy_port(&topology, "10.1.1.1:19092");
+            assert!(port > 0);
+            assert_eq!(answer.brokers[0].port, port);
             assert_eq!(&*answer.cluster_id, "cluster");
         }
     }

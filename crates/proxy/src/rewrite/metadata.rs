@@ -20,7 +20,7 @@ pub(super) fn rewrite(
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{decode_response, encode_response, test_topology};
+    use super::super::tests::{decode_response, encode_response, proxy_port, test_topology};
     use super::super::{response, RequestInfo};
     use kafka_protocol::messages::metadata_response::{
         MetadataResponseBroker, MetadataResponseTopic,
@@ -30,7 +30,7 @@ mod tests {
 
     #[test]
     fn unknown_tagged_fields_survive_the_rewrite() {
-        let (topology, _) = test_topology();
+        let topology = test_topology();
         let mut unknown = std::collections::BTreeMap::new();
         unknown.insert(999, bytes::Bytes::from_static(b"future"));
         let upstream = MetadataResponse::default()
@@ -51,7 +51,7 @@ mod tests {
 
     #[test]
     fn brokers_point_at_the_proxy_and_everything_else_survives() {
-        let (topology, base) = test_topology();
+        let topology = test_topology();
         for version in [1, 4, 9, 12, 13] {
             let upstream = MetadataResponse::default()
                 .with_brokers(vec![
@@ -78,7 +78,12 @@ mod tests {
                 decode_response(ApiKey::Metadata, version, rewritten.unwrap_or_default());
             assert_eq!(correlation_id, 7);
             let ports: Vec<i32> = answer.brokers.iter().map(|b| b.port).collect();
-            assert_eq!(ports, vec![base + 1, base + 2], "v{version}");
+            let expected = vec![
+                proxy_port(&topology, "kafka-1.internal:9092"),
+                proxy_port(&topology, "kafka-2.internal:9092"),
+            ];
+            assert!(expected.iter().all(|port| *port > 0) && expected[0] != expected[1]);
+            assert_eq!(ports, expected, "v{version}");
             assert!(answer.brokers.iter().all(|b| &*b.host == "proxy.test"));
             assert_eq!(answer.brokers[1].node_id, BrokerId(2));
             assert_eq!(answer.topics.len(), 1);

@@ -122,13 +122,17 @@ pub(super) mod tests {
     use super::*;
     use crate::topology::Topology;
 
-    /// A topology advertising `proxy.test:9000` (routes on 9001, ...), listening on ephemeral
-    /// ports; returns it with the advertised base port.
-    pub(crate) fn test_topology() -> (Topology, i32) {
+    /// A topology advertising host `proxy.test`, its routes listening on any free port.
+    pub(crate) fn test_topology() -> Topology {
         // Route listeners sent to a dropped receiver are simply closed again.
         let (sender, _) = tokio::sync::mpsc::unbounded_channel();
         let listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-        (Topology::new(listen, "proxy.test".to_owned(), 9000, 16, sender), 9000)
+        Topology::new(listen, "proxy.test".to_owned(), Default::default(), 16, sender)
+    }
+
+    /// The proxy port of the upstream broker at `address`; -1 if it has no route.
+    pub(crate) fn proxy_port(topology: &Topology, address: &str) -> i32 {
+        topology.port_of(address).map_or(-1, i32::from)
     }
 
     pub(crate) fn encode_response<R: Encodable>(
