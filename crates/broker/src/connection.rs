@@ -18,6 +18,34 @@ use tracing::{debug, warn, Instrument};
 use crate::handlers::{self, Reply};
 use crate::Broker;
 
+/// Why a connection ends before the client closed it between frames.
+#[derive(Debug, thiserror::Error)]
+enum ConnectionError {
+    /// The client went away while we read or wrote (it closed with a long poll open, or its
+    /// process died): a normal goodbye for Kafka too, logged only at debug level.
+    #[error("client went away: {0}")]
+    PeerGone(std::io::Error),
+    /// Something we cannot make sense of, or an I/O failure of ours: worth a warning.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl ConnectionError {
+    fn io(context: &str, error: std::io::Error) -> Self {
+        use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+        match error.kind() {
+            BrokenPipe | ConnectionReset | ConnectionAborted => Self::PeerGone(error),
+            _ => Self::Refused(format!("{context}: {error}")),
+        }
+    }
+}
+
+impl From<String> for ConnectionError {
+    fn from(reason: String) -> Self {
+        Self::Refused(reason)
+    }
+}
+
 pub(crate) struct Connection {
     broker: Broker,
     reader: BufReader<OwnedReadHalf>,
@@ -50,16 +78,17 @@ impl Connection {
                 frame = read_frame(&mut self.reader, self.broker.config.max_request_bytes) => frame,
                 _ = self.stop.changed() => break,
             };
-            let frame = match frame {
-                Ok(Some(frame)) => frame,
+            let outcome = match frame {
+                Ok(Some(frame)) => self.answer(frame).await,
                 Ok(None) => break,
-                Err(reason) => {
-                    warn!(peer = %self.peer, %reason, "closing connection");
+                Err(error) => Err(error),
+            };
+            match outcome {
+                Ok(()) => {}
+                Err(ConnectionError::PeerGone(error)) => {
+                    debug!(peer = %self.peer, %error, "client went away");
                     break;
                 }
-            };
-            match self.answer(frame).await {
-                Ok(()) => {}
                 Err(reason) => {
                     warn!(peer = %self.peer, %reason, "closing connection");
                     break;
@@ -71,7 +100,7 @@ impl Connection {
     }
 
     /// Handles one request frame and writes its response (if the request wants one).
-    async fn answer(&mut self, mut frame: Bytes) -> Result<(), String> {
+    async fn answer(&mut self, mut frame: Bytes) -> Result<(), ConnectionError> {
         let prefix = peek_prefix(&frame).map_err(|error| error.to_string())?;
         let (api_key, header) =
             decode_header(&mut frame, &prefix).map_err(|error| error.to_string())?;
@@ -99,7 +128,7 @@ impl Connection {
         correlation_id: i32,
         header_version: i16,
         body: &[u8],
-    ) -> Result<(), String> {
+    ) -> Result<(), ConnectionError> {
         // Response header: correlation id, plus an empty tagged-field section from v1 on.
         let mut header = BytesMut::with_capacity(9);
         header.put_i32(correlation_id);
@@ -107,8 +136,8 @@ impl Connection {
             header.put_u8(0);
         }
         let length = i32::try_from(header.len() + body.len())
-            .map_err(|_| "response larger than 2 GiB".to_owned())?;
-        let io = |error: std::io::Error| format!("write failed: {error}");
+            .map_err(|_| ConnectionError::Refused("response larger than 2 GiB".to_owned()))?;
+        let io = |error| ConnectionError::io("write failed", error);
         self.writer.write_i32(length).await.map_err(io)?;
         self.writer.write_all(&header).await.map_err(io)?;
         self.writer.write_all(body).await.map_err(io)?;
@@ -120,20 +149,20 @@ impl Connection {
 async fn read_frame(
     reader: &mut BufReader<OwnedReadHalf>,
     max_request_bytes: usize,
-) -> Result<Option<Bytes>, String> {
+) -> Result<Option<Bytes>, ConnectionError> {
     // A close before the first byte is a normal goodbye; a close inside a frame is not.
     let mut prefix = [0u8; 4];
     match reader.read(&mut prefix[..1]).await {
         Ok(0) => return Ok(None),
         Ok(_) => {}
-        Err(error) => return Err(format!("read failed: {error}")),
+        Err(error) => return Err(ConnectionError::io("read failed", error)),
     }
     reader
         .read_exact(&mut prefix[1..])
         .await
         .map_err(|error| format!("truncated frame length: {error}"))?;
-    let length =
-        check_request_length(prefix, max_request_bytes).map_err(|error| error.to_string())?;
+    let length = check_request_length(prefix, max_request_bytes)
+        .map_err(|error| ConnectionError::Refused(error.to_string()))?;
     let mut frame = BytesMut::zeroed(length);
     reader
         .read_exact(&mut frame)
