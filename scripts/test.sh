@@ -51,6 +51,12 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     apt_install nodejs npm
 fi
 
+# systemd-socket-activate starts brokers on the first connection in the scale-to-zero tests.
+if ! command -v systemd-socket-activate >/dev/null 2>&1; then
+    step "installing systemd (systemd-socket-activate)"
+    apt_install systemd
+fi
+
 python=${PYTHON:-python3}
 venv=${SKIFF_VENV:-$HOME/.cache/skiff-venv}
 requirements=tests/requirements.txt

@@ -147,18 +147,23 @@ class Broker:
             *self.extra_args,
         ]
 
-    def start(self, timeout: float = 15.0) -> "Broker":
-        assert self.proc is None or self.proc.poll() is not None, "broker already running"
+    def environment(self) -> dict[str, str]:
+        """The broker process's environment: the test's, plus log settings and, for S3, the
+        standard AWS variables as a deployment would set them."""
         env = dict(os.environ)
         env.setdefault("SKIFF_LOG", os.environ.get("SKIFF_E2E_LOG", "info"))
         env["NO_COLOR"] = "1"
         if self.storage.startswith("s3://"):
-            # The standard AWS environment, as a deployment would set it.
             env.setdefault("AWS_ENDPOINT_URL", S3_ENDPOINT or "")
             env.setdefault("AWS_ALLOW_HTTP", "true")
             env.setdefault("AWS_ACCESS_KEY_ID", "test")
             env.setdefault("AWS_SECRET_ACCESS_KEY", "test")
             env.setdefault("AWS_REGION", "us-east-1")
+        return env
+
+    def start(self, timeout: float = 15.0) -> "Broker":
+        assert self.proc is None or self.proc.poll() is not None, "broker already running"
+        env = self.environment()
         self.starts += 1
         with open(self.log_path, "ab") as log:
             log.write(f"--- e2e: start #{self.starts}: {' '.join(self.command())}\n".encode())

@@ -29,6 +29,9 @@ pub struct BrokerConfig {
     /// How often the broker holding the cleaner lease applies `retention.ms` (Kafka's
     /// `log.retention.check.interval.ms`).
     pub retention_check_interval: Duration,
+    /// Exit cleanly after this long with no client connection (scale to zero: a socket
+    /// activator or platform starts a new broker on the next connection). `None`: never.
+    pub idle_exit: Option<Duration>,
 }
 
 impl BrokerConfig {
@@ -47,6 +50,7 @@ impl BrokerConfig {
             group_initial_rebalance_quiet_ms: 1000,
             transaction_check_interval: Duration::from_secs(5),
             retention_check_interval: Duration::from_secs(300),
+            idle_exit: None,
         }
     }
 }

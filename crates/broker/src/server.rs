@@ -1,4 +1,6 @@
-//! The listener: accept, bound, spawn, and stop gracefully.
+//! The listener: accept, bound, spawn, and stop gracefully; or stop by itself when no client
+//! has been connected for a while (scale to zero), taking its listening socket from a socket
+//! activator (systemd's `LISTEN_FDS` protocol) so the next connection starts a new broker.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -24,6 +26,23 @@ pub async fn bind(broker: &Broker) -> anyhow::Result<TcpListener> {
     socket.listen(1024).with_context(|| format!("cannot listen on {address}"))
 }
 
+/// The listening socket a socket activator passed (systemd's `LISTEN_FDS` protocol: the first
+/// inherited descriptor, checked to belong to this process), or `None` when started without one.
+pub fn inherited_listener() -> anyhow::Result<Option<TcpListener>> {
+    let mut inherited = listenfd::ListenFd::from_env();
+    if inherited.len() == 0 {
+        return Ok(None);
+    }
+    let Some(listener) = inherited
+        .take_tcp_listener(0)
+        .context("the socket passed in LISTEN_FDS is not a TCP listener")?
+    else {
+        return Ok(None);
+    };
+    listener.set_nonblocking(true).context("making the inherited socket non-blocking")?;
+    Ok(Some(TcpListener::from_std(listener).context("using the inherited socket")?))
+}
+
 /// Serves clients on `listener` until `shutdown` completes, then stops accepting, lets
 /// in-flight requests finish and returns.
 pub async fn serve(
@@ -46,15 +65,31 @@ pub async fn serve(
     ));
     tokio::pin!(shutdown);
     info!(address = %listener.local_addr()?, "listening");
+    let idle_exit = broker.config.idle_exit;
     loop {
-        let permit = tokio::select! {
-            _ = &mut shutdown => break,
-            permit = limit.clone().acquire_owned() => permit.context("connection limit closed")?,
+        // Re-armed on every accept and every closed connection: it fires only after a whole
+        // idle period with no client connected.
+        let idle_for = idle_exit.filter(|_| connections.is_empty());
+        let idle = async {
+            match idle_for {
+                Some(period) => tokio::time::sleep(period).await,
+                None => std::future::pending().await,
+            }
         };
-        let accepted = tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => accepted,
+        let next = async {
+            let permit = limit.clone().acquire_owned().await;
+            (permit, listener.accept().await)
         };
+        let (permit, accepted) = tokio::select! {
+            _ = &mut shutdown => break,
+            _ = idle => {
+                info!(idle_ms = idle_exit.map_or(0, |p| p.as_millis()), "no client connected: exiting");
+                break;
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            next = next => next,
+        };
+        let permit = permit.context("connection limit closed")?;
         let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(error) => {
@@ -70,8 +105,6 @@ pub async fn serve(
             connection.run().await;
             drop(permit);
         });
-        // Reap finished connection tasks so the set does not grow without bound.
-        while connections.try_join_next().is_some() {}
     }
     info!(open = connections.len(), "shutting down: finishing in-flight requests");
     let _ = stop_tx.send(true);

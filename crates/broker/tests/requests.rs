@@ -425,3 +425,21 @@ async fn keyless_records_on_a_compacted_topic_are_named_in_record_errors() {
     let response = call(&mut stream, &keyed, 9).await;
     assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
 }
+
+#[tokio::test]
+async fn an_idle_broker_exits_by_itself_only_once_no_client_is_connected() {
+    let mut config = BrokerConfig::for_address("127.0.0.1:0".parse().expect("address"));
+    config.idle_exit = Some(Duration::from_millis(300));
+    let broker = Broker::new(skiff_storage_memory::MemoryEngine::storage(), config);
+    let listener = skiff_broker::server::bind(&broker).await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    let served = tokio::spawn(skiff_broker::serve(broker, listener, std::future::pending()));
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(!served.is_finished(), "a connected client keeps the broker running");
+    let versions = call(&mut stream, &ApiVersionsRequest::default(), 3).await;
+    assert_eq!(versions.error_code, 0);
+    drop(stream);
+    let outcome = tokio::time::timeout(Duration::from_secs(10), served).await;
+    assert!(matches!(outcome, Ok(Ok(Ok(())))), "exits cleanly once idle: {outcome:?}");
+}

@@ -44,6 +44,10 @@ pub(crate) struct BrokerArgs {
     /// lease (milliseconds).
     #[arg(long, env = "SKIFF_RETENTION_CHECK_INTERVAL_MS", default_value_t = 300_000)]
     retention_check_interval_ms: u64,
+    /// Exit cleanly after this many milliseconds with no client connected (scale to zero with
+    /// a socket activator or a platform that starts the broker on the next connection); 0: never.
+    #[arg(long, env = "SKIFF_IDLE_EXIT_MS", default_value_t = 0)]
+    idle_exit_ms: u64,
     /// Most client connections served at once.
     #[arg(long, env = "SKIFF_MAX_CONNECTIONS", default_value_t = 10_000)]
     max_connections: usize,
@@ -76,6 +80,8 @@ impl BrokerArgs {
             transaction_check_interval: std::time::Duration::from_millis(
                 self.transaction_check_interval_ms.max(10),
             ),
+            idle_exit: (self.idle_exit_ms > 0)
+                .then(|| std::time::Duration::from_millis(self.idle_exit_ms)),
         })
     }
 }
@@ -86,7 +92,13 @@ pub(crate) async fn run(args: BrokerArgs) -> anyhow::Result<()> {
     let shown = crate::engines::redacted(&args.storage);
     tracing::info!(storage = %shown, advertised = %args.advertised_listener, "starting broker");
     let broker = Broker::new(storage, config);
-    let listener = skiff_broker::server::bind(&broker).await?;
+    let listener = match skiff_broker::server::inherited_listener()? {
+        Some(listener) => {
+            tracing::info!("serving the socket passed by the socket activator (LISTEN_FDS)");
+            listener
+        }
+        None => skiff_broker::server::bind(&broker).await?,
+    };
     skiff_broker::serve(broker, listener, shutdown_signal()).await
 }
 
