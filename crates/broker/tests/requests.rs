@@ -443,3 +443,53 @@ async fn an_idle_broker_exits_by_itself_only_once_no_client_is_connected() {
     let outcome = tokio::time::timeout(Duration::from_secs(10), served).await;
     assert!(matches!(outcome, Ok(Ok(Ok(())))), "exits cleanly once idle: {outcome:?}");
 }
+
+#[tokio::test]
+async fn a_compression_bomb_is_refused_before_it_is_inflated_whole() {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let mut stream = TcpStream::connect(start().await).await.expect("connect");
+    let request = CreateTopicsRequest::default().with_topics(vec![
+        kafka_protocol::messages::create_topics_request::CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("bombed")))
+            .with_num_partitions(1)
+            .with_replication_factor(1)
+            .with_configs(vec![
+                kafka_protocol::messages::create_topics_request::CreatableTopicConfig::default()
+                    .with_name(StrBytes::from_static_str("cleanup.policy"))
+                    .with_value(Some(StrBytes::from_static_str("compact"))),
+            ]),
+    ]);
+    assert_eq!(call(&mut stream, &request, 7).await.topics[0].error_code, 0);
+    // 24 records of 1 MiB of zeros: a few tens of KiB compressed, 24 MiB inflated.
+    let zeros = Bytes::from(vec![0u8; 1024 * 1024]);
+    let records: Vec<Record> = (0..24)
+        .map(|index| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: index,
+            sequence: index as i32,
+            timestamp: 1000,
+            key: Some(Bytes::from(format!("key-{index}"))),
+            value: Some(zeros.clone()),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut bomb = BytesMut::new();
+    let options = RecordEncodeOptions { version: 2, compression: Compression::Gzip };
+    RecordBatchEncoder::encode(&mut bomb, &records, &options).expect("bomb encodes");
+    assert!(bomb.len() < 1024 * 1024, "under max.message.bytes: {} bytes", bomb.len());
+    let mut produce = produce_request("bombed", -1, 1);
+    produce.topic_data[0].partition_data[0].records = Some(bomb.freeze());
+    let response = call(&mut stream, &produce, 9).await;
+    let partition = &response.responses[0].partition_responses[0];
+    assert_eq!(partition.error_code, 18, "RECORD_LIST_TOO_LARGE: {:?}", partition.error_message);
+    let fetched = call(&mut stream, &fetch_request("bombed", 0, 0), 12).await;
+    assert_eq!(fetched.responses[0].partitions[0].high_watermark, 0, "nothing stored");
+}

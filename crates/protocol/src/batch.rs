@@ -43,6 +43,8 @@ pub enum BatchError {
     RecordCountMismatch { declared: i32, found: i64 },
     #[error("record batch does not decode: {0}")]
     Malformed(String),
+    #[error("record batch inflates to more than {limit} bytes")]
+    TooLarge { limit: usize },
 }
 
 /// The fixed header of a v2 record batch.

@@ -10,7 +10,7 @@
 //! comes out as sent.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::compression::{Compressor, Decompressor, Gzip, Lz4, Snappy, Zstd};
+use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
 
 use crate::batch::{Batch, BatchError, HEADER_BYTES};
 
@@ -80,12 +80,24 @@ fn malformed(what: impl std::fmt::Display) -> BatchError {
     BatchError::Malformed(what.to_string())
 }
 
+/// How far [`decode`] inflates a compressed batch: far beyond any batch a client's default
+/// settings make (Kafka clients cap a batch's uncompressed size at about 1 MiB), and small
+/// enough that a compression bomb cannot exhaust memory. Paths that know the topic's limits
+/// use [`decode_within`].
+pub const DEFAULT_INFLATE_LIMIT: usize = 64 * 1024 * 1024;
+
 /// The records of a validated batch, headers in order with duplicates.
 pub fn decode(batch: &Batch) -> Result<Vec<Record>, BatchError> {
+    decode_within(batch, DEFAULT_INFLATE_LIMIT)
+}
+
+/// Like [`decode`], refusing a compressed batch that inflates to more than `limit` bytes
+/// (`BatchError::TooLarge`).
+pub fn decode_within(batch: &Batch, limit: usize) -> Result<Vec<Record>, BatchError> {
     let header = &batch.header;
     let payload = batch.bytes.get(HEADER_BYTES..).map(|_| batch.bytes.slice(HEADER_BYTES..));
     let payload = payload.ok_or_else(|| malformed("shorter than its header"))?;
-    let mut records = decompress(header.compression(), payload)?;
+    let mut records = crate::inflate::inflate(header.compression(), payload, limit)?;
     let count =
         usize::try_from(header.record_count).map_err(|_| malformed("negative record count"))?;
     let mut found = Vec::with_capacity(count.min(records.len()));
@@ -159,22 +171,6 @@ pub fn retain(
         }
     }
     encode(&fields, &records, fields.codec()).map(Some)
-}
-
-fn decompress(codec: i16, payload: Bytes) -> Result<Bytes, BatchError> {
-    match codec {
-        0 => Ok(payload),
-        1 => inflate::<Gzip>(payload),
-        2 => inflate::<Snappy>(payload),
-        3 => inflate::<Lz4>(payload),
-        4 => inflate::<Zstd>(payload),
-        other => Err(malformed(format!("unknown compression codec {other}"))),
-    }
-}
-
-fn inflate<D: Decompressor<Bytes>>(mut payload: Bytes) -> Result<Bytes, BatchError> {
-    D::decompress(&mut payload, |buf| Ok(buf.copy_to_bytes(buf.remaining())))
-        .map_err(|error| malformed(format!("decompression failed: {error}")))
 }
 
 fn decode_record(buf: &mut Bytes, base_timestamp: i64) -> Result<Record, BatchError> {

@@ -108,7 +108,7 @@ async fn produce_partition(
         );
     }
     if crate::cleaner::has_policy(topic, "compact") {
-        let keyless = match keyless_records(&batches) {
+        let keyless = match keyless_records(&batches, inflate_limit(max_bytes)) {
             Ok(keyless) => keyless,
             Err(error) => return refuse(code_for_batch_error(&error), error.to_string()),
         };
@@ -146,10 +146,10 @@ async fn produce_partition(
 /// A compacted topic keeps the newest record per key, so every record needs a key (Kafka
 /// refuses keyless records there with INVALID_RECORD too). Returns the index, within its
 /// batch, of every keyless record: the indexes Kafka reports per record (KIP-467).
-fn keyless_records(batches: &[Batch]) -> Result<Vec<i32>, BatchError> {
+fn keyless_records(batches: &[Batch], limit: usize) -> Result<Vec<i32>, BatchError> {
     let mut keyless = Vec::new();
     for batch in batches.iter().filter(|batch| !batch.header.is_control()) {
-        let decoded = skiff_protocol::records::decode(batch)?;
+        let decoded = skiff_protocol::records::decode_within(batch, limit)?;
         let indexes = decoded.iter().zip(0..).filter(|(record, _)| record.key.is_none());
         keyless.extend(indexes.map(|(_, index)| index));
     }
@@ -179,8 +179,17 @@ fn refuse_records(index: i32, topic: &str, keyless: &[i32]) -> PartitionProduceR
         .with_record_errors(record_errors)
 }
 
+/// How far a batch may inflate when the broker must look at its records: 16 times the topic's
+/// `max.message.bytes` (which bounds the compressed batch), at least 16 MiB. Clients cap a
+/// batch's uncompressed size near their request size (1 MiB by default), so real batches stay
+/// far below, while a compression bomb is refused before it costs more than this.
+fn inflate_limit(max_message_bytes: usize) -> usize {
+    max_message_bytes.max(1024 * 1024).saturating_mul(16)
+}
+
 fn code_for_batch_error(error: &BatchError) -> ErrorCode {
     match error {
+        BatchError::TooLarge { .. } => ErrorCode::RecordListTooLarge,
         BatchError::UnsupportedMagic(_) => ErrorCode::UnsupportedForMessageFormat,
         BatchError::CrcMismatch { .. } => ErrorCode::CorruptMessage,
         _ => ErrorCode::InvalidRecord,
