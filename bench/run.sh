@@ -6,6 +6,7 @@
 #   bench/run.sh --help                            every option
 #   bench/run.sh proxy                             skiff proxy vs direct, side by side
 #   bench/run.sh proxy --help                      its options (bench/proxy_bench.py)
+#   bench/run.sh rebalance --engine postgres       consumer-group convergence (bench/rebalance_bench.py)
 #
 # Arguments go to bench.py. Environment: CARGO_TARGET_DIR (respected; the binary is
 # $CARGO_TARGET_DIR/release/skiff, else target/release/skiff), SKIFF_VENV (default
@@ -40,6 +41,10 @@ fi
 
 # bench.py finds $CARGO_TARGET_DIR/release/skiff (relative paths from the repository root, as
 # cargo resolves them here) or target/release/skiff by itself; --binary overrides.
+if [ "${1:-}" = rebalance ]; then
+    shift
+    exec "$venv/bin/python" bench/rebalance_bench.py "$@"
+fi
 if [ "${1:-}" = proxy ]; then
     shift
     exec "$venv/bin/python" bench/proxy_bench.py "$@"
