@@ -73,6 +73,7 @@ async fn identical_schemas_share_one_id_across_subjects() {
     let spaced = text.replace(',', ", ");
     let other = registry.register("other-value", avro(&spaced)).await.expect("other subject");
     assert_eq!((other.id, other.version), (1, 1), "same schema, same id, its own version 1");
+    registry.set_level(Some("users-value"), crate::Level::None).await.expect("level");
     let second = registry
         .register("users-value", avro(&avro_record("User", &["name", "email"])))
         .await
@@ -236,4 +237,24 @@ async fn import_mode_keeps_the_given_id_and_version() {
     registry.set_mode(None, Mode::ReadWrite).await.expect("read-write");
     let next = registry.register("u", avro(&avro_record("New", &["c"]))).await.expect("new");
     assert_eq!(next.id, 43, "ids continue above imported ones");
+}
+
+#[tokio::test]
+async fn incompatible_versions_are_refused_with_the_reasons() {
+    let registry = Registry::new(storage());
+    registry.register("s", avro(&avro_record("R", &["a"]))).await.expect("first");
+    // BACKWARD (the default): a new field without a default cannot read old records.
+    let refused = registry.register("s", avro(&avro_record("R", &["a", "b"]))).await;
+    let Err(RegistryError::Incompatible { messages, .. }) = refused else {
+        panic!("expected incompatible, got {refused:?}");
+    };
+    assert!(messages.iter().any(|message| message.contains('b')), "{messages:?}");
+    assert_eq!(registry.versions("s", false).await, Ok(vec![1]), "nothing was registered");
+    let with_default = r#"{"type":"record","name":"R","fields":[{"name":"a","type":"string"},
+        {"name":"b","type":"string","default":""}]}"#;
+    let second = registry.register("s", avro(with_default)).await.expect("compatible");
+    assert_eq!(second.version, 2);
+    // Another type never follows, whatever the level says about schemas of one type.
+    let json = NewSchema { schema_type: SchemaType::Json, ..avro(r#"{"type":"object"}"#) };
+    assert_eq!(registry.register("s", json).await.map_err(|error| error.code()), Err(409));
 }

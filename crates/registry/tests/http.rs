@@ -301,6 +301,24 @@ async fn compatibility_route() {
         40402,
     );
     assert_error(post(&app, "/compatibility/subjects/s/versions/x", schema).await, 422, 42202);
+
+    let added = json!({"schema": record("R", &["a", "b"])});
+    let answer =
+        post(&app, "/compatibility/subjects/s/versions/latest?verbose=true", added.clone()).await;
+    assert_eq!(answer.0, 200);
+    assert_eq!(answer.1["is_compatible"], false);
+    assert!(!answer.1["messages"].as_array().expect("messages").is_empty(), "{answer:?}");
+    assert_eq!(
+        post(&app, "/compatibility/subjects/s/versions", added.clone()).await.1,
+        json!({"is_compatible": false})
+    );
+    assert_error(post(&app, "/subjects/s/versions", added.clone()).await, 409, 409);
+    put(&app, "/config/s", json!({"compatibility": "NONE"})).await;
+    assert_eq!(
+        post(&app, "/compatibility/subjects/s/versions/1", added.clone()).await.1,
+        json!({"is_compatible": true})
+    );
+    assert_eq!(post(&app, "/subjects/s/versions", added).await.0, 200);
 }
 
 /// A state store whose backend is down.
