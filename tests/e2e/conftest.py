@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -101,12 +102,15 @@ class Broker:
         extra_args: list[str],
         name: str,
         storage: str | None = None,
+        schema_registry: bool = False,
     ):
         self.binary = binary
         self.workdir = workdir
         self.engine = engine
         self.extra_args = list(extra_args)
         self.port = free_port()
+        # The Schema Registry's port (`--schema-registry-listen`), if it serves one.
+        self.registry_port = free_port() if schema_registry else None
         if storage is not None:
             self.storage = storage  # e.g. another broker's, to share one storage
         elif engine == "memory":
@@ -134,6 +138,11 @@ class Broker:
     def bootstrap(self) -> str:
         return self.address
 
+    @property
+    def registry_url(self) -> str:
+        assert self.registry_port is not None, "start the broker with schema_registry=True"
+        return f"http://127.0.0.1:{self.registry_port}"
+
     def command(self) -> list[str]:
         return [
             str(self.binary),
@@ -144,6 +153,11 @@ class Broker:
             self.address,
             "--storage",
             self.storage,
+            *(
+                ["--schema-registry-listen", f"127.0.0.1:{self.registry_port}"]
+                if self.registry_port is not None
+                else []
+            ),
             *self.extra_args,
         ]
 
@@ -189,13 +203,23 @@ class Broker:
                     f"skiff broker exited with {self.proc.returncode} before answering:\n"
                     + self.log_tail()
                 )
-            if kafka_wire.answers_api_versions(self.port, timeout=1.0):
+            if kafka_wire.answers_api_versions(self.port, timeout=1.0) and self.registry_answers():
                 return
             time.sleep(0.05)
         raise AssertionError(
             f"skiff broker did not answer ApiVersions on {self.address} within {timeout}s:\n"
             + self.log_tail()
         )
+
+    def registry_answers(self) -> bool:
+        """True if there is no registry to wait for, or it answers `GET /`."""
+        if self.registry_port is None:
+            return True
+        try:
+            with urllib.request.urlopen(self.registry_url + "/", timeout=1.0) as response:
+                return response.status == 200
+        except OSError:
+            return False
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM (graceful shutdown), then SIGKILL if it does not exit in time."""
@@ -285,13 +309,26 @@ def skiff_bin() -> Path:
 @pytest.fixture
 def broker_factory(skiff_bin, tmp_path, request):
     """Starts brokers: `broker_factory("sqlite", "--num-partitions", "3")`, or on another
-    broker's storage with `storage=other.storage`. All are stopped at teardown; if the test
-    failed, the end of each broker's log is printed with the report."""
+    broker's storage with `storage=other.storage`; `schema_registry=True` serves the Schema
+    Registry too (on `broker.registry_url`). All are stopped at teardown; if the test failed, the
+    end of each broker's log is printed with the report."""
     brokers: list[Broker] = []
 
-    def start(engine: str, *extra_args: str, name: str | None = None, storage: str | None = None) -> Broker:
+    def start(
+        engine: str,
+        *extra_args: str,
+        name: str | None = None,
+        storage: str | None = None,
+        schema_registry: bool = False,
+    ) -> Broker:
         broker = Broker(
-            skiff_bin, tmp_path, engine, list(extra_args), name or f"broker{len(brokers)}", storage
+            skiff_bin,
+            tmp_path,
+            engine,
+            list(extra_args),
+            name or f"broker{len(brokers)}",
+            storage,
+            schema_registry,
         )
         brokers.append(broker)
         return broker.start()

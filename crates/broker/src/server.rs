@@ -17,7 +17,11 @@ use crate::Broker;
 /// Binds the broker's listen address with SO_REUSEADDR, so a restarted broker gets its port
 /// back at once instead of failing while old sockets sit in TIME_WAIT.
 pub async fn bind(broker: &Broker) -> anyhow::Result<TcpListener> {
-    let address = broker.config.listen;
+    bind_address(broker.config.listen).await
+}
+
+/// Binds any listener of the broker process (Kafka, Schema Registry) with SO_REUSEADDR.
+pub async fn bind_address(address: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
     let socket = if address.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }
         .context("creating the listening socket")?;
     socket.set_reuseaddr(true).context("setting SO_REUSEADDR")?;

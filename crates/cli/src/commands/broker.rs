@@ -1,8 +1,10 @@
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 use skiff_broker::{Broker, BrokerConfig};
+use tokio::sync::watch;
 
 /// Flags of `skiff broker`; each has a `SKIFF_*` environment variable.
 #[derive(Args)]
@@ -51,6 +53,10 @@ pub(crate) struct BrokerArgs {
     /// Most client connections served at once.
     #[arg(long, env = "SKIFF_MAX_CONNECTIONS", default_value_t = 10_000)]
     max_connections: usize,
+    /// Serve the Confluent-compatible Schema Registry REST API on this address (HOST:PORT),
+    /// kept in the broker's storage. Off unless given.
+    #[arg(long, env = "SKIFF_SCHEMA_REGISTRY_LISTEN")]
+    schema_registry_listen: Option<SocketAddr>,
 }
 
 impl BrokerArgs {
@@ -91,6 +97,9 @@ pub(crate) async fn run(args: BrokerArgs) -> anyhow::Result<()> {
     let storage = crate::engines::open(&args.storage)?;
     let shown = crate::engines::redacted(&args.storage);
     tracing::info!(storage = %shown, advertised = %args.advertised_listener, "starting broker");
+    let registry = args
+        .schema_registry_listen
+        .map(|address| (address, Arc::new(skiff_registry::Registry::new(storage.state.clone()))));
     let broker = Broker::new(storage, config);
     let listener = match skiff_broker::server::inherited_listener()? {
         Some(listener) => {
@@ -99,7 +108,31 @@ pub(crate) async fn run(args: BrokerArgs) -> anyhow::Result<()> {
         }
         None => skiff_broker::server::bind(&broker).await?,
     };
-    skiff_broker::serve(broker, listener, shutdown_signal()).await
+    let Some((address, registry)) = registry else {
+        return skiff_broker::serve(broker, listener, shutdown_signal()).await;
+    };
+    let registry_listener =
+        skiff_broker::server::bind_address(address).await.context("--schema-registry-listen")?;
+    // A signal stops both servers, each finishing its in-flight requests; the broker stopping
+    // by itself (--idle-exit-ms) stops the registry too.
+    let (stop, stopped) = watch::channel(false);
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = on_signal.send(true);
+    });
+    let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stopped| *stopped).await;
+    };
+    let registry_server = tokio::spawn(skiff_registry::http::serve(
+        registry,
+        registry_listener,
+        until_stopped(stopped.clone()),
+    ));
+    let served = skiff_broker::serve(broker, listener, until_stopped(stopped)).await;
+    let _ = stop.send(true);
+    registry_server.await.context("schema registry server")?.context("schema registry server")?;
+    served
 }
 
 /// Completes on SIGINT or SIGTERM, so in-flight requests can finish before exit.
