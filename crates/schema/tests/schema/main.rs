@@ -2,3 +2,6 @@
 //! and garbage that must never panic.
 
 mod avro;
+mod garbage;
+mod json;
+mod protobuf;
