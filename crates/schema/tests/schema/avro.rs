@@ -1,3 +1,4 @@
+use crate::parse_error;
 use skiff_schema::compatibility::{check, Level};
 use skiff_schema::{ResolvedReference, Schema, SchemaType, ValidationError};
 
@@ -89,9 +90,7 @@ fn recursive_schemas_validate_and_garbage_cannot_overflow_the_stack() {
 
 #[test]
 fn invalid_schemas_say_why() {
-    let message = |text: &str| {
-        Schema::parse(SchemaType::Avro, text, &[]).err().map(|e| e.to_string()).unwrap_or_default()
-    };
+    let message = |text: &str| parse_error(SchemaType::Avro, text);
     assert!(message("{").starts_with("invalid AVRO schema: "));
     let unknown =
         message(r#"{"type":"record","name":"A","fields":[{"name":"b","type":"Missing"}]}"#);

@@ -1,3 +1,4 @@
+use crate::parse_error;
 use skiff_schema::compatibility::{check, Level};
 use skiff_schema::{ResolvedReference, Schema, SchemaType, ValidationError};
 
@@ -79,9 +80,7 @@ fn drafts_named_by_the_schema_are_honoured() {
 
 #[test]
 fn invalid_schemas_say_why() {
-    let message = |text: &str| {
-        Schema::parse(SchemaType::Json, text, &[]).err().map(|e| e.to_string()).unwrap_or_default()
-    };
+    let message = |text: &str| parse_error(SchemaType::Json, text);
     assert!(message("{").starts_with("invalid JSON schema: not JSON: "));
     assert_eq!(message("42"), "invalid JSON schema: a JSON Schema must be an object or a boolean");
     assert!(message(r#"{"type": 12}"#).starts_with("invalid JSON schema: "));

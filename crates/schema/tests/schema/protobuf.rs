@@ -1,3 +1,4 @@
+use crate::parse_error;
 use skiff_schema::compatibility::{check, Level};
 use skiff_schema::{ResolvedReference, Schema, SchemaType, ValidationError};
 
@@ -93,23 +94,11 @@ fn message_indexes_must_select_a_message() {
 
 #[test]
 fn syntax_errors_say_where() {
-    let message = Schema::parse(
-        SchemaType::Protobuf,
-        "syntax = \"proto3\";\nmessage A {\n  int32 = 1;\n}\n",
-        &[],
-    )
-    .err()
-    .map(|e| e.to_string())
-    .unwrap_or_default();
+    let message =
+        parse_error(SchemaType::Protobuf, "syntax = \"proto3\";\nmessage A {\n  int32 = 1;\n}\n");
     assert!(message.starts_with("invalid PROTOBUF schema: schema.proto:3:"), "{message}");
-    let message = Schema::parse(
-        SchemaType::Protobuf,
-        "syntax = \"proto3\";\nimport \"missing.proto\";\n",
-        &[],
-    )
-    .err()
-    .map(|e| e.to_string())
-    .unwrap_or_default();
+    let message =
+        parse_error(SchemaType::Protobuf, "syntax = \"proto3\";\nimport \"missing.proto\";\n");
     assert!(message.contains("missing.proto"), "{message}");
 }
 
