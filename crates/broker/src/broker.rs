@@ -22,11 +22,21 @@ pub struct Broker {
     stopping: Arc<watch::Sender<bool>>,
     cluster_id: Arc<OnceCell<String>>,
     pub(crate) producer_ids: Arc<ProducerIds>,
+    /// The Schema Registry on this broker's storage (served over HTTP only with
+    /// `--schema-registry-listen`, but always consulted by produce).
+    registry: Arc<skiff_registry::Registry>,
+    pub(crate) validator: Arc<crate::validation::Validator>,
 }
 
 impl Broker {
     pub fn new(storage: Storage, config: BrokerConfig) -> Self {
+        let registry_state = Arc::new(crate::validation::ChangeCounter::new(storage.state.clone()));
+        let registry = Arc::new(skiff_registry::Registry::new(registry_state.clone()));
+        let validator =
+            Arc::new(crate::validation::Validator::new(registry.clone(), registry_state));
         Self {
+            registry,
+            validator,
             storage,
             config: Arc::new(config),
             appended: Arc::new(watch::Sender::new(0)),
@@ -35,6 +45,11 @@ impl Broker {
             cluster_id: Arc::new(OnceCell::new()),
             producer_ids: Arc::new(ProducerIds::default()),
         }
+    }
+
+    /// The Schema Registry over this broker's storage, for serving its REST API.
+    pub fn registry(&self) -> Arc<skiff_registry::Registry> {
+        self.registry.clone()
     }
 
     /// Wakes fetches waiting on this broker for new data.

@@ -10,6 +10,8 @@
 //! - `topic_config`: topic config names, defaults and validation.
 //! - `transactions/`: the transaction state machine kept in storage, markers, the sweeper.
 //! - `cleaner/`: retention and compaction, run by whichever broker holds the cleaner lease.
+//! - `validation`: records of topics with a schema in the registry are checked before produce
+//!   stores them.
 
 mod broker;
 mod cleaner;
@@ -23,6 +25,7 @@ pub mod server;
 mod topic_config;
 mod topics;
 mod transactions;
+mod validation;
 
 pub use broker::Broker;
 pub use config::BrokerConfig;

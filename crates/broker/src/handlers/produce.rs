@@ -114,8 +114,24 @@ async fn produce_partition(
         };
         if !keyless.is_empty() {
             debug!(topic = %topic.name, partition = data.index, records = keyless.len(), "refused keyless records");
-            return refuse_records(data.index, &topic.name, &keyless);
+            let reason = format!("compacted topic {} cannot accept a record without a key", topic.name);
+            let invalid: Vec<(i32, String)> =
+                keyless.into_iter().map(|index| (index, reason.clone())).collect();
+            return refuse_records(data.index, &invalid);
         }
+    }
+    let checked = broker
+        .validator
+        .check(topic, &batches, inflate_limit(max_bytes), code_for_batch_error)
+        .await;
+    match checked {
+        Ok(invalid) if invalid.is_empty() => {}
+        Ok(invalid) => {
+            let first = invalid.first().map(|(index, reason)| format!("record {index}: {reason}"));
+            debug!(topic = %topic.name, partition = data.index, records = invalid.len(), first, "refused records failing the schema");
+            return refuse_records(data.index, &invalid);
+        }
+        Err(unchecked) => return refuse(unchecked.code, unchecked.message),
     }
     let log_append_time =
         topic_config::effective(&topic.configs, "message.timestamp.type") == Some("LogAppendTime");
@@ -156,25 +172,27 @@ fn keyless_records(batches: &[Batch], limit: usize) -> Result<Vec<i32>, BatchErr
     Ok(keyless)
 }
 
-/// Refuses a partition's batch because of some of its records, naming them in
-/// `record_errors` (Produce v8+): clients fail exactly those records with INVALID_RECORD and
-/// the rest of the batch as "another record failed", so a retry without them can succeed.
-fn refuse_records(index: i32, topic: &str, keyless: &[i32]) -> PartitionProduceResponse {
-    let record_message = format!("compacted topic {topic} cannot accept a record without a key");
-    let record_errors = keyless
+/// Refuses a partition's batch because of some of its records, naming each in `record_errors`
+/// (Produce v8+, KIP-467) with its index within its batch: clients fail exactly those records
+/// with INVALID_RECORD and the rest of the batch as "another record failed", so a retry
+/// without them can succeed. The partition's message names the first.
+fn refuse_records(index: i32, invalid: &[(i32, String)]) -> PartitionProduceResponse {
+    let record_errors = invalid
         .iter()
-        .map(|&batch_index| {
+        .map(|(batch_index, reason)| {
             BatchIndexAndErrorMessage::default()
-                .with_batch_index(batch_index)
-                .with_batch_index_error_message(Some(str_bytes(record_message.clone())))
+                .with_batch_index(*batch_index)
+                .with_batch_index_error_message(Some(str_bytes(reason.clone())))
         })
         .collect();
+    let first = invalid.first().map(|(at, reason)| format!("record {at}: {reason}"));
     PartitionProduceResponse::default()
         .with_index(index)
         .with_error_code(ErrorCode::InvalidRecord.code())
         .with_error_message(Some(str_bytes(format!(
-            "{} record(s) of the batch refused: {record_message}",
-            keyless.len()
+            "{} record(s) of the batch refused; {}",
+            invalid.len(),
+            first.unwrap_or_default()
         ))))
         .with_record_errors(record_errors)
 }

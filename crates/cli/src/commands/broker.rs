@@ -1,5 +1,4 @@
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
@@ -97,10 +96,8 @@ pub(crate) async fn run(args: BrokerArgs) -> anyhow::Result<()> {
     let storage = crate::engines::open(&args.storage)?;
     let shown = crate::engines::redacted(&args.storage);
     tracing::info!(storage = %shown, advertised = %args.advertised_listener, "starting broker");
-    let registry = args
-        .schema_registry_listen
-        .map(|address| (address, Arc::new(skiff_registry::Registry::new(storage.state.clone()))));
     let broker = Broker::new(storage, config);
+    let registry = args.schema_registry_listen.map(|address| (address, broker.registry()));
     let listener = match skiff_broker::server::inherited_listener()? {
         Some(listener) => {
             tracing::info!("serving the socket passed by the socket activator (LISTEN_FDS)");
