@@ -52,10 +52,14 @@ impl AvroSchema {
     }
 
     pub(crate) fn validate(&self, payload: &[u8]) -> Result<(), ValidationError> {
-        let mut input = Input::new(payload);
+        let stack_base = stack_position();
+        let mut input = Input::new(payload, stack_base);
         let decoded = self.reader.read_value(&mut input);
+        if input.too_deep {
+            return Err(too_deep());
+        }
         if decoded.is_err() || input.ran_out {
-            return Err(self.locate_failure(payload));
+            return Err(self.locate_failure(payload, stack_base));
         }
         if !input.rest.is_empty() {
             return Err(ValidationError::TrailingBytes {
@@ -68,14 +72,17 @@ impl AvroSchema {
 
     /// Decodes again, a record field at a time, to name the field that fails (only on the error
     /// path: it resolves names per field).
-    fn locate_failure(&self, payload: &[u8]) -> ValidationError {
+    fn locate_failure(&self, payload: &[u8], stack_base: usize) -> ValidationError {
         let names = match ResolvedSchema::new(&self.resolved) {
             Ok(names) => names,
             Err(e) => return ValidationError::mismatch("", error_text(&e)),
         };
-        let mut input = Input::new(payload);
+        let mut input = Input::new(payload, stack_base);
         let mut path = Vec::new();
         let reason = failing_field(&self.resolved, &names, &mut input, &mut path);
+        if input.too_deep {
+            return too_deep();
+        }
         ValidationError::mismatch(path.join("."), reason)
     }
 
@@ -165,6 +172,16 @@ fn decode_one<'s>(
     Ok(())
 }
 
+fn too_deep() -> ValidationError {
+    ValidationError::mismatch(
+        "",
+        format!(
+            "nested too deeply to decode (more than {} KiB of stack)",
+            STACK_BUDGET_BYTES / 1024
+        ),
+    )
+}
+
 fn invalid_json(e: serde_json::Error) -> SchemaError {
     SchemaError::invalid(SchemaType::Avro, e)
 }
@@ -179,23 +196,46 @@ fn error_text(e: &apache_avro::Error) -> String {
     }
 }
 
+/// The most stack one validation may use below `validate`'s own frame. `apache-avro` decodes
+/// recursively, and a recursive schema (a linked list, a tree) lets a small payload nest as deep
+/// as it has bytes: without a bound, a few kilobytes of garbage overflow the stack and abort the
+/// process. Every level of nesting reads at least one byte (a union index or a block count)
+/// before it descends, so [`Input`] checks the depth of the stack on every read and fails the
+/// decode once this budget is spent. Callers need this much stack to spare (tokio's workers
+/// have 2 MiB).
+pub(crate) const STACK_BUDGET_BYTES: usize = 512 * 1024;
+
 /// The payload being decoded. Remembers whether the decoder ever asked for bytes past the end:
 /// `apache-avro` reads a truncated string or union as null instead of failing, so running out
-/// must be noticed here.
+/// must be noticed here. Also stops a decode that nests deeper than [`STACK_BUDGET_BYTES`].
 #[derive(Clone)]
 struct Input<'a> {
     rest: &'a [u8],
     ran_out: bool,
+    too_deep: bool,
+    /// The address of a local in `validate`: how deep the stack was when decoding started.
+    stack_base: usize,
 }
 
 impl<'a> Input<'a> {
-    fn new(payload: &'a [u8]) -> Input<'a> {
-        Input { rest: payload, ran_out: false }
+    fn new(payload: &'a [u8], stack_base: usize) -> Input<'a> {
+        Input { rest: payload, ran_out: false, too_deep: false, stack_base }
     }
+}
+
+/// The current stack position: the address of a local, only ever compared, never dereferenced.
+#[inline(never)]
+fn stack_position() -> usize {
+    let marker = 0u8;
+    std::hint::black_box(&marker) as *const u8 as usize
 }
 
 impl Read for Input<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if stack_position().abs_diff(self.stack_base) > STACK_BUDGET_BYTES {
+            self.too_deep = true;
+            return Err(std::io::Error::other("nested too deeply"));
+        }
         if !buf.is_empty() && self.rest.is_empty() {
             self.ran_out = true;
         }
