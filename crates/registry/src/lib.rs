@@ -32,5 +32,5 @@ pub use format::compatibility::Level;
 pub use format::{Reference, Schema, SchemaType};
 pub use register::{NewSchema, Registered};
 pub use registry::{RegisteredSchema, Registry, SubjectVersion, VersionSpec};
-pub use settings::{parse_level, parse_mode};
+pub use settings::Setting;
 pub use stored::Mode;

@@ -60,7 +60,7 @@ impl Registry {
     /// Registers `new` under `subject`: the existing version if the subject already has this
     /// schema, else a new version (checked against the subject's compatibility level).
     pub async fn register(&self, subject: &str, new: NewSchema) -> Result<Registered> {
-        let mode = self.effective_mode(subject).await?;
+        let mode = self.effective::<Mode>(subject).await?;
         if mode == Mode::ReadOnly {
             return Err(read_only(subject));
         }
@@ -70,8 +70,11 @@ impl Registry {
             )));
         }
         let prepared = Arc::new(self.prepare(&new).await?);
-        let level =
-            if mode == Mode::Import { Level::None } else { self.effective_level(subject).await? };
+        let level = if mode == Mode::Import {
+            Level::None
+        } else {
+            self.effective::<Level>(subject).await?
+        };
         let known = match new.id {
             Some(id) => Some(self.import_id(id, &prepared).await?),
             None => self.id_for_fingerprint(&prepared.fingerprint).await?,
@@ -208,7 +211,7 @@ impl Registry {
             }
         };
         let prepared = self.prepare(new).await?;
-        let level = self.effective_level(subject).await?;
+        let level = self.effective::<Level>(subject).await?;
         Ok(compatibility_messages(level, &prepared, &previous))
     }
 

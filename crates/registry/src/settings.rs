@@ -1,132 +1,133 @@
-//! Compatibility levels and modes, global and per subject.
+//! Settings kept globally and per subject: the compatibility level and the mode. Both work the
+//! same way (a subject's own value, else the global one, else the default), so one generic
+//! [`Setting`] serves both.
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::str::FromStr;
+
+use skiff_storage::StorageError;
 
 use crate::cas::{self, Change};
 use crate::error::{RegistryError, Result};
 use crate::format::compatibility::Level;
 use crate::registry::Registry;
-use crate::stored::{self, decode, ConfigDoc, Mode, ModeDoc};
+use crate::stored::{self, decode, Mode};
 
-/// Parses a compatibility level name (case-insensitive); 42203 otherwise.
-pub fn parse_level(text: &str) -> Result<Level> {
-    Level::from_str(&text.to_ascii_uppercase())
-        .map_err(|_| RegistryError::InvalidCompatibilityLevel(text.to_owned()))
+/// A setting with a global value and optional per-subject overrides.
+pub trait Setting: Copy + Default + fmt::Display + Send + Sync + 'static {
+    /// The JSON field it is stored and set (`PUT`) under.
+    const FIELD: &'static str;
+    /// The JSON field `GET` and `DELETE` answer with.
+    const ANSWER_FIELD: &'static str;
+    /// The key of the global value.
+    const GLOBAL_KEY: &'static str;
+
+    /// The key of a subject's own value.
+    fn subject_key(subject: &str) -> String;
+    /// Parses a name (any letter case); the setting's 422 code otherwise.
+    fn parse(text: &str) -> Result<Self>;
+    /// The subject has no value of its own (404).
+    fn not_configured(subject: &str) -> RegistryError;
 }
 
-/// Parses a mode name (case-insensitive); 42204 otherwise.
-pub fn parse_mode(text: &str) -> Result<Mode> {
-    Mode::from_str(text).map_err(|_| RegistryError::InvalidMode(text.to_owned()))
+impl Setting for Level {
+    const FIELD: &'static str = "compatibility";
+    const ANSWER_FIELD: &'static str = "compatibilityLevel";
+    const GLOBAL_KEY: &'static str = stored::GLOBAL_CONFIG;
+
+    fn subject_key(subject: &str) -> String {
+        stored::subject_config_key(subject)
+    }
+
+    fn parse(text: &str) -> Result<Self> {
+        Level::from_str(&text.to_ascii_uppercase())
+            .map_err(|_| RegistryError::InvalidCompatibilityLevel(text.to_owned()))
+    }
+
+    fn not_configured(subject: &str) -> RegistryError {
+        RegistryError::SubjectConfigNotFound(subject.to_owned())
+    }
+}
+
+impl Setting for Mode {
+    const FIELD: &'static str = "mode";
+    const ANSWER_FIELD: &'static str = "mode";
+    const GLOBAL_KEY: &'static str = stored::GLOBAL_MODE;
+
+    fn subject_key(subject: &str) -> String {
+        stored::subject_mode_key(subject)
+    }
+
+    fn parse(text: &str) -> Result<Self> {
+        Mode::from_str(text).map_err(|_| RegistryError::InvalidMode(text.to_owned()))
+    }
+
+    fn not_configured(subject: &str) -> RegistryError {
+        RegistryError::SubjectModeNotFound(subject.to_owned())
+    }
+}
+
+/// The stored document: `{"<FIELD>": "<name>"}`.
+type SettingDoc = BTreeMap<String, String>;
+
+fn key_of<S: Setting>(subject: Option<&str>) -> String {
+    subject.map_or_else(|| S::GLOBAL_KEY.to_owned(), S::subject_key)
 }
 
 impl Registry {
-    async fn read_level(&self, key: &str) -> Result<Option<Level>> {
-        let Some(value) = self.state.get(key).await? else { return Ok(None) };
-        let doc: ConfigDoc = decode(key, &value.value)?;
-        Ok(Some(parse_level(&doc.compatibility)?))
+    /// The value set for `subject` itself (`None`: the global value), if any.
+    pub async fn setting<S: Setting>(&self, subject: Option<&str>) -> Result<Option<S>> {
+        let key = key_of::<S>(subject);
+        let Some(value) = self.state.get(&key).await? else { return Ok(None) };
+        let doc: SettingDoc = decode(&key, &value.value)?;
+        let name = doc.get(S::FIELD).ok_or_else(|| {
+            RegistryError::Store(StorageError::Corrupt(format!("{key}: no {}", S::FIELD)))
+        })?;
+        S::parse(name).map(Some)
     }
 
-    async fn read_mode(&self, key: &str) -> Result<Option<Mode>> {
-        let Some(value) = self.state.get(key).await? else { return Ok(None) };
-        let doc: ModeDoc = decode(key, &value.value)?;
-        Ok(Some(parse_mode(&doc.mode)?))
+    /// The global value, or the default (BACKWARD, READWRITE).
+    pub async fn global<S: Setting>(&self) -> Result<S> {
+        Ok(self.setting(None).await?.unwrap_or_default())
     }
 
-    /// Replaces the setting at `key` whatever it was: the last writer wins, as for any
-    /// settings change.
-    async fn write_setting<T>(&self, key: &str, value: T) -> Result<()>
-    where
-        T: Clone + serde::Serialize + for<'de> serde::Deserialize<'de>,
-    {
-        cas::update(self.state.as_ref(), key, |_: Option<T>| {
-            let value = value.clone();
-            async move { Ok(Change::Write(value, ())) }
+    /// The value that governs `subject`: its own, else the global one.
+    pub async fn effective<S: Setting>(&self, subject: &str) -> Result<S> {
+        match self.setting(Some(subject)).await? {
+            Some(value) => Ok(value),
+            None => self.global().await,
+        }
+    }
+
+    /// Sets the global value (`None` subject) or the subject's; the last writer wins, as for
+    /// any settings change.
+    pub async fn set<S: Setting>(&self, subject: Option<&str>, value: S) -> Result<()> {
+        let doc = SettingDoc::from([(S::FIELD.to_owned(), value.to_string())]);
+        cas::update(self.state.as_ref(), &key_of::<S>(subject), |_: Option<SettingDoc>| {
+            let doc = doc.clone();
+            async move { Ok(Change::Write(doc, ())) }
         })
         .await
     }
 
-    async fn delete_setting<T>(&self, key: &str) -> Result<()>
-    where
-        T: serde::Serialize + for<'de> serde::Deserialize<'de>,
-    {
-        cas::update(self.state.as_ref(), key, |_: Option<T>| async { Ok(Change::Delete(())) }).await
-    }
-
-    /// The global compatibility level (BACKWARD unless set).
-    pub async fn global_level(&self) -> Result<Level> {
-        Ok(self.read_level(stored::GLOBAL_CONFIG).await?.unwrap_or_default())
-    }
-
-    /// The subject's own level, if set.
-    pub async fn subject_level(&self, subject: &str) -> Result<Option<Level>> {
-        self.read_level(&stored::subject_config_key(subject)).await
-    }
-
-    /// The level a registration under `subject` is checked with.
-    pub async fn effective_level(&self, subject: &str) -> Result<Level> {
-        match self.subject_level(subject).await? {
-            Some(level) => Ok(level),
-            None => self.global_level().await,
-        }
-    }
-
-    /// Sets the global level (`None` subject) or the subject's.
-    pub async fn set_level(&self, subject: Option<&str>, level: Level) -> Result<()> {
-        let key =
-            subject.map_or_else(|| stored::GLOBAL_CONFIG.to_owned(), stored::subject_config_key);
-        self.write_setting(&key, ConfigDoc { compatibility: level.to_string() }).await
-    }
-
-    /// Removes the subject's level (or resets the global one); returns the level it had.
-    pub async fn delete_level(&self, subject: Option<&str>) -> Result<Level> {
+    /// Removes the subject's value (or resets the global one); returns the value it had.
+    pub async fn unset<S: Setting>(&self, subject: Option<&str>) -> Result<S> {
         let previous = match subject {
-            None => self.global_level().await?,
-            Some(subject) => self
-                .subject_level(subject)
-                .await?
-                .ok_or_else(|| RegistryError::SubjectConfigNotFound(subject.to_owned()))?,
+            None => self.global().await?,
+            Some(subject) => {
+                self.setting(Some(subject)).await?.ok_or_else(|| S::not_configured(subject))?
+            }
         };
-        let key =
-            subject.map_or_else(|| stored::GLOBAL_CONFIG.to_owned(), stored::subject_config_key);
-        self.delete_setting::<ConfigDoc>(&key).await?;
+        self.forget::<S>(subject).await?;
         Ok(previous)
     }
 
-    /// The global mode (READWRITE unless set).
-    pub async fn global_mode(&self) -> Result<Mode> {
-        Ok(self.read_mode(stored::GLOBAL_MODE).await?.unwrap_or_default())
-    }
-
-    /// The subject's own mode, if set.
-    pub async fn subject_mode(&self, subject: &str) -> Result<Option<Mode>> {
-        self.read_mode(&stored::subject_mode_key(subject)).await
-    }
-
-    /// The mode writes to `subject` are governed by.
-    pub async fn effective_mode(&self, subject: &str) -> Result<Mode> {
-        match self.subject_mode(subject).await? {
-            Some(mode) => Ok(mode),
-            None => self.global_mode().await,
-        }
-    }
-
-    /// Sets the global mode (`None` subject) or the subject's.
-    pub async fn set_mode(&self, subject: Option<&str>, mode: Mode) -> Result<()> {
-        let key = subject.map_or_else(|| stored::GLOBAL_MODE.to_owned(), stored::subject_mode_key);
-        self.write_setting(&key, ModeDoc { mode: mode.to_string() }).await
-    }
-
-    /// Removes the subject's mode (or resets the global one); returns the mode it had.
-    pub async fn delete_mode(&self, subject: Option<&str>) -> Result<Mode> {
-        let previous = match subject {
-            None => self.global_mode().await?,
-            Some(subject) => self
-                .subject_mode(subject)
-                .await?
-                .ok_or_else(|| RegistryError::SubjectModeNotFound(subject.to_owned()))?,
-        };
-        let key = subject.map_or_else(|| stored::GLOBAL_MODE.to_owned(), stored::subject_mode_key);
-        self.delete_setting::<ModeDoc>(&key).await?;
-        Ok(previous)
+    /// Deletes the stored value, if any.
+    pub(crate) async fn forget<S: Setting>(&self, subject: Option<&str>) -> Result<()> {
+        cas::update(self.state.as_ref(), &key_of::<S>(subject), |_: Option<SettingDoc>| async {
+            Ok(Change::Delete(()))
+        })
+        .await
     }
 }

@@ -131,18 +131,6 @@ impl SubjectDoc {
     }
 }
 
-/// `registry/global/config` and `registry/subject-config/<subject>`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct ConfigDoc {
-    pub(crate) compatibility: String,
-}
-
-/// `registry/global/mode` and `registry/subject-mode/<subject>`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct ModeDoc {
-    pub(crate) mode: String,
-}
-
 /// What writes a subject accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {

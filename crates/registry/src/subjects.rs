@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use crate::cas::{self, Change};
 use crate::error::{RegistryError, Result};
+use crate::format::compatibility::Level;
 use crate::register::read_only;
 use crate::registry::{find_version, Registry, VersionSpec};
 use crate::stored::{self, Mode, SubjectDoc};
@@ -61,7 +62,7 @@ impl Registry {
     }
 
     async fn refuse_if_read_only(&self, subject: &str) -> Result<()> {
-        if self.effective_mode(subject).await? == Mode::ReadOnly {
+        if self.effective::<Mode>(subject).await? == Mode::ReadOnly {
             return Err(read_only(subject));
         }
         Ok(())
@@ -132,12 +133,8 @@ impl Registry {
             })
             .await?;
         if permanent {
-            for key in [stored::subject_config_key(subject), stored::subject_mode_key(subject)] {
-                cas::update(self.state.as_ref(), &key, |_: Option<serde_json::Value>| async {
-                    Ok(Change::Delete(()))
-                })
-                .await?;
-            }
+            self.forget::<Level>(Some(subject)).await?;
+            self.forget::<Mode>(Some(subject)).await?;
         }
         tracing::info!(subject, permanent, versions = ?deleted, "subject deleted");
         Ok(deleted)

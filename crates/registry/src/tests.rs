@@ -73,7 +73,7 @@ async fn identical_schemas_share_one_id_across_subjects() {
     let spaced = text.replace(',', ", ");
     let other = registry.register("other-value", avro(&spaced)).await.expect("other subject");
     assert_eq!((other.id, other.version), (1, 1), "same schema, same id, its own version 1");
-    registry.set_level(Some("users-value"), crate::Level::None).await.expect("level");
+    registry.set(Some("users-value"), crate::Level::None).await.expect("level");
     let second = registry
         .register("users-value", avro(&avro_record("User", &["name", "email"])))
         .await
@@ -102,7 +102,7 @@ async fn racing_registries_get_unique_ids_and_consecutive_versions() {
         tasks.push(tokio::spawn(async move {
             let field = format!("f{n}");
             // NONE: every schema may follow every other, so all 24 must land.
-            registry.set_level(Some("race"), crate::Level::None).await.expect("level");
+            registry.set(Some("race"), crate::Level::None).await.expect("level");
             registry.register("race", avro(&avro_record("R", &[&field]))).await
         }));
     }
@@ -147,7 +147,7 @@ fn code<T: std::fmt::Debug>(result: Result<T, RegistryError>) -> u32 {
 async fn deletes_are_soft_then_permanent() {
     let registry = Registry::new(storage());
     for fields in [&["a"][..], &["a", "b"]] {
-        registry.set_level(None, crate::Level::None).await.expect("level");
+        registry.set(None, crate::Level::None).await.expect("level");
         registry.register("s", avro(&avro_record("R", fields))).await.expect("register");
     }
     assert_eq!(code(registry.delete_version("s", VersionSpec::Number(1), true).await), 40407);
@@ -205,21 +205,21 @@ async fn references_must_exist_and_pin_what_they_reference() {
 #[tokio::test]
 async fn modes_and_levels_are_global_or_per_subject() {
     let registry = Registry::new(storage());
-    assert_eq!(registry.global_level().await, Ok(crate::Level::Backward));
-    assert_eq!(registry.subject_level("s").await, Ok(None));
-    registry.set_level(Some("s"), crate::Level::Full).await.expect("set");
-    assert_eq!(registry.effective_level("s").await, Ok(crate::Level::Full));
-    assert_eq!(registry.delete_level(Some("s")).await, Ok(crate::Level::Full));
-    assert_eq!(registry.delete_level(Some("s")).await.map_err(|e| e.code()), Err(40408));
+    assert_eq!(registry.global::<crate::Level>().await, Ok(crate::Level::Backward));
+    assert_eq!(registry.setting::<crate::Level>(Some("s")).await, Ok(None));
+    registry.set(Some("s"), crate::Level::Full).await.expect("set");
+    assert_eq!(registry.effective::<crate::Level>("s").await, Ok(crate::Level::Full));
+    assert_eq!(registry.unset::<crate::Level>(Some("s")).await, Ok(crate::Level::Full));
+    assert_eq!(registry.unset::<crate::Level>(Some("s")).await.map_err(|e| e.code()), Err(40408));
 
-    registry.set_mode(None, Mode::ReadOnly).await.expect("read only");
+    registry.set(None, Mode::ReadOnly).await.expect("read only");
     let refused = registry.register("s", avro(&avro_record("R", &["a"]))).await;
     assert_eq!(refused.map_err(|error| error.code()), Err(42205));
-    registry.set_mode(Some("s"), Mode::ReadWrite).await.expect("subject read-write");
+    registry.set(Some("s"), Mode::ReadWrite).await.expect("subject read-write");
     registry.register("s", avro(&avro_record("R", &["a"]))).await.expect("allowed");
     let delete = registry.delete_subject("t", false).await;
     assert_eq!(delete.map_err(|error| error.code()), Err(42205));
-    assert_eq!(registry.delete_mode(Some("s")).await, Ok(Mode::ReadWrite));
+    assert_eq!(registry.unset::<Mode>(Some("s")).await, Ok(Mode::ReadWrite));
 }
 
 #[tokio::test]
@@ -229,12 +229,12 @@ async fn import_mode_keeps_the_given_id_and_version() {
     let given = NewSchema { id: Some(42), version: Some(5), ..avro(&text) };
     let refused = registry.register("s", given.clone()).await;
     assert_eq!(refused.map_err(|error| error.code()), Err(42205), "not in import mode");
-    registry.set_mode(None, Mode::Import).await.expect("import");
+    registry.set(None, Mode::Import).await.expect("import");
     let imported = registry.register("s", given).await.expect("import");
     assert_eq!((imported.id, imported.version), (42, 5));
     let clash = NewSchema { id: Some(42), ..avro(&avro_record("Other", &["b"])) };
     assert_eq!(registry.register("t", clash).await.map_err(|e| e.code()), Err(42205));
-    registry.set_mode(None, Mode::ReadWrite).await.expect("read-write");
+    registry.set(None, Mode::ReadWrite).await.expect("read-write");
     let next = registry.register("u", avro(&avro_record("New", &["c"]))).await.expect("new");
     assert_eq!(next.id, 43, "ids continue above imported ones");
 }

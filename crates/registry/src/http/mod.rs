@@ -20,9 +20,11 @@ use serde::Deserialize;
 use tokio::net::TcpListener;
 
 use crate::error::RegistryError;
+use crate::format::compatibility::Level;
 use crate::format::{Reference, SchemaType};
 use crate::register::NewSchema;
 use crate::registry::Registry;
+use crate::stored::Mode;
 
 /// Largest request body accepted; larger ones are refused with HTTP 413 before being read.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -53,18 +55,22 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .route("/schemas/ids/{id}/subjects", get(schemas::subjects_of))
         .route(
             "/config",
-            get(settings::get_global_config)
-                .put(settings::put_global_config)
-                .delete(settings::delete_global_config),
+            get(settings::get_global::<Level>)
+                .put(settings::put_global::<Level>)
+                .delete(settings::delete_global::<Level>),
         )
         .route(
             "/config/{subject}",
-            get(settings::get_config).put(settings::put_config).delete(settings::delete_config),
+            get(settings::get_subject::<Level>)
+                .put(settings::put_subject::<Level>)
+                .delete(settings::delete_subject::<Level>),
         )
-        .route("/mode", get(settings::get_global_mode).put(settings::put_global_mode))
+        .route("/mode", get(settings::get_global::<Mode>).put(settings::put_global::<Mode>))
         .route(
             "/mode/{subject}",
-            get(settings::get_mode).put(settings::put_mode).delete(settings::delete_mode),
+            get(settings::get_subject::<Mode>)
+                .put(settings::put_subject::<Mode>)
+                .delete(settings::delete_subject::<Mode>),
         )
         .route("/compatibility/subjects/{subject}/versions", post(settings::compatibility_all))
         .route(

@@ -32,15 +32,24 @@ pub(super) async fn text_by_id(State(registry): State<Shared>, Path(id): Path<St
     Ok(raw(&find(&registry, &id).await?.text))
 }
 
+/// The (subject, version) pairs using the schema `id`; 40403 if there is no such schema.
+async fn usages(
+    registry: &Shared,
+    id: &str,
+    query: &Query,
+) -> Result<Vec<(String, i32)>, RegistryError> {
+    let schema = find(registry, id).await?;
+    registry.subject_versions_of(schema.id, flag(query, "deleted")).await
+}
+
 /// `GET /schemas/ids/{id}/versions[?deleted=true]`: `[{"subject": .., "version": ..}]`.
 pub(super) async fn versions_of(
     State(registry): State<Shared>,
     Path(id): Path<String>,
     query: Query,
 ) -> Reply {
-    let schema = find(&registry, &id).await?;
-    let found = registry.subject_versions_of(schema.id, flag(&query, "deleted")).await?;
-    let listed: Vec<_> = found
+    let listed: Vec<_> = usages(&registry, &id, &query)
+        .await?
         .into_iter()
         .map(|(subject, version)| json!({ "subject": subject, "version": version }))
         .collect();
@@ -53,9 +62,8 @@ pub(super) async fn subjects_of(
     Path(id): Path<String>,
     query: Query,
 ) -> Reply {
-    let schema = find(&registry, &id).await?;
-    let found = registry.subject_versions_of(schema.id, flag(&query, "deleted")).await?;
-    let mut subjects: Vec<String> = found.into_iter().map(|(subject, _)| subject).collect();
+    let mut subjects: Vec<String> =
+        usages(&registry, &id, &query).await?.into_iter().map(|(subject, _)| subject).collect();
     subjects.dedup();
     Ok(json(&subjects))
 }

@@ -1,146 +1,77 @@
-//! `/config`, `/mode` and `/compatibility`.
+//! `/config`, `/mode` (one generic set of handlers: see [`Setting`]) and `/compatibility`.
 
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use bytes::Bytes;
-use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Map, Value};
 
 use super::{flag, json, new_schema, parse_body, Query, Reply, Shared};
-use crate::error::RegistryError;
 use crate::registry::VersionSpec;
-use crate::settings::{parse_level, parse_mode};
+use crate::settings::Setting;
 
-/// `PUT /config` bodies: Confluent's clients send `compatibility`; `compatibilityLevel` too
-/// is accepted.
-#[derive(Deserialize)]
-struct ConfigBody {
-    compatibility: Option<String>,
-    #[serde(rename = "compatibilityLevel")]
-    compatibility_level: Option<String>,
+/// A `PUT` body: `{"compatibility": ..}` or `{"mode": ..}`; the answer's field name (e.g.
+/// `compatibilityLevel`) is accepted too.
+fn value_from<S: Setting>(body: Result<Bytes, BytesRejection>) -> Result<S, crate::RegistryError> {
+    let body: Map<String, Value> = parse_body(body)?;
+    let name = body.get(S::FIELD).or_else(|| body.get(S::ANSWER_FIELD)).and_then(Value::as_str);
+    S::parse(name.unwrap_or_default())
 }
 
-#[derive(Deserialize)]
-struct ModeBody {
-    mode: Option<String>,
+fn answer<S: Setting>(field: &str, value: S) -> Reply {
+    Ok(json(&json!({ field: value.to_string() })))
 }
 
-fn level_from(
-    body: Result<Bytes, BytesRejection>,
-) -> Result<crate::format::compatibility::Level, RegistryError> {
-    let body: ConfigBody = parse_body(body)?;
-    let name = body.compatibility.or(body.compatibility_level).unwrap_or_default();
-    parse_level(&name)
+/// `GET /config`, `GET /mode`
+pub(super) async fn get_global<S: Setting>(State(registry): State<Shared>) -> Reply {
+    answer(S::ANSWER_FIELD, registry.global::<S>().await?)
 }
 
-fn mode_from(body: Result<Bytes, BytesRejection>) -> Result<crate::stored::Mode, RegistryError> {
-    let body: ModeBody = parse_body(body)?;
-    parse_mode(&body.mode.unwrap_or_default())
-}
-
-/// `GET /config`
-pub(super) async fn get_global_config(State(registry): State<Shared>) -> Reply {
-    let level = registry.global_level().await?;
-    Ok(json(&json!({ "compatibilityLevel": level.to_string() })))
-}
-
-/// `PUT /config`
-pub(super) async fn put_global_config(
+/// `PUT /config`, `PUT /mode[?force=..]`
+pub(super) async fn put_global<S: Setting>(
     State(registry): State<Shared>,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
-    let level = level_from(body)?;
-    registry.set_level(None, level).await?;
-    Ok(json(&json!({ "compatibility": level.to_string() })))
+    let value = value_from::<S>(body)?;
+    registry.set(None, value).await?;
+    answer(S::FIELD, value)
 }
 
-/// `DELETE /config`: back to the default; answers the level it had.
-pub(super) async fn delete_global_config(State(registry): State<Shared>) -> Reply {
-    let previous = registry.delete_level(None).await?;
-    Ok(json(&json!({ "compatibilityLevel": previous.to_string() })))
+/// `DELETE /config`: back to the default; answers the value it had.
+pub(super) async fn delete_global<S: Setting>(State(registry): State<Shared>) -> Reply {
+    answer(S::ANSWER_FIELD, registry.unset::<S>(None).await?)
 }
 
-/// `GET /config/{subject}[?defaultToGlobal=true]`
-pub(super) async fn get_config(
+/// `GET /config/{subject}`, `GET /mode/{subject}` (`?defaultToGlobal=true`)
+pub(super) async fn get_subject<S: Setting>(
     State(registry): State<Shared>,
     Path(subject): Path<String>,
     query: Query,
 ) -> Reply {
-    let level = match registry.subject_level(&subject).await? {
-        Some(level) => level,
-        None if flag(&query, "defaultToGlobal") => registry.global_level().await?,
-        None => return Err(RegistryError::SubjectConfigNotFound(subject)),
+    let value = match registry.setting::<S>(Some(&subject)).await? {
+        Some(value) => value,
+        None if flag(&query, "defaultToGlobal") => registry.global::<S>().await?,
+        None => return Err(S::not_configured(&subject)),
     };
-    Ok(json(&json!({ "compatibilityLevel": level.to_string() })))
+    answer(S::ANSWER_FIELD, value)
 }
 
-/// `PUT /config/{subject}`
-pub(super) async fn put_config(
+/// `PUT /config/{subject}`, `PUT /mode/{subject}`
+pub(super) async fn put_subject<S: Setting>(
     State(registry): State<Shared>,
     Path(subject): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
-    let level = level_from(body)?;
-    registry.set_level(Some(&subject), level).await?;
-    Ok(json(&json!({ "compatibility": level.to_string() })))
+    let value = value_from::<S>(body)?;
+    registry.set(Some(&subject), value).await?;
+    answer(S::FIELD, value)
 }
 
-/// `DELETE /config/{subject}`: answers the level it had.
-pub(super) async fn delete_config(
+/// `DELETE /config/{subject}`, `DELETE /mode/{subject}`: answers the value it had.
+pub(super) async fn delete_subject<S: Setting>(
     State(registry): State<Shared>,
     Path(subject): Path<String>,
 ) -> Reply {
-    let previous = registry.delete_level(Some(&subject)).await?;
-    Ok(json(&json!({ "compatibilityLevel": previous.to_string() })))
-}
-
-/// `GET /mode`
-pub(super) async fn get_global_mode(State(registry): State<Shared>) -> Reply {
-    Ok(json(&json!({ "mode": registry.global_mode().await?.to_string() })))
-}
-
-/// `PUT /mode[?force=..]`
-pub(super) async fn put_global_mode(
-    State(registry): State<Shared>,
-    body: Result<Bytes, BytesRejection>,
-) -> Reply {
-    let mode = mode_from(body)?;
-    registry.set_mode(None, mode).await?;
-    Ok(json(&json!({ "mode": mode.to_string() })))
-}
-
-/// `GET /mode/{subject}[?defaultToGlobal=true]`
-pub(super) async fn get_mode(
-    State(registry): State<Shared>,
-    Path(subject): Path<String>,
-    query: Query,
-) -> Reply {
-    let mode = match registry.subject_mode(&subject).await? {
-        Some(mode) => mode,
-        None if flag(&query, "defaultToGlobal") => registry.global_mode().await?,
-        None => return Err(RegistryError::SubjectModeNotFound(subject)),
-    };
-    Ok(json(&json!({ "mode": mode.to_string() })))
-}
-
-/// `PUT /mode/{subject}`
-pub(super) async fn put_mode(
-    State(registry): State<Shared>,
-    Path(subject): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> Reply {
-    let mode = mode_from(body)?;
-    registry.set_mode(Some(&subject), mode).await?;
-    Ok(json(&json!({ "mode": mode.to_string() })))
-}
-
-/// `DELETE /mode/{subject}`: answers the mode it had.
-pub(super) async fn delete_mode(
-    State(registry): State<Shared>,
-    Path(subject): Path<String>,
-) -> Reply {
-    let previous = registry.delete_mode(Some(&subject)).await?;
-    Ok(json(&json!({ "mode": previous.to_string() })))
+    answer(S::ANSWER_FIELD, registry.unset::<S>(Some(&subject)).await?)
 }
 
 /// `POST /compatibility/subjects/{subject}/versions/{version}[?verbose=true]`

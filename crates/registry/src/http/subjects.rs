@@ -52,9 +52,7 @@ pub(super) async fn version(
     Path((subject, version)): Path<(String, String)>,
     query: Query,
 ) -> Reply {
-    let spec = VersionSpec::parse(&version)?;
-    let found = registry.version(&subject, spec, flag(&query, "deleted")).await?;
-    Ok(json(&version_json(&found)))
+    Ok(json(&version_json(&named_version(&registry, &subject, &version, &query).await?)))
 }
 
 /// `GET /subjects/{subject}/versions/{version}/schema`: the schema text alone.
@@ -63,9 +61,18 @@ pub(super) async fn version_text(
     Path((subject, version)): Path<(String, String)>,
     query: Query,
 ) -> Reply {
-    let spec = VersionSpec::parse(&version)?;
-    let found = registry.version(&subject, spec, flag(&query, "deleted")).await?;
-    Ok(raw(&found.schema.text))
+    Ok(raw(&named_version(&registry, &subject, &version, &query).await?.schema.text))
+}
+
+/// The version a path names (`?deleted=true` finds soft-deleted ones).
+async fn named_version(
+    registry: &Shared,
+    subject: &str,
+    version: &str,
+    query: &Query,
+) -> Result<SubjectVersion, crate::RegistryError> {
+    let spec = VersionSpec::parse(version)?;
+    registry.version(subject, spec, flag(query, "deleted")).await
 }
 
 /// `GET /subjects/{subject}/versions/{version}/referencedby`: ids of schemas referencing it.
