@@ -60,6 +60,13 @@ struct SubjectInfo {
     latest: Option<Arc<RegisteredSchema>>,
 }
 
+/// A subject as read: when, at which count of this broker's registry writes, and what.
+struct Cached {
+    read_at: Instant,
+    generation: u64,
+    info: Arc<SubjectInfo>,
+}
+
 /// One side of a topic's records and the subject that governs it.
 struct Rule {
     side: Side,
@@ -106,7 +113,12 @@ impl StateStore for ChangeCounter {
         self.inner.get(key).await
     }
 
-    async fn put(&self, key: &str, value: Bytes, expected: Option<u64>) -> skiff_storage::Result<u64> {
+    async fn put(
+        &self,
+        key: &str,
+        value: Bytes,
+        expected: Option<u64>,
+    ) -> skiff_storage::Result<u64> {
         let result = self.inner.put(key, value, expected).await;
         self.count(result)
     }
@@ -124,7 +136,7 @@ impl StateStore for ChangeCounter {
 pub(crate) struct Validator {
     registry: Arc<Registry>,
     changes: Arc<ChangeCounter>,
-    subjects: Mutex<HashMap<String, (Instant, u64, Arc<SubjectInfo>)>>,
+    subjects: Mutex<HashMap<String, Cached>>,
 }
 
 impl Validator {
@@ -148,9 +160,8 @@ impl Validator {
         let compacted = crate::cleaner::has_policy(topic, "compact");
         let mut invalid = Vec::new();
         for batch in batches.iter().filter(|batch| !batch.header.is_control()) {
-            let decoded = records::decode_within(batch, inflate_limit).map_err(|error| Unchecked {
-                code: batch_code(&error),
-                message: error.to_string(),
+            let decoded = records::decode_within(batch, inflate_limit).map_err(|error| {
+                Unchecked { code: batch_code(&error), message: error.to_string() }
             })?;
             for (record, index) in decoded.iter().zip(0..) {
                 for rule in &rules {
@@ -197,9 +208,9 @@ impl Validator {
         let generation = self.changes.generation();
         {
             let cache = self.subjects.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some((read_at, seen, info)) = cache.get(subject) {
-                if *seen == generation && read_at.elapsed() < SUBJECT_TTL {
-                    return Ok(info.clone());
+            if let Some(cached) = cache.get(subject) {
+                if cached.generation == generation && cached.read_at.elapsed() < SUBJECT_TTL {
+                    return Ok(cached.info.clone());
                 }
             }
         }
@@ -209,12 +220,13 @@ impl Validator {
             Some(&(_, id)) => self.registry.schema_by_id(id).await.map_err(unavailable)?,
             None => None,
         };
-        let info = Arc::new(SubjectInfo { ids: versions.iter().map(|&(_, id)| id).collect(), latest });
+        let info =
+            Arc::new(SubjectInfo { ids: versions.iter().map(|&(_, id)| id).collect(), latest });
         let mut cache = self.subjects.lock().unwrap_or_else(PoisonError::into_inner);
         if cache.len() >= CACHE_SUBJECTS {
             cache.clear();
         }
-        cache.insert(subject.to_owned(), (read_at, generation, info.clone()));
+        cache.insert(subject.to_owned(), Cached { read_at, generation, info: info.clone() });
         Ok(info)
     }
 
@@ -230,7 +242,10 @@ impl Validator {
             if tombstone || accepts_null(latest) {
                 return Ok(Ok(()));
             }
-            return Ok(Err(format!("null, which the schema of subject {} does not allow", rule.subject)));
+            return Ok(Err(format!(
+                "null, which the schema of subject {} does not allow",
+                rule.subject
+            )));
         };
         if rule.framing == Framing::Raw {
             return Ok(latest.schema.validate(payload, &[]).map_err(|error| error.to_string()));
@@ -245,7 +260,9 @@ impl Validator {
         if !rule.info.ids.contains(&id) {
             let known = self.registry.schema_by_id(id).await.map_err(unavailable)?;
             return Ok(Err(match known {
-                Some(_) => format!("schema id {id} is not registered under subject {}", rule.subject),
+                Some(_) => {
+                    format!("schema id {id} is not registered under subject {}", rule.subject)
+                }
                 None => format!("schema id {id} does not exist"),
             }));
         }
@@ -271,7 +288,8 @@ fn accepts_null(registered: &RegisteredSchema) -> bool {
             let is_null = |value: &serde_json::Value| {
                 value == "null" || value.get("type").is_some_and(|kind| kind == "null")
             };
-            is_null(&parsed) || parsed.as_array().is_some_and(|branches| branches.iter().any(is_null))
+            is_null(&parsed)
+                || parsed.as_array().is_some_and(|branches| branches.iter().any(is_null))
         }
         _ => false,
     }

@@ -114,7 +114,8 @@ async fn produce_partition(
         };
         if !keyless.is_empty() {
             debug!(topic = %topic.name, partition = data.index, records = keyless.len(), "refused keyless records");
-            let reason = format!("compacted topic {} cannot accept a record without a key", topic.name);
+            let reason =
+                format!("compacted topic {} cannot accept a record without a key", topic.name);
             let invalid: Vec<(i32, String)> =
                 keyless.into_iter().map(|index| (index, reason.clone())).collect();
             return refuse_records(data.index, &invalid);
