@@ -16,6 +16,7 @@ import kafka_wire
 from helpers import (
     TIMEOUT,
     TRANSIENT_CONSUMER_ERRORS,
+    admin,
     consume,
     consumer,
     create_topic,
@@ -411,3 +412,37 @@ def test_postgres_restarted_under_load(broker_factory, private_postgres, mode, i
     assert not tail_errors, f"the tailing consumer failed: {tail_errors[:3]}"
     assert tailed == stored, f"the tailing consumer read {len(tailed)} of {high} records"
 
+
+
+def test_outbox_refuses_topics_with_a_schema(broker_factory):
+    """skiff.produce cannot run the broker's decoders, so it must not be a back door around
+    validation: a topic whose <topic>-value subject has a schema is refused with SQLSTATE 23514
+    and a message saying why, until the topic turns validation off."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+    from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+
+    broker = broker_factory("postgres", schema_registry=True)
+    topic = unique("validated")
+    create_topic(broker.bootstrap, topic)
+    registry = SchemaRegistryClient({"url": broker.registry_url})
+    registry.register_schema(f"{topic}-value", Schema('{"type": "string"}', "AVRO"))
+    statement = f"SELECT skiff.produce('{topic}', 0, NULL, 'not avro'::bytea)"
+    refused = subprocess.run(
+        ["psql", "-w", broker.storage, "-qAtX", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose", "-c", statement],
+        capture_output=True,
+        text=True,
+        timeout=15,
+    )
+    assert refused.returncode != 0
+    assert "23514" in refused.stderr and f"subject {topic}-value" in refused.stderr, refused.stderr
+    assert watermarks(broker.bootstrap, topic) == (0, 0)
+
+    resource = ConfigResource(
+        ResourceType.TOPIC,
+        topic,
+        incremental_configs=[ConfigEntry("skiff.schema.validation", "false", incremental_operation=AlterConfigOpType.SET)],
+    )
+    for future in admin(broker.bootstrap).incremental_alter_configs([resource]).values():
+        future.result(timeout=15)
+    assert psql(broker.storage, statement) == ["0"]
+    assert watermarks(broker.bootstrap, topic) == (0, 1)

@@ -24,6 +24,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "client_strings",
         sql: include_str!("../sql/migrations/0003_client_strings.sql"),
     },
+    Migration {
+        version: 4,
+        name: "schema_guard",
+        sql: include_str!("../sql/migrations/0004_schema_guard.sql"),
+    },
 ];
 
 pub(crate) const LOG_ABORTED_BETWEEN: &str = include_str!("../sql/log/aborted_between.sql");
