@@ -7,6 +7,7 @@
 #   bench/run.sh proxy                             skiff proxy vs direct, side by side
 #   bench/run.sh proxy --help                      its options (bench/proxy_bench.py)
 #   bench/run.sh rebalance --engine postgres       consumer-group convergence (bench/rebalance_bench.py)
+#   bench/run.sh validation                        produce with schema validation (bench/validation_bench.py)
 #
 # Arguments go to bench.py. Environment: CARGO_TARGET_DIR (respected; the binary is
 # $CARGO_TARGET_DIR/release/skiff, else target/release/skiff), SKIFF_VENV (default
@@ -41,6 +42,10 @@ fi
 
 # bench.py finds $CARGO_TARGET_DIR/release/skiff (relative paths from the repository root, as
 # cargo resolves them here) or target/release/skiff by itself; --binary overrides.
+if [ "${1:-}" = validation ]; then
+    shift
+    exec "$venv/bin/python" bench/validation_bench.py "$@"
+fi
 if [ "${1:-}" = rebalance ]; then
     shift
     exec "$venv/bin/python" bench/rebalance_bench.py "$@"
