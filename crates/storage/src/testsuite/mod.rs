@@ -43,6 +43,7 @@ macro_rules! conformance_tests {
             max_timestamp_ignores_deleted_records,
             concurrent_appenders_get_unique_offsets,
             state_compare_and_set,
+            state_counter_allocates_unique_ids_under_contention,
             idempotent_appends_are_deduplicated,
             producer_epochs_fence_and_reset,
             committed_offsets_round_trip,
@@ -539,6 +540,84 @@ pub async fn state_compare_and_set(storage: &Storage) {
         }
     }
     assert_eq!(wins, 1);
+}
+
+/// What the Schema Registry builds cluster-wide ids on: many writers (brokers) incrementing one
+/// counter by read / compare-and-set / retry get every id exactly once, none lost, none twice;
+/// and of writers racing to create the same key (a schema fingerprint) exactly one wins while
+/// all of them read the winner's value afterwards. Keys are the registry's real ones, with
+/// subjects holding `/` and spaces, which prefix listing must keep apart.
+pub async fn state_counter_allocates_unique_ids_under_contention(storage: &Storage) {
+    const WRITERS: usize = 6;
+    const IDS_EACH: usize = 5;
+    let mut tasks = Vec::new();
+    for _ in 0..WRITERS {
+        let state = storage.state.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut taken = Vec::new();
+            while taken.len() < IDS_EACH {
+                let current = state.get("registry/next-id").await.expect("get");
+                let next = current
+                    .as_ref()
+                    .map(|stored| {
+                        String::from_utf8_lossy(&stored.value).parse::<u64>().expect("a number")
+                    })
+                    .unwrap_or(1);
+                let value = Bytes::from((next + 1).to_string());
+                match state
+                    .put("registry/next-id", value, current.map(|stored| stored.version))
+                    .await
+                {
+                    Ok(_) => taken.push(next),
+                    Err(StorageError::Conflict(_)) => tokio::task::yield_now().await,
+                    Err(other) => panic!("unexpected {other:?}"),
+                }
+            }
+            taken
+        }));
+    }
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.extend(task.await.expect("task"));
+    }
+    ids.sort_unstable();
+    let expected: Vec<u64> = (1..=(WRITERS * IDS_EACH) as u64).collect();
+    assert_eq!(ids, expected, "every id handed out exactly once");
+
+    let mut creators = Vec::new();
+    for writer in 0..WRITERS {
+        let state = storage.state.clone();
+        creators.push(tokio::spawn(async move {
+            let value = Bytes::from(format!("{{\"id\":{writer}}}"));
+            state.put("registry/fingerprints/abc123", value, None).await
+        }));
+    }
+    let mut winners = 0;
+    for creator in creators {
+        match creator.await.expect("task") {
+            Ok(_) => winners += 1,
+            Err(StorageError::Conflict(_)) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(winners, 1, "one fingerprint, one id");
+
+    for subject in ["orders-value", "team a/orders-value", "team a/orders-value/x"] {
+        let key = format!("registry/subjects/{subject}");
+        storage.state.put(&key, Bytes::from_static(b"{}"), None).await.expect("create");
+    }
+    let listed: Vec<String> = storage
+        .state
+        .list("registry/subjects/team a/")
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
+    assert_eq!(
+        listed,
+        ["registry/subjects/team a/orders-value", "registry/subjects/team a/orders-value/x"]
+    );
 }
 
 pub async fn idempotent_appends_are_deduplicated(storage: &Storage) {
