@@ -3,6 +3,8 @@
 mod client;
 mod commands;
 mod engines;
+mod json_format;
+mod registry_client;
 
 use clap::{Parser, Subcommand};
 
@@ -32,6 +34,8 @@ enum Command {
     Produce(commands::produce::ProduceArgs),
     /// Consume records to stdout.
     Consume(commands::consume::ConsumeArgs),
+    /// Register, list, show, check and delete schemas in a Schema Registry.
+    Schema(commands::schema::SchemaArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -57,6 +61,7 @@ fn main() -> std::process::ExitCode {
             Command::Topic(args) => commands::topic::run(args).await,
             Command::Produce(args) => commands::produce::run(args).await,
             Command::Consume(args) => commands::consume::run(args).await,
+            Command::Schema(args) => commands::schema::run(args).await,
         }
     });
     match result {

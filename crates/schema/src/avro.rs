@@ -7,6 +7,8 @@ use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::reader::single_object::GenericSingleObjectReader;
 use apache_avro::schema::ResolvedSchema;
 use apache_avro::schema_compatibility::{Compatibility, SchemaCompatibility};
+use apache_avro::types::Value as AvroValue;
+use apache_avro::writer::datum::GenericDatumWriter;
 use apache_avro::Schema as Avro;
 
 use crate::{sorted_json, ResolvedReference, SchemaError, SchemaType, ValidationError};
@@ -68,6 +70,35 @@ impl AvroSchema {
             });
         }
         Ok(())
+    }
+
+    /// Encodes a JSON document as one datum: objects become records (fields left out take their
+    /// defaults), numbers are narrowed or widened to the field's type, and a union takes the
+    /// first branch the value fits (plain JSON, not Avro's `{"type": value}` JSON encoding).
+    pub(crate) fn encode_json(&self, json: &serde_json::Value) -> Result<Vec<u8>, ValidationError> {
+        let failed = |e: apache_avro::Error| ValidationError::mismatch("", error_text(&e));
+        let value = AvroValue::try_from(json.clone()).map_err(failed)?;
+        let names = ResolvedSchema::new(&self.resolved).map_err(failed)?;
+        let value = value.resolve_with_names(&self.resolved, names.get_names()).map_err(failed)?;
+        let writer = GenericDatumWriter::builder(&self.resolved)
+            .resolved_schemata(names)
+            .build()
+            .map_err(failed)?;
+        writer.write_value_to_vec(value).map_err(failed)
+    }
+
+    /// Decodes one datum (checked as [`AvroSchema::validate`] does) into JSON: records and maps
+    /// become objects, unions their branch's value, enums their symbol, bytes and fixed arrays
+    /// of numbers.
+    pub(crate) fn decode_json(&self, payload: &[u8]) -> Result<serde_json::Value, ValidationError> {
+        self.validate(payload)?;
+        let mut input = Input::new(payload, stack_position());
+        let value = self
+            .reader
+            .read_value(&mut input)
+            .map_err(|e| ValidationError::mismatch("", error_text(&e)))?;
+        serde_json::Value::try_from(value)
+            .map_err(|e| ValidationError::mismatch("", error_text(&e)))
     }
 
     /// Decodes again, a record field at a time, to name the field that fails (only on the error

@@ -57,6 +57,20 @@ impl JsonSchema {
             .map_err(|e| ValidationError::mismatch(instance_path(&e), e.masked().to_string()))
     }
 
+    /// The document's bytes, once it is valid under the schema.
+    pub(crate) fn encode_json(&self, json: &serde_json::Value) -> Result<Vec<u8>, ValidationError> {
+        let payload =
+            serde_json::to_vec(json).map_err(|e| ValidationError::NotJson(e.to_string()))?;
+        self.validate(&payload)?;
+        Ok(payload)
+    }
+
+    /// The payload as a JSON document, once it is valid under the schema.
+    pub(crate) fn decode_json(&self, payload: &[u8]) -> Result<serde_json::Value, ValidationError> {
+        self.validate(payload)?;
+        serde_json::from_slice(payload).map_err(|e| ValidationError::NotJson(e.to_string()))
+    }
+
     /// Why data written with `writer` cannot be read with `self` (empty: it can). See the crate
     /// documentation for what is compared.
     pub(crate) fn can_read(&self, writer: &JsonSchema) -> Vec<String> {

@@ -16,6 +16,8 @@
 //!     when the schema names none (as Confluent does).
 //!   - `protobuf.rs` (`protox` compiles the text, `prost-reflect` decodes): imports resolve to
 //!     the referenced files by their import path, and to the well-known `google/protobuf/*.proto`.
+//! - [`Schema::encode_json`] / [`Schema::decode_json`]: plain JSON to and from payloads, for
+//!   tools that produce and consume JSON (`skiff produce|consume --format json`).
 //! - [`wire`]: Confluent's wire format (magic byte, schema id, Protobuf message indexes).
 //! - [`compatibility`]: compatibility levels and the checks behind them (see below).
 //! - `error.rs`: [`SchemaError`], [`ValidationError`], [`WireError`].
@@ -249,6 +251,41 @@ impl Schema {
             Format::Avro(schema) => schema.validate(payload),
             Format::Json(schema) => schema.validate(payload),
             Format::Protobuf(schema) => schema.validate(payload, message_indexes),
+        }
+    }
+
+    /// Encodes a JSON document as a payload of this schema, without the wire header (see
+    /// [`wire::encode_header`]); what producers of plain JSON need.
+    /// - **Avro**: plain JSON (not Avro's JSON encoding): objects become records, fields left
+    ///   out take their defaults, numbers take the field's type, a union takes the first branch
+    ///   the value fits.
+    /// - **JSON Schema**: the document's bytes, once it is valid under the schema.
+    /// - **Protobuf**: protobuf's canonical JSON mapping, as the message `message_indexes`
+    ///   selects (see [`Schema::validate`]); unknown fields are refused.
+    pub fn encode_json(
+        &self,
+        json: &serde_json::Value,
+        message_indexes: &[i32],
+    ) -> Result<Vec<u8>, ValidationError> {
+        match &self.format {
+            Format::Avro(schema) => schema.encode_json(json),
+            Format::Json(schema) => schema.encode_json(json),
+            Format::Protobuf(schema) => schema.encode_json(json, message_indexes),
+        }
+    }
+
+    /// Decodes a payload (without the wire header) into a JSON document: the inverse of
+    /// [`Schema::encode_json`]. The payload is checked as [`Schema::validate`] checks it.
+    /// Avro bytes and fixed values become arrays of numbers, enums their symbols.
+    pub fn decode_json(
+        &self,
+        payload: &[u8],
+        message_indexes: &[i32],
+    ) -> Result<serde_json::Value, ValidationError> {
+        match &self.format {
+            Format::Avro(schema) => schema.decode_json(payload),
+            Format::Json(schema) => schema.decode_json(payload),
+            Format::Protobuf(schema) => schema.decode_json(payload, message_indexes),
         }
     }
 }

@@ -78,6 +78,40 @@ impl ProtobufSchema {
         }
     }
 
+    /// Encodes a JSON document (protobuf's canonical JSON mapping: field names in lowerCamelCase
+    /// or as declared, 64-bit integers as numbers or strings, enums by name) as the message the
+    /// indexes select. Unknown fields are refused.
+    pub(crate) fn encode_json(
+        &self,
+        json: &serde_json::Value,
+        message_indexes: &[i32],
+    ) -> Result<Vec<u8>, ValidationError> {
+        let descriptor = self.message(message_indexes)?;
+        let message =
+            DynamicMessage::deserialize(descriptor.clone(), json.clone()).map_err(|e| {
+                ValidationError::mismatch(
+                    "",
+                    format!("not a valid `{}`: {e}", descriptor.full_name()),
+                )
+            })?;
+        Ok(message.encode_to_vec())
+    }
+
+    /// Decodes the message the indexes select (checked as [`ProtobufSchema::validate`] does)
+    /// into protobuf's canonical JSON mapping.
+    pub(crate) fn decode_json(
+        &self,
+        payload: &[u8],
+        message_indexes: &[i32],
+    ) -> Result<serde_json::Value, ValidationError> {
+        self.validate(payload, message_indexes)?;
+        let descriptor = self.message(message_indexes)?;
+        let message = DynamicMessage::decode(descriptor.clone(), payload).map_err(|e| {
+            ValidationError::mismatch("", format!("not a valid `{}`: {e}", descriptor.full_name()))
+        })?;
+        serde_json::to_value(&message).map_err(|e| ValidationError::mismatch("", e))
+    }
+
     /// The message type Confluent's message indexes select: `[]` and `[0]` the first message of
     /// the file, then one index per nesting level (map entries do not count).
     fn message(&self, indexes: &[i32]) -> Result<MessageDescriptor, ValidationError> {

@@ -16,6 +16,8 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use crate::client::lookups::{self, topic_name};
 use crate::client::records::{decode_fetched, FetchedRecord};
 use crate::client::{errors, groups, Client};
+use crate::json_format::{JsonDecoder, RecordFormat};
+use crate::registry_client::{RegistryClient, DEFAULT_REGISTRY};
 
 /// Fetch v13 addresses topics by id; up to v12 by name, which is all this tool builds.
 const MAX_FETCH_VERSION: i16 = 12;
@@ -64,6 +66,13 @@ pub(crate) struct ConsumeArgs {
     /// consumer reads every requested partition itself).
     #[arg(long, env = "SKIFF_GROUP")]
     group: Option<String>,
+    /// `text`: values as (lossy) UTF-8. `json`: values in Confluent's wire format, decoded by
+    /// their schema id into one JSON document per line (keys stay text).
+    #[arg(long, env = "SKIFF_CONSUME_FORMAT", value_enum, default_value_t = RecordFormat::Text)]
+    format: RecordFormat,
+    /// The Schema Registry's base URL (for `--format json`).
+    #[arg(long, env = "SKIFF_SCHEMA_REGISTRY", default_value = DEFAULT_REGISTRY)]
+    registry: String,
 }
 
 /// Where each partition's next fetch starts, and how many bytes it may return.
@@ -73,6 +82,10 @@ struct Position {
 }
 
 pub(crate) async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
+    let mut decoder = match args.format {
+        RecordFormat::Text => None,
+        RecordFormat::Json => Some(JsonDecoder::new(RegistryClient::new(&args.registry)?)),
+    };
     let mut client = Client::connect(&args.bootstrap).await?;
     if args.group.is_some() {
         groups::require_group_support(&client)?;
@@ -95,7 +108,8 @@ pub(crate) async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         .collect();
     let stop = stop_flag(args.group.is_some());
     // On an error the connection may be unusable; every fetch that printed was committed.
-    let printed = consume_loop(&mut client, &args, version, &mut positions, &stop).await?;
+    let printed =
+        consume_loop(&mut client, &args, version, &mut positions, &stop, decoder.as_mut()).await?;
     commit_if_grouped(&mut client, &args, &positions).await?;
     eprintln!("consumed {printed} records from {}", args.topic);
     Ok(())
@@ -153,6 +167,7 @@ async fn consume_loop(
     version: i16,
     positions: &mut BTreeMap<i32, Position>,
     stop: &AtomicBool,
+    mut decoder: Option<&mut JsonDecoder>,
 ) -> anyhow::Result<u64> {
     let mut out = std::io::BufWriter::new(std::io::stdout());
     let idle_limit = args.timeout_ms.map(Duration::from_millis);
@@ -171,10 +186,14 @@ async fn consume_loop(
         for data in partition_data(&response, &args.topic) {
             batches.extend(handle_partition(client, args, positions, data).await?);
         }
+        if let Some(decoder) = decoder.as_deref_mut() {
+            load_schemas(decoder, &batches).await?;
+        }
         let mut keep_going = true;
         for batch in batches {
             let Some(position) = positions.get_mut(&batch.partition) else { continue };
-            keep_going = print_batch(&mut out, args, batch, position, &mut printed)?;
+            let decoder = decoder.as_deref();
+            keep_going = print_batch(&mut out, args, decoder, batch, position, &mut printed)?;
             if !keep_going {
                 break;
             }
@@ -287,19 +306,37 @@ async fn handle_partition(
     Ok(Some(PartitionBatch { partition, records, next_offset }))
 }
 
+/// Looks up the schemas of the values about to be printed that are not known yet.
+async fn load_schemas(decoder: &mut JsonDecoder, batches: &[PartitionBatch]) -> anyhow::Result<()> {
+    for batch in batches {
+        for record in &batch.records {
+            if let Some(value) = &record.value {
+                decoder.load(value).await.with_context(|| {
+                    format!(
+                        "the schema of the record at offset {} of partition {}",
+                        record.offset, batch.partition
+                    )
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Prints a partition's records and moves its position past them; stopping early (at
 /// `--max-messages` or a closed stdout) leaves the position at the first unprinted record, so a
 /// group commit never skips records nobody saw. Returns whether to keep consuming.
 fn print_batch(
     out: &mut impl Write,
     args: &ConsumeArgs,
+    decoder: Option<&JsonDecoder>,
     batch: PartitionBatch,
     position: &mut Position,
     printed: &mut u64,
 ) -> anyhow::Result<bool> {
     for record in &batch.records {
         if args.max_messages.is_some_and(|max| *printed >= max)
-            || !print(out, &format_record(args, batch.partition, record))?
+            || !print(out, &format_record(args, decoder, batch.partition, record)?)?
         {
             position.offset = record.offset;
             return Ok(false);
@@ -324,8 +361,13 @@ async fn commit_if_grouped(
 }
 
 /// One output line: `[PARTITION:OFFSET\t][KEY\t]VALUE`, keys and values as lossy UTF-8 and
-/// null ones as `null`, as Kafka's console consumer shows them.
-fn format_record(args: &ConsumeArgs, partition: i32, record: &FetchedRecord) -> String {
+/// null ones as `null`, as Kafka's console consumer shows them; with a decoder, values as JSON.
+fn format_record(
+    args: &ConsumeArgs,
+    decoder: Option<&JsonDecoder>,
+    partition: i32,
+    record: &FetchedRecord,
+) -> anyhow::Result<String> {
     let text = |bytes: &Option<bytes::Bytes>| {
         bytes.as_deref().map_or("null".into(), |bytes| String::from_utf8_lossy(bytes).into_owned())
     };
@@ -337,9 +379,16 @@ fn format_record(args: &ConsumeArgs, partition: i32, record: &FetchedRecord) -> 
         line.push_str(&text(&record.key));
         line.push('\t');
     }
-    line.push_str(&text(&record.value));
+    match (decoder, &record.value) {
+        (Some(decoder), Some(value)) => {
+            line.push_str(&decoder.decode(value).with_context(|| {
+                format!("the record at offset {} of partition {partition}", record.offset)
+            })?)
+        }
+        _ => line.push_str(&text(&record.value)),
+    }
     line.push('\n');
-    line
+    Ok(line)
 }
 
 /// Writes a line; `Ok(false)` when stdout was closed (e.g. piped into `head`), which ends
@@ -388,10 +437,10 @@ mod tests {
     #[test]
     fn prints_value_then_optional_key_and_offset() -> anyhow::Result<()> {
         let plain = args(&[])?;
-        assert_eq!(format_record(&plain, 0, &record(Some("k"), Some("v"))), "v\n");
+        assert_eq!(format_record(&plain, None, 0, &record(Some("k"), Some("v")))?, "v\n");
         let all = args(&["--print-key", "--print-offset"])?;
-        assert_eq!(format_record(&all, 2, &record(Some("k"), Some("v"))), "2:7\tk\tv\n");
-        assert_eq!(format_record(&all, 2, &record(None, None)), "2:7\tnull\tnull\n");
+        assert_eq!(format_record(&all, None, 2, &record(Some("k"), Some("v")))?, "2:7\tk\tv\n");
+        assert_eq!(format_record(&all, None, 2, &record(None, None))?, "2:7\tnull\tnull\n");
         Ok(())
     }
 
@@ -400,7 +449,7 @@ mod tests {
         let plain = args(&[])?;
         let fetched =
             FetchedRecord { offset: 0, key: None, value: Some(Bytes::from_static(b"a\xffb")) };
-        assert_eq!(format_record(&plain, 0, &fetched), "a\u{fffd}b\n");
+        assert_eq!(format_record(&plain, None, 0, &fetched)?, "a\u{fffd}b\n");
         Ok(())
     }
 
@@ -417,12 +466,19 @@ mod tests {
         let mut position = Position { offset: 10, max_bytes: 1 };
         let mut out = Vec::new();
         let mut printed = 0;
-        assert!(!print_batch(&mut out, &limited, batch(), &mut position, &mut printed)?);
+        assert!(!print_batch(&mut out, &limited, None, batch(), &mut position, &mut printed)?);
         assert_eq!((printed, position.offset), (2, 12));
         assert_eq!(out, b"v\nv\n");
 
         let unlimited = args(&[])?;
-        assert!(print_batch(&mut Vec::new(), &unlimited, batch(), &mut position, &mut printed)?);
+        assert!(print_batch(
+            &mut Vec::new(),
+            &unlimited,
+            None,
+            batch(),
+            &mut position,
+            &mut printed
+        )?);
         assert_eq!((printed, position.offset), (7, 20));
         Ok(())
     }

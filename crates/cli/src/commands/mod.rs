@@ -4,4 +4,5 @@ pub(crate) mod broker;
 pub(crate) mod consume;
 pub(crate) mod produce;
 pub(crate) mod proxy;
+pub(crate) mod schema;
 pub(crate) mod topic;

@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
+use clap::builder::BoolishValueParser;
 use clap::{Args, ValueEnum};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
@@ -15,6 +16,8 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
 use crate::client::lookups::{self, topic_name};
 use crate::client::records::{encode_batch, OutgoingRecord};
 use crate::client::{errors, Client};
+use crate::json_format::{JsonEncoder, RecordFormat};
+use crate::registry_client::{RegistryClient, DEFAULT_REGISTRY};
 
 /// Produce v13 addresses topics by id; up to v12 by name, which is all this tool builds.
 const MAX_PRODUCE_VERSION: i16 = 12;
@@ -56,6 +59,17 @@ pub(crate) struct ProduceArgs {
     #[arg(long, env = "SKIFF_BATCH_SIZE", default_value_t = 1000,
           value_parser = clap::value_parser!(u32).range(1..))]
     batch_size: u32,
+    /// `text`: each line's bytes are the value. `json`: each line is a JSON document, encoded
+    /// with the latest schema of `<topic>-value` in Confluent's wire format.
+    #[arg(long, env = "SKIFF_PRODUCE_FORMAT", value_enum, default_value_t = RecordFormat::Text)]
+    format: RecordFormat,
+    /// The Schema Registry's base URL (for `--format json`).
+    #[arg(long, env = "SKIFF_SCHEMA_REGISTRY", default_value = DEFAULT_REGISTRY)]
+    registry: String,
+    /// With `--format json`: report lines that do not fit the schema and go on, instead of
+    /// stopping at the first.
+    #[arg(long, env = "SKIFF_SKIP_INVALID", value_parser = BoolishValueParser::new())]
+    skip_invalid: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -97,33 +111,97 @@ fn parse_separator(text: &str) -> Result<String, String> {
 
 pub(crate) async fn run(args: ProduceArgs) -> anyhow::Result<()> {
     let mut input = open_input(args.file.as_ref()).await?;
+    let encoder = match args.format {
+        RecordFormat::Text => None,
+        RecordFormat::Json => {
+            let registry = RegistryClient::new(&args.registry)?;
+            Some(JsonEncoder::for_topic(&registry, &args.topic).await?)
+        }
+    };
     let mut client = Client::connect(&args.bootstrap).await?;
     let version = client.version::<ProduceRequest>(MAX_PRODUCE_VERSION)?;
     let topic = lookups::topic_metadata(&mut client, &args.topic, true).await?;
     let mut partitioner = Partitioner::new(topic.partition_indexes(), args.partition)?;
     let separator = args.key_separator.as_deref().map(str::as_bytes);
     let mut batcher = LineBatcher::new(&mut *input, args.batch_size as usize);
+    let mut lines_read: u64 = 0;
     let mut produced: u64 = 0;
+    let mut skipped: u64 = 0;
     loop {
         let lines = batcher.next_batch().await?;
         if lines.is_empty() {
             break;
         }
-        let records = lines.iter().map(|line| split_line(line, separator));
-        let by_partition = partitioner.assign(records);
-        let request = produce_request(&args, by_partition)?;
-        if args.acks == 0 {
-            client.send_without_response(request, version).await?;
-        } else {
-            let response = client.send(request, version).await?;
-            check_response(&response)
+        let (records, refused) =
+            to_records(&lines, separator, encoder.as_ref(), &args, &mut lines_read, &mut skipped);
+        if !records.is_empty() {
+            let count = records.len() as u64;
+            let by_partition = partitioner.assign(records.into_iter());
+            send(&mut client, &args, version, by_partition)
+                .await
                 .with_context(|| format!("{produced} records were produced before this failure"))?;
+            produced += count;
         }
-        produced += lines.len() as u64;
+        if let Some(refused) = refused {
+            bail!("{refused} ({produced} records before it were produced; --skip-invalid skips such lines)");
+        }
     }
     let confirmed = if args.acks == 0 { " (acks=0: not confirmed)" } else { "" };
-    eprintln!("produced {produced} records to {}{confirmed}", args.topic);
+    let skipped =
+        if skipped > 0 { format!("; skipped {skipped} invalid lines") } else { String::new() };
+    eprintln!("produced {produced} records to {}{confirmed}{skipped}", args.topic);
     Ok(())
+}
+
+/// The records of a batch of lines, their values encoded with `encoder` if there is one; stops
+/// at the first line that does not fit and answers why, unless `--skip-invalid` (then the line
+/// is reported and skipped). `lines_read` counts lines, so errors can name them.
+fn to_records(
+    lines: &[Vec<u8>],
+    separator: Option<&[u8]>,
+    encoder: Option<&JsonEncoder>,
+    args: &ProduceArgs,
+    lines_read: &mut u64,
+    skipped: &mut u64,
+) -> (Vec<OutgoingRecord>, Option<String>) {
+    let mut records = Vec::with_capacity(lines.len());
+    for line in lines {
+        *lines_read += 1;
+        let mut record = split_line(line, separator);
+        if let Some(encoder) = encoder {
+            match encoder.encode(&record.value) {
+                Ok(value) => record.value = value,
+                Err(reason) if args.skip_invalid => {
+                    eprintln!("skipping line {lines_read}: {reason}");
+                    *skipped += 1;
+                    continue;
+                }
+                Err(reason) => {
+                    let subject = encoder.subject();
+                    let refused =
+                        format!("line {lines_read} does not fit the schema of {subject}: {reason}");
+                    return (records, Some(refused));
+                }
+            }
+        }
+        records.push(record);
+    }
+    (records, None)
+}
+
+async fn send(
+    client: &mut Client,
+    args: &ProduceArgs,
+    version: i16,
+    by_partition: BTreeMap<i32, Vec<OutgoingRecord>>,
+) -> anyhow::Result<()> {
+    let request = produce_request(args, by_partition)?;
+    if args.acks == 0 {
+        client.send_without_response(request, version).await
+    } else {
+        let response = client.send(request, version).await?;
+        check_response(&response)
+    }
 }
 
 async fn open_input(file: Option<&PathBuf>) -> anyhow::Result<Box<dyn AsyncBufRead + Unpin>> {

@@ -4,6 +4,7 @@
 mod avro;
 mod garbage;
 mod json;
+mod json_codec;
 mod protobuf;
 
 use skiff_schema::{Schema, SchemaType};
