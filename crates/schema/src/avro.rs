@@ -55,7 +55,7 @@ impl AvroSchema {
     pub(crate) fn accepts_null(&self) -> bool {
         match &self.resolved {
             Avro::Null => true,
-            Avro::Union(union) => union.variants().iter().any(|branch| *branch == Avro::Null),
+            Avro::Union(union) => union.variants().contains(&Avro::Null),
             _ => false,
         }
     }
