@@ -43,8 +43,11 @@ fn main() -> std::process::ExitCode {
     init_logging();
     // The proxy only moves bytes (a few hundredths of a core at 400k records/s): one thread
     // serves it, and one allocator heap instead of one per worker keeps its memory small.
-    let mut builder = match cli.command {
-        Command::Proxy(_) => tokio::runtime::Builder::new_current_thread(),
+    // Checking records against schemas is real work, so then it gets every core.
+    let mut builder = match &cli.command {
+        Command::Proxy(args) if args.schema_registry.is_none() => {
+            tokio::runtime::Builder::new_current_thread()
+        }
         _ => tokio::runtime::Builder::new_multi_thread(),
     };
     let runtime = match builder.enable_all().build() {

@@ -5,6 +5,7 @@
 //! - [`header`]: request-header decoding that tells "unknown API" from "malformed".
 //! - [`records`]: the records inside a batch, for the few places that must look at them
 //!   (row engines, compaction): decode, re-encode, keep some.
+//! - [`produce`]: Produce answers refusing a partition, shared by the broker and the proxy.
 //! - [`inflate`]: decompression with a bound on the output (compression bombs are refused).
 //!
 //! No tokio here: the broker owns the sockets; this crate only looks at bytes.
@@ -13,6 +14,7 @@ pub mod batch;
 pub mod frame;
 pub mod header;
 pub mod inflate;
+pub mod produce;
 pub mod records;
 
 pub use kafka_protocol;

@@ -32,6 +32,7 @@ use crate::rewrite::{self, RequestInfo};
 use crate::routing::{self, Lane};
 use crate::topology::Target;
 use crate::upstream::{Outbound, UpstreamConnection};
+use crate::validate::Refusals;
 use crate::Context;
 
 /// Requests of one client awaiting their answers before the reader stops reading.
@@ -46,6 +47,8 @@ const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 struct Pending {
     request: RequestInfo,
     reply: oneshot::Receiver<BytesMut>,
+    /// Partitions of a Produce the produce hook refused, merged into the answer.
+    refusals: Option<Refusals>,
 }
 
 pub(crate) struct ClientConnection {
@@ -153,7 +156,9 @@ async fn forward(
     pending: &mpsc::Sender<Pending>,
 ) -> Result<(), ProxyError> {
     let prefix = peek_prefix(&frame).map_err(|error| ProxyError::Protocol(error.to_string()))?;
+    let mut frame = frame;
     let mut expects_response = true;
+    let mut refusals = None;
     if prefix.api_key == ApiKey::Produce as i16 {
         let produce = routing::parse_produce(&frame, &prefix)?;
         expects_response = produce.acks != 0;
@@ -167,8 +172,20 @@ async fn forward(
                 acks: produce.acks,
                 body: &body,
             };
-            if let ProduceVerdict::Reject { reason } = context.hook.check(&view) {
-                return Err(ProxyError::Rejected(reason));
+            match context.hook.check(&view).await {
+                ProduceVerdict::Forward => {}
+                ProduceVerdict::Reject { reason } => return Err(ProxyError::Rejected(reason)),
+                ProduceVerdict::Answer { refusals } => {
+                    return answer_locally(&prefix, expects_response, &refusals, lanes, pending)
+                        .await;
+                }
+                ProduceVerdict::Split { body, refusals: refused } => {
+                    let mut split = BytesMut::with_capacity(produce.body_offset + body.len());
+                    split.extend_from_slice(frame.get(..produce.body_offset).unwrap_or_default());
+                    split.extend_from_slice(&body);
+                    frame = split;
+                    refusals = expects_response.then_some(refused);
+                }
             }
         }
     }
@@ -194,7 +211,7 @@ async fn forward(
         };
         lanes.unanswered.fetch_add(1, Ordering::AcqRel);
         pending
-            .send(Pending { request, reply: reply_rx })
+            .send(Pending { request, reply: reply_rx, refusals })
             .await
             .map_err(|_| ProxyError::Protocol("client connection closing".to_owned()))?;
         Some(reply_tx)
@@ -207,6 +224,35 @@ async fn forward(
     let wanted = u32::try_from(frame.len()).unwrap_or(u32::MAX).min(MAX_BYTES_IN_TRANSIT);
     let budget = lanes.budget.clone().acquire_many_owned(wanted.max(1)).await.ok();
     connection.send(Outbound { frame, reply, budget }).await
+}
+
+/// Answers a Produce request of which the produce hook refused every partition, without
+/// sending anything upstream (with acks=0, nothing at all). The answer is queued like any
+/// other, so it reaches the client in request order.
+async fn answer_locally(
+    prefix: &skiff_protocol::header::RequestPrefix,
+    expects_response: bool,
+    refusals: &Refusals,
+    lanes: &Lanes,
+    pending: &mpsc::Sender<Pending>,
+) -> Result<(), ProxyError> {
+    if !expects_response {
+        return Ok(());
+    }
+    let request = RequestInfo {
+        api_key: prefix.api_key,
+        api_version: prefix.api_version,
+        correlation_id: prefix.correlation_id,
+    };
+    let frame = rewrite::produce::answer(request, refusals)?;
+    let (reply_tx, reply_rx) = oneshot::channel();
+    // The receiver is in `Pending` below, so this send cannot fail.
+    let _ = reply_tx.send(frame);
+    lanes.unanswered.fetch_add(1, Ordering::AcqRel);
+    pending
+        .send(Pending { request, reply: reply_rx, refusals: None })
+        .await
+        .map_err(|_| ProxyError::Protocol("client connection closing".to_owned()))
 }
 
 /// The live upstream connection for `lane`. A lane whose connection died is reopened only if
@@ -300,8 +346,12 @@ async fn write_responses(
                     request.correlation_id
                 ));
             };
-            let frame = rewrite::response(&context.topology, request, frame)
+            let mut frame = rewrite::response(&context.topology, request, frame)
                 .map_err(|error| crate::error::with_causes(&error))?;
+            if let Some(refusals) = &next.refusals {
+                frame = rewrite::produce::merge(request, frame, refusals)
+                    .map_err(|error| crate::error::with_causes(&error))?;
+            }
             write_frame(&mut writer, &frame).await.map_err(client_gone)?;
             unanswered.fetch_sub(1, Ordering::AcqRel);
         }

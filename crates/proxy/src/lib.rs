@@ -13,7 +13,9 @@
 //! - `topology`: which proxy port stands for which upstream broker.
 //! - `ports`: which port each listener binds (`--broker-ports`, `--broker-port-base`), binding.
 //! - `rewrite`: the responses that are decoded and changed (one file per API).
-//! - [`hook`]: the seam for produce-side validation.
+//! - [`hook`]: the seam for produce-side checks.
+//! - [`validate`]: schema validation of Produce requests (`--schema-registry`), the registry
+//!   over HTTP.
 
 mod client;
 mod error;
@@ -26,6 +28,7 @@ mod routing;
 pub mod server;
 mod topology;
 mod upstream;
+pub mod validate;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,6 +38,7 @@ pub use error::ProxyError;
 pub use hook::{NoProduceChecks, ProduceHook, ProduceVerdict, ProduceView};
 pub use ports::BrokerPorts;
 pub use server::{bind, serve, Listeners};
+pub use validate::SchemaValidation;
 
 /// How the proxy runs.
 #[derive(Debug, Clone)]

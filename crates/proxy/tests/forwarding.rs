@@ -160,12 +160,13 @@ struct RejectAcksOne {
     seen: AtomicUsize,
 }
 
+#[async_trait::async_trait]
 impl ProduceHook for RejectAcksOne {
     fn enabled(&self) -> bool {
         true
     }
 
-    fn check(&self, request: &ProduceView<'_>) -> ProduceVerdict {
+    async fn check(&self, request: &ProduceView<'_>) -> ProduceVerdict {
         self.seen.fetch_add(1, Ordering::SeqCst);
         assert_eq!(request.client_id, Some("hook-test"));
         if request.acks == 1 {

@@ -399,6 +399,6 @@ fn compatibility_messages(
             new.schema_type, other.schema_type, other.id
         )];
     }
-    let previous: Vec<&Schema> = previous.iter().map(|schema| &schema.schema).collect();
+    let previous: Vec<&Schema> = previous.iter().map(|schema| schema.schema.as_ref()).collect();
     format::compatibility::check(level, &new.schema, &previous)
 }

@@ -25,8 +25,8 @@ pub struct RegisteredSchema {
     pub references: Vec<Reference>,
     /// Their transitive closure, as resolved at registration.
     pub(crate) resolved: Vec<StoredResolved>,
-    /// The parsed schema, for validating payloads.
-    pub schema: Schema,
+    /// The parsed schema, for validating payloads (shared with validators).
+    pub schema: Arc<Schema>,
 }
 
 /// A version of a subject.
@@ -227,7 +227,7 @@ fn parse_stored(id: i32, stored: StoredSchema) -> Result<RegisteredSchema, Strin
         text: stored.schema,
         references: stored.references,
         resolved: stored.resolved,
-        schema,
+        schema: Arc::new(schema),
     })
 }
 

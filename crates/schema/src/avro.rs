@@ -53,6 +53,15 @@ impl AvroSchema {
         self.canonical.clone()
     }
 
+    /// `null`, or a union with a `null` branch.
+    pub(crate) fn accepts_null(&self) -> bool {
+        match &self.resolved {
+            Avro::Null => true,
+            Avro::Union(union) => union.variants().contains(&Avro::Null),
+            _ => false,
+        }
+    }
+
     pub(crate) fn validate(&self, payload: &[u8]) -> Result<(), ValidationError> {
         let stack_base = stack_position();
         let mut input = Input::new(payload, stack_base);

@@ -2,7 +2,8 @@
 //! them, read the Schema Registry wire format, and check whether a new version of a schema is
 //! compatible with the previous ones.
 //!
-//! A pure library: no network, no I/O, no async runtime. The registry (REST API and storage)
+//! A pure library: no network, no I/O, no async runtime (the validator's schema lookups are
+//! `async` trait methods that the caller implements). The registry (REST API and storage)
 //! looks schemas up and hands their texts to [`Schema::parse`]; the broker and the proxy parse
 //! each record with [`wire::parse`] and check it with [`Schema::validate`].
 //!
@@ -20,6 +21,9 @@
 //!   tools that produce and consume JSON (`skiff produce|consume --format json`).
 //! - [`wire`]: Confluent's wire format (magic byte, schema id, Protobuf message indexes).
 //! - [`compatibility`]: compatibility levels and the checks behind them (see below).
+//! - [`validator`]: the per-batch validator the broker and the proxy share: every record of a
+//!   Kafka record batch checked against the subjects of its topic, schemas looked up through a
+//!   [`validator::SchemaSource`] (the broker's storage-backed registry, or a registry over HTTP).
 //! - `error.rs`: [`SchemaError`], [`ValidationError`], [`WireError`].
 //!
 //! # Validation
@@ -84,6 +88,7 @@ pub mod compatibility;
 mod error;
 mod json;
 mod protobuf;
+pub mod validator;
 pub mod wire;
 
 use std::fmt;
@@ -238,6 +243,16 @@ impl Schema {
             Format::Avro(schema) => schema.canonical(),
             Format::Json(schema) => schema.canonical(),
             Format::Protobuf(schema) => schema.canonical(),
+        }
+    }
+
+    /// Whether a null record (no bytes at all) is a value of the schema: Avro `null` or a
+    /// union with `null`, JSON Schema that accepts `null`; never a Protobuf message.
+    pub fn accepts_null(&self) -> bool {
+        match &self.format {
+            Format::Avro(schema) => schema.accepts_null(),
+            Format::Json(schema) => schema.validate(b"null").is_ok(),
+            Format::Protobuf(_) => false,
         }
     }
 

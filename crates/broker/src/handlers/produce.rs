@@ -5,12 +5,11 @@
 use bytes::{Bytes, BytesMut};
 use futures::future::join_all;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::produce_response::{
-    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
-};
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 pub(super) use kafka_protocol::messages::ProduceRequest;
 use kafka_protocol::messages::{ProduceResponse, TopicName};
 use skiff_protocol::batch::{self, set_log_append_time, BatchError};
+use skiff_protocol::produce::{code_for_batch_error, refuse_records};
 use skiff_protocol::ErrorCode;
 use skiff_storage::{Batch, TopicMeta, TopicPartition};
 use tracing::debug;
@@ -173,46 +172,12 @@ fn keyless_records(batches: &[Batch], limit: usize) -> Result<Vec<i32>, BatchErr
     Ok(keyless)
 }
 
-/// Refuses a partition's batch because of some of its records, naming each in `record_errors`
-/// (Produce v8+, KIP-467) with its index within its batch: clients fail exactly those records
-/// with INVALID_RECORD and the rest of the batch as "another record failed", so a retry
-/// without them can succeed. The partition's message names the first.
-fn refuse_records(index: i32, invalid: &[(i32, String)]) -> PartitionProduceResponse {
-    let record_errors = invalid
-        .iter()
-        .map(|(batch_index, reason)| {
-            BatchIndexAndErrorMessage::default()
-                .with_batch_index(*batch_index)
-                .with_batch_index_error_message(Some(str_bytes(reason.clone())))
-        })
-        .collect();
-    let first = invalid.first().map(|(at, reason)| format!("record {at}: {reason}"));
-    PartitionProduceResponse::default()
-        .with_index(index)
-        .with_error_code(ErrorCode::InvalidRecord.code())
-        .with_error_message(Some(str_bytes(format!(
-            "{} record(s) of the batch refused; {}",
-            invalid.len(),
-            first.unwrap_or_default()
-        ))))
-        .with_record_errors(record_errors)
-}
-
 /// How far a batch may inflate when the broker must look at its records: 16 times the topic's
 /// `max.message.bytes` (which bounds the compressed batch), at least 16 MiB. Clients cap a
 /// batch's uncompressed size near their request size (1 MiB by default), so real batches stay
 /// far below, while a compression bomb is refused before it costs more than this.
 fn inflate_limit(max_message_bytes: usize) -> usize {
     max_message_bytes.max(1024 * 1024).saturating_mul(16)
-}
-
-fn code_for_batch_error(error: &BatchError) -> ErrorCode {
-    match error {
-        BatchError::TooLarge { .. } => ErrorCode::RecordListTooLarge,
-        BatchError::UnsupportedMagic(_) => ErrorCode::UnsupportedForMessageFormat,
-        BatchError::CrcMismatch { .. } => ErrorCode::CorruptMessage,
-        _ => ErrorCode::InvalidRecord,
-    }
 }
 
 /// Rewrites a batch for a LogAppendTime topic (a copy: request buffers are shared).

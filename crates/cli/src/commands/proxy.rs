@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use skiff_proxy::{BrokerPorts, NoProduceChecks, ProxyConfig};
+use skiff_proxy::{BrokerPorts, NoProduceChecks, ProduceHook, ProxyConfig, SchemaValidation};
 
 /// Flags of `skiff proxy`; each has a `SKIFF_*` environment variable.
 #[derive(Args)]
@@ -48,6 +48,15 @@ pub(crate) struct ProxyArgs {
     /// Most upstream brokers served (each takes one proxy port).
     #[arg(long, env = "SKIFF_MAX_UPSTREAM_BROKERS", default_value_t = 64)]
     max_upstream_brokers: usize,
+    /// Schema Registry URL (Skiff's or Confluent's): Produce requests are decoded and every
+    /// record of a topic whose <topic>-value or <topic>-key subject exists is checked; invalid
+    /// partitions are refused with INVALID_RECORD and not forwarded. Off unless given.
+    #[arg(long, env = "SKIFF_SCHEMA_REGISTRY", value_name = "URL")]
+    pub(crate) schema_registry: Option<String>,
+    /// How long one Schema Registry request may take (milliseconds); beyond it the partitions
+    /// it was for are refused with a retriable error.
+    #[arg(long, env = "SKIFF_SCHEMA_REGISTRY_TIMEOUT_MS", default_value_t = 5000)]
+    schema_registry_timeout_ms: u64,
 }
 
 impl ProxyArgs {
@@ -100,7 +109,15 @@ pub(crate) async fn run(args: ProxyArgs) -> anyhow::Result<()> {
         advertised = %args.advertised_listener,
         "starting proxy"
     );
-    let listeners = skiff_proxy::bind(config, Arc::new(NoProduceChecks))?;
+    let hook: Arc<dyn ProduceHook> = match args.schema_registry.as_deref().map(str::trim) {
+        Some(url) if !url.is_empty() => {
+            let timeout = Duration::from_millis(args.schema_registry_timeout_ms.max(1));
+            tracing::info!(schema_registry = url, "validating produce requests");
+            Arc::new(SchemaValidation::over_http(url, timeout)?)
+        }
+        _ => Arc::new(NoProduceChecks),
+    };
+    let listeners = skiff_proxy::bind(config, hook)?;
     skiff_proxy::serve(listeners, super::broker::shutdown_signal()).await?;
     Ok(())
 }

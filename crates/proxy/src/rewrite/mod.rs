@@ -16,6 +16,7 @@ mod api_versions;
 mod describe_cluster;
 mod find_coordinator;
 mod metadata;
+pub(crate) mod produce;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ResponseHeader};
