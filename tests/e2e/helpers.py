@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import shutil
+import struct
 import subprocess
 import time
 import uuid
@@ -337,3 +338,45 @@ def kcat_consume(bootstrap: str, topic: str, *args: str, partition: int = 0, off
 def kcat_consume_json(bootstrap: str, topic: str, *args: str, partition: int = 0) -> list[dict]:
     out = kcat_consume(bootstrap, topic, "-J", *args, partition=partition)
     return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+# Schema validation ------------------------------------------------------------------------------
+
+# Avro schemas the validation tests register: a record with two fields, and an unrelated one.
+USER_AVRO = json.dumps(
+    {
+        "type": "record",
+        "name": "User",
+        "namespace": "skiff.test",
+        "fields": [{"name": "name", "type": "string"}, {"name": "age", "type": "int"}],
+    }
+)
+OTHER_AVRO = json.dumps({"type": "record", "name": "Other", "fields": [{"name": "x", "type": "long"}]})
+
+
+def schema_framed(schema_id: int, payload: bytes) -> bytes:
+    """`payload` in the schema registry's wire format: magic byte 0, then the 4-byte schema id."""
+    return b"\x00" + struct.pack(">I", schema_id) + payload
+
+
+def produce_outcomes(bootstrap: str, topic: str, records: list, linger_ms: int = 1000, **conf) -> list[int | None]:
+    """Produces `records` (values, or (partition, value) pairs) in one go, so each partition's
+    records share one batch, and returns each record's error code (None: stored)."""
+    settings = {"bootstrap.servers": bootstrap, "linger.ms": linger_ms, "retries": 0, "acks": "all", **CLIENT_LOG}
+    client = Producer({**settings, **conf})
+    client.list_topics(topic, timeout=10)  # partitions known: the records are batched together
+    found: dict[int, int | None] = {}
+    for index, record in enumerate(records):
+        partition, value = record if isinstance(record, tuple) else (None, record)
+        extra = {} if partition is None else {"partition": partition}
+        client.produce(
+            topic,
+            value=value,
+            key=b"k%d" % index,
+            on_delivery=lambda err, msg, index=index: found.__setitem__(index, err.code() if err else None),
+            **extra,
+        )
+    client.flush(20)
+    assert sorted(found) == list(range(len(records))), found
+    return [found[index] for index in range(len(records))]
+

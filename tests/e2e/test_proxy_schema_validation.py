@@ -6,51 +6,31 @@ registry that is down must refuse with an error clients retry, storing nothing."
 
 from __future__ import annotations
 
-import json
-import struct
-
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from conftest import free_port
-from helpers import CLIENT_LOG, create_topic, unique, watermarks
+from helpers import (
+    OTHER_AVRO,
+    USER_AVRO,
+    create_topic,
+    produce_outcomes,
+    schema_framed,
+    unique,
+    watermarks,
+)
 from test_proxy import proxy_factory  # noqa: F401 (a fixture)
 
-USER = json.dumps(
-    {
-        "type": "record",
-        "name": "User",
-        "namespace": "skiff.test",
-        "fields": [{"name": "name", "type": "string"}, {"name": "age", "type": "int"}],
-    }
-)
-OTHER = json.dumps({"type": "record", "name": "Other", "fields": [{"name": "x", "type": "long"}]})
+USER, OTHER = USER_AVRO, OTHER_AVRO
 
 
 def outcomes(bootstrap: str, topic: str, records: list[tuple[int, bytes]], **conf) -> list[int | None]:
-    """Produces (partition, value) records in one go (one request per broker) and returns each
-    record's error code (None: stored)."""
-    settings = {"bootstrap.servers": bootstrap, "linger.ms": 500, "retries": 0, "acks": "all", **CLIENT_LOG}
-    client = Producer({**settings, **conf})
-    client.list_topics(topic, timeout=10)
-    found: dict[int, int | None] = {}
-    for index, (partition, value) in enumerate(records):
-        client.produce(
-            topic,
-            value=value,
-            key=b"k%d" % index,
-            partition=partition,
-            on_delivery=lambda err, msg, index=index: found.__setitem__(index, err.code() if err else None),
-        )
-    client.flush(20)
-    assert sorted(found) == list(range(len(records))), found
-    return [found[index] for index in range(len(records))]
+    return produce_outcomes(bootstrap, topic, records, linger_ms=500, **conf)
 
 
-def framed(schema_id: int, payload: bytes) -> bytes:
-    return b"\x00" + struct.pack(">I", schema_id) + payload
+framed = schema_framed
 
 
 def test_proxy_refuses_invalid_records_and_forwards_the_rest(broker_factory, proxy_factory):

@@ -11,23 +11,24 @@ import json
 import struct
 import subprocess
 
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from helpers import CLIENT_LOG, consume, create_topic, unique, watermarks
-
-USER = json.dumps(
-    {
-        "type": "record",
-        "name": "User",
-        "namespace": "skiff.test",
-        "fields": [{"name": "name", "type": "string"}, {"name": "age", "type": "int"}],
-    }
+from helpers import (
+    OTHER_AVRO,
+    USER_AVRO,
+    consume,
+    create_topic,
+    produce_outcomes,
+    schema_framed,
+    unique,
+    watermarks,
 )
-OTHER = json.dumps({"type": "record", "name": "Other", "fields": [{"name": "x", "type": "long"}]})
+
+USER, OTHER = USER_AVRO, OTHER_AVRO
 ORDER_JSON = json.dumps(
     {
         "type": "object",
@@ -46,25 +47,8 @@ message Order {
 """
 
 
-def outcomes(bootstrap: str, topic: str, values: list[bytes | None]) -> list[int | None]:
-    """Produces `values` in one batch and returns each record's error code (None: stored)."""
-    client = Producer({"bootstrap.servers": bootstrap, "linger.ms": 1000, "retries": 0, "acks": "all", **CLIENT_LOG})
-    client.list_topics(topic, timeout=10)
-    found: dict[int, int | None] = {}
-    for index, value in enumerate(values):
-        client.produce(
-            topic,
-            value=value,
-            key=b"k%d" % index,
-            on_delivery=lambda err, msg, index=index: found.__setitem__(index, err.code() if err else None),
-        )
-    client.flush(15)
-    assert sorted(found) == list(range(len(values))), found
-    return [found[index] for index in range(len(values))]
-
-
-def framed(schema_id: int, payload: bytes) -> bytes:
-    return b"\x00" + struct.pack(">I", schema_id) + payload
+outcomes = produce_outcomes
+framed = schema_framed
 
 
 def test_avro_records_are_validated_against_the_topic_subject(broker_factory, engine):

@@ -360,51 +360,37 @@ async fn transaction_admin_apis_show_an_ongoing_transaction() {
     assert_eq!(described.transaction_states[0].transaction_state.as_str(), "CompleteCommit");
 }
 
-/// A producer-less v2 batch whose records have these keys (None: keyless).
+/// A producer-less v2 batch of (key, value) records (a None key: keyless), compressed as asked.
+fn encoded_batch(
+    records: &[(Option<&str>, Bytes)],
+    compression: kafka_protocol::records::Compression,
+) -> Bytes {
+    skiff_storage::testsuite::keyed_batch(records, compression).bytes
+}
+
+/// A producer-less, uncompressed batch whose records have these keys (None: keyless).
 fn batch_with_keys(keys: &[Option<&str>]) -> Bytes {
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
-    let records: Vec<Record> = keys
-        .iter()
-        .enumerate()
-        .map(|(index, key)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: index as i64,
-            sequence: index as i32,
-            timestamp: 1000,
-            key: key.map(|key| Bytes::copy_from_slice(key.as_bytes())),
-            value: Some(Bytes::from_static(b"value")),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions { version: 2, compression: Compression::None };
-    RecordBatchEncoder::encode(&mut buf, &records, &options).expect("batch encodes");
-    buf.freeze()
+    let records: Vec<_> = keys.iter().map(|key| (*key, Bytes::from_static(b"value"))).collect();
+    encoded_batch(&records, kafka_protocol::records::Compression::None)
+}
+
+/// Creates a one-partition topic with `cleanup.policy=compact`.
+async fn create_compacted_topic(stream: &mut TcpStream, name: &'static str) {
+    use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+    let request = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
+        .with_name(TopicName(StrBytes::from_static_str(name)))
+        .with_num_partitions(1)
+        .with_replication_factor(1)
+        .with_configs(vec![CreatableTopicConfig::default()
+            .with_name(StrBytes::from_static_str("cleanup.policy"))
+            .with_value(Some(StrBytes::from_static_str("compact")))])]);
+    assert_eq!(call(stream, &request, 7).await.topics[0].error_code, 0);
 }
 
 #[tokio::test]
 async fn keyless_records_on_a_compacted_topic_are_named_in_record_errors() {
     let mut stream = TcpStream::connect(start().await).await.expect("connect");
-    let request = CreateTopicsRequest::default().with_topics(vec![
-        kafka_protocol::messages::create_topics_request::CreatableTopic::default()
-            .with_name(TopicName(StrBytes::from_static_str("compacted")))
-            .with_num_partitions(1)
-            .with_replication_factor(1)
-            .with_configs(vec![
-                kafka_protocol::messages::create_topics_request::CreatableTopicConfig::default()
-                    .with_name(StrBytes::from_static_str("cleanup.policy"))
-                    .with_value(Some(StrBytes::from_static_str("compact"))),
-            ]),
-    ]);
-    assert_eq!(call(&mut stream, &request, 7).await.topics[0].error_code, 0);
+    create_compacted_topic(&mut stream, "compacted").await;
 
     let mut produce = produce_request("compacted", -1, 1);
     produce.topic_data[0].partition_data[0].records =
@@ -446,47 +432,16 @@ async fn an_idle_broker_exits_by_itself_only_once_no_client_is_connected() {
 
 #[tokio::test]
 async fn a_compression_bomb_is_refused_before_it_is_inflated_whole() {
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
     let mut stream = TcpStream::connect(start().await).await.expect("connect");
-    let request = CreateTopicsRequest::default().with_topics(vec![
-        kafka_protocol::messages::create_topics_request::CreatableTopic::default()
-            .with_name(TopicName(StrBytes::from_static_str("bombed")))
-            .with_num_partitions(1)
-            .with_replication_factor(1)
-            .with_configs(vec![
-                kafka_protocol::messages::create_topics_request::CreatableTopicConfig::default()
-                    .with_name(StrBytes::from_static_str("cleanup.policy"))
-                    .with_value(Some(StrBytes::from_static_str("compact"))),
-            ]),
-    ]);
-    assert_eq!(call(&mut stream, &request, 7).await.topics[0].error_code, 0);
-    // 24 records of 1 MiB of zeros: a few tens of KiB compressed, 24 MiB inflated.
+    create_compacted_topic(&mut stream, "bombed").await;
+    // 24 keyed records of 1 MiB of zeros: a few tens of KiB compressed, 24 MiB inflated.
     let zeros = Bytes::from(vec![0u8; 1024 * 1024]);
-    let records: Vec<Record> = (0..24)
-        .map(|index| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: index,
-            sequence: index as i32,
-            timestamp: 1000,
-            key: Some(Bytes::from(format!("key-{index}"))),
-            value: Some(zeros.clone()),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut bomb = BytesMut::new();
-    let options = RecordEncodeOptions { version: 2, compression: Compression::Gzip };
-    RecordBatchEncoder::encode(&mut bomb, &records, &options).expect("bomb encodes");
+    let keys: Vec<String> = (0..24).map(|index| format!("key-{index}")).collect();
+    let records: Vec<_> = keys.iter().map(|key| (Some(key.as_str()), zeros.clone())).collect();
+    let bomb = encoded_batch(&records, kafka_protocol::records::Compression::Gzip);
     assert!(bomb.len() < 1024 * 1024, "under max.message.bytes: {} bytes", bomb.len());
     let mut produce = produce_request("bombed", -1, 1);
-    produce.topic_data[0].partition_data[0].records = Some(bomb.freeze());
+    produce.topic_data[0].partition_data[0].records = Some(bomb);
     let response = call(&mut stream, &produce, 9).await;
     let partition = &response.responses[0].partition_responses[0];
     assert_eq!(partition.error_code, 18, "RECORD_LIST_TOO_LARGE: {:?}", partition.error_message);

@@ -117,6 +117,19 @@ fn encode_batch(records: &[Record], compression: Compression) -> Batch {
     batches.remove(0)
 }
 
+/// A producer-less batch of (key, value) records (a `None` key: keyless), stamped 1000, 1001, ...
+pub fn keyed_batch(records: &[(Option<&str>, Bytes)], compression: Compression) -> Batch {
+    let records: Vec<Record> = records
+        .iter()
+        .zip(0..)
+        .map(|((key, value), offset)| Record {
+            key: key.map(|key| Bytes::copy_from_slice(key.as_bytes())),
+            ..plain_record(offset, 1000 + offset, value.clone())
+        })
+        .collect();
+    encode_batch(&records, compression)
+}
+
 /// A batch of `count` records from an idempotent producer, sequences from `base_sequence`.
 pub fn producer_batch(producer_id: i64, epoch: i16, base_sequence: i32, count: usize) -> Batch {
     sequenced_batch(producer_id, epoch, base_sequence, count, false)
