@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use skiff_protocol::batch::BatchError;
+use skiff_protocol::produce::code_for_batch_error;
 use skiff_protocol::ErrorCode;
 use skiff_registry::{Registry, RegistryError};
 use skiff_schema::validator::{
@@ -162,7 +162,6 @@ impl Validator {
         topic: &TopicMeta,
         batches: &[Batch],
         inflate_limit: usize,
-        batch_code: impl Fn(&BatchError) -> ErrorCode,
     ) -> Result<Invalid, Unchecked> {
         let enabled = topic_config::effective(&topic.configs, "skiff.schema.validation");
         if enabled == Some("false") {
@@ -186,7 +185,7 @@ impl Validator {
                 .map(|InvalidRecord { index, reason }| (index, reason))
                 .collect()),
             Err(CheckError::Batch(error)) => {
-                Err(Unchecked { code: batch_code(&error), message: error.to_string() })
+                Err(Unchecked { code: code_for_batch_error(&error), message: error.to_string() })
             }
             Err(error) => {
                 Err(Unchecked { code: ErrorCode::KafkaStorageError, message: error.to_string() })

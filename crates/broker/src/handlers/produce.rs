@@ -9,7 +9,7 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 pub(super) use kafka_protocol::messages::ProduceRequest;
 use kafka_protocol::messages::{ProduceResponse, TopicName};
 use skiff_protocol::batch::{self, set_log_append_time, BatchError};
-use skiff_protocol::produce::{code_for_batch_error, refuse_records};
+use skiff_protocol::produce::{code_for_batch_error, refuse_partition, refuse_records};
 use skiff_protocol::ErrorCode;
 use skiff_storage::{Batch, TopicMeta, TopicPartition};
 use tracing::debug;
@@ -80,12 +80,7 @@ async fn produce_partition(
     data: PartitionProduceData,
 ) -> PartitionProduceResponse {
     let response = PartitionProduceResponse::default().with_index(data.index);
-    let refuse = |code: ErrorCode, message: String| {
-        PartitionProduceResponse::default()
-            .with_index(data.index)
-            .with_error_code(code.code())
-            .with_error_message(Some(str_bytes(message)))
-    };
+    let refuse = |code: ErrorCode, message: String| refuse_partition(data.index, code, message);
     if data.index < 0 || data.index >= topic.partitions {
         return refuse(ErrorCode::UnknownTopicOrPartition, format!("no partition {}", data.index));
     }
@@ -106,8 +101,9 @@ async fn produce_partition(
             format!("batch of {} bytes exceeds max.message.bytes {max_bytes}", big.bytes.len()),
         );
     }
+    let max_inflated = inflate_limit(max_bytes);
     if crate::cleaner::has_policy(topic, "compact") {
-        let keyless = match keyless_records(&batches, inflate_limit(max_bytes)) {
+        let keyless = match keyless_records(&batches, max_inflated) {
             Ok(keyless) => keyless,
             Err(error) => return refuse(code_for_batch_error(&error), error.to_string()),
         };
@@ -120,10 +116,7 @@ async fn produce_partition(
             return refuse_records(data.index, &invalid);
         }
     }
-    let checked = broker
-        .validator
-        .check(topic, &batches, inflate_limit(max_bytes), code_for_batch_error)
-        .await;
+    let checked = broker.validator.check(topic, &batches, max_inflated).await;
     match checked {
         Ok(invalid) if invalid.is_empty() => {}
         Ok(invalid) => {
