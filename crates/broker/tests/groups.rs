@@ -152,6 +152,18 @@ fn sync_request(
             .with_assignment(Bytes::from_static(assignment))])
 }
 
+/// A leader's SyncGroup assignments for a two-member group: `L` for itself, `F` for the other.
+fn leader_and_follower(leader: &str, follower: &str) -> Vec<SyncGroupRequestAssignment> {
+    [(leader, b"L"), (follower, b"F")]
+        .into_iter()
+        .map(|(member_id, assignment)| {
+            SyncGroupRequestAssignment::default()
+                .with_member_id(text(member_id))
+                .with_assignment(Bytes::from_static(assignment))
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn every_version_of_the_membership_apis_round_trips() {
     let mut stream = connect(start_on(skiff_storage_memory::MemoryEngine::storage()).await).await;
@@ -232,14 +244,7 @@ async fn a_group_joined_on_one_broker_syncs_and_heartbeats_on_another() {
     let sync = sync_request("shared", &follower_id, generation, b"");
     let waiting = tokio::spawn(async move { (call(&mut second, &sync, 3).await, second) });
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let assignments = vec![
-        SyncGroupRequestAssignment::default()
-            .with_member_id(text(&leader))
-            .with_assignment(Bytes::from_static(b"L")),
-        SyncGroupRequestAssignment::default()
-            .with_member_id(text(&follower_id))
-            .with_assignment(Bytes::from_static(b"F")),
-    ];
+    let assignments = leader_and_follower(&leader, &follower_id);
     let leader_sync =
         sync_request("shared", &leader, generation, b"").with_assignments(assignments);
     assert_eq!(&call(&mut first, &leader_sync, 3).await.assignment[..], b"L");
@@ -301,14 +306,7 @@ async fn a_slow_follower_sync_gets_its_assignment_after_the_leader_rejoined() {
     gate.wait_held(1).await;
 
     // Meanwhile the leader stores the assignment and at once rejoins for a second round.
-    let assignments = vec![
-        SyncGroupRequestAssignment::default()
-            .with_member_id(text(&leader))
-            .with_assignment(Bytes::from_static(b"L")),
-        SyncGroupRequestAssignment::default()
-            .with_member_id(text(&follower_id))
-            .with_assignment(Bytes::from_static(b"F")),
-    ];
+    let assignments = leader_and_follower(&leader, &follower_id);
     let leader_sync = sync_request("slow", &leader, generation, b"").with_assignments(assignments);
     assert_eq!(&call(&mut first, &leader_sync, 3).await.assignment[..], b"L");
     let _second_round = tokio::spawn(async move { call(&mut first, &leader_join, 5).await });

@@ -70,6 +70,24 @@ impl BatchFields {
         }
     }
 
+    /// The fields of a batch of `record_count` records from no producer (producer id, epoch
+    /// and sequence -1) at offset 0, every record stamped `timestamp`: what a plain client
+    /// sends, and what tests build batches from.
+    pub fn producerless(record_count: usize, timestamp: i64) -> Self {
+        let last_offset_delta = i32::try_from(record_count).unwrap_or(i32::MAX).saturating_sub(1);
+        Self {
+            base_offset: 0,
+            last_offset_delta,
+            attributes: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            leader_epoch: -1,
+            base_timestamp: timestamp,
+            max_timestamp: timestamp,
+        }
+    }
+
     /// The compression codec (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd).
     pub fn codec(&self) -> i16 {
         self.attributes & CODEC_BITS

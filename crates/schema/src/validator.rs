@@ -273,17 +273,7 @@ mod tests {
                 headers: Vec::new(),
             })
             .collect();
-        let fields = BatchFields {
-            base_offset: 0,
-            last_offset_delta: records.len() as i32 - 1,
-            attributes: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            base_sequence: -1,
-            leader_epoch: -1,
-            base_timestamp: 0,
-            max_timestamp: 0,
-        };
+        let fields = BatchFields::producerless(records.len(), 0);
         let bytes = records::encode(&fields, &records, 1).expect("batch encodes");
         split_batches(&bytes).expect("batch splits")
     }

@@ -66,17 +66,7 @@ fn batch(values: &[Bytes]) -> Bytes {
             headers: Vec::new(),
         })
         .collect();
-    let fields = BatchFields {
-        base_offset: 0,
-        last_offset_delta: records.len() as i32 - 1,
-        attributes: 0,
-        producer_id: -1,
-        producer_epoch: -1,
-        base_sequence: -1,
-        leader_epoch: -1,
-        base_timestamp: 0,
-        max_timestamp: 0,
-    };
+    let fields = BatchFields::producerless(records.len(), 0);
     records::encode(&fields, &records, 0).expect("batch encodes")
 }
 
