@@ -238,19 +238,17 @@ impl RegistryClient {
                 .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
                 .body(serde_json::to_vec(&body)?);
         }
-        let response = request.send().await.map_err(|error| {
-            anyhow!(
-                "cannot reach the schema registry at {} ({}); is it running? (set --registry or \
+        // `skiff` prints errors with their causes (`{:#}`), which say why reqwest failed.
+        let response = request.send().await.with_context(|| {
+            format!(
+                "cannot reach the schema registry at {}; is it running? (set --registry or \
                  SKIFF_SCHEMA_REGISTRY)",
-                self.base,
-                error_chain(&error)
+                self.base
             )
         })?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|error| anyhow!("reading the answer to {url}: {}", error_chain(&error)))?;
+        let bytes =
+            response.bytes().await.with_context(|| format!("reading the answer to {url}"))?;
         // Confluent's errors speak for themselves; anything else says which URL answered it.
         answer(status, &bytes).map_err(|error| {
             if error.is::<RegistryError>() {
@@ -299,18 +297,6 @@ pub(crate) fn is_code(error: &anyhow::Error, codes: &[i64]) -> bool {
     error.chain().any(|cause| {
         cause.downcast_ref::<RegistryError>().is_some_and(|found| codes.contains(&found.code))
     })
-}
-
-/// The message of `error` and its sources: reqwest's own message leaves out why.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn schema_body(schema_type: SchemaType, text: &str, references: &[Reference]) -> Value {

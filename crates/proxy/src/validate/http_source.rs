@@ -22,6 +22,8 @@ use serde::Deserialize;
 use skiff_schema::validator::{CheckError, SchemaSource, SubjectInfo};
 use skiff_schema::{Reference, ResolvedReference, Schema, SchemaType};
 
+use crate::error::with_causes;
+
 /// How long what the proxy read about a subject (or an unknown id) is trusted.
 pub(crate) const SUBJECT_TTL: Duration = Duration::from_secs(1);
 /// Schemas, subjects or versions remembered at most per cache; a full cache is emptied.
@@ -108,14 +110,14 @@ impl HttpSchemaSource {
             .header("accept", "application/vnd.schemaregistry.v1+json, application/json")
             .send()
             .await
-            .map_err(|error| failed(error_chain(&error)))?;
+            .map_err(|error| failed(with_causes(&error)))?;
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
         if !response.status().is_success() {
             return Err(failed(format!("HTTP {}", response.status())));
         }
-        let body = response.bytes().await.map_err(|error| failed(error_chain(&error)))?;
+        let body = response.bytes().await.map_err(|error| failed(with_causes(&error)))?;
         serde_json::from_slice(&body).map(Some).map_err(|error| failed(error.to_string()))
     }
 
@@ -252,9 +254,4 @@ fn schema_type(name: Option<&str>) -> Result<SchemaType, CheckError> {
         None => Ok(SchemaType::Avro),
         Some(name) => name.parse().map_err(|error| CheckError::Unavailable(format!("{error}"))),
     }
-}
-
-/// An error and its sources: reqwest's own message rarely says why a connection failed.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    crate::error::with_causes(error)
 }
