@@ -33,25 +33,11 @@ import time
 import uuid
 from pathlib import Path
 
+from bench import default_binary, free_port
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 now = time.monotonic
-
-
-def default_binary() -> Path:
-    target = os.environ.get("CARGO_TARGET_DIR")
-    base = Path(target) if target else REPO_ROOT / "target"
-    if not base.is_absolute():
-        base = REPO_ROOT / base
-    return base / "release" / "skiff"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_broker(binary: Path, storage: str, extra: list[str]) -> tuple[subprocess.Popen, str]:

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import statistics
 import struct
 import subprocess
@@ -27,6 +25,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from bench import default_binary, free_port
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
@@ -34,7 +33,6 @@ from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.schema_registry.json_schema import JSONSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 now = time.perf_counter
 
 AVRO = json.dumps({
@@ -57,20 +55,6 @@ message Reading {
   string note = 4;
 }
 """
-
-
-def default_binary() -> Path:
-    target = os.environ.get("CARGO_TARGET_DIR")
-    base = Path(target) if target else REPO_ROOT / "target"
-    if not base.is_absolute():
-        base = REPO_ROOT / base
-    return base / "release" / "skiff"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def reading(seq: int) -> dict:
