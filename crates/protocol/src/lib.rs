@@ -7,6 +7,7 @@
 //!   (row engines, compaction): decode, re-encode, keep some.
 //! - [`produce`]: Produce answers refusing a partition, shared by the broker and the proxy.
 //! - [`inflate`]: decompression with a bound on the output (compression bombs are refused).
+//! - [`names`]: Kafka's names for API keys and error codes.
 //!
 //! No tokio here: the broker owns the sockets; this crate only looks at bytes.
 
@@ -14,6 +15,7 @@ pub mod batch;
 pub mod frame;
 pub mod header;
 pub mod inflate;
+pub mod names;
 pub mod produce;
 pub mod records;
 

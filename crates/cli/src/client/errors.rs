@@ -3,12 +3,11 @@
 use kafka_protocol::error::ResponseError;
 
 /// The Kafka documentation's name for an error code, e.g. `UNKNOWN_TOPIC_OR_PARTITION`, so
-/// users can search for it; the codec only knows the CamelCase variant names.
+/// users can search for it.
 pub(crate) fn error_name(code: i16) -> String {
-    match ResponseError::try_from_code(code) {
-        None => "NONE".to_owned(),
-        Some(ResponseError::Unknown(code)) => format!("UNKNOWN_ERROR_CODE_{code}"),
-        Some(error) => screaming_snake_case(&format!("{error}")),
+    match skiff_protocol::names::error_name(code) {
+        Some(name) => name.to_owned(),
+        None => format!("UNKNOWN_ERROR_CODE_{code}"),
     }
 }
 
@@ -28,17 +27,6 @@ pub(crate) fn check(code: i16, message: Option<&str>, what: &str) -> anyhow::Res
 /// a topic was auto-created).
 pub(crate) fn is_retriable(code: i16) -> bool {
     ResponseError::try_from_code(code).is_some_and(|error| error.is_retriable())
-}
-
-fn screaming_snake_case(camel: &str) -> String {
-    let mut out = String::with_capacity(camel.len() + 8);
-    for (index, character) in camel.chars().enumerate() {
-        if character.is_ascii_uppercase() && index > 0 {
-            out.push('_');
-        }
-        out.push(character.to_ascii_uppercase());
-    }
-    out
 }
 
 #[cfg(test)]
