@@ -1,0 +1,81 @@
+//! Counts of things the broker did that no request or storage metric shows on its own:
+//! transactions completed, schemas created in the registry, records refused before storing.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+/// Why produce refused records (the label of [`crate::Metrics::records_refused`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The record does not decode under its subject's schema (or names a wrong schema id).
+    Schema,
+    /// A record without a key sent to a compacted topic.
+    KeylessInCompactedTopic,
+}
+
+impl Refusal {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Schema => "schema",
+            Self::KeylessInCompactedTopic => "keyless_compacted",
+        }
+    }
+}
+
+pub(crate) struct Events {
+    transactions: Family<OutcomeLabels, Counter>,
+    schemas_created: Counter,
+    records_refused: Family<ReasonLabels, Counter>,
+}
+
+impl Events {
+    pub(crate) fn register(registry: &mut Registry) -> Self {
+        let events = Self {
+            transactions: Family::default(),
+            schemas_created: Counter::default(),
+            records_refused: Family::default(),
+        };
+        registry.register(
+            "transactions_completed",
+            "Transactions this broker completed (markers written, offsets committed), by outcome: commit or abort",
+            events.transactions.clone(),
+        );
+        registry.register(
+            "registry_schemas_created",
+            "Schemas this broker stored under a new id in the Schema Registry",
+            events.schemas_created.clone(),
+        );
+        registry.register(
+            "records_refused",
+            "Records produce refused before storing anything of their batch, by reason",
+            events.records_refused.clone(),
+        );
+        events
+    }
+
+    pub(crate) fn transaction_completed(&self, commit: bool) {
+        let outcome = if commit { "commit" } else { "abort" };
+        self.transactions.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    pub(crate) fn schema_created(&self) {
+        self.schemas_created.inc();
+    }
+
+    pub(crate) fn records_refused(&self, reason: Refusal, count: usize) {
+        let labels = ReasonLabels { reason: reason.label() };
+        self.records_refused.get_or_create(&labels).inc_by(count as u64);
+    }
+}
