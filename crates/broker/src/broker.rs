@@ -2,6 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use skiff_metrics::Metrics;
 use skiff_storage::{Storage, StorageError};
 use tokio::sync::{watch, OnceCell};
 
@@ -26,11 +27,29 @@ pub struct Broker {
     /// `--schema-registry-listen`, but always consulted by produce).
     registry: Arc<skiff_registry::Registry>,
     pub(crate) validator: Arc<crate::validation::Validator>,
+    /// Where requests, topics and events are counted (`--metrics-listen`); `None`: nothing is.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Broker {
     pub fn new(storage: Storage, config: BrokerConfig) -> Self {
-        let registry_state = Arc::new(crate::validation::ChangeCounter::new(storage.state.clone()));
+        Self::with_metrics(storage, config, None)
+    }
+
+    /// A broker that records its metrics in `metrics` (storage calls are metered by wrapping
+    /// `storage` with [`skiff_metrics::metered`] before, which this does not do).
+    pub fn with_metrics(
+        storage: Storage,
+        config: BrokerConfig,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Self {
+        let state = match &metrics {
+            Some(metrics) => {
+                Arc::new(crate::metrics::Registrations::new(storage.state.clone(), metrics.clone()))
+            }
+            None => storage.state.clone(),
+        };
+        let registry_state = Arc::new(crate::validation::ChangeCounter::new(state));
         let registry = Arc::new(skiff_registry::Registry::new(registry_state.clone()));
         let validator =
             Arc::new(crate::validation::Validator::new(registry.clone(), registry_state));
@@ -44,7 +63,13 @@ impl Broker {
             stopping: Arc::new(watch::Sender::new(false)),
             cluster_id: Arc::new(OnceCell::new()),
             producer_ids: Arc::new(ProducerIds::default()),
+            metrics,
         }
+    }
+
+    /// The metrics to record in, if this broker has them.
+    pub(crate) fn metrics(&self) -> Option<&Metrics> {
+        self.metrics.as_deref()
     }
 
     /// The Schema Registry over this broker's storage, for serving its REST API.
@@ -120,5 +145,17 @@ impl Broker {
             })
             .await?;
         Ok(id.as_str())
+    }
+}
+
+/// `/readyz`: a broker is ready when its storage answers a read (one GET on S3, one SELECT on
+/// the SQL engines; the key needs not exist).
+#[async_trait::async_trait]
+impl skiff_metrics::http::Readiness for Broker {
+    async fn ready(&self) -> Result<(), String> {
+        match self.storage.state.get(CLUSTER_ID_KEY).await {
+            Ok(_) => Ok(()),
+            Err(error) => Err(format!("storage: {error}")),
+        }
     }
 }

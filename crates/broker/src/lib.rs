@@ -10,6 +10,7 @@
 //! - `topic_config`: topic config names, defaults and validation.
 //! - `transactions/`: the transaction state machine kept in storage, markers, the sweeper.
 //! - `cleaner/`: retention and compaction, run by whichever broker holds the cleaner lease.
+//! - `metrics`: what `--metrics-listen` measures per request, and the registry's schema count.
 //! - `validation`: records of topics with a schema in the registry are checked before produce
 //!   stores them.
 
@@ -20,6 +21,7 @@ mod connection;
 mod errors;
 mod groups;
 mod handlers;
+mod metrics;
 mod producer_ids;
 pub mod server;
 mod topic_config;

@@ -104,10 +104,11 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
+        let counted = broker.metrics().map(skiff_metrics::Metrics::connection_opened);
         let connection = Connection::new(broker.clone(), stream, peer, stop_rx.clone());
         connections.spawn(async move {
             connection.run().await;
-            drop(permit);
+            drop((permit, counted));
         });
     }
     info!(open = connections.len(), "shutting down: finishing in-flight requests");

@@ -33,4 +33,4 @@ pub use format::{Reference, Schema, SchemaType};
 pub use register::{NewSchema, Registered};
 pub use registry::{RegisteredSchema, Registry, SubjectVersion, VersionSpec};
 pub use settings::Setting;
-pub use stored::Mode;
+pub use stored::{is_schema_key, Mode};

@@ -23,8 +23,17 @@ pub(crate) const SUBJECTS: &str = "registry/subjects/";
 pub(crate) const GLOBAL_CONFIG: &str = "registry/global/config";
 pub(crate) const GLOBAL_MODE: &str = "registry/global/mode";
 
+/// Where schema documents live, one per id.
+const SCHEMAS: &str = "registry/schemas/";
+
 pub(crate) fn schema_key(id: i32) -> String {
-    format!("registry/schemas/{id}")
+    format!("{SCHEMAS}{id}")
+}
+
+/// Whether `key` is a schema document's key: created once, when a schema gets a new id (what
+/// the broker's metrics count as a schema created).
+pub fn is_schema_key(key: &str) -> bool {
+    key.starts_with(SCHEMAS)
 }
 
 pub(crate) fn fingerprint_key(fingerprint: &str) -> String {

@@ -57,7 +57,25 @@ const REQUEST_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// Opens the bucket a `s3://bucket[/prefix][?options]` URL names. Needs a tokio runtime (the
 /// flush task runs on it). Nothing is read or written until the first request.
 pub fn open(url: &str) -> Result<Storage> {
+    open_counted(url).map(|(storage, _)| storage)
+}
+
+/// The engine's own count of its object store requests, readable while the engine lives
+/// (what the broker's metrics export): no second count on the request path.
+#[derive(Clone)]
+pub struct RequestCounter(std::sync::Weak<store::RequestCounts>);
+
+impl RequestCounter {
+    /// The totals so far (zeros once the engine is gone).
+    pub fn totals(&self) -> RequestTotals {
+        self.0.upgrade().map(|counts| counts.totals()).unwrap_or_default()
+    }
+}
+
+/// [`open`], and the engine's request counter.
+pub fn open_counted(url: &str) -> Result<(Storage, RequestCounter)> {
     let engine = Arc::new(S3Engine::open(url)?);
+    let counter = RequestCounter(engine.store.watch());
     if !engine.options.collect_interval.is_zero() {
         tokio::spawn(collector::run(
             Arc::downgrade(&engine),
@@ -65,12 +83,13 @@ pub fn open(url: &str) -> Result<Storage> {
             engine.options.collect_grace,
         ));
     }
-    Ok(Storage {
+    let storage = Storage {
         meta: engine.clone(),
         log: engine.clone(),
         state: engine.clone(),
         offsets: engine,
-    })
+    };
+    Ok((storage, counter))
 }
 
 /// The engine: one bucket prefix, one flush task.

@@ -48,12 +48,24 @@ pub(super) async fn handle(broker: &Broker, version: i16, request: FetchRequest)
         let (responses, bytes, failed) = read_all(broker, &wanted, max_bytes, read_committed).await;
         let now = Instant::now();
         if bytes >= min_bytes || failed || now >= deadline {
+            count_fetched(broker, &wanted, &responses);
             return FetchResponse::default().with_responses(responses);
         }
         let pause = broker.poll_interval().min(deadline - now);
         tokio::select! {
             _ = appends.changed() => {}
             _ = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+/// Counts the record bytes returned per topic (with `--metrics-listen`).
+fn count_fetched(broker: &Broker, wanted: &[Wanted], responses: &[FetchableTopicResponse]) {
+    let Some(metrics) = broker.metrics() else { return };
+    for (want, response) in wanted.iter().zip(responses) {
+        if let Ok(topic) = &want.topic {
+            let records = response.partitions.iter().filter_map(|data| data.records.as_ref());
+            metrics.fetched(&topic.name, records.map(Bytes::len).sum());
         }
     }
 }

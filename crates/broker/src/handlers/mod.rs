@@ -44,6 +44,7 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, VersionRange};
 
+use crate::metrics::{ErrorCodes, Measure};
 use crate::Broker;
 
 /// What the connection writes back.
@@ -84,6 +85,30 @@ fn encode<R: Encodable + HeaderVersion>(
     Ok(Reply::Response { header_version: R::header_version(version), body })
 }
 
+/// Encodes the answer and, when measuring, records the request with its error codes.
+fn encode_measured<R: Encodable + HeaderVersion + ErrorCodes>(
+    response: Option<R>,
+    version: i16,
+    measure: Option<Measure<'_>>,
+) -> Result<Reply, String> {
+    let Some(measure) = measure else { return encode(response, version) };
+    let mut codes = Vec::new();
+    if let Some(response) = &response {
+        response.error_codes(&mut |code| {
+            if code != 0 {
+                codes.push(code)
+            }
+        });
+    }
+    let reply = encode(response, version);
+    match &reply {
+        Ok(Reply::Response { body, .. }) => measure.answered(&codes, body.len()),
+        Ok(Reply::None) => measure.answered(&codes, 0),
+        Err(_) => measure.refused(),
+    }
+    reply
+}
+
 fn in_range(range: &VersionRange, version: i16) -> bool {
     range.min <= version && version <= range.max
 }
@@ -111,26 +136,35 @@ macro_rules! api_table {
             peer: std::net::SocketAddr,
         ) -> Result<Reply, String> {
             let version = header.request_api_version;
+            let measure = Measure::start(broker.metrics(), api_key, version, body.len());
             if api_key == ApiKey::ApiVersions
                 && !in_range(&<ApiVersionsRequest as Message>::VERSIONS, version)
             {
-                return encode(Some(api_versions::unsupported_version()), 0);
+                // Labelled with the version answered: the one asked for is any number.
+                let measure = measure.map(|measure| measure.answering_version(0));
+                return encode_measured(Some(api_versions::unsupported_version()), 0, measure);
             }
             match api_key {
                 $(
                     ApiKey::$key => {
                         if !in_range(&api_table!(@range $request $(, $max)?), version) {
+                            measure.map(Measure::refused);
                             return Err("unsupported api version".into());
                         }
-                        let request = <$request as Decodable>::decode(&mut body, version)
-                            .map_err(|error| format!("malformed request: {error}"))?;
+                        let request = match <$request as Decodable>::decode(&mut body, version) {
+                            Ok(request) => request,
+                            Err(error) => {
+                                measure.map(Measure::refused);
+                                return Err(format!("malformed request: {error}"));
+                            }
+                        };
                         let client = Client {
                             client_id: header.client_id.as_deref().unwrap_or_default().to_owned(),
                             host: format!("/{}", peer.ip()),
                         };
                         let response =
                             CLIENT.scope(client, $module::handle(broker, version, request)).await;
-                        encode(IntoHandled::into_handled(response), version)
+                        encode_measured(IntoHandled::into_handled(response), version, measure)
                     }
                 )*
                 _ => Err("api not supported by this broker".into()),

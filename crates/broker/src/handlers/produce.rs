@@ -8,6 +8,7 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 pub(super) use kafka_protocol::messages::ProduceRequest;
 use kafka_protocol::messages::{ProduceResponse, TopicName};
+use skiff_metrics::Refusal;
 use skiff_protocol::batch::{self, set_log_append_time, BatchError};
 use skiff_protocol::produce::{code_for_batch_error, refuse_partition, refuse_records};
 use skiff_protocol::ErrorCode;
@@ -113,6 +114,9 @@ async fn produce_partition(
                 format!("compacted topic {} cannot accept a record without a key", topic.name);
             let invalid: Vec<(i32, String)> =
                 keyless.into_iter().map(|index| (index, reason.clone())).collect();
+            if let Some(metrics) = broker.metrics() {
+                metrics.records_refused(Refusal::KeylessInCompactedTopic, invalid.len());
+            }
             return refuse_records(data.index, &invalid);
         }
     }
@@ -122,6 +126,9 @@ async fn produce_partition(
         Ok(invalid) => {
             let first = invalid.first().map(|(index, reason)| format!("record {index}: {reason}"));
             debug!(topic = %topic.name, partition = data.index, records = invalid.len(), first, "refused records failing the schema");
+            if let Some(metrics) = broker.metrics() {
+                metrics.records_refused(Refusal::Schema, invalid.len());
+            }
             return refuse_records(data.index, &invalid);
         }
         Err(unchecked) => return refuse(unchecked.code, unchecked.message),
@@ -135,9 +142,14 @@ async fn produce_partition(
         (batches, -1)
     };
     let partition = TopicPartition::new(topic.name.clone(), data.index);
+    let size =
+        (batches.iter().map(|batch| batch.bytes.len()).sum::<usize>(), record_count(&batches));
     match broker.storage.log.append(&partition, batches).await {
         Ok(appended) => {
             broker.notify_appended();
+            if let Some(metrics) = broker.metrics().filter(|_| !appended.duplicate) {
+                metrics.produced(&topic.name, size.0, size.1);
+            }
             response
                 .with_base_offset(appended.base_offset)
                 .with_log_start_offset(appended.log_start)
@@ -150,6 +162,11 @@ async fn produce_partition(
                 .with_error_message(Some(str_bytes(error.to_string())))
         }
     }
+}
+
+/// Records in `batches`, as their headers count them.
+fn record_count(batches: &[Batch]) -> u64 {
+    batches.iter().map(|batch| u64::try_from(batch.header.record_count).unwrap_or(0)).sum()
 }
 
 /// A compacted topic keeps the newest record per key, so every record needs a key (Kafka

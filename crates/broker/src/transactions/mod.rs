@@ -168,6 +168,9 @@ pub(crate) async fn complete(
     })
     .await?;
     info!(transactional_id = id, producer_id, epoch, commit, "transaction completed");
+    if let Some(metrics) = broker.metrics() {
+        metrics.transaction_completed(commit);
+    }
     Ok(())
 }
 

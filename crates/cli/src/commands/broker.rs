@@ -1,8 +1,10 @@
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 use skiff_broker::{Broker, BrokerConfig};
+use skiff_metrics::Metrics;
 use tokio::sync::watch;
 
 /// Flags of `skiff broker`; each has a `SKIFF_*` environment variable.
@@ -56,6 +58,10 @@ pub(crate) struct BrokerArgs {
     /// kept in the broker's storage. Off unless given.
     #[arg(long, env = "SKIFF_SCHEMA_REGISTRY_LISTEN")]
     schema_registry_listen: Option<SocketAddr>,
+    /// Serve Prometheus metrics at /metrics, liveness at /healthz and readiness (storage
+    /// answers) at /readyz on this address (HOST:PORT). Off unless given.
+    #[arg(long, env = "SKIFF_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 impl BrokerArgs {
@@ -93,11 +99,12 @@ impl BrokerArgs {
 
 pub(crate) async fn run(args: BrokerArgs) -> anyhow::Result<()> {
     let config = args.config()?;
-    let storage = crate::engines::open(&args.storage)?;
+    let mut metrics = args.metrics_listen.map(|_| Metrics::new());
+    let storage = crate::engines::open(&args.storage, metrics.as_mut())?;
+    let metrics = metrics.map(Arc::new);
     let shown = crate::engines::redacted(&args.storage);
     tracing::info!(storage = %shown, advertised = %args.advertised_listener, "starting broker");
-    let broker = Broker::new(storage, config);
-    let registry = args.schema_registry_listen.map(|address| (address, broker.registry()));
+    let broker = Broker::with_metrics(storage, config, metrics.clone());
     let listener = match skiff_broker::server::inherited_listener()? {
         Some(listener) => {
             tracing::info!("serving the socket passed by the socket activator (LISTEN_FDS)");
@@ -105,13 +112,26 @@ pub(crate) async fn run(args: BrokerArgs) -> anyhow::Result<()> {
         }
         None => skiff_broker::server::bind(&broker).await?,
     };
-    let Some((address, registry)) = registry else {
-        return skiff_broker::serve(broker, listener, shutdown_signal()).await;
+    let registry_listener = match args.schema_registry_listen {
+        Some(address) => Some(
+            skiff_broker::server::bind_address(address)
+                .await
+                .context("--schema-registry-listen")?,
+        ),
+        None => None,
     };
-    let registry_listener =
-        skiff_broker::server::bind_address(address).await.context("--schema-registry-listen")?;
-    // A signal stops both servers, each finishing its in-flight requests; the broker stopping
-    // by itself (--idle-exit-ms) stops the registry too.
+    let metrics_listener = match (args.metrics_listen, metrics) {
+        (Some(address), Some(metrics)) => Some((
+            skiff_broker::server::bind_address(address).await.context("--metrics-listen")?,
+            metrics,
+        )),
+        _ => None,
+    };
+    if registry_listener.is_none() && metrics_listener.is_none() {
+        return skiff_broker::serve(broker, listener, shutdown_signal()).await;
+    }
+    // A signal stops every server, each finishing its in-flight requests; the broker stopping
+    // by itself (--idle-exit-ms) stops the others too.
     let (stop, stopped) = watch::channel(false);
     let on_signal = stop.clone();
     tokio::spawn(async move {
@@ -121,14 +141,30 @@ pub(crate) async fn run(args: BrokerArgs) -> anyhow::Result<()> {
     let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stopped| *stopped).await;
     };
-    let registry_server = tokio::spawn(skiff_registry::http::serve(
-        registry,
-        registry_listener,
-        until_stopped(stopped.clone()),
-    ));
+    let mut side_servers = Vec::new();
+    if let Some(registry_listener) = registry_listener {
+        let server = skiff_registry::http::serve(
+            broker.registry(),
+            registry_listener,
+            until_stopped(stopped.clone()),
+        );
+        side_servers.push(("schema registry server", tokio::spawn(server)));
+    }
+    if let Some((metrics_listener, metrics)) = metrics_listener {
+        let readiness = Arc::new(broker.clone());
+        let server = skiff_metrics::http::serve(
+            metrics,
+            readiness,
+            metrics_listener,
+            until_stopped(stopped.clone()),
+        );
+        side_servers.push(("metrics server", tokio::spawn(server)));
+    }
     let served = skiff_broker::serve(broker, listener, until_stopped(stopped)).await;
     let _ = stop.send(true);
-    registry_server.await.context("schema registry server")?.context("schema registry server")?;
+    for (name, server) in side_servers {
+        server.await.context(name)?.context(name)?;
+    }
     served
 }
 
