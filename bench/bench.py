@@ -48,6 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -233,12 +234,14 @@ def free_port() -> int:
 class Broker:
     """One `skiff broker` process on a free port; start() measures its start-up."""
 
-    def __init__(self, binary: Path, storage: str, workdir: Path, log_path: Path):
+    def __init__(self, binary: Path, storage: str, workdir: Path, log_path: Path, metrics: bool = False):
         self.binary = binary
         self.storage = storage
         self.workdir = workdir
         self.log_path = log_path
         self.port = free_port()
+        # `--metrics-listen` on a port of its own (what the metrics cost is measured with it).
+        self.metrics_port = free_port() if metrics else None
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -251,7 +254,15 @@ class Broker:
             "--listen", self.address,
             "--advertised-listener", self.address,
             "--storage", self.storage,
+            *(["--metrics-listen", f"127.0.0.1:{self.metrics_port}"] if self.metrics_port else []),
         ]  # fmt: skip
+
+    def scrape(self) -> dict:
+        """One scrape of `/metrics`: its size and how many samples it holds."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10) as answer:
+            text = answer.read().decode()
+        samples = [line for line in text.splitlines() if line and not line.startswith("#")]
+        return {"bytes": len(text), "samples": len(samples)}
 
     def start(self, timeout: float = 30.0) -> dict:
         """Spawns the broker and returns, in ms from just before the spawn, when the spawn call
@@ -358,12 +369,12 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-def measure_startup(binary: Path, engine: str, workdir: Path, starts: int) -> dict:
+def measure_startup(binary: Path, engine: str, workdir: Path, starts: int, metrics: bool) -> dict:
     """`starts` starts of a fresh process on the same storage URL, each stopped before the next."""
     storage = storage_url(engine, workdir)
     runs, stops = [], []
     for _ in range(starts):
-        broker = Broker(binary, storage, workdir, workdir / "startup.log")
+        broker = Broker(binary, storage, workdir, workdir / "startup.log", metrics)
         try:
             runs.append(broker.start())
         finally:
@@ -554,12 +565,12 @@ def measure_engine(binary: Path, engine: str, args) -> dict:
     result: dict = {"engine": engine, "workdir": str(workdir)}
     try:
         print(f"[{engine}] start-up: {args.starts} starts ...", file=sys.stderr, flush=True)
-        result["startup"] = measure_startup(binary, engine, workdir, args.starts)
+        result["startup"] = measure_startup(binary, engine, workdir, args.starts, args.metrics)
 
         # A fresh storage for the load phases, so nothing from the start-up runs is in it.
         load_dir = workdir / "load"
         load_dir.mkdir()
-        broker = Broker(binary, storage_url(engine, load_dir), load_dir, workdir / "load.log")
+        broker = Broker(binary, storage_url(engine, load_dir), load_dir, workdir / "load.log", args.metrics)
         result["load_startup"] = broker.start()
         try:
             memory: dict = {"after_start_kib": broker.memory()["VmRSS"]}
@@ -587,6 +598,8 @@ def measure_engine(binary: Path, engine: str, args) -> dict:
             after = broker.memory()
             memory["after_consume_kib"] = after["VmRSS"]
             memory["peak_kib"] = after["VmHWM"]
+            if args.metrics:
+                result["metrics_scrape"] = broker.scrape()
             if engine == "sqlite":
                 result["sqlite_file_bytes"] = sum(
                     f.stat().st_size for f in load_dir.iterdir() if f.name.startswith("bench.db")
@@ -786,6 +799,8 @@ def parse_args(argv=None):
     parser.add_argument("--phase-timeout", type=float, default=600.0,
                         help="give up a produce or consume phase after this many seconds")
     parser.add_argument("--keep", action="store_true", help="keep databases and broker logs")
+    parser.add_argument("--metrics", action="store_true",
+                        help="run the brokers with --metrics-listen (what measuring costs)")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--show", type=Path, default=None, metavar="JSON",
                         help="print the table of a report written by --json, measuring nothing")
@@ -815,6 +830,7 @@ def main(argv=None) -> int:
             "value_bytes": args.value_bytes,
             "partitions": args.partitions,
             "starts": args.starts,
+            "metrics": args.metrics,
             "binary": str(args.binary),
         },
         "machine": machine_info(args.workdir),

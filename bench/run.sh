@@ -8,6 +8,7 @@
 #   bench/run.sh proxy --help                      its options (bench/proxy_bench.py)
 #   bench/run.sh rebalance --engine postgres       consumer-group convergence (bench/rebalance_bench.py)
 #   bench/run.sh validation                        produce with schema validation (bench/validation_bench.py)
+#   bench/run.sh --engine memory --metrics         brokers with --metrics-listen (its cost: docs/performance.md)
 #
 # Arguments go to bench.py. Environment: CARGO_TARGET_DIR (respected; the binary is
 # $CARGO_TARGET_DIR/release/skiff, else target/release/skiff), SKIFF_VENV (default
