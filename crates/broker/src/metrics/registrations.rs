@@ -43,3 +43,28 @@ impl StateStore for Registrations {
         self.inner.list(prefix).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn created(metrics: &Metrics) -> Option<String> {
+        let text = metrics.encode().ok()?;
+        let line =
+            text.lines().find(|line| line.starts_with("skiff_registry_schemas_created_total"))?;
+        line.rsplit(' ').next().map(str::to_owned)
+    }
+
+    #[tokio::test]
+    async fn only_a_won_create_of_a_schema_key_counts() {
+        let metrics = Arc::new(Metrics::new());
+        let state = skiff_storage_memory::MemoryEngine::storage().state;
+        let counted = Registrations::new(state, metrics.clone());
+        let value = || Bytes::from_static(b"{}");
+        let version = counted.put("registry/schemas/1", value(), None).await.expect("created");
+        assert!(counted.put("registry/schemas/1", value(), None).await.is_err(), "lost race");
+        counted.put("registry/schemas/1", value(), Some(version)).await.expect("replaced");
+        counted.put("registry/next-id", value(), None).await.expect("not a schema");
+        assert_eq!(created(&metrics).as_deref(), Some("1"));
+    }
+}
