@@ -17,9 +17,9 @@ use tokio::net::TcpStream;
 async fn start() -> std::net::SocketAddr {
     let config = BrokerConfig::for_address("127.0.0.1:0".parse().expect("address"));
     let broker = Broker::new(skiff_storage_memory::MemoryEngine::storage(), config);
-    let listener = skiff_broker::server::bind(&broker).await.expect("bind");
-    let address = listener.local_addr().expect("address");
-    tokio::spawn(skiff_broker::serve(broker, listener, std::future::pending()));
+    let listeners = skiff_broker::server::bind(&broker).await.expect("bind");
+    let address = listeners[0].local_addr().expect("address");
+    tokio::spawn(skiff_broker::serve(broker, listeners, std::future::pending()));
     address
 }
 
@@ -417,9 +417,9 @@ async fn an_idle_broker_exits_by_itself_only_once_no_client_is_connected() {
     let mut config = BrokerConfig::for_address("127.0.0.1:0".parse().expect("address"));
     config.idle_exit = Some(Duration::from_millis(300));
     let broker = Broker::new(skiff_storage_memory::MemoryEngine::storage(), config);
-    let listener = skiff_broker::server::bind(&broker).await.expect("bind");
-    let address = listener.local_addr().expect("address");
-    let served = tokio::spawn(skiff_broker::serve(broker, listener, std::future::pending()));
+    let listeners = skiff_broker::server::bind(&broker).await.expect("bind");
+    let address = listeners[0].local_addr().expect("address");
+    let served = tokio::spawn(skiff_broker::serve(broker, listeners, std::future::pending()));
     let mut stream = TcpStream::connect(address).await.expect("connect");
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert!(!served.is_finished(), "a connected client keeps the broker running");
