@@ -8,6 +8,7 @@
 #   bench/run.sh proxy --help                      its options (bench/proxy_bench.py)
 #   bench/run.sh rebalance --engine postgres       consumer-group convergence (bench/rebalance_bench.py)
 #   bench/run.sh validation                        produce with schema validation (bench/validation_bench.py)
+#   bench/run.sh tls                               produce and consume over TLS vs plaintext (bench/tls_bench.py)
 #
 # Arguments go to bench.py. Environment: CARGO_TARGET_DIR (respected; the binary is
 # $CARGO_TARGET_DIR/release/skiff, else target/release/skiff), SKIFF_VENV (default
@@ -42,6 +43,10 @@ fi
 
 # bench.py finds $CARGO_TARGET_DIR/release/skiff (relative paths from the repository root, as
 # cargo resolves them here) or target/release/skiff by itself; --binary overrides.
+if [ "${1:-}" = tls ]; then
+    shift
+    exec "$venv/bin/python" bench/tls_bench.py "$@"
+fi
 if [ "${1:-}" = validation ]; then
     shift
     exec "$venv/bin/python" bench/validation_bench.py "$@"
