@@ -10,10 +10,15 @@ use anyhow::Context;
 use skiff_net::tls::ReloadingAcceptor;
 use skiff_net::{Listener, ListenerInfo, SecurityProtocol, Server};
 use tokio::net::TcpListener;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::connection::Connection;
 use crate::Broker;
+
+/// How long a shutdown waits for requests in flight before the broker exits anyway. Waits that
+/// are open-ended (JoinGroup, SyncGroup, a long-polling Fetch) end at once on shutdown, so only
+/// a storage call that hangs can use it up.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Binds every listener of the broker's config; listening sockets passed by a socket activator
 /// (`LISTEN_FDS`) take the place of the configured listeners in order.
@@ -108,9 +113,18 @@ pub async fn serve(
     info!(open = server.open_connections(), "shutting down: finishing in-flight requests");
     server.stop();
     broker.begin_shutdown();
-    server.finished().await;
-    let _ = sweeper.await;
-    let _ = cleaner.await;
+    let drained = async {
+        server.finished().await;
+        let _ = sweeper.await;
+        let _ = cleaner.await;
+    };
+    if tokio::time::timeout(SHUTDOWN_GRACE, drained).await.is_err() {
+        // Every acknowledged write is in storage already; what is cut short is unanswered.
+        warn!(
+            grace_s = SHUTDOWN_GRACE.as_secs(),
+            "requests still running after the grace period: exiting anyway"
+        );
+    }
     info!("stopped");
     Ok(())
 }

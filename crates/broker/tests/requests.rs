@@ -448,3 +448,28 @@ async fn a_compression_bomb_is_refused_before_it_is_inflated_whole() {
     let fetched = call(&mut stream, &fetch_request("bombed", 0, 0), 12).await;
     assert_eq!(fetched.responses[0].partitions[0].high_watermark, 0, "nothing stored");
 }
+
+#[tokio::test]
+async fn a_shutdown_answers_a_long_polling_fetch_instead_of_waiting_it_out() {
+    let config = BrokerConfig::for_address("127.0.0.1:0".parse().expect("address"));
+    let broker = Broker::new(skiff_storage_memory::MemoryEngine::storage(), config);
+    let listeners = skiff_broker::server::bind(&broker).await.expect("bind");
+    let address = listeners[0].local_addr().expect("address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(skiff_broker::serve(broker, listeners, async {
+        let _ = stopped.await;
+    }));
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    create_topic(&mut stream, "t").await;
+    // A fetch that would wait ten minutes for data that never comes.
+    stream.write_all(&frame(&fetch_request("t", 0, 600_000), 12, 5)).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _ = stop.send(());
+    let answered =
+        tokio::time::timeout(Duration::from_secs(20), receive::<FetchRequest>(&mut stream, 12, 5))
+            .await
+            .expect("the waiting fetch is answered by the shutdown");
+    assert_eq!(answered.responses[0].partitions[0].high_watermark, 0);
+    let outcome = tokio::time::timeout(Duration::from_secs(20), served).await;
+    assert!(matches!(outcome, Ok(Ok(Ok(())))), "the broker stops cleanly: {outcome:?}");
+}
