@@ -473,3 +473,42 @@ async fn a_shutdown_answers_a_long_polling_fetch_instead_of_waiting_it_out() {
     let outcome = tokio::time::timeout(Duration::from_secs(20), served).await;
     assert!(matches!(outcome, Ok(Ok(Ok(())))), "the broker stops cleanly: {outcome:?}");
 }
+
+/// A request frame whose body is `body` as is: any bytes, with a valid header.
+fn raw_frame(api_key: ApiKey, version: i16, correlation_id: i32, body: &[u8]) -> BytesMut {
+    let header = RequestHeader::default()
+        .with_request_api_key(api_key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(StrBytes::from_static_str("liar")));
+    let mut payload = BytesMut::new();
+    header.encode(&mut payload, MetadataRequest::header_version(version)).expect("header");
+    payload.extend_from_slice(body);
+    let mut framed = BytesMut::with_capacity(payload.len() + 4);
+    framed.put_i32(payload.len() as i32);
+    framed.extend_from_slice(&payload);
+    framed
+}
+
+#[tokio::test]
+async fn array_counts_beyond_the_frame_are_refused_without_reserving_memory() {
+    let address = start().await;
+    // Metadata v1: topics is an array with a 4-byte count; v9: a compact array (varint count).
+    let lying = [
+        raw_frame(ApiKey::Metadata, 1, 1, &i32::MAX.to_be_bytes()),
+        raw_frame(ApiKey::Metadata, 9, 2, &[0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0, 0]),
+    ];
+    for frame in lying {
+        let mut stream = TcpStream::connect(address).await.expect("connect");
+        stream.write_all(&frame).await.expect("write");
+        // The request cannot decode: the connection is closed, the broker lives on.
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut rest))
+            .await
+            .expect("closed, not left hanging");
+        assert!(matches!(read, Ok(0) | Err(_)), "no answer to a lying request: {read:?}");
+    }
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    let versions = call(&mut stream, &ApiVersionsRequest::default(), 3).await;
+    assert_eq!(versions.error_code, 0, "the broker still serves");
+}
