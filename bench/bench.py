@@ -417,7 +417,7 @@ def create_topic(bootstrap: str, name: str, partitions: int) -> None:
     futures[name].result(timeout=30)
 
 
-def measure_produce(bootstrap: str, topic: str, args, broker_pid: int) -> dict:
+def measure_produce(bootstrap: str, topic: str, args, broker_pid: int, client_conf: dict | None = None) -> dict:
     value = bytes((i * 7 + 13) % 256 for i in range(args.value_bytes))
     partitions = args.partitions
     # Produce times per partition, indexed by the offset the broker will assign (the topic is new,
@@ -448,6 +448,7 @@ def measure_produce(bootstrap: str, topic: str, args, broker_pid: int) -> dict:
         "enable.idempotence": False,
         "on_delivery": on_delivery,
         "error_cb": errors,
+        **(client_conf or {}),  # e.g. security settings
     })  # fmt: skip
     producer.list_topics(topic, timeout=30)  # connected, with metadata, before the clock starts
 

@@ -9,6 +9,8 @@
 #   bench/run.sh rebalance --engine postgres       consumer-group convergence (bench/rebalance_bench.py)
 #   bench/run.sh validation                        produce with schema validation (bench/validation_bench.py)
 #   bench/run.sh --engine memory --metrics         brokers with --metrics-listen (its cost: docs/performance.md)
+#   bench/run.sh tls                               produce and consume over TLS vs plaintext (bench/tls_bench.py)
+#   bench/run.sh cold-start                        socket-activated cold starts (bench/cold_start.py)
 #
 # Arguments go to bench.py. Environment: CARGO_TARGET_DIR (respected; the binary is
 # $CARGO_TARGET_DIR/release/skiff, else target/release/skiff), SKIFF_VENV (default
@@ -43,6 +45,14 @@ fi
 
 # bench.py finds $CARGO_TARGET_DIR/release/skiff (relative paths from the repository root, as
 # cargo resolves them here) or target/release/skiff by itself; --binary overrides.
+if [ "${1:-}" = cold-start ]; then
+    shift
+    exec "$venv/bin/python" bench/cold_start.py "$@"
+fi
+if [ "${1:-}" = tls ]; then
+    shift
+    exec "$venv/bin/python" bench/tls_bench.py "$@"
+fi
 if [ "${1:-}" = validation ]; then
     shift
     exec "$venv/bin/python" bench/validation_bench.py "$@"

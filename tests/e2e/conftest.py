@@ -103,6 +103,7 @@ class Broker:
         name: str,
         storage: str | None = None,
         schema_registry: bool = False,
+        tls=None,
     ):
         self.binary = binary
         self.workdir = workdir
@@ -111,6 +112,9 @@ class Broker:
         self.port = free_port()
         # The Schema Registry's port (`--schema-registry-listen`), if it serves one.
         self.registry_port = free_port() if schema_registry else None
+        # With `tls` (pg_server.TestCertificates), an SSL listener beside the plaintext one.
+        self.tls = tls
+        self.ssl_port = free_port() if tls is not None else None
         if storage is not None:
             self.storage = storage  # e.g. another broker's, to share one storage
         elif engine == "memory":
@@ -143,14 +147,23 @@ class Broker:
         assert self.registry_port is not None, "start the broker with schema_registry=True"
         return f"http://127.0.0.1:{self.registry_port}"
 
+    @property
+    def ssl_bootstrap(self) -> str:
+        assert self.ssl_port is not None, "start the broker with tls=certificates"
+        return f"127.0.0.1:{self.ssl_port}"
+
+    def listener_args(self) -> list[str]:
+        if self.tls is None:
+            return ["--listen", self.address, "--advertised-listener", self.address]
+        listeners = f"PLAINTEXT://{self.address},SSL://{self.ssl_bootstrap}"
+        return ["--listeners", listeners, "--advertised-listeners", listeners,
+                "--tls-cert", self.tls.path("server.pem"), "--tls-key", self.tls.path("server.key")]
+
     def command(self) -> list[str]:
         return [
             str(self.binary),
             "broker",
-            "--listen",
-            self.address,
-            "--advertised-listener",
-            self.address,
+            *self.listener_args(),
             "--storage",
             self.storage,
             *(
@@ -310,7 +323,8 @@ def skiff_bin() -> Path:
 def broker_factory(skiff_bin, tmp_path, request):
     """Starts brokers: `broker_factory("sqlite", "--num-partitions", "3")`, or on another
     broker's storage with `storage=other.storage`; `schema_registry=True` serves the Schema
-    Registry too (on `broker.registry_url`). All are stopped at teardown; if the test failed, the
+    Registry too (on `broker.registry_url`); `tls=certificates` (pg_server.TestCertificates) adds
+    an SSL listener (on `broker.ssl_bootstrap`). All are stopped at teardown; if the test failed, the
     end of each broker's log is printed with the report."""
     brokers: list[Broker] = []
 
@@ -320,6 +334,7 @@ def broker_factory(skiff_bin, tmp_path, request):
         name: str | None = None,
         storage: str | None = None,
         schema_registry: bool = False,
+        tls=None,
     ) -> Broker:
         broker = Broker(
             skiff_bin,
@@ -329,6 +344,7 @@ def broker_factory(skiff_bin, tmp_path, request):
             name or f"broker{len(brokers)}",
             storage,
             schema_registry,
+            tls,
         )
         brokers.append(broker)
         return broker.start()

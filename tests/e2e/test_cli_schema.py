@@ -169,3 +169,76 @@ def test_produce_json_without_a_schema_says_how_to_register_one(registry_broker)
     assert result.returncode != 0
     assert f"skiff schema register {topic}-value FILE" in stderr_of(result)
     assert "error 40401" in stderr_of(result)
+
+
+ORDER_PROTO = """syntax = "proto3";
+package skiff.cli;
+
+message Order {
+  string id = 1;
+  int64 qty = 2;
+}
+"""
+ORDER_JSON_SCHEMA = {
+    "type": "object",
+    "properties": {"id": {"type": "string"}, "qty": {"type": "integer"}},
+    "required": ["id"],
+    "additionalProperties": False,
+}
+
+
+def cli_order_class():
+    """The generated class of ORDER_PROTO's Order, built at run time (as protoc would)."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    field = descriptor_pb2.FieldDescriptorProto
+    file = descriptor_pb2.FileDescriptorProto(name=f"{unique('cli-order')}.proto", package="skiff.cli", syntax="proto3")
+    message = file.message_type.add(name="Order")
+    message.field.add(name="id", number=1, type=field.TYPE_STRING, label=field.LABEL_OPTIONAL)
+    message.field.add(name="qty", number=2, type=field.TYPE_INT64, label=field.LABEL_OPTIONAL)
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("skiff.cli.Order"))
+
+
+@pytest.mark.parametrize("schema_type", ["PROTOBUF", "JSON"])
+def test_json_lines_round_trip_through_protobuf_and_json_schemas(registry_broker, tmp_path, schema_type):
+    from confluent_kafka.schema_registry.json_schema import JSONDeserializer
+    from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer
+
+    topic = unique(f"orders-{schema_type.lower()}")
+    create_topic(registry_broker.bootstrap, topic)
+    if schema_type == "PROTOBUF":
+        schema_file = tmp_path / "order.proto"
+        schema_file.write_text(ORDER_PROTO)
+    else:
+        schema_file = tmp_path / "order.json"
+        schema_file.write_text(json.dumps(ORDER_JSON_SCHEMA))
+    # The type comes from the file name.
+    schema_cli(registry_broker, "register", f"{topic}-value", str(schema_file))
+    registry = SchemaRegistryClient({"url": registry_broker.registry_url})
+    assert registry.get_latest_version(f"{topic}-value").schema.schema_type == schema_type
+
+    orders = [{"id": "o-1", "qty": 3}, {"id": "o-2", "qty": 5}]
+    lines = [json.dumps(order) for order in orders]
+    registry_flag = ("--registry", registry_broker.registry_url)
+    skiff(registry_broker.bootstrap, "produce", topic, "--format", "json", *registry_flag, input=lines_input(lines))
+    refused = skiff(registry_broker.bootstrap, "produce", topic, "--format", "json", *registry_flag,
+                    input=lines_input(['{"id": "o-3", "colour": "red"}']), check=False)
+    assert "line 1" in stderr_of(refused), stderr_of(refused)
+
+    # Confluent's deserializers read what the tool wrote...
+    context = SerializationContext(topic, MessageField.VALUE)
+    messages = consume(registry_broker.bootstrap, topic, count=2)
+    if schema_type == "PROTOBUF":
+        deserialize = ProtobufDeserializer(cli_order_class(), {}, registry)
+        assert [(m.id, m.qty) for m in (deserialize(x.value(), context) for x in messages)] == [("o-1", 3), ("o-2", 5)]
+    else:
+        deserialize = JSONDeserializer(json.dumps(ORDER_JSON_SCHEMA))
+        assert [deserialize(x.value(), context) for x in messages] == orders
+
+    # ... and the tool reads it back as the same JSON (protobuf's JSON mapping writes int64 as a string).
+    consumed = skiff(registry_broker.bootstrap, "consume", topic, "--from-beginning", "--timeout-ms", "1500",
+                     "--max-messages", "2", "--format", "json", *registry_flag)
+    read = [json.loads(line) for line in lines_of(consumed)]
+    assert [{"id": r["id"], "qty": int(r["qty"])} for r in read] == orders

@@ -3,7 +3,10 @@ schema in Skiff's registry stores what confluent-kafka's Avro, JSON and Protobuf
 write, and refuses with INVALID_RECORD every record that does not decode under it (a valid
 header with a wrong payload, an unknown schema id, the id of another subject, no header at
 all), naming exactly the bad records of a batch (KIP-467), with nothing of a refused batch
-stored. kcat writes plain JSON lines into a `raw`-framed topic. On every engine."""
+stored. kcat writes plain JSON lines into a `raw`-framed topic. confluent-kafka's
+ProtobufSerializer registers its files (imports included) as serialized descriptors and its
+ProtobufDeserializer reads them back with `format=serialized`. Topics with the record name
+strategies check each value against the subject its record names. On every engine."""
 
 from __future__ import annotations
 
@@ -12,19 +15,29 @@ import struct
 import subprocess
 
 from confluent_kafka import KafkaError
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.admin import NewTopic
+from confluent_kafka.schema_registry import (
+    Schema,
+    SchemaRegistryClient,
+    record_subject_name_strategy,
+    topic_record_subject_name_strategy,
+)
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
+from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer, ProtobufSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from helpers import (
     OTHER_AVRO,
     USER_AVRO,
+    admin,
     consume,
     create_topic,
+    error_code,
     produce_outcomes,
     schema_framed,
     unique,
+    wait_futures,
     watermarks,
 )
 
@@ -150,6 +163,111 @@ def protobuf_order_class():
     pool = descriptor_pool.DescriptorPool()
     pool.Add(file)
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("skiff.test.Order"))
+
+
+def order_with_money_classes():
+    """Generated classes (built at run time, as protoc would) of an Order whose file imports
+    another file, `skiff/<unique>.proto`, defining Money: a schema with a reference."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    proto = descriptor_pb2.FieldDescriptorProto
+    money_file = descriptor_pb2.FileDescriptorProto(name=f"skiff/{unique('money')}.proto", package="skiff.money",
+                                                    syntax="proto3")
+    money = money_file.message_type.add(name="Money")
+    money.field.add(name="cents", number=1, type=proto.TYPE_INT64, label=proto.LABEL_OPTIONAL)
+    order_file = descriptor_pb2.FileDescriptorProto(name=f"{unique('order')}.proto", package="skiff.shop",
+                                                    syntax="proto3", dependency=[money_file.name])
+    order = order_file.message_type.add(name="Order")
+    order.field.add(name="id", number=1, type=proto.TYPE_STRING, label=proto.LABEL_OPTIONAL)
+    order.field.add(name="total", number=2, type=proto.TYPE_MESSAGE, type_name=".skiff.money.Money",
+                    label=proto.LABEL_OPTIONAL)
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(money_file)
+    pool.Add(order_file)
+    get = message_factory.GetMessageClass
+    return get(pool.FindMessageTypeByName("skiff.shop.Order")), get(pool.FindMessageTypeByName("skiff.money.Money"))
+
+
+def test_protobuf_serializer_registers_serialized_files_and_the_deserializer_reads_them(broker_factory, engine):
+    broker = broker_factory(engine, schema_registry=True)
+    registry = SchemaRegistryClient({"url": broker.registry_url})
+    topic = unique("orders-pb")
+    create_topic(broker.bootstrap, topic)
+    order_class, money_class = order_with_money_classes()
+    context = SerializationContext(topic, MessageField.VALUE)
+
+    # The serializer registers the imported file under its import path, then the Order file
+    # referencing it, both as base64 FileDescriptorProtos.
+    serialize = ProtobufSerializer(order_class, registry, {"auto.register.schemas": True})
+    first = serialize(order_class(id="o-1", total=money_class(cents=250)), context)
+    second = serialize(order_class(id="o-2", total=money_class(cents=99)), context)
+    latest = registry.get_latest_version(f"{topic}-value")
+    assert latest.schema.schema_type == "PROTOBUF"
+    [reference] = latest.schema.references
+    assert reference.subject == reference.name and reference.name.startswith("skiff/money-")
+    assert registry.get_latest_version(reference.subject).schema_id != latest.schema_id
+    # Registering the same classes again (a new serializer) finds the same ids.
+    again = ProtobufSerializer(order_class, registry, {"auto.register.schemas": True})(order_class(id="o-3"), context)
+    assert again[1:5] == first[1:5]
+
+    garbage = first[:6] + b"\x10\x01"  # field 2 as a varint where total is a message
+    assert outcomes(broker.bootstrap, topic, [first, garbage, second, garbage]) == [
+        KafkaError._INVALID_DIFFERENT_RECORD,
+        KafkaError.INVALID_RECORD,
+        KafkaError._INVALID_DIFFERENT_RECORD,
+        KafkaError.INVALID_RECORD,
+    ]
+    assert outcomes(broker.bootstrap, topic, [first, second]) == [None, None]
+
+    # The deserializer fetches the writer's schema and its reference with format=serialized.
+    deserialize = ProtobufDeserializer(order_class, {}, registry)
+    read = [deserialize(m.value(), context) for m in consume(broker.bootstrap, topic, count=2)]
+    assert [(m.id, m.total.cents) for m in read] == [("o-1", 250), ("o-2", 99)]
+
+
+def test_record_name_strategies_check_each_value_against_its_records_subject(broker_factory, engine):
+    broker = broker_factory(engine, schema_registry=True)
+    registry = SchemaRegistryClient({"url": broker.registry_url})
+    user_schema = json.loads(USER)
+    user_name = ".".join(filter(None, [user_schema.get("namespace"), user_schema["name"]]))
+    for strategy, name_subject in [
+        ("record", record_subject_name_strategy),
+        ("topic_record", topic_record_subject_name_strategy),
+    ]:
+        topic = unique(f"events-{strategy}")
+        create_topic(broker.bootstrap, topic, config={"skiff.subject.name.strategy": strategy})
+        context = SerializationContext(topic, MessageField.VALUE)
+        conf = {"auto.register.schemas": True, "subject.name.strategy": name_subject}
+        # Two record types in one topic, each registered under its own record's subject.
+        user = AvroSerializer(registry, USER, conf=conf)({"name": "ada", "age": 36}, context)
+        other = AvroSerializer(registry, OTHER, conf=conf)({"x": 7}, context)
+        expected_subject = user_name if strategy == "record" else f"{topic}-{user_name}"
+        assert registry.get_latest_version(expected_subject).schema_id == struct.unpack(">I", user[1:5])[0]
+
+        other_id = struct.unpack(">I", other[1:5])[0]
+        claims_other = framed(other_id, user[5:])  # Other's id on a User payload: does not decode
+        unframed = b'{"name": "ada"}'
+        assert outcomes(broker.bootstrap, topic, [user, other, claims_other, unframed, None]) == [
+            KafkaError._INVALID_DIFFERENT_RECORD,
+            KafkaError._INVALID_DIFFERENT_RECORD,
+            KafkaError.INVALID_RECORD,
+            KafkaError.INVALID_RECORD,
+            KafkaError._INVALID_DIFFERENT_RECORD,
+        ], strategy
+        # An id registered only under the topic's own `-value` subject names no record subject
+        # of this strategy's.
+        stray = registry.register_schema(unique("stray") + "-value", Schema(
+            json.dumps({"type": "record", "name": unique("Stray").replace("-", "_"), "fields": []}), "AVRO"))
+        assert outcomes(broker.bootstrap, topic, [framed(stray, b""), framed(stray, b"")]) == [
+            KafkaError.INVALID_RECORD, KafkaError.INVALID_RECORD]
+        assert outcomes(broker.bootstrap, topic, [user, other, None]) == [None, None, None], strategy
+        assert watermarks(broker.bootstrap, topic) == (0, 3)
+
+    # Raw framing cannot name a record: refused when the topic is created.
+    refused = unique("raw-by-record")
+    futures = admin(broker.bootstrap).create_topics([NewTopic(refused, 1, 1, config={
+        "skiff.subject.name.strategy": "record", "skiff.value.schema.framing": "raw"})])
+    assert error_code(wait_futures(futures)[refused]) == KafkaError.INVALID_CONFIG
 
 
 def test_kcat_writes_plain_json_into_a_raw_framed_topic(broker_factory, engine):

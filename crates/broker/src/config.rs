@@ -1,14 +1,42 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// Everything a broker is told at start. Brokers sharing one storage may differ only in
-/// `listen`/`advertised_*`; all cluster facts live in storage.
-#[derive(Debug, Clone)]
-pub struct BrokerConfig {
-    pub listen: SocketAddr,
-    /// Host clients are told to connect to.
+use skiff_net::{SecurityProtocol, TlsFiles};
+
+/// One listener of the broker: where it binds, what it speaks, and what clients that came in
+/// on it are told to connect to (Metadata, FindCoordinator, DescribeCluster).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerConfig {
+    /// Kafka's listener name: `PLAINTEXT`, `SSL`, or a name of the protocol map.
+    pub name: String,
+    pub protocol: SecurityProtocol,
+    pub bind: SocketAddr,
     pub advertised_host: String,
     pub advertised_port: i32,
+}
+
+impl ListenerConfig {
+    /// A plaintext listener named `PLAINTEXT` advertising the address it binds.
+    pub fn plaintext(bind: SocketAddr) -> Self {
+        Self {
+            name: "PLAINTEXT".to_owned(),
+            protocol: SecurityProtocol::Plaintext,
+            bind,
+            advertised_host: bind.ip().to_string(),
+            advertised_port: i32::from(bind.port()),
+        }
+    }
+}
+
+/// Everything a broker is told at start. Brokers sharing one storage may differ only in their
+/// listeners; all cluster facts live in storage.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// At least one; a client is answered with the advertised address of the listener it came
+    /// in on.
+    pub listeners: Vec<ListenerConfig>,
+    /// Certificate and key of the SSL listeners.
+    pub tls: Option<TlsFiles>,
     /// Node id reported to clients; brokers have no identity, so several may share one.
     pub node_id: i32,
     pub max_request_bytes: usize,
@@ -35,12 +63,11 @@ pub struct BrokerConfig {
 }
 
 impl BrokerConfig {
-    /// A config listening on `listen` and advertising the same address.
+    /// A config with one plaintext listener on `listen`, advertising the same address.
     pub fn for_address(listen: SocketAddr) -> Self {
         Self {
-            listen,
-            advertised_host: listen.ip().to_string(),
-            advertised_port: i32::from(listen.port()),
+            listeners: vec![ListenerConfig::plaintext(listen)],
+            tls: None,
             node_id: 0,
             max_request_bytes: skiff_protocol::frame::DEFAULT_MAX_REQUEST_BYTES,
             max_connections: 10_000,
@@ -52,5 +79,13 @@ impl BrokerConfig {
             retention_check_interval: Duration::from_secs(300),
             idle_exit: None,
         }
+    }
+}
+
+impl BrokerConfig {
+    /// The listener named `name`, or the first one (requests reach handlers only through a
+    /// listener of this config, so the fallback serves tests that call handlers directly).
+    pub fn listener(&self, name: &str) -> Option<&ListenerConfig> {
+        self.listeners.iter().find(|listener| listener.name == name).or(self.listeners.first())
     }
 }

@@ -2,20 +2,17 @@
 //!
 //! Requests on a connection are handled one at a time, as Kafka does (it mutes a channel until
 //! its response is sent): that keeps each producer's batches in order. Any frame we cannot make
-//! sense of ends only this connection, with a log line saying why.
-
-use std::net::SocketAddr;
+//! sense of ends only this connection, with a log line saying why. The stream may be plaintext
+//! or TLS: `skiff-net` established it and reads its frames.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use skiff_protocol::frame::check_request_length;
+use skiff_net::{ConnectionInfo, FrameError, FrameKind, FrameReader, ReadHalf, Stream, WriteHalf};
 use skiff_protocol::header::{decode_header, peek_prefix};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::sync::watch;
 use tracing::{debug, warn, Instrument};
 
-use crate::handlers::{self, Reply};
+use crate::handlers::{self, Reply, RequestContext};
 use crate::Broker;
 
 /// Why a connection ends before the client closed it between frames.
@@ -32,10 +29,10 @@ enum ConnectionError {
 
 impl ConnectionError {
     fn io(context: &str, error: std::io::Error) -> Self {
-        use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
-        match error.kind() {
-            BrokenPipe | ConnectionReset | ConnectionAborted => Self::PeerGone(error),
-            _ => Self::Refused(format!("{context}: {error}")),
+        if skiff_net::is_peer_gone(&error) {
+            Self::PeerGone(error)
+        } else {
+            Self::Refused(format!("{context}: {error}"))
         }
     }
 }
@@ -46,57 +43,70 @@ impl From<String> for ConnectionError {
     }
 }
 
+impl From<FrameError> for ConnectionError {
+    fn from(error: FrameError) -> Self {
+        match error {
+            FrameError::PeerGone(error) => Self::PeerGone(error),
+            other => Self::Refused(other.to_string()),
+        }
+    }
+}
+
 pub(crate) struct Connection {
     broker: Broker,
-    reader: BufReader<OwnedReadHalf>,
-    writer: BufWriter<OwnedWriteHalf>,
-    peer: SocketAddr,
+    reader: FrameReader<ReadHalf>,
+    writer: BufWriter<WriteHalf>,
+    info: ConnectionInfo,
     stop: watch::Receiver<bool>,
 }
 
 impl Connection {
     pub(crate) fn new(
         broker: Broker,
-        stream: TcpStream,
-        peer: SocketAddr,
+        stream: Stream,
+        info: ConnectionInfo,
         stop: watch::Receiver<bool>,
     ) -> Self {
         let (read, write) = stream.into_split();
+        let kind = FrameKind::Request { max_request_bytes: broker.config.max_request_bytes };
         Self {
             broker,
-            reader: BufReader::with_capacity(64 * 1024, read),
+            reader: FrameReader::new(read, kind),
             writer: BufWriter::with_capacity(64 * 1024, write),
-            peer,
+            info,
             stop,
         }
     }
 
     pub(crate) async fn run(mut self) {
-        debug!(peer = %self.peer, "connection opened");
+        let peer = self.info.peer;
+        debug!(%peer, listener = %self.info.listener.name, "connection opened");
         loop {
             let frame = tokio::select! {
-                frame = read_frame(&mut self.reader, self.broker.config.max_request_bytes) => frame,
+                frame = self.reader.next() => frame,
                 _ = self.stop.changed() => break,
             };
             let outcome = match frame {
-                Ok(Some(frame)) => self.answer(frame).await,
+                // A copy the request may keep (the memory engine stores produced batches as
+                // they arrived): a slice of the reader's buffer would pin all of it.
+                Ok(Some(frame)) => self.answer(Bytes::copy_from_slice(&frame)).await,
                 Ok(None) => break,
-                Err(error) => Err(error),
+                Err(error) => Err(error.into()),
             };
             match outcome {
                 Ok(()) => {}
                 Err(ConnectionError::PeerGone(error)) => {
-                    debug!(peer = %self.peer, %error, "client went away");
+                    debug!(%peer, %error, "client went away");
                     break;
                 }
                 Err(reason) => {
-                    warn!(peer = %self.peer, %reason, "closing connection");
+                    warn!(%peer, %reason, "closing connection");
                     break;
                 }
             }
         }
         let _ = self.writer.shutdown().await;
-        debug!(peer = %self.peer, "connection closed");
+        debug!(%peer, "connection closed");
     }
 
     /// Handles one request frame and writes its response (if the request wants one).
@@ -111,7 +121,11 @@ impl Connection {
             correlation_id = prefix.correlation_id,
             client_id = header.client_id.as_deref().unwrap_or(""),
         );
-        let reply = handlers::dispatch(&self.broker, api_key, &header, frame, self.peer)
+        let context = RequestContext {
+            connection: &self.info,
+            client_id: header.client_id.as_deref().unwrap_or_default(),
+        };
+        let reply = handlers::dispatch(&self.broker, api_key, &header, frame, &context)
             .instrument(span)
             .await
             .map_err(|error| format!("{api_key:?} v{}: {error}", prefix.api_version))?;
@@ -143,30 +157,4 @@ impl Connection {
         self.writer.write_all(body).await.map_err(io)?;
         self.writer.flush().await.map_err(io)
     }
-}
-
-/// Reads one frame. `Ok(None)` is a clean close between frames; errors say what was wrong.
-async fn read_frame(
-    reader: &mut BufReader<OwnedReadHalf>,
-    max_request_bytes: usize,
-) -> Result<Option<Bytes>, ConnectionError> {
-    // A close before the first byte is a normal goodbye; a close inside a frame is not.
-    let mut prefix = [0u8; 4];
-    match reader.read(&mut prefix[..1]).await {
-        Ok(0) => return Ok(None),
-        Ok(_) => {}
-        Err(error) => return Err(ConnectionError::io("read failed", error)),
-    }
-    reader
-        .read_exact(&mut prefix[1..])
-        .await
-        .map_err(|error| format!("truncated frame length: {error}"))?;
-    let length = check_request_length(prefix, max_request_bytes)
-        .map_err(|error| ConnectionError::Refused(error.to_string()))?;
-    let mut frame = BytesMut::zeroed(length);
-    reader
-        .read_exact(&mut frame)
-        .await
-        .map_err(|error| format!("truncated frame of {length} bytes: {error}"))?;
-    Ok(Some(frame.freeze()))
 }

@@ -1,8 +1,11 @@
 //! The Skiff broker: a Kafka protocol server that is a pure function of (request, storage).
 //!
 //! Layout, following the request path:
-//! - [`server`]: binds the listener (SO_REUSEADDR), bounds connections, shuts down gracefully.
-//! - `connection`: one task per client; reads frames with hard limits, answers in order.
+//! - [`server`]: binds the listeners (or takes them from a socket activator) and serves them
+//!   with the shared network layer (`skiff-net`: TLS, connection limit, graceful stop, idle
+//!   exit).
+//! - `connection`: one task per client; reads frames with hard limits, answers in order, and
+//!   hands the handlers that need it a request context (peer, listener, client id).
 //! - `handlers/`: one file per Kafka API, plus the table that ApiVersions is generated from.
 //! - [`Broker`]: what every handler gets: storage, configuration, the append notifier.
 //! - `groups`: consumer groups in storage: read, pure transition (`skiff-coordinator`),
@@ -30,5 +33,5 @@ mod transactions;
 mod validation;
 
 pub use broker::Broker;
-pub use config::BrokerConfig;
+pub use config::{BrokerConfig, ListenerConfig};
 pub use server::serve;

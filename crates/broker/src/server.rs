@@ -1,122 +1,135 @@
-//! The listener: accept, bound, spawn, and stop gracefully; or stop by itself when no client
-//! has been connected for a while (scale to zero), taking its listening socket from a socket
-//! activator (systemd's `LISTEN_FDS` protocol) so the next connection starts a new broker.
+//! The broker's listeners: bind them (or take them from a socket activator), serve them with
+//! the shared network layer (`skiff-net`), and stop gracefully; or stop by itself when no
+//! client has been connected for a while (scale to zero), so the next connection starts a new
+//! broker through the activator (systemd's `LISTEN_FDS` protocol).
 
 use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
-use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::{watch, Semaphore};
-use tokio::task::JoinSet;
+use skiff_net::tls::ReloadingAcceptor;
+use skiff_net::{Listener, ListenerInfo, SecurityProtocol, Server};
+use tokio::net::TcpListener;
 use tracing::{info, warn};
 
 use crate::connection::Connection;
 use crate::Broker;
 
-/// Binds the broker's listen address with SO_REUSEADDR, so a restarted broker gets its port
-/// back at once instead of failing while old sockets sit in TIME_WAIT.
-pub async fn bind(broker: &Broker) -> anyhow::Result<TcpListener> {
-    bind_address(broker.config.listen).await
+/// How long a shutdown waits for requests in flight before the broker exits anyway. Waits that
+/// are open-ended (JoinGroup, SyncGroup, a long-polling Fetch) end at once on shutdown, so only
+/// a storage call that hangs can use it up.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Binds every listener of the broker's config; listening sockets passed by a socket activator
+/// (`LISTEN_FDS`) take the place of the configured listeners in order.
+pub async fn bind(broker: &Broker) -> anyhow::Result<Vec<Listener>> {
+    let mut inherited = inherited_listeners()?.into_iter();
+    let tls = match &broker.config.tls {
+        Some(files) if needs_tls(broker) => Some(Arc::new(
+            ReloadingAcceptor::new(files.clone()).context("loading --tls-cert/--tls-key")?,
+        )),
+        _ => None,
+    };
+    let mut listeners = Vec::new();
+    for config in &broker.config.listeners {
+        let tcp = match inherited.next() {
+            Some(tcp) => {
+                info!(listener = %config.name, "serving the socket passed by the socket activator (LISTEN_FDS)");
+                tcp
+            }
+            None => bind_address(config.bind).await?,
+        };
+        let info = ListenerInfo { name: config.name.clone(), protocol: config.protocol };
+        listeners.push(Listener::new(info, tcp, tls.clone()).map_err(anyhow::Error::msg)?);
+    }
+    Ok(listeners)
+}
+
+fn needs_tls(broker: &Broker) -> bool {
+    broker.config.listeners.iter().any(|listener| listener.protocol == SecurityProtocol::Ssl)
 }
 
 /// Binds any listener of the broker process (Kafka, Schema Registry) with SO_REUSEADDR.
 pub async fn bind_address(address: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
-    let socket = if address.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }
-        .context("creating the listening socket")?;
-    socket.set_reuseaddr(true).context("setting SO_REUSEADDR")?;
-    socket.set_nodelay(true).context("setting TCP_NODELAY")?;
-    socket.bind(address).with_context(|| format!("cannot listen on {address}"))?;
-    socket.listen(1024).with_context(|| format!("cannot listen on {address}"))
+    skiff_net::listener::bind(address).with_context(|| format!("cannot listen on {address}"))
 }
 
-/// The listening socket a socket activator passed (systemd's `LISTEN_FDS` protocol: the first
-/// inherited descriptor, checked to belong to this process), or `None` when started without one.
-pub fn inherited_listener() -> anyhow::Result<Option<TcpListener>> {
+/// The listening sockets a socket activator passed (systemd's `LISTEN_FDS` protocol, checked
+/// to belong to this process), in order; empty when started without any.
+fn inherited_listeners() -> anyhow::Result<Vec<TcpListener>> {
     let mut inherited = listenfd::ListenFd::from_env();
-    if inherited.len() == 0 {
-        return Ok(None);
+    let mut listeners = Vec::new();
+    for index in 0..inherited.len() {
+        let Some(listener) = inherited
+            .take_tcp_listener(index)
+            .context("a socket passed in LISTEN_FDS is not a TCP listener")?
+        else {
+            continue;
+        };
+        listener.set_nonblocking(true).context("making the inherited socket non-blocking")?;
+        listeners.push(TcpListener::from_std(listener).context("using the inherited socket")?);
     }
-    let Some(listener) = inherited
-        .take_tcp_listener(0)
-        .context("the socket passed in LISTEN_FDS is not a TCP listener")?
-    else {
-        return Ok(None);
-    };
-    listener.set_nonblocking(true).context("making the inherited socket non-blocking")?;
-    Ok(Some(TcpListener::from_std(listener).context("using the inherited socket")?))
+    Ok(listeners)
 }
 
-/// Serves clients on `listener` until `shutdown` completes, then stops accepting, lets
-/// in-flight requests finish and returns.
+/// Serves clients on `listeners` until `shutdown` completes (or, with an idle exit, until no
+/// client has been connected for that long), then stops accepting, lets in-flight requests
+/// finish and returns.
 pub async fn serve(
     broker: Broker,
-    listener: TcpListener,
+    listeners: Vec<Listener>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let limit = Arc::new(Semaphore::new(broker.config.max_connections));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut connections = JoinSet::new();
+    let mut server = Server::new(broker.config.max_connections);
     let sweeper = tokio::spawn(crate::transactions::run_sweeper(
         broker.clone(),
         broker.config.transaction_check_interval,
-        stop_rx.clone(),
+        server.stopping(),
     ));
     let cleaner = tokio::spawn(crate::cleaner::run_cleaner(
         broker.clone(),
         broker.config.retention_check_interval,
-        stop_rx.clone(),
+        server.stopping(),
     ));
-    tokio::pin!(shutdown);
-    info!(address = %listener.local_addr()?, "listening");
-    let idle_exit = broker.config.idle_exit;
-    loop {
-        // Re-armed on every accept and every closed connection: it fires only after a whole
-        // idle period with no client connected.
-        let idle_for = idle_exit.filter(|_| connections.is_empty());
-        let idle = async {
-            match idle_for {
-                Some(period) => tokio::time::sleep(period).await,
-                None => std::future::pending().await,
+    for listener in listeners {
+        let broker = broker.clone();
+        server.serve(listener, move |stream, connection, stopping| {
+            let counted = broker.metrics().map(skiff_metrics::Metrics::connection_opened);
+            let connection = Connection::new(broker.clone(), stream, connection, stopping);
+            async move {
+                connection.run().await;
+                drop(counted);
             }
-        };
-        let next = async {
-            let permit = limit.clone().acquire_owned().await;
-            (permit, listener.accept().await)
-        };
-        let (permit, accepted) = tokio::select! {
-            _ = &mut shutdown => break,
-            _ = idle => {
-                info!(idle_ms = idle_exit.map_or(0, |p| p.as_millis()), "no client connected: exiting");
-                break;
-            }
-            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-            next = next => next,
-        };
-        let permit = permit.context("connection limit closed")?;
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                // Running out of file descriptors or similar: log, pause briefly, carry on.
-                warn!(%error, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let counted = broker.metrics().map(skiff_metrics::Metrics::connection_opened);
-        let connection = Connection::new(broker.clone(), stream, peer, stop_rx.clone());
-        connections.spawn(async move {
-            connection.run().await;
-            drop((permit, counted));
         });
     }
-    info!(open = connections.len(), "shutting down: finishing in-flight requests");
-    let _ = stop_tx.send(true);
+    let idle_exit = broker.config.idle_exit;
+    let idle = async {
+        match idle_exit {
+            Some(period) => server.idle_for(period).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = shutdown => {}
+        _ = idle => {
+            info!(idle_ms = idle_exit.map_or(0, |p| p.as_millis()), "no client connected: exiting");
+        }
+    }
+    info!(open = server.open_connections(), "shutting down: finishing in-flight requests");
+    server.stop();
     broker.begin_shutdown();
-    while connections.join_next().await.is_some() {}
-    let _ = sweeper.await;
-    let _ = cleaner.await;
+    let drained = async {
+        server.finished().await;
+        let _ = sweeper.await;
+        let _ = cleaner.await;
+    };
+    if tokio::time::timeout(SHUTDOWN_GRACE, drained).await.is_err() {
+        // Every acknowledged write is in storage already; what is cut short is unanswered.
+        warn!(
+            grace_s = SHUTDOWN_GRACE.as_secs(),
+            "requests still running after the grace period: exiting anyway"
+        );
+    }
     info!("stopped");
     Ok(())
 }

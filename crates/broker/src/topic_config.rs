@@ -197,9 +197,9 @@ pub(crate) const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         name: "skiff.subject.name.strategy",
         default: "topic",
         kind: ConfigType::String,
-        choices: &["topic"],
+        choices: &["topic", "record", "topic_record"],
         check: None,
-        doc: "How a record's subject is named: `topic` (TopicNameStrategy: `<topic>-key`, `<topic>-value`).",
+        doc: "How the values' subject is named: `topic` (TopicNameStrategy: `<topic>-value`), `record` (RecordNameStrategy: the record's full name) or `topic_record` (TopicRecordNameStrategy: `<topic>-<full name>`). Keys always use `<topic>-key`.",
     },
     TopicConfigDef {
         name: "skiff.value.schema.framing",
@@ -242,9 +242,16 @@ pub(crate) fn validate(name: &str, value: &str) -> Result<(), String> {
     }
 }
 
-/// Checks every override of a topic.
+/// Checks every override of a topic, and the combinations that cannot work.
 pub(crate) fn validate_all(configs: &BTreeMap<String, String>) -> Result<(), String> {
-    configs.iter().try_for_each(|(name, value)| validate(name, value))
+    configs.iter().try_for_each(|(name, value)| validate(name, value))?;
+    let by_record = effective(configs, "skiff.subject.name.strategy") != Some("topic");
+    if by_record && effective(configs, "skiff.value.schema.framing") == Some("raw") {
+        return Err("skiff.value.schema.framing=raw cannot be used with a record name strategy: \
+             a bare payload names no record"
+            .to_owned());
+    }
+    Ok(())
 }
 
 /// The effective value: the override if any, else the default.
@@ -268,6 +275,22 @@ mod tests {
         assert!(validate("message.timestamp.type", "LogAppendTime").is_ok());
         assert!(validate("no.such.config", "1").is_err());
         assert!(validate("preallocate", "yes").is_err());
+    }
+
+    #[test]
+    fn record_name_strategies_need_framed_values() {
+        let configs = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        };
+        let strategy = "skiff.subject.name.strategy";
+        let framing = "skiff.value.schema.framing";
+        assert!(validate_all(&configs(&[(strategy, "topic_record")])).is_ok());
+        assert!(validate_all(&configs(&[(strategy, "topic"), (framing, "raw")])).is_ok());
+        assert!(validate_all(&configs(&[(framing, "raw"), ("skiff.key.schema.framing", "raw")]))
+            .is_ok());
+        let refused = validate_all(&configs(&[(strategy, "record"), (framing, "raw")]));
+        assert!(refused.is_err_and(|message| message.contains("names no record")));
+        assert!(validate("skiff.subject.name.strategy", "record_topic").is_err());
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //!
 //! Records in Confluent's wire format (magic 0, schema id, Protobuf message indexes) must carry
 //! an id registered under the subject; with `skiff.<side>.schema.framing=raw` payloads carry no
-//! header and are checked against the subject's latest version. What a broker learned about a
+//! header and are checked against the subject's latest version. With
+//! `skiff.subject.name.strategy=record|topic_record` every value must be framed, its subject
+//! named after the record its schema describes. What a broker learned about a
 //! subject is trusted for [`SUBJECT_TTL`] (or until this broker's registry changes), so a
 //! schema registered through another broker is enforced here within that time; schemas by id
 //! are immutable and cached by the registry.
@@ -24,7 +26,7 @@ use skiff_protocol::produce::code_for_batch_error;
 use skiff_protocol::ErrorCode;
 use skiff_registry::{Registry, RegistryError};
 use skiff_schema::validator::{
-    CheckError, Framing, InvalidRecord, SchemaSource, SubjectInfo, TopicRules,
+    CheckError, Framing, InvalidRecord, SchemaSource, SubjectInfo, SubjectStrategy, TopicRules,
 };
 use skiff_schema::Schema;
 use skiff_storage::{Batch, StateStore, TopicMeta, Versioned};
@@ -178,6 +180,14 @@ impl Validator {
             key: framing("key"),
             value: framing("value"),
             null_values_pass: crate::cleaner::has_policy(topic, "compact"),
+            value_subject: match topic_config::effective(
+                &topic.configs,
+                "skiff.subject.name.strategy",
+            ) {
+                Some("record") => SubjectStrategy::Record,
+                Some("topic_record") => SubjectStrategy::TopicRecord,
+                _ => SubjectStrategy::Topic,
+            },
         };
         match self.inner.check(&topic.name, &rules, batches, inflate_limit).await {
             Ok(invalid) => Ok(invalid

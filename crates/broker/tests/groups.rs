@@ -43,12 +43,12 @@ const ADVERTISED_PORT: i32 = 19092;
 async fn start_on(storage: Storage) -> std::net::SocketAddr {
     let mut config = BrokerConfig::for_address("127.0.0.1:0".parse().expect("address"));
     config.group_initial_rebalance_delay_ms = 0;
-    config.advertised_host = ADVERTISED_HOST.to_owned();
-    config.advertised_port = ADVERTISED_PORT;
+    config.listeners[0].advertised_host = ADVERTISED_HOST.to_owned();
+    config.listeners[0].advertised_port = ADVERTISED_PORT;
     let broker = Broker::new(storage, config);
-    let listener = skiff_broker::server::bind(&broker).await.expect("bind");
-    let address = listener.local_addr().expect("address");
-    tokio::spawn(skiff_broker::serve(broker, listener, std::future::pending()));
+    let listeners = skiff_broker::server::bind(&broker).await.expect("bind");
+    let address = listeners[0].local_addr().expect("address");
+    tokio::spawn(skiff_broker::serve(broker, listeners, std::future::pending()));
     address
 }
 
@@ -512,10 +512,10 @@ async fn a_waiting_join_is_handed_to_another_broker_when_this_one_stops() {
     let mut config = BrokerConfig::for_address("127.0.0.1:0".parse().expect("address"));
     config.group_initial_rebalance_delay_ms = 0;
     let broker = Broker::new(storage.clone(), config);
-    let listener = skiff_broker::server::bind(&broker).await.expect("bind");
-    let address = listener.local_addr().expect("address");
+    let listeners = skiff_broker::server::bind(&broker).await.expect("bind");
+    let address = listeners[0].local_addr().expect("address");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(skiff_broker::serve(broker, listener, async {
+    let server = tokio::spawn(skiff_broker::serve(broker, listeners, async {
         let _ = stopped.await;
     }));
     let mut first = connect(address).await;

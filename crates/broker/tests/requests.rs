@@ -17,9 +17,9 @@ use tokio::net::TcpStream;
 async fn start() -> std::net::SocketAddr {
     let config = BrokerConfig::for_address("127.0.0.1:0".parse().expect("address"));
     let broker = Broker::new(skiff_storage_memory::MemoryEngine::storage(), config);
-    let listener = skiff_broker::server::bind(&broker).await.expect("bind");
-    let address = listener.local_addr().expect("address");
-    tokio::spawn(skiff_broker::serve(broker, listener, std::future::pending()));
+    let listeners = skiff_broker::server::bind(&broker).await.expect("bind");
+    let address = listeners[0].local_addr().expect("address");
+    tokio::spawn(skiff_broker::serve(broker, listeners, std::future::pending()));
     address
 }
 
@@ -417,9 +417,9 @@ async fn an_idle_broker_exits_by_itself_only_once_no_client_is_connected() {
     let mut config = BrokerConfig::for_address("127.0.0.1:0".parse().expect("address"));
     config.idle_exit = Some(Duration::from_millis(300));
     let broker = Broker::new(skiff_storage_memory::MemoryEngine::storage(), config);
-    let listener = skiff_broker::server::bind(&broker).await.expect("bind");
-    let address = listener.local_addr().expect("address");
-    let served = tokio::spawn(skiff_broker::serve(broker, listener, std::future::pending()));
+    let listeners = skiff_broker::server::bind(&broker).await.expect("bind");
+    let address = listeners[0].local_addr().expect("address");
+    let served = tokio::spawn(skiff_broker::serve(broker, listeners, std::future::pending()));
     let mut stream = TcpStream::connect(address).await.expect("connect");
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert!(!served.is_finished(), "a connected client keeps the broker running");
@@ -447,4 +447,68 @@ async fn a_compression_bomb_is_refused_before_it_is_inflated_whole() {
     assert_eq!(partition.error_code, 18, "RECORD_LIST_TOO_LARGE: {:?}", partition.error_message);
     let fetched = call(&mut stream, &fetch_request("bombed", 0, 0), 12).await;
     assert_eq!(fetched.responses[0].partitions[0].high_watermark, 0, "nothing stored");
+}
+
+#[tokio::test]
+async fn a_shutdown_answers_a_long_polling_fetch_instead_of_waiting_it_out() {
+    let config = BrokerConfig::for_address("127.0.0.1:0".parse().expect("address"));
+    let broker = Broker::new(skiff_storage_memory::MemoryEngine::storage(), config);
+    let listeners = skiff_broker::server::bind(&broker).await.expect("bind");
+    let address = listeners[0].local_addr().expect("address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(skiff_broker::serve(broker, listeners, async {
+        let _ = stopped.await;
+    }));
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    create_topic(&mut stream, "t").await;
+    // A fetch that would wait ten minutes for data that never comes.
+    stream.write_all(&frame(&fetch_request("t", 0, 600_000), 12, 5)).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _ = stop.send(());
+    let answered =
+        tokio::time::timeout(Duration::from_secs(20), receive::<FetchRequest>(&mut stream, 12, 5))
+            .await
+            .expect("the waiting fetch is answered by the shutdown");
+    assert_eq!(answered.responses[0].partitions[0].high_watermark, 0);
+    let outcome = tokio::time::timeout(Duration::from_secs(20), served).await;
+    assert!(matches!(outcome, Ok(Ok(Ok(())))), "the broker stops cleanly: {outcome:?}");
+}
+
+/// A request frame whose body is `body` as is: any bytes, with a valid header.
+fn raw_frame(api_key: ApiKey, version: i16, correlation_id: i32, body: &[u8]) -> BytesMut {
+    let header = RequestHeader::default()
+        .with_request_api_key(api_key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(StrBytes::from_static_str("liar")));
+    let mut payload = BytesMut::new();
+    header.encode(&mut payload, MetadataRequest::header_version(version)).expect("header");
+    payload.extend_from_slice(body);
+    let mut framed = BytesMut::with_capacity(payload.len() + 4);
+    framed.put_i32(payload.len() as i32);
+    framed.extend_from_slice(&payload);
+    framed
+}
+
+#[tokio::test]
+async fn array_counts_beyond_the_frame_are_refused_without_reserving_memory() {
+    let address = start().await;
+    // Metadata v1: topics is an array with a 4-byte count; v9: a compact array (varint count).
+    let lying = [
+        raw_frame(ApiKey::Metadata, 1, 1, &i32::MAX.to_be_bytes()),
+        raw_frame(ApiKey::Metadata, 9, 2, &[0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0, 0]),
+    ];
+    for frame in lying {
+        let mut stream = TcpStream::connect(address).await.expect("connect");
+        stream.write_all(&frame).await.expect("write");
+        // The request cannot decode: the connection is closed, the broker lives on.
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut rest))
+            .await
+            .expect("closed, not left hanging");
+        assert!(matches!(read, Ok(0) | Err(_)), "no answer to a lying request: {read:?}");
+    }
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    let versions = call(&mut stream, &ApiVersionsRequest::default(), 3).await;
+    assert_eq!(versions.error_code, 0, "the broker still serves");
 }

@@ -18,15 +18,13 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::ApiKey;
+use skiff_net::{FrameKind, FrameReader, Stream, WriteHalf};
 use skiff_protocol::header::peek_prefix;
 use tokio::io::{AsyncWriteExt, BufWriter};
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tracing::{debug, trace, warn};
 
 use crate::error::ProxyError;
-use crate::frame::{FrameKind, FrameReader};
 use crate::hook::{ProduceVerdict, ProduceView};
 use crate::rewrite::{self, RequestInfo};
 use crate::routing::{self, Lane};
@@ -53,7 +51,7 @@ struct Pending {
 
 pub(crate) struct ClientConnection {
     context: Arc<Context>,
-    stream: TcpStream,
+    stream: Stream,
     peer: SocketAddr,
     target: Target,
     stop: watch::Receiver<bool>,
@@ -79,7 +77,7 @@ struct Lanes {
 impl ClientConnection {
     pub(crate) fn new(
         context: Arc<Context>,
-        stream: TcpStream,
+        stream: Stream,
         peer: SocketAddr,
         target: Target,
         stop: watch::Receiver<bool>,
@@ -315,7 +313,7 @@ async fn write_responses(
     peer: SocketAddr,
     mut pending: mpsc::Receiver<Pending>,
     unanswered: Arc<AtomicUsize>,
-    mut writer: BufWriter<OwnedWriteHalf>,
+    mut writer: BufWriter<WriteHalf>,
 ) {
     let result = async {
         loop {
@@ -372,7 +370,7 @@ fn client_gone(error: std::io::Error) -> String {
     format!("client write failed: {error}")
 }
 
-async fn write_frame(writer: &mut BufWriter<OwnedWriteHalf>, frame: &[u8]) -> std::io::Result<()> {
+async fn write_frame(writer: &mut BufWriter<WriteHalf>, frame: &[u8]) -> std::io::Result<()> {
     let length = i32::try_from(frame.len())
         .map_err(|_| std::io::Error::other("response larger than 2 GiB"))?;
     writer.write_all(&length.to_be_bytes()).await?;

@@ -1,11 +1,12 @@
-//! Listeners: the bootstrap port, one port per upstream broker, accept loops and shutdown.
+//! Listeners: the bootstrap port and one port per upstream broker, served by the shared
+//! network layer (`skiff-net`: accept loops, connection limit, graceful shutdown).
 
 use std::future::Future;
 use std::sync::Arc;
 
+use skiff_net::{Listener, ListenerInfo, SecurityProtocol, Server};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch, Semaphore};
-use tokio::task::JoinSet;
+use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::client::ClientConnection;
@@ -64,84 +65,56 @@ pub fn bind(config: ProxyConfig, hook: Arc<dyn ProduceHook>) -> Result<Listeners
 }
 
 /// Serves clients until `shutdown` completes, then stops accepting, lets in-flight requests
-/// finish and returns.
+/// finish and returns. Upstream brokers learned later get their proxy ports served as they
+/// come.
 pub async fn serve(
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ProxyError> {
     let Listeners { context, bootstrap, mut routes } = listeners;
-    let limit = Arc::new(Semaphore::new(context.config.max_connections.max(1)));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut accept_loops = JoinSet::new();
-    let start =
-        |accept_loops: &mut JoinSet<()>, listener: std::net::TcpListener, target: Target| {
-            let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-            match TcpListener::from_std(listener) {
-                Ok(listener) => {
-                    info!(%address, ?target, "listening");
-                    accept_loops.spawn(accept_loop(
+    let mut server = Server::new(context.config.max_connections);
+    let start = |server: &mut Server, listener: std::net::TcpListener, target: Target| {
+        let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let serving = listener
+            .set_nonblocking(true)
+            .and_then(|()| TcpListener::from_std(listener))
+            .map_err(|error| error.to_string())
+            .and_then(|tcp| Listener::new(plaintext(), tcp, None));
+        match serving {
+            Ok(listener) => {
+                info!(%address, ?target, "listening");
+                let context = context.clone();
+                server.serve(listener, move |stream, connection, stopping| {
+                    ClientConnection::new(
                         context.clone(),
-                        listener,
-                        target,
-                        limit.clone(),
-                        stop_rx.clone(),
-                    ));
-                }
-                Err(error) => warn!(%address, %error, "cannot serve listener"),
+                        stream,
+                        connection.peer,
+                        target.clone(),
+                        stopping,
+                    )
+                    .run()
+                });
             }
-        };
-    start(&mut accept_loops, bootstrap, Target::Bootstrap);
+            Err(error) => warn!(%address, %error, "cannot serve listener"),
+        }
+    };
+    start(&mut server, bootstrap, Target::Bootstrap);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            Some(route) = routes.recv() => start(&mut accept_loops, route.listener, route.target),
+            Some(route) = routes.recv() => start(&mut server, route.listener, route.target),
         }
     }
     info!("shutting down: finishing in-flight requests");
-    let _ = stop_tx.send(true);
-    while accept_loops.join_next().await.is_some() {}
+    server.stop();
+    server.finished().await;
     info!("stopped");
     Ok(())
 }
 
-async fn accept_loop(
-    context: Arc<Context>,
-    listener: TcpListener,
-    target: Target,
-    limit: Arc<Semaphore>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut connections = JoinSet::new();
-    loop {
-        let permit = tokio::select! {
-            _ = stop.wait_for(|stop| *stop) => break,
-            permit = limit.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-        };
-        let accepted = tokio::select! {
-            _ = stop.wait_for(|stop| *stop) => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                // Out of file descriptors or similar: log, pause briefly, carry on.
-                warn!(%error, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let connection =
-            ClientConnection::new(context.clone(), stream, peer, target.clone(), stop.clone());
-        connections.spawn(async move {
-            connection.run().await;
-            drop(permit);
-        });
-        while connections.try_join_next().is_some() {}
-    }
-    while connections.join_next().await.is_some() {}
+/// The proxy's client listeners speak plaintext for now (TLS toward clients comes with the
+/// proxy's security work).
+fn plaintext() -> ListenerInfo {
+    ListenerInfo { name: "PLAINTEXT".to_owned(), protocol: SecurityProtocol::Plaintext }
 }

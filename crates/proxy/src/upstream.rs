@@ -22,7 +22,8 @@ use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit};
 use tracing::{debug, warn};
 
 use crate::error::ProxyError;
-use crate::frame::{correlation_id, set_correlation_id, FrameKind, FrameReader};
+use crate::frame::{correlation_id, set_correlation_id};
+use skiff_net::{FrameKind, FrameReader};
 
 /// Requests queued for writing per upstream connection before senders wait.
 const OUTBOUND_QUEUE: usize = 1024;

@@ -92,6 +92,27 @@ async fn identical_schemas_share_one_id_across_subjects() {
 }
 
 #[tokio::test]
+async fn a_serialized_protobuf_descriptor_is_the_same_schema_as_its_source() {
+    let registry = Registry::new(storage());
+    let protobuf = |text: String| NewSchema {
+        schema_type: SchemaType::Protobuf,
+        text,
+        ..NewSchema::default()
+    };
+    let source = "syntax = \"proto3\";\npackage shop;\nmessage Order { string id = 1; }\n";
+    let first =
+        registry.register("orders-value", protobuf(source.to_owned())).await.expect("source");
+    let stored = registry.schema_by_id(first.id).await.expect("read").expect("exists");
+    let serialized = stored.schema.serialized().expect("protobuf is serialized");
+    let again =
+        registry.register("orders-value", protobuf(serialized.clone())).await.expect("again");
+    assert_eq!(again, first, "what confluent-kafka's serializer registers is the same schema");
+    let found =
+        registry.lookup("orders-value", &protobuf(serialized), false).await.expect("lookup");
+    assert_eq!(found.id, first.id);
+}
+
+#[tokio::test]
 async fn racing_registries_get_unique_ids_and_consecutive_versions() {
     let shared = Arc::new(CountingConflicts { inner: storage(), conflicts: AtomicUsize::new(0) });
     let brokers =

@@ -53,6 +53,12 @@ impl AvroSchema {
         self.canonical.clone()
     }
 
+    /// The full name of the schema's top-level named type (record, enum or fixed), what the
+    /// record name strategies name subjects after.
+    pub(crate) fn record_name(&self) -> Option<String> {
+        self.resolved.name().map(|name| name.fullname(None))
+    }
+
     /// `null`, or a union with a `null` branch.
     pub(crate) fn accepts_null(&self) -> bool {
         match &self.resolved {

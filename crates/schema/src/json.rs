@@ -47,6 +47,12 @@ impl JsonSchema {
         sorted_json(&self.value)
     }
 
+    /// The schema's `title`: what Confluent's record name strategies name a JSON Schema
+    /// subject after.
+    pub(crate) fn record_name(&self) -> Option<String> {
+        self.value.get("title").and_then(Value::as_str).map(str::to_owned)
+    }
+
     pub(crate) fn validate(&self, payload: &[u8]) -> Result<(), ValidationError> {
         let text = std::str::from_utf8(payload)
             .map_err(|e| ValidationError::NotJson(format!("not UTF-8: {e}")))?;

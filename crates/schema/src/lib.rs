@@ -246,6 +246,32 @@ impl Schema {
         }
     }
 
+    /// The schema as Confluent's `format=serialized` gives it: for Protobuf a base64-encoded
+    /// serialized `FileDescriptorProto` (what confluent-kafka's `ProtobufDeserializer` reads);
+    /// `None` for the other formats, which have one form only.
+    pub fn serialized(&self) -> Option<String> {
+        match &self.format {
+            Format::Protobuf(schema) => Some(schema.serialized()),
+            Format::Avro(_) | Format::Json(_) => None,
+        }
+    }
+
+    /// The record name Confluent's `RecordNameStrategy` and `TopicRecordNameStrategy` name
+    /// subjects after: the full name of an Avro schema's named type, the full name of the
+    /// Protobuf message `message_indexes` select, a JSON Schema's `title`.
+    pub fn record_name(&self, message_indexes: &[i32]) -> Result<String, ValidationError> {
+        let unnamed = |what: &str| ValidationError::mismatch("", format!("the schema {what}"));
+        match &self.format {
+            Format::Avro(schema) => schema
+                .record_name()
+                .ok_or_else(|| unnamed("is not a named Avro type (record, enum or fixed)")),
+            Format::Json(schema) => {
+                schema.record_name().ok_or_else(|| unnamed("has no `title` to name its records"))
+            }
+            Format::Protobuf(schema) => schema.record_name(message_indexes),
+        }
+    }
+
     /// Whether a null record (no bytes at all) is a value of the schema: Avro `null` or a
     /// union with `null`, JSON Schema that accepts `null`; never a Protobuf message.
     pub fn accepts_null(&self) -> bool {

@@ -1,11 +1,18 @@
 //! Protobuf: compile .proto text with imports from memory, decode payloads as the message the
 //! message indexes select, compare descriptors for compatibility.
+//!
+//! A schema (and each referenced file) is either .proto source or, as confluent-kafka's
+//! `ProtobufSerializer` registers it, a base64-encoded serialized `FileDescriptorProto`; both
+//! compile to the same descriptor, so both give the same canonical form and schema id.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use miette::Diagnostic;
 use prost::Message as _;
+use prost_reflect::prost_types::FileDescriptorProto;
 use prost_reflect::{
     Cardinality, DescriptorPool, DynamicMessage, FieldDescriptor, FileDescriptor, Kind,
     MessageDescriptor, ReflectMessage, Value,
@@ -60,6 +67,21 @@ impl ProtobufSchema {
             let _ = write!(hex, "{byte:02x}");
         }
         hex
+    }
+
+    /// The compiled file as Confluent's `format=serialized` answers it: a base64-encoded
+    /// serialized `FileDescriptorProto` (no source positions), what confluent-kafka's
+    /// `ProtobufDeserializer` asks for.
+    pub(crate) fn serialized(&self) -> String {
+        let mut proto = self.file.file_descriptor_proto().clone();
+        proto.source_code_info = None;
+        BASE64.encode(proto.encode_to_vec())
+    }
+
+    /// The full name of the message type the indexes select: the subject of the record name
+    /// strategies.
+    pub(crate) fn record_name(&self, message_indexes: &[i32]) -> Result<String, ValidationError> {
+        Ok(self.message(message_indexes)?.full_name().to_owned())
     }
 
     pub(crate) fn validate(
@@ -183,10 +205,28 @@ struct Sources(HashMap<String, String>);
 impl FileResolver for Sources {
     fn open_file(&self, name: &str) -> Result<File, protox::Error> {
         match self.0.get(name) {
-            Some(source) => File::from_source(name, source),
+            Some(text) => match serialized_descriptor(text) {
+                Some(mut proto) => {
+                    // Compiled under the name it is imported by, whatever name it was built with.
+                    proto.name = Some(name.to_owned());
+                    Ok(File::from_file_descriptor_proto(proto))
+                }
+                None => File::from_source(name, text),
+            },
             None => Err(protox::Error::file_not_found(name)),
         }
     }
+}
+
+/// The `FileDescriptorProto` a schema text encodes in base64, if it is one. Source text never
+/// is: any .proto file with a declaration holds whitespace or characters base64 lacks.
+fn serialized_descriptor(text: &str) -> Option<FileDescriptorProto> {
+    let text = text.trim();
+    if text.is_empty() || text.contains(char::is_whitespace) {
+        return None;
+    }
+    let bytes = BASE64.decode(text).ok()?;
+    FileDescriptorProto::decode(bytes.as_slice()).ok()
 }
 
 /// The compiler's message with the file, line and column it points at.

@@ -15,6 +15,12 @@
 //! - [`Framing::Raw`]: the bare payload must decode under the subject's latest version.
 //! - A null payload passes if the latest version accepts null (Avro `null` unions, JSON Schema
 //!   allowing `null`), or for values when the caller says null values pass (tombstones).
+//!
+//! With the record name strategies ([`SubjectStrategy::Record`], [`SubjectStrategy::TopicRecord`])
+//! a topic carries records of several types, so its values have no one subject: every non-null
+//! value must be in the wire format, and its schema id must be registered under the subject its
+//! own schema names (the record's full name, or `<topic>-<full name>`). Keys keep their
+//! `<topic>-key` subject: keys are rarely records.
 
 use std::sync::Arc;
 
@@ -70,6 +76,19 @@ pub enum Framing {
     Raw,
 }
 
+/// How the subject of a topic's values is named: Confluent's subject name strategies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SubjectStrategy {
+    /// `TopicNameStrategy`: `<topic>-value`.
+    #[default]
+    Topic,
+    /// `RecordNameStrategy`: the record's full name (Avro named type, Protobuf message, JSON
+    /// Schema `title`).
+    Record,
+    /// `TopicRecordNameStrategy`: `<topic>-<the record's full name>`.
+    TopicRecord,
+}
+
 /// How a topic's records are checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TopicRules {
@@ -77,6 +96,8 @@ pub struct TopicRules {
     pub value: Framing,
     /// Null values pass whatever the schema says: tombstones of a compacted topic.
     pub null_values_pass: bool,
+    /// How the values' subject is named.
+    pub value_subject: SubjectStrategy,
 }
 
 /// An invalid record: its index within its batch (what `record_errors` name) and why.
@@ -102,13 +123,20 @@ impl Side {
     }
 }
 
-/// One side of a topic's records and the subject that governs it.
+/// The subject that governs one side of a topic's records.
 struct Rule {
-    side: Side,
     subject: String,
     framing: Framing,
     info: Arc<SubjectInfo>,
     latest: Arc<Schema>,
+}
+
+/// What governs one side of a topic's records.
+enum Governed {
+    /// One subject, named after the topic.
+    Subject(Rule),
+    /// Each record's own subject, named after its record (values only).
+    ByRecord { strategy: SubjectStrategy, framing: Framing },
 }
 
 /// Checks record batches against the subjects of their topic.
@@ -133,13 +161,21 @@ impl Validator {
     ) -> Result<Vec<InvalidRecord>, CheckError> {
         let mut active = Vec::new();
         for (side, framing) in [(Side::Key, rules.key), (Side::Value, rules.value)] {
+            let strategy = match side {
+                Side::Key => SubjectStrategy::Topic,
+                Side::Value => rules.value_subject,
+            };
+            if strategy != SubjectStrategy::Topic {
+                active.push((side, Governed::ByRecord { strategy, framing }));
+                continue;
+            }
             let subject = format!("{topic}-{}", side.name());
             let info = self.source.subject(&subject).await?;
             let Some(latest) = info.latest.clone() else { continue };
             if info.ids.is_empty() {
                 continue;
             }
-            active.push(Rule { side, subject, framing, info, latest });
+            active.push((side, Governed::Subject(Rule { subject, framing, info, latest })));
         }
         if active.is_empty() {
             return Ok(Vec::new());
@@ -148,21 +184,81 @@ impl Validator {
         for batch in batches.iter().filter(|batch| !batch.header.is_control()) {
             let decoded = records::decode_within(batch, inflate_limit)?;
             for (record, index) in decoded.iter().zip(0..) {
-                for rule in &active {
-                    let (payload, null_passes) = match rule.side {
+                for (side, governed) in &active {
+                    let (payload, null_passes) = match side {
                         Side::Key => (record.key.as_ref(), false),
                         Side::Value => (record.value.as_ref(), rules.null_values_pass),
                     };
-                    if let Err(reason) = self.check_payload(rule, payload, null_passes).await? {
+                    let checked = match governed {
+                        Governed::Subject(rule) => {
+                            self.check_payload(rule, payload, null_passes).await?
+                        }
+                        Governed::ByRecord { strategy, framing } => {
+                            self.check_by_record(topic, *strategy, *framing, payload).await?
+                        }
+                    };
+                    if let Err(reason) = checked {
                         invalid.push(InvalidRecord {
                             index,
-                            reason: format!("{}: {reason}", rule.side.name()),
+                            reason: format!("{}: {reason}", side.name()),
                         });
                     }
                 }
             }
         }
         Ok(invalid)
+    }
+
+    /// Checks a value under a record name strategy: the subject is the one its own schema
+    /// names. A null value passes: there is no one schema to ask whether it may be null.
+    async fn check_by_record(
+        &self,
+        topic: &str,
+        strategy: SubjectStrategy,
+        framing: Framing,
+        payload: Option<&Bytes>,
+    ) -> Result<Result<(), String>, CheckError> {
+        let Some(payload) = payload else { return Ok(Ok(())) };
+        if framing == Framing::Raw {
+            return Ok(Err("a bare payload names no record: the record name strategies need \
+                 the wire format"
+                .to_owned()));
+        }
+        // The id comes before anything type-specific; the type says how the rest is framed.
+        let id = match wire::parse(payload, crate::SchemaType::Avro) {
+            Ok(framed) => framed.schema_id,
+            Err(error) => return Ok(Err(error.to_string())),
+        };
+        let Some(schema) = self.schema_by_wire_id(id).await? else {
+            return Ok(Err(format!("schema id {id} does not exist")));
+        };
+        let framed = match wire::parse(payload, schema.schema_type()) {
+            Ok(framed) => framed,
+            Err(error) => return Ok(Err(error.to_string())),
+        };
+        let record = match schema.record_name(&framed.message_indexes) {
+            Ok(record) => record,
+            Err(error) => return Ok(Err(format!("schema id {id}: {error}"))),
+        };
+        let subject = match strategy {
+            SubjectStrategy::TopicRecord => format!("{topic}-{record}"),
+            SubjectStrategy::Record | SubjectStrategy::Topic => record,
+        };
+        let info = self.source.subject(&subject).await?;
+        if !info.ids.iter().any(|&known| i64::from(known) == i64::from(id)) {
+            return Ok(Err(format!("schema id {id} is not registered under subject {subject}")));
+        }
+        Ok(schema
+            .validate(framed.payload, &framed.message_indexes)
+            .map_err(|error| format!("schema id {id}: {error}")))
+    }
+
+    /// The schema a wire header's id names, if any.
+    async fn schema_by_wire_id(&self, id: u32) -> Result<Option<Arc<Schema>>, CheckError> {
+        match i32::try_from(id) {
+            Ok(id) => self.source.by_id(id).await,
+            Err(_) => Ok(None),
+        }
     }
 
     /// `Ok(Err(reason))` for an invalid payload; `Err` when it could not be checked.
@@ -188,14 +284,11 @@ impl Validator {
             Ok(framed) => framed,
             Err(error) => return Ok(Err(error.to_string())),
         };
-        let Ok(id) = i32::try_from(framed.schema_id) else {
-            return Ok(Err(format!("schema id {} does not exist", framed.schema_id)));
-        };
-        let known = self.source.by_id(id).await?;
-        let Some(schema) = known else {
+        let id = framed.schema_id;
+        let Some(schema) = self.schema_by_wire_id(id).await? else {
             return Ok(Err(format!("schema id {id} does not exist")));
         };
-        if !rule.info.ids.contains(&id) {
+        if !rule.info.ids.iter().any(|&known| i64::from(known) == i64::from(id)) {
             return Ok(Err(format!(
                 "schema id {id} is not registered under subject {}",
                 rule.subject
@@ -325,6 +418,49 @@ mod tests {
             TopicRules { value: Framing::Raw, null_values_pass: true, ..TopicRules::default() };
         let found = check(source, rules, vec![Some(Bytes::from_static(&[0x54])), None]);
         assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn record_name_strategies_take_the_subject_from_the_record() {
+        const ORDER: &str = r#"{"type":"record","name":"Order","namespace":"shop","fields":[]}"#;
+        let source = || {
+            FakeSource::default()
+                .with("shop.Order", 1, ORDER)
+                .with("users-shop.Order", 2, ORDER)
+                .with("users-value", 3, USER)
+        };
+        let values = || {
+            vec![
+                Some(framed(1, &[])),
+                Some(framed(2, &[])),
+                Some(framed(3, &[0x54])),
+                Some(Bytes::from_static(b"{}")),
+                None,
+            ]
+        };
+        let record = TopicRules { value_subject: SubjectStrategy::Record, ..TopicRules::default() };
+        let found = check(source(), record, values());
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert_eq!(found[0], "1: value: schema id 2 is not registered under subject shop.Order");
+        // The User schema names its record `User`, a subject that does not exist.
+        assert_eq!(found[1], "2: value: schema id 3 is not registered under subject User");
+        assert!(found[2].starts_with("3: value: "), "{found:?}");
+
+        let topic_record =
+            TopicRules { value_subject: SubjectStrategy::TopicRecord, ..TopicRules::default() };
+        let found = check(source(), topic_record, values());
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert_eq!(
+            found[0],
+            "0: value: schema id 1 is not registered under subject users-shop.Order"
+        );
+
+        let raw = TopicRules { value: Framing::Raw, ..record };
+        let found = check(source(), raw, vec![Some(Bytes::from_static(&[0x54]))]);
+        assert_eq!(
+            found,
+            ["0: value: a bare payload names no record: the record name strategies need the wire format"]
+        );
     }
 
     #[test]

@@ -4,21 +4,23 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 pub(super) use kafka_protocol::messages::DescribeClusterRequest;
 use kafka_protocol::messages::{BrokerId, DescribeClusterResponse};
 
-use super::str_bytes;
+use super::{str_bytes, RequestContext};
 use crate::{errors, Broker};
 
 pub(super) async fn handle(
     broker: &Broker,
     _version: i16,
     request: DescribeClusterRequest,
+    context: &RequestContext<'_>,
 ) -> DescribeClusterResponse {
+    let (host, port) = context.advertised(broker);
     let response = DescribeClusterResponse::default()
         .with_endpoint_type(request.endpoint_type)
         .with_controller_id(BrokerId(broker.config.node_id))
         .with_brokers(vec![DescribeClusterBroker::default()
             .with_broker_id(BrokerId(broker.config.node_id))
-            .with_host(str_bytes(broker.config.advertised_host.clone()))
-            .with_port(broker.config.advertised_port)]);
+            .with_host(str_bytes(host))
+            .with_port(port)]);
     match broker.cluster_id().await {
         Ok(id) => response.with_cluster_id(str_bytes(id)),
         Err(error) => response

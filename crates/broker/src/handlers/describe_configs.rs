@@ -103,7 +103,7 @@ fn broker_entries(broker: &Broker) -> Vec<Entry> {
     vec![
         entry(
             "advertised.listeners",
-            format!("PLAINTEXT://{}:{}", config.advertised_host, config.advertised_port),
+            listed(config, |l| format!("{}://{}:{}", l.name, l.advertised_host, l.advertised_port)),
             ConfigType::String,
             "Address clients are told to connect to.",
         ),
@@ -120,8 +120,14 @@ fn broker_entries(broker: &Broker) -> Vec<Entry> {
             "Storage provides durability; reported as 1.",
         ),
         entry(
+            "listener.security.protocol.map",
+            listed(config, |l| format!("{}:{}", l.name, l.protocol)),
+            ConfigType::String,
+            "The security protocol of each listener.",
+        ),
+        entry(
             "listeners",
-            format!("PLAINTEXT://{}", config.listen),
+            listed(config, |l| format!("{}://{}", l.name, l.bind)),
             ConfigType::String,
             "Address the broker accepts clients on.",
         ),
@@ -201,4 +207,9 @@ fn synonyms(entry: &Entry) -> Vec<DescribeConfigsSynonym> {
         );
     }
     list
+}
+
+/// The broker's listeners, each shown by `show`, comma-separated as Kafka's list configs are.
+fn listed(config: &crate::BrokerConfig, show: impl Fn(&crate::ListenerConfig) -> String) -> String {
+    config.listeners.iter().map(show).collect::<Vec<_>>().join(",")
 }

@@ -43,17 +43,21 @@ pub(super) async fn handle(broker: &Broker, version: i16, request: FetchRequest)
     }
     let read_committed = request.isolation_level == READ_COMMITTED;
     let mut appends = broker.appends();
+    // A shutting-down broker answers waiting fetches with what is there at once, so a long
+    // max_wait_ms does not hold up the shutdown.
+    let mut stopping = broker.stopping();
     loop {
         appends.borrow_and_update();
         let (responses, bytes, failed) = read_all(broker, &wanted, max_bytes, read_committed).await;
         let now = Instant::now();
-        if bytes >= min_bytes || failed || now >= deadline {
+        if bytes >= min_bytes || failed || now >= deadline || *stopping.borrow() {
             count_fetched(broker, &wanted, &responses);
             return FetchResponse::default().with_responses(responses);
         }
         let pause = broker.poll_interval().min(deadline - now);
         tokio::select! {
             _ = appends.changed() => {}
+            _ = stopping.changed() => {}
             _ = tokio::time::sleep(pause) => {}
         }
     }

@@ -6,7 +6,7 @@ pub(super) use kafka_protocol::messages::FindCoordinatorRequest;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorResponse};
 use skiff_protocol::ErrorCode;
 
-use super::str_bytes;
+use super::{str_bytes, RequestContext};
 use crate::{errors, Broker};
 
 /// v4 answers a list of keys instead of one.
@@ -19,11 +19,12 @@ pub(super) async fn handle(
     broker: &Broker,
     version: i16,
     request: FindCoordinatorRequest,
+    context: &RequestContext<'_>,
 ) -> FindCoordinatorResponse {
     let known_type = matches!(request.key_type, GROUP_KEY | TRANSACTION_KEY);
     let node = BrokerId(broker.config.node_id);
-    let host = str_bytes(broker.config.advertised_host.clone());
-    let port = broker.config.advertised_port;
+    let (host, port) = context.advertised(broker);
+    let host = str_bytes(host);
     if version >= BATCHED_VERSION {
         let coordinators = request
             .coordinator_keys

@@ -9,7 +9,7 @@ use kafka_protocol::messages::JoinGroupResponse;
 use skiff_coordinator::{GroupError, JoinAnswer, JoinOutcome, JoinPoll, Protocol};
 use skiff_protocol::ErrorCode;
 
-use super::str_bytes;
+use super::{str_bytes, RequestContext};
 use crate::groups::{self, Waiter};
 use crate::Broker;
 
@@ -26,8 +26,9 @@ pub(super) async fn handle(
     broker: &Broker,
     version: i16,
     request: JoinGroupRequest,
+    context: &RequestContext<'_>,
 ) -> JoinGroupResponse {
-    let answer = join(broker, version, request).await;
+    let answer = join(broker, version, request, context).await;
     respond(version, answer)
 }
 
@@ -35,21 +36,21 @@ async fn join(
     broker: &Broker,
     version: i16,
     request: JoinGroupRequest,
+    context: &RequestContext<'_>,
 ) -> Result<JoinAnswer, (i16, String)> {
     let group_id = request.group_id.0.to_string();
     let member_id = request.member_id.to_string();
     if group_id.is_empty() {
         return Err((ErrorCode::InvalidGroupId.code(), member_id));
     }
-    let client = super::client();
     // v0 has no rebalance timeout: Kafka uses the session timeout.
     let rebalance_timeout_ms =
         if version >= 1 { request.rebalance_timeout_ms } else { request.session_timeout_ms };
     let join = skiff_coordinator::JoinRequest {
         member_id: member_id.clone(),
         instance_id: request.group_instance_id.as_ref().map(ToString::to_string),
-        client_id: client.client_id.clone(),
-        client_host: client.host,
+        client_id: context.client_id.to_owned(),
+        client_host: context.host(),
         session_timeout_ms: request.session_timeout_ms,
         rebalance_timeout_ms,
         protocol_type: request.protocol_type.to_string(),
@@ -65,7 +66,7 @@ async fn join(
         supports_skip_assignment: version >= SKIP_ASSIGNMENT_VERSION,
     };
     // Kafka's member ids: the client id (or the static instance id) and a random suffix.
-    let prefix = join.instance_id.clone().unwrap_or(client.client_id);
+    let prefix = join.instance_id.clone().unwrap_or_else(|| context.client_id.to_owned());
     let fresh = format!("{prefix}-{}", uuid::Uuid::new_v4());
     let limits = groups::limits(broker);
     let mut waiter = Waiter::new(broker, rebalance_timeout_ms);

@@ -1,6 +1,6 @@
 //! Metadata: this broker leads every partition. Any broker can serve any partition, so each
-//! broker names itself; clients then send everything for the cluster to whichever broker they
-//! asked.
+//! broker names itself, at the advertised address of the listener the client came in on;
+//! clients then send everything for the cluster to whichever broker they asked.
 
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
@@ -11,13 +11,14 @@ use skiff_protocol::ErrorCode;
 use skiff_storage::TopicMeta;
 use uuid::Uuid;
 
-use super::str_bytes;
+use super::{str_bytes, RequestContext};
 use crate::{errors, topics, Broker};
 
 pub(super) async fn handle(
     broker: &Broker,
     version: i16,
     request: MetadataRequest,
+    context: &RequestContext<'_>,
 ) -> MetadataResponse {
     let cluster_id = match broker.cluster_id().await {
         Ok(id) => Some(str_bytes(id)),
@@ -51,11 +52,12 @@ pub(super) async fn handle(
         }
         topics
     };
+    let (host, port) = context.advertised(broker);
     MetadataResponse::default()
         .with_brokers(vec![MetadataResponseBroker::default()
             .with_node_id(BrokerId(broker.config.node_id))
-            .with_host(str_bytes(broker.config.advertised_host.clone()))
-            .with_port(broker.config.advertised_port)])
+            .with_host(str_bytes(host))
+            .with_port(port)])
         .with_cluster_id(cluster_id)
         .with_controller_id(BrokerId(broker.config.node_id))
         .with_topics(topics)

@@ -3,7 +3,8 @@
 //! [`api_table!`] lists every handled API once: the same list generates [`dispatch`] and
 //! [`supported`], so ApiVersions can never advertise an API that is not answered.
 //! Each handler is `async fn handle(broker, version, request) -> Response` (Produce may also
-//! answer nothing: acks=0).
+//! answer nothing: acks=0); the handlers marked `with context` in the table also get the
+//! [`RequestContext`] (who sent the request, over which listener) as a fourth argument.
 
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
@@ -120,7 +121,7 @@ const fn capped(range: VersionRange, max: i16) -> VersionRange {
 }
 
 macro_rules! api_table {
-    ($( $key:ident => $module:ident :: $request:ident $(up to $max:literal)? ),* $(,)?) => {
+    ($( $key:ident => $module:ident :: $request:ident $(up to $max:literal)? $(with $with:ident)? ),* $(,)?) => {
         /// Every API this broker answers and the versions it answers.
         pub(crate) fn supported() -> Vec<(ApiKey, VersionRange)> {
             vec![$( (ApiKey::$key, api_table!(@range $request $(, $max)?)) ),*]
@@ -133,7 +134,7 @@ macro_rules! api_table {
             api_key: ApiKey,
             header: &RequestHeader,
             mut body: Bytes,
-            peer: std::net::SocketAddr,
+            context: &RequestContext<'_>,
         ) -> Result<Reply, String> {
             let version = header.request_api_version;
             let measure = Measure::start(broker.metrics(), api_key, version, body.len());
@@ -158,18 +159,21 @@ macro_rules! api_table {
                                 return Err(format!("malformed request: {error}"));
                             }
                         };
-                        let client = Client {
-                            client_id: header.client_id.as_deref().unwrap_or_default().to_owned(),
-                            host: format!("/{}", peer.ip()),
-                        };
-                        let response =
-                            CLIENT.scope(client, $module::handle(broker, version, request)).await;
+                        let response = api_table!(
+                            @call $module, broker, version, request, context $(, $with)?
+                        );
                         encode_measured(IntoHandled::into_handled(response), version, measure)
                     }
                 )*
                 _ => Err("api not supported by this broker".into()),
             }
         }
+    };
+    (@call $module:ident, $broker:ident, $version:ident, $request:ident, $context:ident) => {
+        $module::handle($broker, $version, $request).await
+    };
+    (@call $module:ident, $broker:ident, $version:ident, $request:ident, $context:ident, context) => {
+        $module::handle($broker, $version, $request, $context).await
     };
     (@range $request:ident) => { <$request as Message>::VERSIONS };
     (@range $request:ident, $max:literal) => { capped(<$request as Message>::VERSIONS, $max) };
@@ -179,7 +183,7 @@ api_table! {
     Produce => produce::ProduceRequest,
     Fetch => fetch::FetchRequest,
     ListOffsets => list_offsets::ListOffsetsRequest,
-    Metadata => metadata::MetadataRequest,
+    Metadata => metadata::MetadataRequest with context,
     ApiVersions => api_versions::ApiVersionsRequest,
     CreateTopics => create_topics::CreateTopicsRequest,
     DeleteTopics => delete_topics::DeleteTopicsRequest,
@@ -189,9 +193,9 @@ api_table! {
     AlterConfigs => alter_configs::AlterConfigsRequest,
     CreatePartitions => create_partitions::CreatePartitionsRequest,
     IncrementalAlterConfigs => incremental_alter_configs::IncrementalAlterConfigsRequest,
-    DescribeCluster => describe_cluster::DescribeClusterRequest,
-    FindCoordinator => find_coordinator::FindCoordinatorRequest,
-    JoinGroup => join_group::JoinGroupRequest,
+    DescribeCluster => describe_cluster::DescribeClusterRequest with context,
+    FindCoordinator => find_coordinator::FindCoordinatorRequest with context,
+    JoinGroup => join_group::JoinGroupRequest with context,
     SyncGroup => sync_group::SyncGroupRequest,
     Heartbeat => heartbeat::HeartbeatRequest,
     LeaveGroup => leave_group::LeaveGroupRequest,
@@ -211,22 +215,28 @@ api_table! {
     DescribeProducers => describe_producers::DescribeProducersRequest,
 }
 
-/// Who sent the request being handled. Only JoinGroup records it (DescribeGroups shows it), so
-/// it is reachable through [`client`] instead of being an argument of every handler.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Client {
-    pub(crate) client_id: String,
+/// Who sent the request being handled and how it arrived: what the handlers marked `with
+/// context` depend on (JoinGroup records the client, Metadata and FindCoordinator answer with
+/// the addresses of the listener the client came in on).
+pub(crate) struct RequestContext<'a> {
+    pub(crate) connection: &'a skiff_net::ConnectionInfo,
+    pub(crate) client_id: &'a str,
+}
+
+impl RequestContext<'_> {
     /// The peer address as Kafka shows it: `/127.0.0.1`.
-    pub(crate) host: String,
-}
+    pub(crate) fn host(&self) -> String {
+        format!("/{}", self.connection.peer.ip())
+    }
 
-tokio::task_local! {
-    static CLIENT: Client;
-}
-
-/// The client of the request this task is handling.
-pub(crate) fn client() -> Client {
-    CLIENT.try_with(Client::clone).unwrap_or_default()
+    /// The advertised address of the listener the request came in on.
+    pub(crate) fn advertised(&self, broker: &Broker) -> (String, i32) {
+        broker
+            .config
+            .listener(&self.connection.listener.name)
+            .map(|listener| (listener.advertised_host.clone(), listener.advertised_port))
+            .unwrap_or_default()
+    }
 }
 
 /// Shorthand used by handlers for Kafka strings.

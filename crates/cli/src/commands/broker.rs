@@ -1,21 +1,47 @@
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use skiff_broker::{Broker, BrokerConfig};
+use skiff_broker::{Broker, BrokerConfig, ListenerConfig};
 use skiff_metrics::Metrics;
+use skiff_net::listener::{parse_protocol_map, protocol_of};
+use skiff_net::{ListenerSpec, SecurityProtocol, TlsFiles};
 use tokio::sync::watch;
 
 /// Flags of `skiff broker`; each has a `SKIFF_*` environment variable.
 #[derive(Args)]
 pub(crate) struct BrokerArgs {
-    /// Address to accept Kafka clients on.
+    /// Address to accept Kafka clients on, in plaintext: the one-listener shorthand for
+    /// `--listeners PLAINTEXT://ADDR`.
     #[arg(long, env = "SKIFF_LISTEN", default_value = "0.0.0.0:9092")]
     listen: SocketAddr,
-    /// HOST:PORT clients are told to connect to (Metadata, FindCoordinator).
+    /// HOST:PORT clients are told to connect to (Metadata, FindCoordinator), with --listen.
     #[arg(long, env = "SKIFF_ADVERTISED_LISTENER", default_value = "localhost:9092")]
     advertised_listener: String,
+    /// Listeners as Kafka spells them: `PLAINTEXT://0.0.0.0:9092,SSL://0.0.0.0:9093`. A name
+    /// other than PLAINTEXT or SSL needs --listener-security-protocol-map. Replaces --listen.
+    #[arg(long, env = "SKIFF_LISTENERS", conflicts_with = "listen")]
+    listeners: Option<String>,
+    /// What each listener tells its clients to connect to: `PLAINTEXT://kafka.example:9092,...`
+    /// by listener name; a listener left out advertises its own host (localhost when it binds
+    /// every interface) and port. Replaces --advertised-listener.
+    #[arg(long, env = "SKIFF_ADVERTISED_LISTENERS", requires = "listeners")]
+    advertised_listeners: Option<String>,
+    /// The security protocol of each named listener: `CLIENT:SSL,INTERNAL:PLAINTEXT`.
+    #[arg(long, env = "SKIFF_LISTENER_SECURITY_PROTOCOL_MAP", default_value = "")]
+    listener_security_protocol_map: String,
+    /// The certificate chain (PEM) of the SSL listeners; reloaded when the file changes.
+    #[arg(long, env = "SKIFF_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert; reloaded when the file changes.
+    #[arg(long, env = "SKIFF_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// CA certificates (PEM) that sign client certificates: SSL listeners then require one
+    /// (mutual TLS).
+    #[arg(long, env = "SKIFF_TLS_CLIENT_CA", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
     /// Where every fact lives: memory://, sqlite://PATH, postgres://USER@HOST/DB.
     #[arg(long, env = "SKIFF_STORAGE", default_value = "sqlite://skiff.db")]
     storage: String,
@@ -65,19 +91,84 @@ pub(crate) struct BrokerArgs {
 }
 
 impl BrokerArgs {
+    /// The listeners: `--listeners` (with `--advertised-listeners` and the protocol map), or
+    /// the one plaintext listener of `--listen` and `--advertised-listener`.
+    fn listener_configs(&self) -> anyhow::Result<Vec<ListenerConfig>> {
+        let Some(listeners) = &self.listeners else {
+            let (host, port) = self
+                .advertised_listener
+                .rsplit_once(':')
+                .context("--advertised-listener must be HOST:PORT")?;
+            let port: u16 = port.parse().context("--advertised-listener port must be a number")?;
+            return Ok(vec![ListenerConfig {
+                advertised_host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+                advertised_port: i32::from(port),
+                ..ListenerConfig::plaintext(self.listen)
+            }]);
+        };
+        let map = parse_protocol_map(&self.listener_security_protocol_map)
+            .map_err(anyhow::Error::msg)
+            .context("--listener-security-protocol-map")?;
+        let advertised = match &self.advertised_listeners {
+            Some(list) => ListenerSpec::parse_list(list)
+                .map_err(anyhow::Error::msg)
+                .context("--advertised-listeners")?,
+            None => Vec::new(),
+        };
+        let specs = ListenerSpec::parse_list(listeners)
+            .map_err(anyhow::Error::msg)
+            .context("--listeners")?;
+        if let Some(stray) = advertised.iter().find(|a| specs.iter().all(|s| s.name != a.name)) {
+            anyhow::bail!("--advertised-listeners names {}, which --listeners lacks", stray.name);
+        }
+        let mut configs = Vec::new();
+        for spec in specs {
+            let protocol = protocol_of(&spec.name, &map).map_err(anyhow::Error::msg)?;
+            let bind = spec.bind_address().map_err(anyhow::Error::msg)?;
+            let (host, port) = match advertised.iter().find(|a| a.name == spec.name) {
+                Some(told) if !told.host.is_empty() => (told.host.clone(), told.port),
+                Some(told) => anyhow::bail!("--advertised-listeners: {told} needs a host"),
+                None if bind.ip().is_unspecified() => ("localhost".to_owned(), spec.port),
+                None => (spec.host.clone(), spec.port),
+            };
+            configs.push(ListenerConfig {
+                name: spec.name,
+                protocol,
+                bind,
+                advertised_host: host,
+                advertised_port: i32::from(port),
+            });
+        }
+        Ok(configs)
+    }
+
+    fn tls(&self, listeners: &[ListenerConfig]) -> anyhow::Result<Option<TlsFiles>> {
+        let ssl = listeners.iter().find(|l| l.protocol == SecurityProtocol::Ssl);
+        match (&self.tls_cert, &self.tls_key, ssl) {
+            (Some(cert), Some(key), _) => Ok(Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: self.tls_client_ca.clone(),
+            })),
+            (_, _, Some(listener)) => {
+                anyhow::bail!(
+                    "listener {} speaks SSL: give --tls-cert and --tls-key",
+                    listener.name
+                )
+            }
+            _ => Ok(None),
+        }
+    }
+
     fn config(&self) -> anyhow::Result<BrokerConfig> {
-        let (host, port) = self
-            .advertised_listener
-            .rsplit_once(':')
-            .context("--advertised-listener must be HOST:PORT")?;
-        let port: u16 = port.parse().context("--advertised-listener port must be a number")?;
         if self.num_partitions < 1 {
             anyhow::bail!("--num-partitions must be at least 1");
         }
+        let listeners = self.listener_configs()?;
+        let tls = self.tls(&listeners)?;
         Ok(BrokerConfig {
-            listen: self.listen,
-            advertised_host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
-            advertised_port: i32::from(port),
+            listeners,
+            tls,
             node_id: self.node_id,
             max_request_bytes: self.max_request_bytes,
             max_connections: self.max_connections.max(1),
@@ -103,15 +194,14 @@ pub(crate) async fn run(args: BrokerArgs) -> anyhow::Result<()> {
     let storage = crate::engines::open(&args.storage, metrics.as_mut())?;
     let metrics = metrics.map(Arc::new);
     let shown = crate::engines::redacted(&args.storage);
-    tracing::info!(storage = %shown, advertised = %args.advertised_listener, "starting broker");
+    let advertised: Vec<String> = config
+        .listeners
+        .iter()
+        .map(|l| format!("{}://{}:{}", l.name, l.advertised_host, l.advertised_port))
+        .collect();
+    tracing::info!(storage = %shown, advertised = %advertised.join(","), "starting broker");
     let broker = Broker::with_metrics(storage, config, metrics.clone());
-    let listener = match skiff_broker::server::inherited_listener()? {
-        Some(listener) => {
-            tracing::info!("serving the socket passed by the socket activator (LISTEN_FDS)");
-            listener
-        }
-        None => skiff_broker::server::bind(&broker).await?,
-    };
+    let listeners = skiff_broker::server::bind(&broker).await?;
     let registry_listener = match args.schema_registry_listen {
         Some(address) => Some(
             skiff_broker::server::bind_address(address)
@@ -128,7 +218,7 @@ pub(crate) async fn run(args: BrokerArgs) -> anyhow::Result<()> {
         _ => None,
     };
     if registry_listener.is_none() && metrics_listener.is_none() {
-        return skiff_broker::serve(broker, listener, shutdown_signal()).await;
+        return skiff_broker::serve(broker, listeners, shutdown_signal()).await;
     }
     // A signal stops every server, each finishing its in-flight requests; the broker stopping
     // by itself (--idle-exit-ms) stops the others too.
@@ -160,7 +250,7 @@ pub(crate) async fn run(args: BrokerArgs) -> anyhow::Result<()> {
         );
         side_servers.push(("metrics server", tokio::spawn(server)));
     }
-    let served = skiff_broker::serve(broker, listener, until_stopped(stopped)).await;
+    let served = skiff_broker::serve(broker, listeners, until_stopped(stopped)).await;
     let _ = stop.send(true);
     for (name, server) in side_servers {
         server.await.context(name)?.context(name)?;
@@ -189,5 +279,80 @@ pub(crate) async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = interrupt.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        args: BrokerArgs,
+    }
+
+    fn listeners(flags: &[&str]) -> anyhow::Result<Vec<String>> {
+        let command =
+            Command::try_parse_from(std::iter::once("broker").chain(flags.iter().copied()))?;
+        let config = command.args.config()?;
+        Ok(config
+            .listeners
+            .iter()
+            .map(|l| {
+                format!(
+                    "{} {} {} {}:{}",
+                    l.name, l.protocol, l.bind, l.advertised_host, l.advertised_port
+                )
+            })
+            .collect())
+    }
+
+    #[test]
+    fn listen_is_the_one_plaintext_listener_shorthand() {
+        let shown =
+            listeners(&["--listen", "127.0.0.1:9000", "--advertised-listener", "kafka:9000"]);
+        assert_eq!(
+            shown.ok(),
+            Some(vec!["PLAINTEXT PLAINTEXT 127.0.0.1:9000 kafka:9000".to_owned()])
+        );
+    }
+
+    #[test]
+    fn named_listeners_take_protocols_and_advertised_addresses() {
+        let shown = listeners(&[
+            "--listeners",
+            "PLAINTEXT://0.0.0.0:9092,CLIENT://127.0.0.1:9093",
+            "--listener-security-protocol-map",
+            "CLIENT:SSL",
+            "--advertised-listeners",
+            "CLIENT://broker.example:443",
+            "--tls-cert",
+            "cert.pem",
+            "--tls-key",
+            "key.pem",
+        ]);
+        assert_eq!(
+            shown.ok(),
+            Some(vec![
+                "PLAINTEXT PLAINTEXT 0.0.0.0:9092 localhost:9092".to_owned(),
+                "CLIENT SSL 127.0.0.1:9093 broker.example:443".to_owned(),
+            ])
+        );
+    }
+
+    #[test]
+    fn inconsistent_listeners_are_refused() {
+        let refused = |flags: &[&str]| listeners(flags).err().map(|e| format!("{e:#}"));
+        let no_tls = refused(&["--listeners", "SSL://:9093"]);
+        assert!(no_tls.is_some_and(|e| e.contains("--tls-cert")));
+        let unknown = refused(&["--listeners", "CLIENT://:9093"]);
+        assert!(unknown.is_some_and(|e| e.contains("unknown security protocol CLIENT")));
+        let stray =
+            refused(&["--listeners", "PLAINTEXT://:1", "--advertised-listeners", "SSL://h:2"]);
+        assert!(stray.is_some_and(|e| e.contains("names SSL")));
+        assert!(refused(&["--listeners", "PLAINTEXT://:1", "--listen", "0.0.0.0:2"]).is_some());
     }
 }

@@ -187,11 +187,23 @@ fn new_schema(body: Result<Bytes, BytesRejection>) -> Result<NewSchema, Registry
     })
 }
 
+/// A schema's text in the form the request asks for: `?format=serialized` gives a Protobuf
+/// schema as a base64 `FileDescriptorProto` (what confluent-kafka's Protobuf deserializer
+/// reads); otherwise, and for the other formats, the text as registered.
+fn schema_text(schema: &crate::registry::RegisteredSchema, query: &Query) -> String {
+    let serialized = query.get("format").is_some_and(|format| format == "serialized");
+    match schema.schema.serialized() {
+        Some(text) if serialized => text,
+        _ => schema.text.clone(),
+    }
+}
+
 /// The JSON Confluent gives for a schema: `schemaType` left out for Avro, `references` when
-/// empty.
+/// empty; the text as [`schema_text`] picks it.
 fn schema_fields(
     object: &mut serde_json::Map<String, serde_json::Value>,
     schema: &crate::registry::RegisteredSchema,
+    query: &Query,
 ) {
     if schema.schema_type != SchemaType::Avro {
         object.insert("schemaType".to_owned(), schema.schema_type.to_string().into());
@@ -200,5 +212,5 @@ fn schema_fields(
         let references = serde_json::to_value(&schema.references).unwrap_or_default();
         object.insert("references".to_owned(), references);
     }
-    object.insert("schema".to_owned(), schema.text.clone().into());
+    object.insert("schema".to_owned(), schema_text(schema, query).into());
 }

@@ -3,7 +3,7 @@
 use axum::extract::{Path, State};
 use serde_json::json;
 
-use super::{flag, json, raw, schema_fields, Query, Reply, Shared};
+use super::{flag, json, raw, schema_fields, schema_text, Query, Reply, Shared};
 use crate::error::RegistryError;
 use crate::registry::RegisteredSchema;
 use std::sync::Arc;
@@ -19,17 +19,27 @@ async fn find(registry: &Shared, id: &str) -> Result<Arc<RegisteredSchema>, Regi
     registry.schema_by_id(id).await?.ok_or_else(not_found)
 }
 
-/// `GET /schemas/ids/{id}`; `subject` and `format` parameters are accepted and ignored.
-pub(super) async fn by_id(State(registry): State<Shared>, Path(id): Path<String>) -> Reply {
+/// `GET /schemas/ids/{id}[?format=serialized]`; the `subject` parameter is accepted and
+/// ignored (ids are unique across subjects).
+pub(super) async fn by_id(
+    State(registry): State<Shared>,
+    Path(id): Path<String>,
+    query: Query,
+) -> Reply {
     let schema = find(&registry, &id).await?;
     let mut object = serde_json::Map::new();
-    schema_fields(&mut object, &schema);
+    schema_fields(&mut object, &schema, &query);
     Ok(json(&object))
 }
 
-/// `GET /schemas/ids/{id}/schema`: the text alone.
-pub(super) async fn text_by_id(State(registry): State<Shared>, Path(id): Path<String>) -> Reply {
-    Ok(raw(&find(&registry, &id).await?.text))
+/// `GET /schemas/ids/{id}/schema[?format=serialized]`: the text alone.
+pub(super) async fn text_by_id(
+    State(registry): State<Shared>,
+    Path(id): Path<String>,
+    query: Query,
+) -> Reply {
+    let schema = find(&registry, &id).await?;
+    Ok(raw(&schema_text(&schema, &query)))
 }
 
 /// The (subject, version) pairs using the schema `id`; 40403 if there is no such schema.

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use bytes::Bytes;
 use serde_json::json;
 
-use super::{flag, json, new_schema, raw, schema_fields, Query, Reply, Shared};
+use super::{flag, json, new_schema, raw, schema_fields, schema_text, Query, Reply, Shared};
 use crate::registry::{SubjectVersion, VersionSpec};
 
 /// `GET /subjects[?deleted=true][&subjectPrefix=..]`
@@ -43,25 +43,28 @@ pub(super) async fn lookup(
 ) -> Reply {
     let new = new_schema(body)?;
     let found = registry.lookup(&subject, &new, flag(&query, "deleted")).await?;
-    Ok(json(&version_json(&found)))
+    Ok(json(&version_json(&found, &query)))
 }
 
-/// `GET /subjects/{subject}/versions/{version}[?deleted=true]`
+/// `GET /subjects/{subject}/versions/{version}[?deleted=true][&format=serialized]`
 pub(super) async fn version(
     State(registry): State<Shared>,
     Path((subject, version)): Path<(String, String)>,
     query: Query,
 ) -> Reply {
-    Ok(json(&version_json(&named_version(&registry, &subject, &version, &query).await?)))
+    Ok(json(&version_json(&named_version(&registry, &subject, &version, &query).await?, &query)))
 }
 
-/// `GET /subjects/{subject}/versions/{version}/schema`: the schema text alone.
+/// `GET /subjects/{subject}/versions/{version}/schema[?format=serialized]`: the text alone.
 pub(super) async fn version_text(
     State(registry): State<Shared>,
     Path((subject, version)): Path<(String, String)>,
     query: Query,
 ) -> Reply {
-    Ok(raw(&named_version(&registry, &subject, &version, &query).await?.schema.text))
+    Ok(raw(&schema_text(
+        &named_version(&registry, &subject, &version, &query).await?.schema,
+        &query,
+    )))
 }
 
 /// The version a path names (`?deleted=true` finds soft-deleted ones).
@@ -104,11 +107,11 @@ pub(super) async fn delete_version(
     Ok(json(&registry.delete_version(&subject, spec, flag(&query, "permanent")).await?))
 }
 
-fn version_json(found: &SubjectVersion) -> serde_json::Value {
+fn version_json(found: &SubjectVersion, query: &Query) -> serde_json::Value {
     let mut object = serde_json::Map::new();
     object.insert("subject".to_owned(), found.subject.clone().into());
     object.insert("version".to_owned(), found.version.into());
     object.insert("id".to_owned(), found.id.into());
-    schema_fields(&mut object, &found.schema);
+    schema_fields(&mut object, &found.schema, query);
     serde_json::Value::Object(object)
 }

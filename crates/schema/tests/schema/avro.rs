@@ -215,3 +215,14 @@ fn another_schema_type_is_incompatible() {
         vec!["schema type changed from AVRO (the previous schema) to JSON".to_owned()]
     );
 }
+
+#[test]
+fn record_names_are_full_names_of_named_types() {
+    assert_eq!(avro(PERSON).record_name(&[]).ok().as_deref(), Some("com.acme.Person"));
+    assert_eq!(avro(V1).record_name(&[]).ok().as_deref(), Some("R"));
+    let unnamed = avro("\"string\"").record_name(&[]).err().map(|e| e.to_string());
+    assert_eq!(
+        unnamed.as_deref(),
+        Some("the schema is not a named Avro type (record, enum or fixed)")
+    );
+}

@@ -219,3 +219,11 @@ fn transitive_levels_check_every_previous_version() {
     assert_eq!(reasons(Level::ForwardTransitive, v1, &[v2, v3]).len(), 2);
     assert_eq!(reasons(Level::FullTransitive, v3, &[v1, v2]).len(), 1);
 }
+
+#[test]
+fn record_names_are_titles() {
+    let titled = json(r#"{"title": "com.acme.Order", "type": "object"}"#);
+    assert_eq!(titled.record_name(&[]).ok().as_deref(), Some("com.acme.Order"));
+    let untitled = json(r#"{"type": "object"}"#).record_name(&[]).err().map(|e| e.to_string());
+    assert_eq!(untitled.as_deref(), Some("the schema has no `title` to name its records"));
+}

@@ -211,3 +211,53 @@ fn transitive_levels_check_every_previous_version() {
     assert_eq!(reasons(Level::ForwardTransitive, v3, &[V1, v2]).len(), 1);
     assert_eq!(reasons(Level::FullTransitive, v3, &[V1, v2]).len(), 2);
 }
+
+#[test]
+fn serialized_descriptors_compile_like_their_source() {
+    let source = proto(SHOP);
+    let serialized = source.serialized().expect("protobuf has a serialized form");
+    let from_descriptor = proto(&serialized);
+    assert_eq!(from_descriptor.canonical(), source.canonical());
+    assert_eq!(from_descriptor.validate(ANN, &[]), Ok(()));
+    assert_eq!(from_descriptor.record_name(&[1, 0]).ok().as_deref(), Some("shop.Address.Geo"));
+    assert!(
+        Schema::parse(SchemaType::Avro, "\"string\"", &[]).is_ok_and(|s| s.serialized().is_none())
+    );
+}
+
+#[test]
+fn serialized_references_resolve_by_their_import_path() {
+    // confluent-kafka's ProtobufSerializer registers every file as a serialized descriptor,
+    // each built under its own name; the import path is what binds them.
+    let money_text = "syntax = \"proto3\";\npackage acme;\nmessage Money { int64 cents = 1; }\n";
+    let money = proto(money_text).serialized().expect("serialized");
+    let reference = |text: String| ResolvedReference {
+        name: "acme/money.proto".into(),
+        schema_type: SchemaType::Protobuf,
+        text,
+    };
+    let order = "syntax = \"proto3\";\nimport \"acme/money.proto\";\nmessage Order { acme.Money total = 1; }\n";
+    let from_source = Schema::parse(SchemaType::Protobuf, order, &[reference(money_text.into())])
+        .expect("order compiles against source");
+    let order_serialized = from_source.serialized().expect("serialized");
+    let from_descriptors =
+        Schema::parse(SchemaType::Protobuf, &order_serialized, &[reference(money)])
+            .expect("order compiles against a serialized import");
+    assert_eq!(from_descriptors.canonical(), from_source.canonical());
+    // total { cents 5 }
+    assert_eq!(from_descriptors.validate(&[0x0a, 2, 0x08, 5], &[]), Ok(()));
+}
+
+#[test]
+fn base64_that_is_no_descriptor_is_an_invalid_schema() {
+    let message = parse_error(SchemaType::Protobuf, "bm90IGEgZGVzY3JpcHRvcg==");
+    assert!(message.starts_with("invalid PROTOBUF schema"), "{message}");
+}
+
+#[test]
+fn record_names_are_message_full_names() {
+    let schema = proto(SHOP);
+    assert_eq!(schema.record_name(&[]).ok().as_deref(), Some("shop.Person"));
+    assert_eq!(schema.record_name(&[1]).ok().as_deref(), Some("shop.Address"));
+    assert!(schema.record_name(&[7]).is_err());
+}

@@ -1,0 +1,245 @@
+//! Listeners as Kafka spells them: `--listeners PLAINTEXT://0.0.0.0:9092,SSL://:9093`, each
+//! named, each with a security protocol (the name itself when it is one, or from a protocol
+//! map such as `CLIENT:SSL,INTERNAL:PLAINTEXT`).
+//!
+//! The name matters beyond the socket: a client is told the advertised addresses of the
+//! listener it came in on, so clients inside and outside a network each get addresses they can
+//! reach.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use tokio::net::{TcpListener, TcpSocket};
+
+use crate::tls::ReloadingAcceptor;
+
+/// The security protocols a listener may speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SecurityProtocol {
+    /// Kafka frames over plain TCP.
+    Plaintext,
+    /// Kafka frames over TLS.
+    Ssl,
+}
+
+impl SecurityProtocol {
+    /// Kafka's name: `PLAINTEXT` or `SSL`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecurityProtocol::Plaintext => "PLAINTEXT",
+            SecurityProtocol::Ssl => "SSL",
+        }
+    }
+}
+
+impl fmt::Display for SecurityProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SecurityProtocol {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name.to_ascii_uppercase().as_str() {
+            "PLAINTEXT" => Ok(SecurityProtocol::Plaintext),
+            "SSL" => Ok(SecurityProtocol::Ssl),
+            "SASL_PLAINTEXT" | "SASL_SSL" => Err(format!("{name}: SASL is not supported yet")),
+            _ => Err(format!(
+                "unknown security protocol {name}: expected PLAINTEXT or SSL (or name the \
+                 listener in the listener security protocol map)"
+            )),
+        }
+    }
+}
+
+/// One entry of a listener list: `NAME://host:port`. An empty host means every interface
+/// (when binding) and is refused where an address must be advertised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerSpec {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl fmt::Display for ListenerSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "{}://[{}]:{}", self.name, self.host, self.port)
+        } else {
+            write!(f, "{}://{}:{}", self.name, self.host, self.port)
+        }
+    }
+}
+
+impl ListenerSpec {
+    /// Parses a comma-separated listener list. Names are upper-cased (Kafka's are case
+    /// insensitive) and must be unique.
+    pub fn parse_list(list: &str) -> Result<Vec<ListenerSpec>, String> {
+        let mut specs: Vec<ListenerSpec> = Vec::new();
+        for entry in list.split(',').map(str::trim).filter(|entry| !entry.is_empty()) {
+            let spec = ListenerSpec::parse(entry)?;
+            if specs.iter().any(|known| known.name == spec.name) {
+                return Err(format!("listener {} is named twice", spec.name));
+            }
+            specs.push(spec);
+        }
+        if specs.is_empty() {
+            return Err("no listener given".to_owned());
+        }
+        Ok(specs)
+    }
+
+    /// Parses one `NAME://host:port`.
+    pub fn parse(entry: &str) -> Result<ListenerSpec, String> {
+        let invalid = |why: &str| format!("listener {entry:?}: {why} (expected NAME://host:port)");
+        let (name, address) = entry.split_once("://").ok_or_else(|| invalid("no NAME://"))?;
+        let name = name.to_ascii_uppercase();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(invalid("a name is letters, digits and _"));
+        }
+        let (host, port) = address.rsplit_once(':').ok_or_else(|| invalid("no port"))?;
+        let port = port.parse::<u16>().map_err(|_| invalid("the port is not a number"))?;
+        let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+        Ok(ListenerSpec { name, host: host.to_owned(), port })
+    }
+
+    /// The address to bind: the host as an IP (`localhost` as the loopback address, empty as
+    /// every interface). Host names are refused: a listener binds an interface's address.
+    pub fn bind_address(&self) -> Result<SocketAddr, String> {
+        let ip = match self.host.as_str() {
+            "" => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            host => host.parse::<IpAddr>().map_err(|_| {
+                format!("listener {self}: bind to an IP address (or leave the host empty)")
+            })?,
+        };
+        Ok(SocketAddr::new(ip, self.port))
+    }
+}
+
+/// Parses Kafka's `listener.security.protocol.map`: `NAME:PROTOCOL,...`.
+pub fn parse_protocol_map(map: &str) -> Result<HashMap<String, SecurityProtocol>, String> {
+    map.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let (name, protocol) = entry
+                .split_once(':')
+                .ok_or_else(|| format!("{entry:?}: expected NAME:PROTOCOL"))?;
+            Ok((name.trim().to_ascii_uppercase(), protocol.trim().parse()?))
+        })
+        .collect()
+}
+
+/// A listener's protocol: from the map, else its name when the name is a protocol.
+pub fn protocol_of(
+    name: &str,
+    map: &HashMap<String, SecurityProtocol>,
+) -> Result<SecurityProtocol, String> {
+    match map.get(name) {
+        Some(protocol) => Ok(*protocol),
+        None => name.parse(),
+    }
+}
+
+/// What a connection knows about the listener it came in on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerInfo {
+    /// The listener's name (`PLAINTEXT`, `SSL`, `CLIENT`, ...).
+    pub name: String,
+    pub protocol: SecurityProtocol,
+}
+
+/// A bound listener, ready for [`crate::Server::serve`].
+pub struct Listener {
+    pub(crate) info: Arc<ListenerInfo>,
+    pub(crate) tcp: TcpListener,
+    pub(crate) tls: Option<Arc<ReloadingAcceptor>>,
+}
+
+impl fmt::Debug for Listener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Listener")
+            .field("info", &self.info)
+            .field("local", &self.tcp.local_addr().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Listener {
+    /// A listener over a bound socket. An SSL listener needs its TLS acceptor.
+    pub fn new(
+        info: ListenerInfo,
+        tcp: TcpListener,
+        tls: Option<Arc<ReloadingAcceptor>>,
+    ) -> Result<Listener, String> {
+        match (info.protocol, &tls) {
+            (SecurityProtocol::Ssl, None) => Err(format!(
+                "listener {} speaks SSL: give it a certificate and key (--tls-cert, --tls-key)",
+                info.name
+            )),
+            (SecurityProtocol::Plaintext, _) => {
+                Ok(Listener { info: Arc::new(info), tcp, tls: None })
+            }
+            (SecurityProtocol::Ssl, Some(_)) => Ok(Listener { info: Arc::new(info), tcp, tls }),
+        }
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+
+    pub fn info(&self) -> &ListenerInfo {
+        &self.info
+    }
+}
+
+/// Binds a listening socket with SO_REUSEADDR, so a restarted process gets its port back at
+/// once instead of failing while old sockets sit in TIME_WAIT.
+pub fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }?;
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(address)?;
+    socket.listen(1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listener_lists_parse_as_kafka_spells_them() {
+        let specs =
+            ListenerSpec::parse_list("PLAINTEXT://0.0.0.0:9092, ssl://:9093,IN://[::1]:9094")
+                .expect("valid list");
+        let shown: Vec<String> = specs.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["PLAINTEXT://0.0.0.0:9092", "SSL://:9093", "IN://[::1]:9094"]);
+        assert_eq!(specs[1].bind_address().ok(), "0.0.0.0:9093".parse().ok());
+        assert_eq!(specs[2].bind_address().ok(), "[::1]:9094".parse().ok());
+        for bad in
+            ["9092", "PLAINTEXT://host", "PLAIN TEXT://:1", "A://:1,A://:2", "", "X://:99999"]
+        {
+            assert!(ListenerSpec::parse_list(bad).is_err(), "{bad:?}");
+        }
+        let named = ListenerSpec::parse("X://kafka.example:9092").expect("a host name parses");
+        assert!(named.bind_address().is_err(), "a host name is advertised, not bound");
+    }
+
+    #[test]
+    fn protocols_come_from_the_map_or_the_name() {
+        let map = parse_protocol_map("CLIENT:SSL, internal:PLAINTEXT").expect("valid map");
+        assert_eq!(protocol_of("CLIENT", &map), Ok(SecurityProtocol::Ssl));
+        assert_eq!(protocol_of("INTERNAL", &map), Ok(SecurityProtocol::Plaintext));
+        assert_eq!(protocol_of("SSL", &map), Ok(SecurityProtocol::Ssl));
+        assert!(protocol_of("OTHER", &map).is_err());
+        assert!(protocol_of("SASL_SSL", &map).is_err_and(|e| e.contains("SASL")));
+        assert!(parse_protocol_map("CLIENT=SSL").is_err());
+    }
+}
