@@ -69,22 +69,34 @@ impl AvroSchema {
     }
 
     pub(crate) fn validate(&self, payload: &[u8]) -> Result<(), ValidationError> {
+        self.decode(payload).map(drop)
+    }
+
+    /// The parsed schema, self-contained: referenced named types are inlined where first used
+    /// (later uses are `Schema::Ref`s to them).
+    pub(crate) fn resolved(&self) -> &Avro {
+        &self.resolved
+    }
+
+    /// Decodes one datum, checked as [`AvroSchema::validate`] checks it (one decode, not two).
+    pub(crate) fn decode(&self, payload: &[u8]) -> Result<AvroValue, ValidationError> {
         let stack_base = stack_position();
         let mut input = Input::new(payload, stack_base);
         let decoded = self.reader.read_value(&mut input);
         if input.too_deep {
             return Err(too_deep());
         }
-        if decoded.is_err() || input.ran_out {
-            return Err(self.locate_failure(payload, stack_base));
-        }
+        let value = match decoded {
+            Ok(value) if !input.ran_out => value,
+            _ => return Err(self.locate_failure(payload, stack_base)),
+        };
         if !input.rest.is_empty() {
             return Err(ValidationError::TrailingBytes {
                 trailing: input.rest.len(),
                 len: payload.len(),
             });
         }
-        Ok(())
+        Ok(value)
     }
 
     /// Encodes a JSON document as one datum: objects become records (fields left out take their
@@ -106,12 +118,7 @@ impl AvroSchema {
     /// become objects, unions their branch's value, enums their symbol, bytes and fixed arrays
     /// of numbers.
     pub(crate) fn decode_json(&self, payload: &[u8]) -> Result<serde_json::Value, ValidationError> {
-        self.validate(payload)?;
-        let mut input = Input::new(payload, stack_position());
-        let value = self
-            .reader
-            .read_value(&mut input)
-            .map_err(|e| ValidationError::mismatch("", error_text(&e)))?;
+        let value = self.decode(payload)?;
         serde_json::Value::try_from(value)
             .map_err(|e| ValidationError::mismatch("", error_text(&e)))
     }

@@ -47,6 +47,11 @@ impl JsonSchema {
         sorted_json(&self.value)
     }
 
+    /// The schema document as parsed.
+    pub(crate) fn value(&self) -> &Value {
+        &self.value
+    }
+
     /// The schema's `title`: what Confluent's record name strategies name a JSON Schema
     /// subject after.
     pub(crate) fn record_name(&self) -> Option<String> {

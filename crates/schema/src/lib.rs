@@ -19,6 +19,10 @@
 //!     the referenced files by their import path, and to the well-known `google/protobuf/*.proto`.
 //! - [`Schema::encode_json`] / [`Schema::decode_json`]: plain JSON to and from payloads, for
 //!   tools that produce and consume JSON (`skiff produce|consume --format json`).
+//! - [`Schema::avro_schema`], [`Schema::decode_avro`], [`Schema::protobuf_message`],
+//!   [`Schema::json_schema`]: the parsed schema and decoded values in their libraries' own types,
+//!   for the table sinks (`skiff-sink`), which map them onto Arrow. Arrow stays out of this
+//!   crate: the proxy depends on it and must stay small.
 //! - [`wire`]: Confluent's wire format (magic byte, schema id, Protobuf message indexes).
 //! - [`compatibility`]: compatibility levels and the checks behind them (see below).
 //! - [`validator`]: the per-batch validator the broker and the proxy share: every record of a
@@ -292,6 +296,58 @@ impl Schema {
             Format::Avro(schema) => schema.validate(payload),
             Format::Json(schema) => schema.validate(payload),
             Format::Protobuf(schema) => schema.validate(payload, message_indexes),
+        }
+    }
+
+    /// The parsed Avro schema (`None` for other formats), for code that maps the schema onto
+    /// something else (the table sinks map it onto Arrow columns). Self-contained: referenced
+    /// named types are inlined where first used; later uses are `Schema::Ref`s by full name.
+    /// It exposes `apache-avro`'s type, so users must build with this workspace's version.
+    pub fn avro_schema(&self) -> Option<&apache_avro::Schema> {
+        match &self.format {
+            Format::Avro(schema) => Some(schema.resolved()),
+            Format::Json(_) | Format::Protobuf(_) => None,
+        }
+    }
+
+    /// Decodes an Avro payload (without the wire header) into `apache-avro`'s value, checked as
+    /// [`Schema::validate`] checks it and with its limits (allocation and nesting), in one
+    /// decode. An error for the other formats.
+    pub fn decode_avro(
+        &self,
+        payload: &[u8],
+    ) -> Result<apache_avro::types::Value, ValidationError> {
+        match &self.format {
+            Format::Avro(schema) => schema.decode(payload),
+            Format::Json(_) | Format::Protobuf(_) => Err(ValidationError::mismatch(
+                "",
+                format!("not an Avro schema but {}", self.schema_type()),
+            )),
+        }
+    }
+
+    /// The Protobuf message type `message_indexes` select (see [`Schema::validate`]), to decode
+    /// payloads with `prost-reflect` and to walk the message's fields. An error for the other
+    /// formats.
+    pub fn protobuf_message(
+        &self,
+        message_indexes: &[i32],
+    ) -> Result<prost_reflect::MessageDescriptor, ValidationError> {
+        match &self.format {
+            Format::Protobuf(schema) => schema.message(message_indexes),
+            Format::Avro(_) | Format::Json(_) => Err(ValidationError::UnknownMessage {
+                indexes: message_indexes.to_vec(),
+                reason: format!("not a Protobuf schema but {}", self.schema_type()),
+            }),
+        }
+    }
+
+    /// The JSON Schema document as parsed (`None` for other formats), for code that maps the
+    /// schema onto something else. References to other registered schemas are not inlined.
+    pub fn json_schema(&self) -> Option<&serde_json::Value> {
+        match &self.format {
+            Format::Json(schema) => Some(schema.value()),
+            Format::Avro(_) | Format::Protobuf(_) => None,
         }
     }
 

@@ -136,7 +136,7 @@ impl ProtobufSchema {
 
     /// The message type Confluent's message indexes select: `[]` and `[0]` the first message of
     /// the file, then one index per nesting level (map entries do not count).
-    fn message(&self, indexes: &[i32]) -> Result<MessageDescriptor, ValidationError> {
+    pub(crate) fn message(&self, indexes: &[i32]) -> Result<MessageDescriptor, ValidationError> {
         let indexes = if indexes.is_empty() { &[0][..] } else { indexes };
         let unknown =
             |reason: String| ValidationError::UnknownMessage { indexes: indexes.to_vec(), reason };
