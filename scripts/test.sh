@@ -6,7 +6,8 @@
 #   scripts/test.sh -k codec -x     extra arguments go to pytest
 #
 # Environment: CARGO_TARGET_DIR (respected), SKIFF_VENV (default ~/.cache/skiff-venv),
-# SKIFF_BIN (default: the binary this script builds), PYTHON (default python3),
+# SKIFF_BIN (default: the binary this script builds), SKIFF_STATIC_BIN (default: the one
+# scripts/build-static.sh builds, in SKIFF_STATIC_TARGET_DIR), PYTHON (default python3),
 # SKIFF_E2E_LOG (the brokers' log filter in e2e tests, default info), SKIFF_TEST_POSTGRES_URL
 # (the Postgres server tests create their databases on) and SKIFF_TEST_S3_ENDPOINT (the S3 server,
 # moto, with the bucket skiff-test); scripts/services.sh provides both.
@@ -49,6 +50,12 @@ fi
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     step "installing nodejs and npm"
     apt_install nodejs npm
+fi
+
+# The static binary's test (tests/e2e/test_static_binary.py) inspects it with file and readelf.
+if ! command -v file >/dev/null 2>&1 || ! command -v readelf >/dev/null 2>&1; then
+    step "installing file and binutils"
+    apt_install file binutils
 fi
 
 # systemd-socket-activate starts brokers on the first connection in the scale-to-zero tests.
@@ -110,6 +117,15 @@ else
     step "cargo test --workspace"
     cargo test --workspace
 fi
+
+# --- The static binary -----------------------------------------------------------------------------
+# A release build of its own (~15 min cold on 2 cores, in a target directory kept between runs);
+# tests/e2e/test_static_binary.py runs it in an empty root. SKIFF_STATIC_BIN skips the build.
+if [ -z "${SKIFF_STATIC_BIN:-}" ]; then
+    step "scripts/build-static.sh"
+    SKIFF_STATIC_BIN=$(scripts/build-static.sh)
+fi
+export SKIFF_STATIC_BIN
 
 # --- End-to-end tests -----------------------------------------------------------------------------
 export SKIFF_BIN=${SKIFF_BIN:-$target_dir/debug/skiff}

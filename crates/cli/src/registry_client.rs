@@ -77,7 +77,7 @@ impl RegistryClient {
             .ok_or_else(|| {
                 anyhow!("registry URL {base:?} is not an http(s) URL such as {DEFAULT_REGISTRY}")
             })?;
-        let http = reqwest::Client::builder()
+        let http = skiff_resolve::http::client_builder()
             .timeout(REQUEST_TIMEOUT)
             .build()
             .context("creating the HTTP client")?;

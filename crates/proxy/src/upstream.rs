@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit};
 use tracing::{debug, warn};
 
@@ -61,7 +60,8 @@ struct InFlight {
 }
 
 impl UpstreamConnection {
-    /// Connects to `address` (HOST:PORT, resolved here) within `timeout` and starts the tasks.
+    /// Connects to `address` (HOST:PORT, resolved here by `skiff-resolve`, so also in the static
+    /// binary) within `timeout` and starts the tasks.
     ///
     /// With a `request_timeout`, a connection whose oldest unanswered request waited longer is
     /// closed (failing its requests), so an upstream that hangs without closing its socket
@@ -73,7 +73,7 @@ impl UpstreamConnection {
     ) -> Result<Arc<Self>, ProxyError> {
         let unavailable =
             |reason: String| ProxyError::Unavailable { address: address.to_string(), reason };
-        let stream = match tokio::time::timeout(timeout, TcpStream::connect(&*address)).await {
+        let stream = match tokio::time::timeout(timeout, skiff_resolve::connect(&address)).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(error)) => return Err(unavailable(error.to_string())),
             Err(_) => return Err(unavailable(format!("no connection within {timeout:?}"))),

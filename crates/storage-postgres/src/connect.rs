@@ -3,11 +3,17 @@
 //! tokio-postgres' `prefer` uses TLS when the server offers it but fails outright when that TLS
 //! handshake then fails; libpq then connects again without TLS. So does this: a server with TLS
 //! switched on in a way rustls cannot speak (old protocol versions, say) still gets a broker.
+//!
+//! Host names: tokio-postgres resolves them with `getaddrinfo`, which the static build cannot use
+//! (see `skiff-resolve`). There each named host is resolved here on every connection (so a
+//! moved database is followed) and given to tokio-postgres as its `hostaddr`; the name still
+//! serves TLS verification.
 
 use deadpool_postgres::Connect;
 use futures::future::BoxFuture;
+use skiff_resolve::BuiltinResolver;
 use tokio::task::JoinHandle;
-use tokio_postgres::config::SslMode;
+use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::{Client, Config, Error};
 use tokio_postgres_rustls::MakeRustlsConnect;
 use tracing::{debug, warn};
@@ -24,10 +30,51 @@ fn is_tls_failure(error: &Error) -> bool {
     error.to_string().starts_with("error performing TLS handshake")
 }
 
+/// `config` with an address for each named host (the first `resolver` finds), or `None` when
+/// tokio-postgres needs no help: the hosts are IP literals, one is a Unix socket (which a
+/// `hostaddr` would turn into TCP), `hostaddr` is given already, or a name does not resolve
+/// (tokio-postgres then reports the failure itself, after this logs why).
+async fn with_host_addresses(config: &Config, resolver: &BuiltinResolver) -> Option<Config> {
+    if !config.get_hostaddrs().is_empty() {
+        return None;
+    }
+    let mut names = Vec::new();
+    for host in config.get_hosts() {
+        match host {
+            Host::Tcp(name) => names.push(name),
+            Host::Unix(_) => return None,
+        }
+    }
+    if names.iter().all(|name| skiff_resolve::ip_literal(name).is_some()) {
+        return None;
+    }
+    let mut resolved = config.clone();
+    for (index, name) in names.into_iter().enumerate() {
+        let port = config.get_ports().get(index).or(config.get_ports().first()).copied();
+        match resolver.lookup(name, port.unwrap_or(5432)).await {
+            Ok(addresses) => {
+                let address = addresses.first()?;
+                resolved.hostaddr(address.ip());
+            }
+            Err(error) => {
+                warn!(host = %name, %error, "cannot resolve the postgres host");
+                return None;
+            }
+        }
+    }
+    Some(resolved)
+}
+
 async fn connect_with(
     config: &Config,
     tls: MakeRustlsConnect,
 ) -> Result<(Client, JoinHandle<()>), Error> {
+    let resolved = if skiff_resolve::BUILTIN {
+        with_host_addresses(config, BuiltinResolver::shared()).await
+    } else {
+        None
+    };
+    let config = resolved.as_ref().unwrap_or(config);
     let (client, connection) = config.connect(tls).await?;
     let task = tokio::spawn(async move {
         if let Err(error) = connection.await {
@@ -97,5 +144,37 @@ mod tests {
             .expect("pg_stat_ssl")
             .get(0);
         assert!(!encrypted);
+    }
+
+    fn config(url: &str) -> Config {
+        url.parse().expect("connection string")
+    }
+
+    /// What the static build hands tokio-postgres: the named host keeps its name (for TLS) and
+    /// its port, and gains the address the resolver found.
+    #[tokio::test]
+    async fn named_hosts_get_the_resolved_address() {
+        let resolver = BuiltinResolver::from_hosts("10.9.8.7 db.skiff.test\n").expect("hosts");
+        let named = config("postgres://skiff@db.skiff.test:6543/records");
+        let resolved = with_host_addresses(&named, &resolver).await.expect("resolved");
+        assert_eq!(resolved.get_hosts(), named.get_hosts());
+        assert_eq!(resolved.get_hostaddrs(), ["10.9.8.7".parse::<std::net::IpAddr>().expect("ip")]);
+        assert_eq!(resolved.get_ports(), [6543]);
+    }
+
+    /// IP literals, Unix sockets, given `hostaddr`s and names that do not resolve are left to
+    /// tokio-postgres as they are.
+    #[tokio::test]
+    async fn configs_that_need_no_help_are_left_alone() {
+        let resolver = BuiltinResolver::from_hosts("10.9.8.7 db.skiff.test\n").expect("hosts");
+        for url in [
+            "postgres://skiff@127.0.0.1:5432/records",
+            "postgres://skiff@[::1]:5432/records",
+            "host=/var/run/postgresql,db.skiff.test dbname=records",
+            "host=db.skiff.test hostaddr=10.0.0.1 dbname=records",
+            "postgres://skiff@nothing.invalid/records",
+        ] {
+            assert!(with_host_addresses(&config(url), &resolver).await.is_none(), "{url}");
+        }
     }
 }

@@ -8,6 +8,7 @@
 //!
 //! - `options`: the URL (`?flush_ms=&flush_bytes=&tail_cache_ms=&retry_timeout_ms=&...`) and
 //!   the `object_store` client built from the `AWS_*` environment, with retries and backoff.
+//! - `http`: the static build's HTTP client for `object_store` (host names via `skiff-resolve`).
 //! - `store`: requests as this engine uses them (counted, errors in `StorageError` terms).
 //! - `head`: a partition's head object: watermarks, producers, transactions, index.
 //! - `heads`: the compare-and-set loop over heads, their cache, index segments.
@@ -23,6 +24,7 @@ mod compact;
 mod flusher;
 mod head;
 mod heads;
+mod http;
 mod log;
 mod meta;
 mod offsets;

@@ -13,6 +13,8 @@ use object_store::{BackoffConfig, ClientOptions, RetryConfig};
 use skiff_storage::{Result, StorageError};
 use url::Url;
 
+use crate::http::ResolvingConnector;
+
 /// Settings read from the storage URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Options {
@@ -119,6 +121,9 @@ impl Options {
             .with_connect_timeout(Duration::from_secs(5))
             .with_pool_idle_timeout(Duration::from_secs(60));
         let client = if endpoint_is_http(&builder) { client.with_allow_http(true) } else { client };
+        if skiff_resolve::BUILTIN {
+            builder = builder.with_http_connector(ResolvingConnector);
+        }
         builder
             .with_retry(retry)
             .with_client_options(client)

@@ -188,7 +188,7 @@ fn api_key_of<R: Request>() -> anyhow::Result<ApiKey> {
 async fn open_stream(bootstrap: &str) -> anyhow::Result<(TcpStream, String)> {
     let mut failures = Vec::new();
     for address in bootstrap.split(',').map(str::trim).filter(|address| !address.is_empty()) {
-        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address)).await {
+        match tokio::time::timeout(CONNECT_TIMEOUT, skiff_resolve::connect(address)).await {
             Ok(Ok(stream)) => {
                 // Requests are small and each waits for its answer: don't let Nagle delay them.
                 stream.set_nodelay(true).with_context(|| format!("configuring {address}"))?;

@@ -74,7 +74,7 @@ impl HttpSchemaSource {
         if let Ok(mut path) = base.path_segments_mut() {
             path.pop_if_empty();
         }
-        let client = reqwest::Client::builder()
+        let client = skiff_resolve::http::client_builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .build()
