@@ -43,13 +43,8 @@ impl Broker {
         config: BrokerConfig,
         metrics: Option<Arc<Metrics>>,
     ) -> Self {
-        let state = match &metrics {
-            Some(metrics) => {
-                Arc::new(crate::metrics::Registrations::new(storage.state.clone(), metrics.clone()))
-            }
-            None => storage.state.clone(),
-        };
-        let registry_state = Arc::new(crate::validation::ChangeCounter::new(state));
+        let registry_state =
+            Arc::new(crate::validation::ChangeCounter::new(storage.state.clone(), metrics.clone()));
         let registry = Arc::new(skiff_registry::Registry::new(registry_state.clone()));
         let validator =
             Arc::new(crate::validation::Validator::new(registry.clone(), registry_state));

@@ -56,14 +56,20 @@ pub(crate) type Invalid = Vec<(i32, String)>;
 
 /// The registry's state store, counting this broker's writes to it: a change made here
 /// (a schema registered through this broker's REST API) is seen by the next produce at once.
+/// With metrics it also counts the schemas created (a won create-only write of a schema key,
+/// whichever REST call caused it), so the registry itself holds no counting code.
 pub(crate) struct ChangeCounter {
     inner: Arc<dyn StateStore>,
     writes: AtomicU64,
+    metrics: Option<Arc<skiff_metrics::Metrics>>,
 }
 
 impl ChangeCounter {
-    pub(crate) fn new(inner: Arc<dyn StateStore>) -> Self {
-        Self { inner, writes: AtomicU64::new(0) }
+    pub(crate) fn new(
+        inner: Arc<dyn StateStore>,
+        metrics: Option<Arc<skiff_metrics::Metrics>>,
+    ) -> Self {
+        Self { inner, writes: AtomicU64::new(0), metrics }
     }
 
     fn generation(&self) -> u64 {
@@ -90,6 +96,11 @@ impl StateStore for ChangeCounter {
         expected: Option<u64>,
     ) -> skiff_storage::Result<u64> {
         let result = self.inner.put(key, value, expected).await;
+        if result.is_ok() && expected.is_none() && skiff_registry::is_schema_key(key) {
+            if let Some(metrics) = &self.metrics {
+                metrics.schema_created();
+            }
+        }
         self.count(result)
     }
 
@@ -207,4 +218,30 @@ impl Validator {
 fn unavailable(error: RegistryError) -> CheckError {
     tracing::warn!(%error, "schema registry read failed");
     CheckError::Unavailable(error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn created(metrics: &skiff_metrics::Metrics) -> Option<String> {
+        let text = metrics.encode().ok()?;
+        let line =
+            text.lines().find(|line| line.starts_with("skiff_registry_schemas_created_total"))?;
+        line.rsplit(' ').next().map(str::to_owned)
+    }
+
+    #[tokio::test]
+    async fn only_a_won_create_of_a_schema_key_counts_as_a_schema_created() {
+        let metrics = Arc::new(skiff_metrics::Metrics::new());
+        let state = skiff_storage_memory::MemoryEngine::storage().state;
+        let counted = ChangeCounter::new(state, Some(metrics.clone()));
+        let value = || Bytes::from_static(b"{}");
+        let version = counted.put("registry/schemas/1", value(), None).await.expect("created");
+        assert!(counted.put("registry/schemas/1", value(), None).await.is_err(), "lost race");
+        counted.put("registry/schemas/1", value(), Some(version)).await.expect("replaced");
+        counted.put("registry/next-id", value(), None).await.expect("not a schema");
+        assert_eq!(created(&metrics).as_deref(), Some("1"));
+        assert_eq!(counted.generation(), 4, "every write counts as a change, won or not");
+    }
 }

@@ -1,10 +1,10 @@
 //! What the broker measures when started with `--metrics-listen` (the families themselves are
 //! `skiff-metrics`'): each request as the dispatcher answers it ([`Measure`]), the error codes
-//! of every answer ([`ErrorCodes`]), and the schemas the registry creates ([`Registrations`]).
+//! of every answer ([`ErrorCodes`]); the schemas the registry creates are counted by the
+//! decorator over the registry's state store (`crate::validation::ChangeCounter`).
 //! Handlers record topic bytes, refusals and transactions through [`crate::Broker::metrics`].
 
 mod error_codes;
-mod registrations;
 
 use std::time::Instant;
 
@@ -12,7 +12,6 @@ use kafka_protocol::messages::ApiKey;
 use skiff_metrics::{Metrics, Request};
 
 pub(crate) use error_codes::ErrorCodes;
-pub(crate) use registrations::Registrations;
 
 /// One request being measured, from its decoded header to its encoded answer.
 pub(crate) struct Measure<'a> {
