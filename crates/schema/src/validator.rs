@@ -53,6 +53,30 @@ pub struct SubjectInfo {
     pub latest: Option<Arc<Schema>>,
 }
 
+impl SubjectInfo {
+    /// Whether the wire header's schema id is one of the live versions.
+    fn has(&self, id: u32) -> bool {
+        self.ids.iter().any(|&known| u32::try_from(known).is_ok_and(|known| known == id))
+    }
+}
+
+/// The last checks of a framed payload whose schema and subject are known: the id must be one
+/// of the subject's live versions and the payload must decode under the schema.
+fn registered_and_valid(
+    schema: &Schema,
+    framed: &wire::Framed<'_>,
+    subject: &str,
+    info: &SubjectInfo,
+) -> Result<(), String> {
+    let id = framed.schema_id;
+    if !info.has(id) {
+        return Err(format!("schema id {id} is not registered under subject {subject}"));
+    }
+    schema
+        .validate(framed.payload, &framed.message_indexes)
+        .map_err(|error| format!("schema id {id}: {error}"))
+}
+
 /// Where the validator looks schemas up.
 #[async_trait]
 pub trait SchemaSource: Send + Sync {
@@ -245,12 +269,7 @@ impl Validator {
             SubjectStrategy::Record | SubjectStrategy::Topic => record,
         };
         let info = self.source.subject(&subject).await?;
-        if !info.ids.iter().any(|&known| i64::from(known) == i64::from(id)) {
-            return Ok(Err(format!("schema id {id} is not registered under subject {subject}")));
-        }
-        Ok(schema
-            .validate(framed.payload, &framed.message_indexes)
-            .map_err(|error| format!("schema id {id}: {error}")))
+        Ok(registered_and_valid(&schema, &framed, &subject, &info))
     }
 
     /// The schema a wire header's id names, if any.
@@ -288,15 +307,7 @@ impl Validator {
         let Some(schema) = self.schema_by_wire_id(id).await? else {
             return Ok(Err(format!("schema id {id} does not exist")));
         };
-        if !rule.info.ids.iter().any(|&known| i64::from(known) == i64::from(id)) {
-            return Ok(Err(format!(
-                "schema id {id} is not registered under subject {}",
-                rule.subject
-            )));
-        }
-        Ok(schema
-            .validate(framed.payload, &framed.message_indexes)
-            .map_err(|error| format!("schema id {id}: {error}")))
+        Ok(registered_and_valid(&schema, &framed, &rule.subject, &rule.info))
     }
 }
 
