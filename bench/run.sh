@@ -45,24 +45,13 @@ fi
 
 # bench.py finds $CARGO_TARGET_DIR/release/skiff (relative paths from the repository root, as
 # cargo resolves them here) or target/release/skiff by itself; --binary overrides.
-if [ "${1:-}" = cold-start ]; then
-    shift
-    exec "$venv/bin/python" bench/cold_start.py "$@"
-fi
-if [ "${1:-}" = tls ]; then
-    shift
-    exec "$venv/bin/python" bench/tls_bench.py "$@"
-fi
-if [ "${1:-}" = validation ]; then
-    shift
-    exec "$venv/bin/python" bench/validation_bench.py "$@"
-fi
-if [ "${1:-}" = rebalance ]; then
-    shift
-    exec "$venv/bin/python" bench/rebalance_bench.py "$@"
-fi
-if [ "${1:-}" = proxy ]; then
-    shift
-    exec "$venv/bin/python" bench/proxy_bench.py "$@"
-fi
-exec "$venv/bin/python" bench/bench.py "$@"
+case "${1:-}" in
+    cold-start) tool=cold_start.py ;;
+    tls) tool=tls_bench.py ;;
+    validation) tool=validation_bench.py ;;
+    rebalance) tool=rebalance_bench.py ;;
+    proxy) tool=proxy_bench.py ;;
+    *) tool=bench.py ;;
+esac
+[ "$tool" = bench.py ] || shift
+exec "$venv/bin/python" "bench/$tool" "$@"
