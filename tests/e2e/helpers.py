@@ -380,3 +380,33 @@ def produce_outcomes(bootstrap: str, topic: str, records: list, linger_ms: int =
     assert sorted(found) == list(range(len(records))), found
     return [found[index] for index in range(len(records))]
 
+
+
+def protobuf_message_file(name: str, package: str, message: str, fields: list[tuple[str, str]],
+                          imports: tuple[str, ...] = ()):
+    """A `FileDescriptorProto` with one proto3 message whose fields are (name, type) in field
+    number order; a type is a scalar's name (`string`, `int64`) or a message's full name."""
+    from google.protobuf import descriptor_pb2
+
+    field = descriptor_pb2.FieldDescriptorProto
+    file = descriptor_pb2.FileDescriptorProto(name=name, package=package, syntax="proto3", dependency=list(imports))
+    added = file.message_type.add(name=message)
+    for number, (field_name, kind) in enumerate(fields, 1):
+        scalar = getattr(field, f"TYPE_{kind.upper()}", None)
+        if scalar is not None:
+            added.field.add(name=field_name, number=number, type=scalar, label=field.LABEL_OPTIONAL)
+        else:
+            added.field.add(name=field_name, number=number, type=field.TYPE_MESSAGE, type_name=f".{kind}",
+                            label=field.LABEL_OPTIONAL)
+    return file
+
+
+def protobuf_classes(files: list, *messages: str) -> list:
+    """The generated classes of `messages` (full names), built at run time from `files`
+    (imported files first), as protoc would build them."""
+    from google.protobuf import descriptor_pool, message_factory
+
+    pool = descriptor_pool.DescriptorPool()
+    for file in files:
+        pool.Add(file)
+    return [message_factory.GetMessageClass(pool.FindMessageTypeByName(name)) for name in messages]

@@ -11,7 +11,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from helpers import consume, create_topic, produce, unique
+from helpers import consume, create_topic, produce, protobuf_classes, protobuf_message_file, unique
 from test_cli import lines_input, lines_of, skiff, stderr_of
 
 ORDER = {
@@ -188,17 +188,10 @@ ORDER_JSON_SCHEMA = {
 
 
 def cli_order_class():
-    """The generated class of ORDER_PROTO's Order, built at run time (as protoc would)."""
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
-    field = descriptor_pb2.FieldDescriptorProto
-    file = descriptor_pb2.FileDescriptorProto(name=f"{unique('cli-order')}.proto", package="skiff.cli", syntax="proto3")
-    message = file.message_type.add(name="Order")
-    message.field.add(name="id", number=1, type=field.TYPE_STRING, label=field.LABEL_OPTIONAL)
-    message.field.add(name="qty", number=2, type=field.TYPE_INT64, label=field.LABEL_OPTIONAL)
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(file)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("skiff.cli.Order"))
+    """The generated class of ORDER_PROTO's Order."""
+    file = protobuf_message_file(f"{unique('cli-order')}.proto", "skiff.cli", "Order", [("id", "string"), ("qty", "int64")])
+    [order] = protobuf_classes([file], "skiff.cli.Order")
+    return order
 
 
 @pytest.mark.parametrize("schema_type", ["PROTOBUF", "JSON"])

@@ -35,6 +35,8 @@ from helpers import (
     create_topic,
     error_code,
     produce_outcomes,
+    protobuf_classes,
+    protobuf_message_file,
     schema_framed,
     unique,
     wait_futures,
@@ -151,41 +153,19 @@ def test_json_and_protobuf_serializers_write_validated_topics(broker_factory, en
 
 
 def protobuf_order_class():
-    """The generated class of ORDER_PROTO's Order, built at run time (as protoc would)."""
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
-    file = descriptor_pb2.FileDescriptorProto(name=f"{unique('order')}.proto", package="skiff.test", syntax="proto3")
-    message = file.message_type.add(name="Order")
-    message.field.add(name="id", number=1, type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
-                      label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
-    message.field.add(name="units", number=2, type=descriptor_pb2.FieldDescriptorProto.TYPE_INT64,
-                      label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(file)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("skiff.test.Order"))
+    """The generated class of ORDER_PROTO's Order."""
+    file = protobuf_message_file(f"{unique('order')}.proto", "skiff.test", "Order", [("id", "string"), ("units", "int64")])
+    [order] = protobuf_classes([file], "skiff.test.Order")
+    return order
 
 
 def order_with_money_classes():
-    """Generated classes (built at run time, as protoc would) of an Order whose file imports
-    another file, `skiff/<unique>.proto`, defining Money: a schema with a reference."""
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
-    proto = descriptor_pb2.FieldDescriptorProto
-    money_file = descriptor_pb2.FileDescriptorProto(name=f"skiff/{unique('money')}.proto", package="skiff.money",
-                                                    syntax="proto3")
-    money = money_file.message_type.add(name="Money")
-    money.field.add(name="cents", number=1, type=proto.TYPE_INT64, label=proto.LABEL_OPTIONAL)
-    order_file = descriptor_pb2.FileDescriptorProto(name=f"{unique('order')}.proto", package="skiff.shop",
-                                                    syntax="proto3", dependency=[money_file.name])
-    order = order_file.message_type.add(name="Order")
-    order.field.add(name="id", number=1, type=proto.TYPE_STRING, label=proto.LABEL_OPTIONAL)
-    order.field.add(name="total", number=2, type=proto.TYPE_MESSAGE, type_name=".skiff.money.Money",
-                    label=proto.LABEL_OPTIONAL)
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(money_file)
-    pool.Add(order_file)
-    get = message_factory.GetMessageClass
-    return get(pool.FindMessageTypeByName("skiff.shop.Order")), get(pool.FindMessageTypeByName("skiff.money.Money"))
+    """Generated classes of an Order whose file imports another file, `skiff/<unique>.proto`,
+    defining Money: a schema with a reference."""
+    money = protobuf_message_file(f"skiff/{unique('money')}.proto", "skiff.money", "Money", [("cents", "int64")])
+    order = protobuf_message_file(f"{unique('order')}.proto", "skiff.shop", "Order",
+                                  [("id", "string"), ("total", "skiff.money.Money")], imports=(money.name,))
+    return protobuf_classes([money, order], "skiff.shop.Order", "skiff.money.Money")
 
 
 def test_protobuf_serializer_registers_serialized_files_and_the_deserializer_reads_them(broker_factory, engine):
