@@ -51,7 +51,9 @@ fn needs_tls(broker: &Broker) -> bool {
 
 /// Binds any listener of the broker process (Kafka, Schema Registry) with SO_REUSEADDR.
 pub async fn bind_address(address: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
-    skiff_net::listener::bind(address).with_context(|| format!("cannot listen on {address}"))
+    skiff_net::listener::bind(address)
+        .and_then(TcpListener::from_std)
+        .with_context(|| format!("cannot listen on {address}"))
 }
 
 /// The listening sockets a socket activator passed (systemd's `LISTEN_FDS` protocol, checked

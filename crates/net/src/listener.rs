@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::TcpListener;
 
 use crate::tls::ReloadingAcceptor;
 
@@ -200,14 +200,20 @@ impl Listener {
     }
 }
 
-/// Binds a listening socket with SO_REUSEADDR, so a restarted process gets its port back at
-/// once instead of failing while old sockets sit in TIME_WAIT.
-pub fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if address.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }?;
-    socket.set_reuseaddr(true)?;
-    socket.set_nodelay(true)?;
-    socket.bind(address)?;
-    socket.listen(1024)
+/// Binds a non-blocking listener with SO_REUSEADDR, so a restarted broker or proxy gets its
+/// port back at once instead of failing while old sockets sit in TIME_WAIT. A std listener:
+/// binding needs no runtime and works from any thread (`TcpListener::from_std` serves it).
+pub fn bind(address: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(address), Type::STREAM, Some(Protocol::TCP))?;
+    // On Windows SO_REUSEADDR would let two processes share a port; Rust's std skips it there too.
+    if cfg!(unix) {
+        socket.set_reuse_address(true)?;
+    }
+    socket.bind(&address.into())?;
+    socket.listen(1024)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
 }
 
 #[cfg(test)]
@@ -230,6 +236,27 @@ mod tests {
         }
         let named = ListenerSpec::parse("X://kafka.example:9092").expect("a host name parses");
         assert!(named.bind_address().is_err(), "a host name is advertised, not bound");
+    }
+
+    #[test]
+    fn listeners_set_reuse_address() {
+        let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0)));
+        let reuse = listener.and_then(|listener| socket2::SockRef::from(&listener).reuse_address());
+        assert_eq!(reuse.ok(), Some(cfg!(unix)));
+    }
+
+    #[test]
+    fn a_port_taken_by_a_listener_or_an_outgoing_connection_is_an_error() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let listening = taken.local_addr().expect("bound");
+        let error = bind(listening).map(|_| ()).map_err(|error| error.kind());
+        assert_eq!(error, Err(std::io::ErrorKind::AddrInUse));
+        // A fixed port that an outgoing connection holds as its ephemeral source port:
+        // SO_REUSEADDR does not (and must not) take that port over.
+        let outgoing = std::net::TcpStream::connect(listening).expect("connected");
+        let source = outgoing.local_addr().expect("bound");
+        let error = bind(source).map(|_| ()).map_err(|error| error.kind());
+        assert_eq!(error, Err(std::io::ErrorKind::AddrInUse));
     }
 
     #[test]

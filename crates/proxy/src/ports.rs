@@ -1,4 +1,5 @@
-//! Which port each proxy listener binds, and binding it.
+//! Which port each proxy listener binds (binding is `skiff_net::listener::bind`, as the broker
+//! binds).
 //!
 //! The proxy serves every upstream broker on a port of its own (see `topology`). By default each
 //! of those listeners takes any free port the kernel offers (port 0): clients learn broker
@@ -8,9 +9,6 @@
 //! mappings) choose them with a list, a base port, or both.
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
-
-use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::error::ProxyError;
 
@@ -94,21 +92,6 @@ impl BrokerPorts {
     }
 }
 
-/// Binds a non-blocking listener with SO_REUSEADDR (as the broker does), so a restarted proxy
-/// gets its ports back at once instead of failing while old connections sit in TIME_WAIT. A std
-/// listener: binding needs no runtime and works from any thread.
-pub(crate) fn bind(address: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    let socket = Socket::new(Domain::for_address(address), Type::STREAM, Some(Protocol::TCP))?;
-    // On Windows SO_REUSEADDR would let two processes share a port; Rust's std skips it there too.
-    if cfg!(unix) {
-        socket.set_reuse_address(true)?;
-    }
-    socket.bind(&address.into())?;
-    socket.listen(1024)?;
-    socket.set_nonblocking(true)?;
-    Ok(socket.into())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,26 +140,5 @@ mod tests {
         assert!(matches!(&error, Err(message) if message.contains("--broker-ports")), "{error:?}");
         let zeros = BrokerPorts { list: vec![0, 0, 40001], base: 0 };
         assert!(zeros.validate().is_ok());
-    }
-
-    #[test]
-    fn listeners_set_reuse_address() {
-        let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0)));
-        let reuse = listener.and_then(|listener| socket2::SockRef::from(&listener).reuse_address());
-        assert_eq!(reuse.ok(), Some(cfg!(unix)));
-    }
-
-    #[test]
-    fn a_port_taken_by_a_listener_or_an_outgoing_connection_is_an_error() {
-        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-        let listening = taken.local_addr().expect("bound");
-        let error = bind(listening).map(|_| ()).map_err(|error| error.kind());
-        assert_eq!(error, Err(std::io::ErrorKind::AddrInUse));
-        // The reported failure: a fixed proxy port that an outgoing connection holds as its
-        // ephemeral source port. SO_REUSEADDR does not (and must not) take that port over.
-        let outgoing = std::net::TcpStream::connect(listening).expect("connected");
-        let source = outgoing.local_addr().expect("bound");
-        let error = bind(source).map(|_| ()).map_err(|error| error.kind());
-        assert_eq!(error, Err(std::io::ErrorKind::AddrInUse));
     }
 }

@@ -75,9 +75,7 @@ pub async fn serve(
     let mut server = Server::new(context.config.max_connections);
     let start = |server: &mut Server, listener: std::net::TcpListener, target: Target| {
         let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        let serving = listener
-            .set_nonblocking(true)
-            .and_then(|()| TcpListener::from_std(listener))
+        let serving = TcpListener::from_std(listener)
             .map_err(|error| error.to_string())
             .and_then(|tcp| Listener::new(plaintext(), tcp, None));
         match serving {

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tracing::info;
 
 use crate::error::ProxyError;
-use crate::ports::{self, BrokerPorts};
+use crate::ports::BrokerPorts;
 
 /// What a listener forwards to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +74,7 @@ impl Topology {
 
     /// Binds the bootstrap listener.
     pub(crate) fn bind_bootstrap(&self) -> Result<std::net::TcpListener, ProxyError> {
-        ports::bind(self.listen).map_err(|source| ProxyError::Bind {
+        skiff_net::listener::bind(self.listen).map_err(|source| ProxyError::Bind {
             address: self.listen.to_string(),
             purpose: "the bootstrap port".to_owned(),
             hint: "change --listen",
@@ -116,7 +116,7 @@ impl Topology {
             hint: choice.hint(),
             source,
         };
-        let listener = ports::bind(wanted).map_err(failed)?;
+        let listener = skiff_net::listener::bind(wanted).map_err(failed)?;
         let bound = listener.local_addr().map_err(failed)?;
         let upstream: Arc<str> = address.into();
         info!(
