@@ -195,6 +195,34 @@ fn deadline_after(timeout_ms: i32) -> Instant {
     Instant::now() + Duration::from_millis(u64::try_from(timeout_ms.max(0)).unwrap_or(0))
 }
 
+/// How often a broker with metrics counts the consumer groups in storage: a listing of every
+/// group key (on S3 a request per group), so not at every scrape.
+const GROUP_COUNT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Counts the consumer groups in storage for the metrics now and every
+/// [`GROUP_COUNT_INTERVAL`], until the broker stops; nothing without metrics.
+pub(crate) async fn run_group_counter(broker: Broker, mut stop: watch::Receiver<bool>) {
+    if broker.metrics().is_none() {
+        return;
+    }
+    loop {
+        count_groups(&broker).await;
+        tokio::select! {
+            _ = tokio::time::sleep(GROUP_COUNT_INTERVAL) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Sets the consumer group gauge from storage; a failed listing keeps the last count.
+pub(crate) async fn count_groups(broker: &Broker) {
+    let Some(metrics) = broker.metrics() else { return };
+    match all_group_ids(broker).await {
+        Ok(ids) => metrics.consumer_groups(ids.len()),
+        Err(error) => tracing::warn!(%error, "counting consumer groups failed"),
+    }
+}
+
 /// Every group id: those with stored state and those that only have committed offsets.
 pub(crate) async fn all_group_ids(broker: &Broker) -> Result<Vec<String>, StorageError> {
     let mut ids: Vec<String> = broker
@@ -209,4 +237,26 @@ pub(crate) async fn all_group_ids(broker: &Broker) -> Result<Vec<String>, Storag
     ids.sort();
     ids.dedup();
     Ok(ids)
+}
+
+#[cfg(test)]
+mod group_count_tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::BrokerConfig;
+
+    #[tokio::test]
+    async fn the_group_gauge_counts_the_groups_in_storage() {
+        let storage = skiff_storage_memory::MemoryEngine::storage();
+        let metrics = Arc::new(skiff_metrics::Metrics::new());
+        let config = BrokerConfig::for_address("127.0.0.1:0".parse().expect("address"));
+        let broker = Broker::with_metrics(storage.clone(), config, Some(metrics.clone()));
+        for group in ["orders", "audit"] {
+            storage.state.put(&key(group), Bytes::from_static(b"{}"), None).await.expect("stored");
+        }
+        count_groups(&broker).await;
+        let text = metrics.encode().expect("encoded");
+        assert!(text.lines().any(|line| line == "skiff_consumer_groups 2"), "{text}");
+    }
 }

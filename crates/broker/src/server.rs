@@ -93,6 +93,8 @@ pub async fn serve(
         broker.config.retention_check_interval,
         server.stopping(),
     ));
+    let group_counter =
+        tokio::spawn(crate::groups::run_group_counter(broker.clone(), server.stopping()));
     for listener in listeners {
         let broker = broker.clone();
         server.serve(listener, move |stream, connection, stopping| {
@@ -124,6 +126,7 @@ pub async fn serve(
         server.finished().await;
         let _ = sweeper.await;
         let _ = cleaner.await;
+        let _ = group_counter.await;
     };
     if tokio::time::timeout(SHUTDOWN_GRACE, drained).await.is_err() {
         // Every acknowledged write is in storage already; what is cut short is unanswered.

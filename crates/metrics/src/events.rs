@@ -1,9 +1,11 @@
 //! Counts of things the broker did that no request or storage metric shows on its own:
-//! transactions completed, schemas created in the registry, records refused before storing.
+//! transactions completed, schemas created in the registry, records refused before storing,
+//! and the consumer groups in storage.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -38,6 +40,7 @@ pub(crate) struct Events {
     transactions: Family<OutcomeLabels, Counter>,
     schemas_created: Counter,
     records_refused: Family<ReasonLabels, Counter>,
+    consumer_groups: Gauge,
 }
 
 impl Events {
@@ -46,6 +49,7 @@ impl Events {
             transactions: Family::default(),
             schemas_created: Counter::default(),
             records_refused: Family::default(),
+            consumer_groups: Gauge::default(),
         };
         registry.register(
             "transactions_completed",
@@ -62,6 +66,11 @@ impl Events {
             "Records produce refused before storing anything of their batch, by reason",
             events.records_refused.clone(),
         );
+        registry.register(
+            "consumer_groups",
+            "Consumer groups in storage (with group state or committed offsets), as this broker last counted them",
+            events.consumer_groups.clone(),
+        );
         events
     }
 
@@ -72,6 +81,10 @@ impl Events {
 
     pub(crate) fn schema_created(&self) {
         self.schemas_created.inc();
+    }
+
+    pub(crate) fn consumer_groups(&self, count: usize) {
+        self.consumer_groups.set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
     pub(crate) fn records_refused(&self, reason: Refusal, count: usize) {

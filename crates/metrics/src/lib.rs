@@ -125,6 +125,11 @@ impl Metrics {
         self.events.schema_created();
     }
 
+    /// Sets the number of consumer groups in storage, as last counted.
+    pub fn consumer_groups(&self, count: usize) {
+        self.events.consumer_groups(count);
+    }
+
     /// Counts records refused by produce.
     pub fn records_refused(&self, reason: Refusal, count: usize) {
         self.events.records_refused(reason, count);
