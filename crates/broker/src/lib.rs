@@ -13,6 +13,8 @@
 //! - `topic_config`: topic config names, defaults and validation.
 //! - `transactions/`: the transaction state machine kept in storage, markers, the sweeper.
 //! - `cleaner/`: retention and compaction, run by whichever broker holds the cleaner lease.
+//! - `lease`: the leases background jobs are shared out with; `log_scan`: reading a
+//!   partition's committed records (compaction, tables).
 //! - `metrics`: what `--metrics-listen` measures per request, and the registry's schema count.
 //! - `validation`: records of topics with a schema in the registry are checked before produce
 //!   stores them.
@@ -24,6 +26,8 @@ mod connection;
 mod errors;
 mod groups;
 mod handlers;
+mod lease;
+mod log_scan;
 mod metrics;
 mod producer_ids;
 pub mod server;

@@ -16,14 +16,10 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use skiff_protocol::batch::split_batches;
-use skiff_protocol::records;
-use skiff_storage::{AbortedTransaction, StorageError, TopicMeta, TopicPartition};
+use skiff_storage::{StorageError, TopicMeta, TopicPartition};
 
+use crate::log_scan::{scan, Scanned};
 use crate::{topic_config, Broker};
-
-/// How much one read of a pass asks for.
-const READ_CHUNK: usize = 1 << 20;
 
 /// What a compacted topic's configs ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,17 +47,6 @@ pub(crate) fn policy(topic: &TopicMeta) -> Option<CompactPolicy> {
     })
 }
 
-/// A data record as a pass sees it.
-#[derive(Debug, Clone, Copy)]
-struct Scanned<'a> {
-    offset: i64,
-    key: Option<&'a [u8]>,
-    tombstone: bool,
-    timestamp: i64,
-    /// Part of an aborted transaction.
-    aborted: bool,
-}
-
 /// Whether a record goes, given each key's newest offset and the time before which a newest
 /// tombstone has outlived `delete.retention.ms`.
 fn doomed(record: &Scanned<'_>, newest: &HashMap<Bytes, i64>, tombstone_horizon: i64) -> bool {
@@ -71,7 +56,7 @@ fn doomed(record: &Scanned<'_>, newest: &HashMap<Bytes, i64>, tombstone_horizon:
     let Some(key) = record.key else { return true };
     match newest.get(key) {
         Some(offset) if *offset != record.offset => true,
-        _ => record.tombstone && record.timestamp < tombstone_horizon,
+        _ => record.tombstone() && record.timestamp < tombstone_horizon,
     }
 }
 
@@ -92,7 +77,7 @@ pub(crate) async fn compact_partition(
     let young = now.saturating_sub(policy.min_lag_ms);
 
     let mut newest: HashMap<Bytes, i64> = HashMap::new();
-    let limit = scan(broker, partition, from, limit, &aborted, |record| {
+    let limit = scan(log.as_ref(), partition, from, limit, &aborted, |record| {
         if record.timestamp > young {
             return false; // too young: the pass ends here
         }
@@ -110,7 +95,7 @@ pub(crate) async fn compact_partition(
 
     let horizon = now.saturating_sub(policy.delete_retention_ms);
     let mut removals = Vec::new();
-    scan(broker, partition, from, limit, &aborted, |record| {
+    scan(log.as_ref(), partition, from, limit, &aborted, |record| {
         if doomed(record, &newest, horizon) {
             removals.push(record.offset);
         }
@@ -123,74 +108,13 @@ pub(crate) async fn compact_partition(
     log.remove_records(partition, &removals).await
 }
 
-/// Calls `visit` with every data record from `from` below `limit`, in offset order, until it
-/// returns false; returns the offset it stopped at (`limit` when it saw everything).
-async fn scan(
-    broker: &Broker,
-    partition: &TopicPartition,
-    from: i64,
-    limit: i64,
-    aborted: &[AbortedTransaction],
-    mut visit: impl FnMut(&Scanned<'_>) -> bool,
-) -> Result<i64, StorageError> {
-    let mut offset = from;
-    while offset < limit {
-        let read = broker.storage.log.read(partition, offset, READ_CHUNK).await?;
-        let start = offset;
-        for bytes in &read.batches {
-            let batch = split_batches(bytes).map_err(corrupt)?.into_iter().next();
-            let Some(batch) = batch else { continue };
-            let header = batch.header;
-            if header.base_offset >= limit {
-                return Ok(limit);
-            }
-            offset = offset.max(header.last_offset() + 1);
-            if header.is_control() {
-                continue;
-            }
-            let in_aborted = |at: i64| {
-                header.is_transactional()
-                    && aborted.iter().any(|txn| {
-                        txn.producer_id == header.producer_id
-                            && (txn.first_offset..=txn.last_offset).contains(&at)
-                    })
-            };
-            for record in records::decode(&batch).map_err(corrupt)? {
-                let at = header.base_offset + i64::from(record.offset_delta);
-                if at < from {
-                    continue;
-                }
-                if at >= limit {
-                    return Ok(limit);
-                }
-                let scanned = Scanned {
-                    offset: at,
-                    key: record.key.as_deref(),
-                    tombstone: record.value.is_none(),
-                    timestamp: record.timestamp,
-                    aborted: in_aborted(at),
-                };
-                if !visit(&scanned) {
-                    return Ok(at);
-                }
-            }
-        }
-        if offset == start {
-            break; // nothing more to read
-        }
-    }
-    Ok(limit.min(offset.max(from)))
-}
-
-fn corrupt(error: skiff_protocol::batch::BatchError) -> StorageError {
-    StorageError::Corrupt(format!("stored batch: {error}"))
-}
-
 #[cfg(test)]
 mod tests {
     use kafka_protocol::records::{
         Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
     };
+    use skiff_protocol::batch::split_batches;
+    use skiff_protocol::records;
     use skiff_storage::testsuite::marker;
     use skiff_storage::Batch;
 

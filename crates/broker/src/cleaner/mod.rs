@@ -12,7 +12,6 @@ pub(crate) mod delete;
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use skiff_storage::{StorageError, TopicMeta, TopicPartition};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -20,35 +19,8 @@ use tracing::{debug, info, warn};
 use crate::transactions::now_ms;
 use crate::Broker;
 
-/// State key of the cleaner lease: "<holder> <expires at ms>".
+/// State key of the cleaner lease (see [`crate::lease`]).
 const LEASE_KEY: &str = "cleaner/lease";
-
-/// Takes (or renews) the cleaner lease for `holder` until `now + ttl`; false if another
-/// broker holds an unexpired lease.
-pub(crate) async fn take_lease(
-    broker: &Broker,
-    holder: &str,
-    now: i64,
-    ttl: Duration,
-) -> Result<bool, StorageError> {
-    let current = broker.storage.state.get(LEASE_KEY).await?;
-    if let Some(stored) = &current {
-        let text = String::from_utf8_lossy(&stored.value);
-        let mut parts = text.split(' ');
-        let owner = parts.next().unwrap_or_default();
-        let expires = parts.next().and_then(|value| value.parse::<i64>().ok()).unwrap_or(0);
-        if owner != holder && expires > now {
-            return Ok(false);
-        }
-    }
-    let expires = now + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
-    let value = Bytes::from(format!("{holder} {expires}"));
-    match broker.storage.state.put(LEASE_KEY, value, current.map(|stored| stored.version)).await {
-        Ok(_) => Ok(true),
-        Err(StorageError::Conflict(_)) => Ok(false),
-        Err(other) => Err(other),
-    }
-}
 
 /// One pass over every topic: retention, then compaction, as each topic's policy asks.
 pub(crate) async fn clean(broker: &Broker) -> Result<(), StorageError> {
@@ -105,7 +77,9 @@ pub(crate) async fn run_cleaner(
             _ = tokio::time::sleep(interval) => {}
             _ = stop.changed() => return,
         }
-        match take_lease(&broker, &holder, now_ms(), ttl).await {
+        match crate::lease::take(broker.storage.state.as_ref(), LEASE_KEY, &holder, now_ms(), ttl)
+            .await
+        {
             Ok(true) => {
                 if let Err(error) = clean(&broker).await {
                     warn!(%error, "cleaner pass failed");
@@ -136,16 +110,5 @@ pub(crate) mod tests {
         let spec = TopicSpec { name: "t".into(), partitions: 1, configs: BTreeMap::new() };
         broker.storage.meta.create_topic(spec).await.expect("create");
         TopicPartition::new("t", 0)
-    }
-
-    #[tokio::test]
-    async fn only_one_holder_gets_the_lease_until_it_expires() {
-        let broker = broker();
-        let ttl = Duration::from_millis(1000);
-        assert!(take_lease(&broker, "a", 0, ttl).await.expect("lease"));
-        assert!(!take_lease(&broker, "b", 500, ttl).await.expect("lease"), "a holds it");
-        assert!(take_lease(&broker, "a", 900, ttl).await.expect("lease"), "a renews");
-        assert!(!take_lease(&broker, "b", 1800, ttl).await.expect("lease"), "renewed until 1900");
-        assert!(take_lease(&broker, "b", 2000, ttl).await.expect("lease"), "expired: b takes it");
     }
 }
