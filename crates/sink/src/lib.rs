@@ -55,6 +55,7 @@ mod columns;
 mod json;
 pub mod parquet;
 mod protobuf;
+pub mod table;
 
 use std::sync::Arc;
 
@@ -97,9 +98,15 @@ pub enum SinkError {
     /// Arrow refused the arrays (a bug here, reported rather than panicking).
     #[error("arrow: {0}")]
     Arrow(String),
-    /// The Parquet writer failed.
+    /// The Parquet writer failed, or a committed file does not read back.
     #[error("parquet: {0}")]
     Parquet(String),
+    /// A table location URL that cannot be used.
+    #[error("{0}")]
+    Location(String),
+    /// The table's object store failed (retried by the writer).
+    #[error("table store: {0}")]
+    Store(String),
 }
 
 impl SinkError {

@@ -1,6 +1,7 @@
 //! Record batches as one Parquet file in memory: zstd-compressed, with page statistics (min,
 //! max, null count per column chunk and page, what readers prune with), the Arrow schema and
-//! the field ids embedded. Where the file goes is the caller's business (a later increment).
+//! the field ids embedded, and key-value metadata of the caller's (a table's commit facts).
+//! Where the file goes is the table's business ([`crate::table`]).
 
 use std::collections::BTreeMap;
 
@@ -10,6 +11,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use crate::SinkError;
@@ -40,10 +42,25 @@ pub struct OffsetRange {
 /// Writes `batches` (each with `schema`, as [`crate::TableSchema::arrow_schema`] gives it) as
 /// one Parquet file: zstd at its default level, statistics per page.
 pub fn write(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<ParquetFile, SinkError> {
+    write_with_metadata(schema, batches, &BTreeMap::new())
+}
+
+/// [`write`], with `metadata` stored as the file's key-value metadata (readers show it as
+/// `schema.metadata` in pyarrow, `parquet_kv_metadata()` in DuckDB).
+pub fn write_with_metadata(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    metadata: &BTreeMap<String, String>,
+) -> Result<ParquetFile, SinkError> {
     let failed = |e: parquet::errors::ParquetError| SinkError::Parquet(e.to_string());
+    let key_values = metadata
+        .iter()
+        .map(|(key, value)| KeyValue::new(key.clone(), value.clone()))
+        .collect::<Vec<_>>();
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_statistics_enabled(EnabledStatistics::Page)
+        .set_key_value_metadata((!key_values.is_empty()).then_some(key_values))
         .build();
     let mut writer =
         ArrowWriter::try_new(Vec::new(), schema.clone(), Some(properties)).map_err(failed)?;

@@ -62,6 +62,17 @@ pub fn open(url: &str) -> Result<Storage> {
     open_counted(url).map(|(storage, _)| storage)
 }
 
+/// An `object_store` client for the bucket and prefix a `s3://bucket[/prefix][?endpoint=...]`
+/// URL names, configured like the engine's (the `AWS_*` environment, retries, the static
+/// build's resolver), for other writers of the same bucket: the table sinks.
+pub fn object_store_client(
+    url: &str,
+) -> Result<(Arc<dyn object_store::ObjectStore>, object_store::path::Path)> {
+    let options = Options::parse(url)?;
+    let client = options.client()?;
+    Ok((Arc::new(client), Path::from(options.prefix.as_str())))
+}
+
 /// The engine's own count of its object store requests, readable while the engine lives
 /// (what the broker's metrics export): no second count on the request path.
 #[derive(Clone)]
