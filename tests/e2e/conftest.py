@@ -180,7 +180,8 @@ class Broker:
         env = dict(os.environ)
         env.setdefault("SKIFF_LOG", os.environ.get("SKIFF_E2E_LOG", "info"))
         env["NO_COLOR"] = "1"
-        if self.storage.startswith("s3://"):
+        # S3 storage, or a table location on S3 (`--table-location s3://...`).
+        if self.storage.startswith("s3://") or any(arg.startswith("s3://") for arg in self.extra_args):
             env.setdefault("AWS_ENDPOINT_URL", S3_ENDPOINT or "")
             env.setdefault("AWS_ALLOW_HTTP", "true")
             env.setdefault("AWS_ACCESS_KEY_ID", "test")

@@ -57,6 +57,13 @@ pub struct BrokerConfig {
     /// How often the broker holding the cleaner lease applies `retention.ms` (Kafka's
     /// `log.retention.check.interval.ms`).
     pub retention_check_interval: Duration,
+    /// Where tables go when a topic sets `skiff.table.format` but no `skiff.table.location`.
+    pub table_location: Option<String>,
+    /// How often table writers read new records and check whether a commit is due.
+    pub table_check_interval: Duration,
+    /// How long a table writer's partition lease lasts: a dead broker's partitions are taken
+    /// over within it. Renewed every third of it.
+    pub table_lease: Duration,
     /// Exit cleanly after this long with no client connection (scale to zero: a socket
     /// activator or platform starts a new broker on the next connection). `None`: never.
     pub idle_exit: Option<Duration>,
@@ -77,6 +84,9 @@ impl BrokerConfig {
             group_initial_rebalance_quiet_ms: 1000,
             transaction_check_interval: Duration::from_secs(5),
             retention_check_interval: Duration::from_secs(300),
+            table_location: None,
+            table_check_interval: Duration::from_secs(1),
+            table_lease: Duration::from_secs(15),
             idle_exit: None,
         }
     }

@@ -13,6 +13,8 @@
 //! - `topic_config`: topic config names, defaults and validation.
 //! - `transactions/`: the transaction state machine kept in storage, markers, the sweeper.
 //! - `cleaner/`: retention and compaction, run by whichever broker holds the cleaner lease.
+//! - [`tables`]: topics written as tables (`skiff.table.format`), one writer per partition
+//!   under a lease.
 //! - `lease`: the leases background jobs are shared out with; `log_scan`: reading a
 //!   partition's committed records (compaction, tables).
 //! - `metrics`: what `--metrics-listen` measures per request, and the registry's schema count.
@@ -31,6 +33,7 @@ mod log_scan;
 mod metrics;
 mod producer_ids;
 pub mod server;
+pub mod tables;
 mod topic_config;
 mod topics;
 mod transactions;

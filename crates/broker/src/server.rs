@@ -95,6 +95,7 @@ pub async fn serve(
     ));
     let group_counter =
         tokio::spawn(crate::groups::run_group_counter(broker.clone(), server.stopping()));
+    let tables = tokio::spawn(crate::tables::run(broker.clone(), server.stopping()));
     for listener in listeners {
         let broker = broker.clone();
         server.serve(listener, move |stream, connection, stopping| {
@@ -127,6 +128,7 @@ pub async fn serve(
         let _ = sweeper.await;
         let _ = cleaner.await;
         let _ = group_counter.await;
+        let _ = tables.await;
     };
     if tokio::time::timeout(SHUTDOWN_GRACE, drained).await.is_err() {
         // Every acknowledged write is in storage already; what is cut short is unanswered.

@@ -57,6 +57,9 @@ pub(crate) fn check_spec(spec: &TopicSpec) -> Result<(), Refusal> {
 /// Creates a topic after checking it.
 pub(crate) async fn create(broker: &Broker, spec: TopicSpec) -> Result<TopicMeta, Refusal> {
     check_spec(&spec)?;
+    crate::tables::config::check(broker, &spec.name, &spec.configs)
+        .await
+        .map_err(|message| Refusal::new(ErrorCode::InvalidConfig, message))?;
     Ok(broker.storage.meta.create_topic(spec).await?)
 }
 

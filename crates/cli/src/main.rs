@@ -36,6 +36,8 @@ enum Command {
     Consume(commands::consume::ConsumeArgs),
     /// Register, list, show, check and delete schemas in a Schema Registry.
     Schema(commands::schema::SchemaArgs),
+    /// Show how far topics written as tables (skiff.table.format) have been committed.
+    Table(commands::table::TableArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -65,6 +67,7 @@ fn main() -> std::process::ExitCode {
             Command::Produce(args) => commands::produce::run(args).await,
             Command::Consume(args) => commands::consume::run(args).await,
             Command::Schema(args) => commands::schema::run(args).await,
+            Command::Table(args) => commands::table::run(args).await,
         }
     });
     match result {

@@ -2,6 +2,8 @@
 
 use kafka_protocol::protocol::StrBytes;
 use skiff_protocol::ErrorCode;
+use std::collections::BTreeMap;
+
 use skiff_storage::{ConfigChange, StorageError};
 
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
@@ -53,6 +55,9 @@ pub(super) async fn apply(
             return Outcome::refused(ErrorCode::InvalidConfig, message);
         }
     }
+    if let Err(outcome) = check_result(broker, name, &changes, replace_all).await {
+        return outcome;
+    }
     let result = if validate_only {
         broker.storage.meta.topic(name).await.and_then(|found| {
             found.map(|_| ()).ok_or_else(|| StorageError::NotFound(format!("topic {name}")))
@@ -72,4 +77,41 @@ pub(super) async fn apply(
             message: str_bytes(error.to_string()),
         },
     }
+}
+
+/// Checks the configs a topic would have after `changes`, as a whole: combinations that
+/// cannot work, and a table the topic cannot have.
+async fn check_result(
+    broker: &Broker,
+    name: &str,
+    changes: &[ConfigChange],
+    replace_all: bool,
+) -> Result<(), Outcome> {
+    let topic = match broker.storage.meta.topic(name).await {
+        Ok(Some(topic)) => topic,
+        Ok(None) => {
+            return Err(Outcome::refused(
+                ErrorCode::UnknownTopicOrPartition,
+                format!("no topic {name}"),
+            ))
+        }
+        Err(error) => {
+            return Err(Outcome::Refused {
+                code: errors::code_for(&error),
+                message: str_bytes(error.to_string()),
+            })
+        }
+    };
+    let mut configs = if replace_all { BTreeMap::new() } else { topic.configs };
+    for change in changes {
+        match &change.value {
+            Some(value) => configs.insert(change.key.clone(), value.clone()),
+            None => configs.remove(&change.key),
+        };
+    }
+    topic_config::validate_all(&configs)
+        .map_err(|message| Outcome::refused(ErrorCode::InvalidConfig, message))?;
+    crate::tables::config::check(broker, name, &configs)
+        .await
+        .map_err(|message| Outcome::refused(ErrorCode::InvalidConfig, message))
 }

@@ -161,7 +161,13 @@ async fn read_partition(
         Err(code) => return (data.with_error_code(*code), Vec::new()),
     };
     let partition = TopicPartition::new(topic.name.clone(), request.partition);
-    let limit = (request.partition_max_bytes.max(0) as usize).min(max_bytes).max(1);
+    // A sink topic's log is only its table's buffer: consumers see it empty (docs/tables.md).
+    let sink_only = crate::tables::config::is_sink_only(&topic.configs);
+    let limit = if sink_only {
+        1
+    } else {
+        (request.partition_max_bytes.max(0) as usize).min(max_bytes).max(1)
+    };
     let ReadResult { watermarks, batches } =
         match broker.storage.log.read(&partition, request.fetch_offset, limit).await {
             Ok(read) => read,
@@ -179,6 +185,9 @@ async fn read_partition(
     let data = data.with_last_stable_offset(watermarks.last_stable);
     if request.fetch_offset < watermarks.log_start || request.fetch_offset > watermarks.high {
         return (data.with_error_code(ErrorCode::OffsetOutOfRange.code()), Vec::new());
+    }
+    if sink_only {
+        return (data, Vec::new());
     }
     if !read_committed {
         return (data, batches);

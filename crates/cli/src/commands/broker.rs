@@ -73,6 +73,18 @@ pub(crate) struct BrokerArgs {
     /// lease (milliseconds).
     #[arg(long, env = "SKIFF_RETENTION_CHECK_INTERVAL_MS", default_value_t = 300_000)]
     retention_check_interval_ms: u64,
+    /// Where tables go for topics that set skiff.table.format without skiff.table.location:
+    /// file:///absolute/path or s3://bucket/prefix (docs/tables.md).
+    #[arg(long, env = "SKIFF_TABLE_LOCATION")]
+    table_location: Option<String>,
+    /// How often table writers read new records and check whether a commit is due
+    /// (milliseconds).
+    #[arg(long, env = "SKIFF_TABLE_CHECK_INTERVAL_MS", default_value_t = 1000)]
+    table_check_interval_ms: u64,
+    /// How long a table writer's lease on a partition lasts (milliseconds): the partitions of
+    /// a broker that died are taken over by another within it.
+    #[arg(long, env = "SKIFF_TABLE_LEASE_MS", default_value_t = 15_000)]
+    table_lease_ms: u64,
     /// Exit cleanly after this many milliseconds with no client connected (scale to zero with
     /// a socket activator or a platform that starts the broker on the next connection); 0: never.
     #[arg(long, env = "SKIFF_IDLE_EXIT_MS", default_value_t = 0)]
@@ -182,6 +194,17 @@ impl BrokerArgs {
             transaction_check_interval: std::time::Duration::from_millis(
                 self.transaction_check_interval_ms.max(10),
             ),
+            table_location: match &self.table_location {
+                Some(url) => {
+                    skiff_broker::tables::check_location(url).map_err(anyhow::Error::msg)?;
+                    Some(url.clone())
+                }
+                None => None,
+            },
+            table_check_interval: std::time::Duration::from_millis(
+                self.table_check_interval_ms.max(10),
+            ),
+            table_lease: std::time::Duration::from_millis(self.table_lease_ms.max(100)),
             idle_exit: (self.idle_exit_ms > 0)
                 .then(|| std::time::Duration::from_millis(self.idle_exit_ms)),
         })

@@ -5,4 +5,5 @@ pub(crate) mod consume;
 pub(crate) mod produce;
 pub(crate) mod proxy;
 pub(crate) mod schema;
+pub(crate) mod table;
 pub(crate) mod topic;

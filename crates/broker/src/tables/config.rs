@@ -1,0 +1,178 @@
+//! The `skiff.table.*` topic configs, parsed once into a [`TableConfig`], and the checks a
+//! topic asking for a table must pass when it is created or altered.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use skiff_sink::table::Location;
+use skiff_sink::TableSchema;
+
+use crate::{topic_config, Broker};
+
+pub(crate) const FORMAT: &str = "skiff.table.format";
+pub(crate) const LOCATION: &str = "skiff.table.location";
+pub(crate) const FLUSH_MS: &str = "skiff.table.flush.ms";
+pub(crate) const FLUSH_BYTES: &str = "skiff.table.flush.bytes";
+pub(crate) const SINK_ONLY: &str = "skiff.table.sink.only";
+
+/// The table formats this build writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// Plain Parquet files (`skiff_sink::table::ParquetTable`).
+    Parquet,
+}
+
+/// What a topic's configs ask of its table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TableConfig {
+    pub(crate) format: Format,
+    /// The location URL: the topic's `skiff.table.location`, or the broker's default.
+    pub(crate) location: String,
+    /// Commit at least this often while rows wait.
+    pub(crate) flush: Duration,
+    /// Commit once this many record bytes wait.
+    pub(crate) flush_bytes: usize,
+    /// The log is only a buffer: records are deleted from it once committed to the table.
+    pub(crate) sink_only: bool,
+}
+
+impl TableConfig {
+    /// The table a topic's configs ask for: `None` without `skiff.table.format`; a message
+    /// for the client when they cannot work.
+    pub(crate) fn of(
+        configs: &BTreeMap<String, String>,
+        default_location: Option<&str>,
+    ) -> Result<Option<TableConfig>, String> {
+        let format = match topic_config::effective(configs, FORMAT).unwrap_or_default() {
+            "" => return Ok(None),
+            "parquet" => Format::Parquet,
+            other @ ("iceberg" | "delta") => {
+                return Err(format!(
+                    "{FORMAT}={other} is not available yet: this build writes parquet tables"
+                ))
+            }
+            other => return Err(format!("invalid value {other:?} for topic config {FORMAT}")),
+        };
+        let location = match topic_config::effective(configs, LOCATION).unwrap_or_default() {
+            "" => default_location.unwrap_or_default(),
+            set => set,
+        };
+        if location.is_empty() {
+            return Err(format!(
+                "{FORMAT} needs a location: set {LOCATION} or start brokers with --table-location"
+            ));
+        }
+        Location::check(location).map_err(|error| error.to_string())?;
+        let number = |name: &str, default: u64| {
+            topic_config::effective(configs, name)
+                .and_then(|value| value.parse::<u64>().ok())
+                .unwrap_or(default)
+        };
+        Ok(Some(TableConfig {
+            format,
+            location: location.to_owned(),
+            flush: Duration::from_millis(number(FLUSH_MS, 60_000)),
+            flush_bytes: usize::try_from(number(FLUSH_BYTES, 16 << 20)).unwrap_or(usize::MAX),
+            sink_only: topic_config::effective(configs, SINK_ONLY) == Some("true"),
+        }))
+    }
+}
+
+/// Whether a topic is a sink topic (its log only a buffer for its table).
+pub(crate) fn is_sink_only(configs: &BTreeMap<String, String>) -> bool {
+    topic_config::effective(configs, FORMAT).is_some_and(|format| !format.is_empty())
+        && topic_config::effective(configs, SINK_ONLY) == Some("true")
+}
+
+/// The subject whose schema gives a topic's table its columns.
+pub(crate) fn value_subject(topic: &str) -> String {
+    format!("{topic}-value")
+}
+
+/// Checks that a topic with these configs can have the table they ask for: a usable format
+/// and location, validated records, and a schema in the registry that maps onto columns.
+/// The error is a message for the client (sent with INVALID_CONFIG).
+pub(crate) async fn check(
+    broker: &Broker,
+    topic: &str,
+    configs: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    if TableConfig::of(configs, broker.config.table_location.as_deref())?.is_none() {
+        if topic_config::effective(configs, SINK_ONLY) == Some("true") {
+            return Err(format!("{SINK_ONLY}=true needs a table: set {FORMAT}"));
+        }
+        return Ok(());
+    }
+    if topic_config::effective(configs, "skiff.schema.validation") != Some("true") {
+        return Err(
+            "a table needs skiff.schema.validation=true: only validated records fit its columns"
+                .to_owned(),
+        );
+    }
+    if topic_config::effective(configs, "skiff.subject.name.strategy") != Some("topic") {
+        return Err(format!(
+            "a table takes its columns from one subject: {FORMAT} needs \
+             skiff.subject.name.strategy=topic"
+        ));
+    }
+    let subject = value_subject(topic);
+    let latest = broker
+        .registry()
+        .latest(&subject)
+        .await
+        .map_err(|error| format!("cannot read subject {subject}: {error}"))?;
+    let Some(latest) = latest else {
+        return Err(format!(
+            "topic {topic} has no schema: register one under subject {subject} before setting \
+             {FORMAT}"
+        ));
+    };
+    TableSchema::new(latest.schema.schema.clone(), &[])
+        .map_err(|error| format!("the schema of {subject} has no table columns: {error}"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn configs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn a_table_is_asked_for_by_its_format() {
+        assert_eq!(TableConfig::of(&configs(&[]), Some("file:///t")), Ok(None));
+        let parsed = TableConfig::of(
+            &configs(&[(FORMAT, "parquet"), (FLUSH_MS, "250"), (SINK_ONLY, "true")]),
+            Some("file:///tables"),
+        );
+        let table = parsed.expect("valid").expect("a table");
+        assert_eq!(table.format, Format::Parquet);
+        assert_eq!(table.location, "file:///tables", "the broker's default location");
+        assert_eq!(table.flush, Duration::from_millis(250));
+        assert_eq!(table.flush_bytes, 16 << 20);
+        assert!(table.sink_only);
+
+        let own = configs(&[(FORMAT, "parquet"), (LOCATION, "s3://lake/raw")]);
+        let table = TableConfig::of(&own, Some("file:///tables")).expect("valid").expect("table");
+        assert_eq!(table.location, "s3://lake/raw", "the topic's own location wins");
+    }
+
+    #[test]
+    fn unusable_tables_are_refused_with_a_reason() {
+        let no_location = TableConfig::of(&configs(&[(FORMAT, "parquet")]), None);
+        assert!(no_location.is_err_and(|m| m.contains("--table-location")));
+        let relative = configs(&[(FORMAT, "parquet"), (LOCATION, "file://here")]);
+        assert!(TableConfig::of(&relative, None).is_err_and(|m| m.contains("absolute")));
+        let iceberg = TableConfig::of(&configs(&[(FORMAT, "iceberg")]), Some("file:///t"));
+        assert!(iceberg.is_err_and(|m| m.contains("not available yet")));
+    }
+
+    #[test]
+    fn sink_only_needs_a_format() {
+        assert!(is_sink_only(&configs(&[(FORMAT, "parquet"), (SINK_ONLY, "true")])));
+        assert!(!is_sink_only(&configs(&[(SINK_ONLY, "true")])));
+        assert!(!is_sink_only(&configs(&[(FORMAT, "parquet")])));
+    }
+}

@@ -1,0 +1,175 @@
+//! Table writers: topics with `skiff.table.format` written by the broker itself as tables
+//! (`docs/tables.md`), exactly once, with no connector.
+//!
+//! Every broker runs [`run`]. Every few seconds it lists the topics that ask for a table and
+//! tries to take (or renew) each partition's writer lease in storage; for each partition it
+//! holds, a [`writer::PartitionWriter`] reads the log and commits rows to the table at every
+//! tick. A broker that dies loses its leases within one lease time and another broker resumes
+//! from what the table says was committed. Writers never block produce: they run in their own
+//! task, read what is stored, and retry failures with backoff.
+//!
+//! - `config`: the `skiff.table.*` topic configs and the checks at create and alter time.
+//! - `writer`: one partition's read-buffer-commit loop.
+//! - `status`: what writers report in storage, read by `skiff table status`.
+
+pub(crate) mod config;
+mod status;
+mod writer;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use skiff_sink::table::{Location, ParquetTable, Table};
+use skiff_storage::{StorageError, TopicMeta, TopicPartition};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use crate::transactions::now_ms;
+use crate::{topic_config, Broker};
+use config::{Format, TableConfig};
+use writer::PartitionWriter;
+
+pub use status::{table_status, PartitionReport, PartitionStatus};
+
+/// What this broker knows it should write: a partition's table, for the topic incarnation
+/// (`topic_id`) whose configs ask for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Wanted {
+    topic_id: String,
+    config: TableConfig,
+    raw_values: bool,
+}
+
+/// Runs table writers for the partitions whose leases this broker holds, until `stop`.
+pub(crate) async fn run(broker: Broker, mut stop: watch::Receiver<bool>) {
+    let holder = uuid::Uuid::new_v4().simple().to_string();
+    let tick = broker.config.table_check_interval;
+    let ttl = broker.config.table_lease;
+    let mut writers: BTreeMap<TopicPartition, PartitionWriter> = BTreeMap::new();
+    let mut locations: HashMap<String, Location> = HashMap::new();
+    let mut next_round = Instant::now();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(tick) => {}
+            _ = stop.changed() => break,
+        }
+        if Instant::now() >= next_round {
+            next_round = Instant::now() + ttl / 3;
+            if let Err(error) =
+                take_leases(&broker, &holder, ttl, &mut writers, &mut locations).await
+            {
+                warn!(%error, "table writer leases not renewed");
+            }
+        }
+        futures::future::join_all(writers.values_mut().map(|writer| writer.step(&broker))).await;
+    }
+    // Let another broker take over at once rather than when the leases run out.
+    for partition in writers.keys() {
+        let key = status::lease_key(partition);
+        let state = broker.storage.state.as_ref();
+        let _ = crate::lease::take(state, &key, &holder, now_ms(), Duration::ZERO).await;
+    }
+}
+
+/// The partitions whose topics ask for a table.
+async fn wanted(broker: &Broker) -> Result<BTreeMap<TopicPartition, Wanted>, StorageError> {
+    let mut wanted = BTreeMap::new();
+    for topic in broker.storage.meta.topics().await? {
+        let Some(table) = table_of(broker, &topic) else { continue };
+        for index in 0..topic.partitions {
+            wanted.insert(TopicPartition::new(topic.name.clone(), index), table.clone());
+        }
+    }
+    Ok(wanted)
+}
+
+fn table_of(broker: &Broker, topic: &TopicMeta) -> Option<Wanted> {
+    let default_location = broker.config.table_location.as_deref();
+    match TableConfig::of(&topic.configs, default_location) {
+        Ok(Some(config)) => Some(Wanted {
+            topic_id: topic.id.to_string(),
+            config,
+            raw_values: topic_config::effective(&topic.configs, "skiff.value.schema.framing")
+                == Some("raw"),
+        }),
+        Ok(None) => None,
+        Err(message) => {
+            debug!(topic = %topic.name, message, "table configs unusable on this broker");
+            None
+        }
+    }
+}
+
+/// Takes or renews the lease of every wanted partition; starts writers for leases won and
+/// stops those whose lease was lost or whose table is no longer wanted.
+async fn take_leases(
+    broker: &Broker,
+    holder: &str,
+    ttl: Duration,
+    writers: &mut BTreeMap<TopicPartition, PartitionWriter>,
+    locations: &mut HashMap<String, Location>,
+) -> Result<(), StorageError> {
+    let wanted = wanted(broker).await?;
+    writers.retain(|partition, writer| {
+        wanted.get(partition).is_some_and(|want| want.config == writer.config)
+    });
+    for (partition, want) in wanted {
+        let key = status::lease_key(&partition);
+        let state = broker.storage.state.as_ref();
+        match crate::lease::take(state, &key, holder, now_ms(), ttl).await {
+            Ok(true) if writers.contains_key(&partition) => {}
+            Ok(true) => {
+                let Some(table) = open_table(&want.config, &partition.topic, locations) else {
+                    continue;
+                };
+                info!(%partition, location = %want.config.location, "table writer starts");
+                let writer = PartitionWriter::new(
+                    partition.clone(),
+                    want.topic_id,
+                    want.config,
+                    want.raw_values,
+                    table,
+                );
+                writers.insert(partition, writer);
+            }
+            Ok(false) => {
+                if writers.remove(&partition).is_some() {
+                    info!(%partition, "table writer lease lost to another broker");
+                }
+            }
+            Err(error) => warn!(%partition, %error, "table writer lease unavailable"),
+        }
+    }
+    Ok(())
+}
+
+/// The table of `topic` at the configured location (locations are opened once).
+fn open_table(
+    config: &TableConfig,
+    topic: &str,
+    locations: &mut HashMap<String, Location>,
+) -> Option<Arc<dyn Table>> {
+    let location = match locations.get(&config.location) {
+        Some(location) => location.clone(),
+        None => match Location::open(&config.location) {
+            Ok(location) => {
+                locations.insert(config.location.clone(), location.clone());
+                location
+            }
+            Err(error) => {
+                warn!(topic, %error, "table location unusable");
+                return None;
+            }
+        },
+    };
+    match config.format {
+        Format::Parquet => Some(Arc::new(ParquetTable::new(location, topic))),
+    }
+}
+
+/// Checks a table location URL (the broker's `--table-location`) without opening it.
+pub fn check_location(url: &str) -> Result<(), String> {
+    Location::check(url).map_err(|error| error.to_string())
+}

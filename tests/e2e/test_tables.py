@@ -1,0 +1,385 @@
+"""Topics written as tables (`skiff.table.format=parquet`), read back by readers other people
+wrote: pyarrow (Apache Arrow's C++ Parquet reader) and DuckDB SQL over the files. Records are
+produced with confluent-kafka's Avro, JSON Schema and Protobuf serializers against Skiff's own
+registry. Every committed record is in the table exactly once (no (partition, offset) twice,
+none missing), on every engine; the schema evolves mid-stream; aborted transactional records
+never reach the table; a sink topic's log empties once its rows are committed; a broker killed
+with kill -9 while two brokers share the storage loses and duplicates nothing; a location on S3
+(moto) works like a local one. `skiff table status` reports the commits."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from confluent_kafka import KafkaError
+from confluent_kafka.admin import ConfigResource, NewTopic
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroSerializer
+from confluent_kafka.schema_registry.json_schema import JSONSerializer
+from confluent_kafka.schema_registry.protobuf import ProtobufSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from conftest import S3_BUCKET, S3_ENDPOINT
+from helpers import (
+    admin,
+    consumer,
+    create_topic,
+    error_code,
+    producer,
+    protobuf_classes,
+    protobuf_message_file,
+    unique,
+    wait_futures,
+    watermarks,
+)
+
+ORDER_V1 = json.dumps(
+    {
+        "type": "record",
+        "name": "Order",
+        "namespace": "skiff.shop",
+        "fields": [
+            {"name": "id", "type": "string"},
+            {"name": "cents", "type": "long"},
+            {"name": "tags", "type": {"type": "array", "items": "string"}},
+        ],
+    }
+)
+# v2 adds an optional field: backward compatible, old rows read it as null.
+ORDER_V2 = json.dumps(
+    {
+        **json.loads(ORDER_V1),
+        "fields": [
+            *json.loads(ORDER_V1)["fields"],
+            {"name": "note", "type": ["null", "string"], "default": None},
+        ],
+    }
+)
+TABLE_ARGS = ("--table-check-interval-ms", "100")
+FAST_FLUSH = {"skiff.table.format": "parquet", "skiff.table.flush.ms": "300"}
+
+
+def table_broker(broker_factory, engine, tables: Path, *args, **kwargs):
+    return broker_factory(
+        engine, "--table-location", f"file://{tables}", *TABLE_ARGS, *args, schema_registry=True, **kwargs
+    )
+
+
+def order_topic(broker_factory, engine, tables: Path, partitions: int = 1, **config):
+    """A broker writing tables under `tables`, and a new topic of Avro orders (ORDER_V1
+    registered under its value subject) written as a table: (broker, registry, topic)."""
+    broker = table_broker(broker_factory, engine, tables)
+    registry = SchemaRegistryClient({"url": broker.registry_url})
+    topic = unique("orders")
+    registry.register_schema(f"{topic}-value", Schema(ORDER_V1, "AVRO"))
+    create_topic(broker.bootstrap, topic, partitions=partitions, config={**FAST_FLUSH, **config})
+    return broker, registry, topic
+
+
+def status(broker, topic: str) -> list[dict]:
+    """`skiff table status TOPIC --json` on the broker's storage."""
+    done = subprocess.run(
+        [str(broker.binary), "table", "status", topic, "--storage", broker.storage, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=broker.environment(),
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def committed_offsets(directory: Path) -> dict[int, int]:
+    """Per partition, where the table's last commit ends, read from the files' own metadata."""
+    ends: dict[int, int] = {}
+    for file in directory.glob("*/*.parquet"):
+        meta = pq.read_metadata(file).metadata
+        partition = int(meta[b"skiff.partition"])
+        ends[partition] = max(ends.get(partition, 0), int(meta[b"skiff.next_offset"]))
+    return ends
+
+
+def wait_committed(broker, topic: str, directory: Path, partitions: int = 1, timeout: float = 60.0) -> None:
+    """Polls the table's files until every partition is committed up to its log end."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ends = [watermarks(broker.bootstrap, topic, p)[1] for p in range(partitions)]
+        committed = committed_offsets(directory)
+        if all(committed.get(p, 0) == end for p, end in enumerate(ends)):
+            return
+        assert time.monotonic() < deadline, f"table of {topic} not committed: {committed} < {ends}"
+        time.sleep(0.2)
+
+
+def produce_avro(broker, topic: str, schema: str, orders: list[dict], partitions: int = 1) -> None:
+    registry = SchemaRegistryClient({"url": broker.registry_url})
+    serialize = AvroSerializer(registry, schema, conf={"auto.register.schemas": False, "use.latest.version": True})
+    context = SerializationContext(topic, MessageField.VALUE)
+    client = producer(broker.bootstrap, **{"linger.ms": 20})
+    failed = []
+    for index, order in enumerate(orders):
+        client.produce(
+            topic,
+            key=order["id"].encode(),
+            value=serialize(order, context),
+            partition=index % partitions,
+            headers=[("h", b"1"), ("h", b"2")],
+            on_delivery=lambda err, msg: failed.append(err) if err else None,
+        )
+    assert client.flush(30) == 0
+    assert failed == []
+
+
+def read_table(path: Path):
+    """Every committed file under a topic's table directory, as one pyarrow table (files may
+    have different schemas: missing columns are null)."""
+    files = sorted(path.glob("*/*.parquet"))
+    assert files, f"no files under {path}"
+    tables = [pq.read_table(file) for file in files]
+    import pyarrow as pa
+
+    return pa.concat_tables(tables, promote_options="default")
+
+
+def test_avro_records_land_in_parquet_exactly_once_and_the_schema_evolves(broker_factory, engine, tmp_path):
+    tables = tmp_path / "tables"
+    broker, registry, topic = order_topic(broker_factory, engine, tables, partitions=2)
+
+    first = [{"id": f"o-{i}", "cents": i * 100, "tags": ["a"] * (i % 3)} for i in range(60)]
+    produce_avro(broker, topic, ORDER_V1, first, partitions=2)
+    wait_committed(broker, topic, tables / topic, partitions=2)
+
+    registry.register_schema(f"{topic}-value", Schema(ORDER_V2, "AVRO"))
+    second = [{"id": f"n-{i}", "cents": 7, "tags": [], "note": f"note {i}"} for i in range(40)]
+    produce_avro(broker, topic, ORDER_V2, second, partitions=2)
+    wait_committed(broker, topic, tables / topic, partitions=2)
+    if engine != "memory":  # `skiff table status` reads the storage, which memory:// keeps in the broker
+        reports = status(broker, topic)
+        assert [(r["partition"], r["lag"], r["last_error"]) for r in reports] == [(0, 0, None), (1, 0, None)]
+        assert sum(r["rows"] for r in reports) == 100
+        assert [r["committed_offset"] for r in reports] == [r["log_end"] for r in reports]
+
+    table = read_table(tables / topic)
+    assert table.num_rows == 100
+    rows = table.to_pylist()
+    keys = {(row["_partition"], row["_offset"]) for row in rows}
+    assert len(keys) == 100, "every (partition, offset) once"
+    by_id = {row["id"]: row for row in rows}
+    assert by_id["o-5"]["cents"] == 500 and by_id["o-5"]["tags"] == ["a", "a"]
+    assert by_id["o-5"]["note"] is None, "rows written before the evolution read the new column as null"
+    assert by_id["n-3"]["note"] == "note 3"
+    assert by_id["o-5"]["_key"] == b"o-5"
+    assert by_id["o-5"]["_headers"] == [{"key": "h", "value": b"1"}, {"key": "h", "value": b"2"}]
+    assert str(table.schema.field("cents").type) == "int64"
+    assert str(table.schema.field("_timestamp").type) == "timestamp[ms, tz=UTC]"
+
+    # DuckDB reads the same files with SQL (union_by_name: files of both schema versions).
+    glob = str(tables / topic / "*" / "*.parquet")
+    count, distinct, notes = duckdb.sql(
+        f"SELECT count(*), count(DISTINCT (_partition, _offset)), count(note) "
+        f"FROM read_parquet('{glob}', union_by_name = true)"
+    ).fetchone()
+    assert (count, distinct, notes) == (100, 100, 40)
+    # Each file records the offsets it covers: consecutive commits, no gap and no overlap.
+    for partition in (0, 1):
+        ranges = sorted(
+            (int(meta[b"skiff.from_offset"]), int(meta[b"skiff.next_offset"]))
+            for meta in (
+                pq.read_metadata(file).metadata for file in (tables / topic / str(partition)).glob("*.parquet")
+            )
+        )
+        assert ranges[0][0] == 0
+        assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:])), ranges
+        assert ranges[-1][1] == watermarks(broker.bootstrap, topic, partition)[1]
+
+
+def test_a_table_needs_a_schema_and_a_location(broker_factory, tmp_path):
+    broker = broker_factory("sqlite", schema_registry=True)
+    client = admin(broker.bootstrap)
+    topic = unique("orders")
+    futures = client.create_topics(
+        [NewTopic(topic, 1, 1, config={"skiff.table.format": "parquet"})], request_timeout=15
+    )
+    outcome = wait_futures(futures)[topic]
+    assert error_code(outcome) == KafkaError.INVALID_CONFIG
+    assert "location" in str(outcome)
+
+    located = {"skiff.table.format": "parquet", "skiff.table.location": f"file://{tmp_path}/t"}
+    futures = client.create_topics([NewTopic(topic, 1, 1, config=located)], request_timeout=15)
+    outcome = wait_futures(futures)[topic]
+    assert error_code(outcome) == KafkaError.INVALID_CONFIG
+    assert f"subject {topic}-value" in str(outcome)
+
+    # An existing topic cannot be switched to a table without a schema either.
+    create_topic(broker.bootstrap, topic)
+    resource = ConfigResource("TOPIC", topic, set_config=located)
+    altered = wait_futures(client.alter_configs([resource], request_timeout=15))[resource]
+    assert error_code(altered) == KafkaError.INVALID_CONFIG
+    registry = SchemaRegistryClient({"url": broker.registry_url})
+    registry.register_schema(f"{topic}-value", Schema(ORDER_V1, "AVRO"))
+    altered = wait_futures(client.alter_configs([resource], request_timeout=15))[resource]
+    assert error_code(altered) is None, altered
+
+
+def test_json_schema_and_protobuf_records_become_typed_columns(broker_factory, tmp_path):
+    tables = tmp_path / "tables"
+    broker = table_broker(broker_factory, "sqlite", tables)
+    registry = SchemaRegistryClient({"url": broker.registry_url})
+
+    json_topic = unique("events")
+    schema = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "at": {"type": "string", "format": "date-time"},
+            "labels": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["id"],
+    }
+    registry.register_schema(f"{json_topic}-value", Schema(json.dumps(schema), "JSON"))
+    create_topic(broker.bootstrap, json_topic, config=FAST_FLUSH)
+    serialize = JSONSerializer(json.dumps(schema), registry, conf={"auto.register.schemas": False, "use.latest.version": True})
+    context = SerializationContext(json_topic, MessageField.VALUE)
+    client = producer(broker.bootstrap)
+    for index in range(5):
+        event = {"id": index, "at": f"2026-12-06T10:00:0{index}Z", "labels": ["x"] * index}
+        client.produce(json_topic, value=serialize(event, context))
+    assert client.flush(30) == 0
+
+    proto_topic = unique("orders-proto")
+    file = protobuf_message_file(f"{unique('order')}.proto", "skiff.test", "Order", [("id", "string"), ("units", "int64")])
+    [order_class] = protobuf_classes([file], "skiff.test.Order")
+    proto_serialize = ProtobufSerializer(order_class, registry, {"auto.register.schemas": True})
+    proto_context = SerializationContext(proto_topic, MessageField.VALUE)
+    first = proto_serialize(order_class(id="o-1", units=3), proto_context)  # registers the schema
+    create_topic(broker.bootstrap, proto_topic, config=FAST_FLUSH)
+    client.produce(proto_topic, value=first)
+    client.produce(proto_topic, value=proto_serialize(order_class(id="o-2", units=-4), proto_context))
+    assert client.flush(30) == 0
+
+    wait_committed(broker, json_topic, tables / json_topic)
+    wait_committed(broker, proto_topic, tables / proto_topic)
+    events = read_table(tables / json_topic)
+    assert str(events.schema.field("id").type) == "int64"
+    assert str(events.schema.field("at").type) == "timestamp[us, tz=UTC]"
+    assert events.column("labels").to_pylist() == [["x"] * i for i in range(5)]
+    orders = read_table(tables / proto_topic)
+    assert orders.select(["id", "units"]).to_pylist() == [{"id": "o-1", "units": 3}, {"id": "o-2", "units": -4}]
+
+
+def test_aborted_transactions_never_reach_the_table(broker_factory, tmp_path):
+    tables = tmp_path / "tables"
+    broker, registry, topic = order_topic(broker_factory, "sqlite", tables)
+    serialize = AvroSerializer(registry, ORDER_V1, conf={"auto.register.schemas": False, "use.latest.version": True})
+    context = SerializationContext(topic, MessageField.VALUE)
+
+    client = producer(broker.bootstrap, **{"transactional.id": unique("tid"), "linger.ms": 1})
+    client.init_transactions(15)
+    for ids, commit in ((["c-1", "c-2"], True), (["a-1", "a-2", "a-3"], False), (["c-3"], True)):
+        client.begin_transaction()
+        for order_id in ids:
+            client.produce(topic, value=serialize({"id": order_id, "cents": 1, "tags": []}, context))
+        client.flush(15)
+        if commit:
+            client.commit_transaction(15)
+        else:
+            client.abort_transaction(15)
+
+    wait_committed(broker, topic, tables / topic)
+    table = read_table(tables / topic)
+    assert sorted(table.column("id").to_pylist()) == ["c-1", "c-2", "c-3"]
+
+
+def test_a_sink_topic_keeps_records_only_until_they_are_in_the_table(broker_factory, engine, tmp_path):
+    tables = tmp_path / "tables"
+    broker, _, topic = order_topic(broker_factory, engine, tables, **{"skiff.table.sink.only": "true"})
+    orders = [{"id": f"s-{i}", "cents": i, "tags": []} for i in range(30)]
+    produce_avro(broker, topic, ORDER_V1, orders)
+
+    wait_committed(broker, topic, tables / topic)
+    deadline = time.monotonic() + 30
+    while watermarks(broker.bootstrap, topic) != (30, 30):
+        assert time.monotonic() < deadline, f"log not emptied: {watermarks(broker.bootstrap, topic)}"
+        time.sleep(0.2)
+    assert read_table(tables / topic).num_rows == 30
+
+    # Consumers of a sink topic see an empty log, even from its very start.
+    produce_avro(broker, topic, ORDER_V1, [{"id": "late", "cents": 1, "tags": []}])
+    reader = consumer(broker.bootstrap, **{"auto.offset.reset": "earliest"})
+    reader.subscribe([topic])
+    seen = [m for m in (reader.poll(0.5) for _ in range(6)) if m is not None and not m.error()]
+    reader.close()
+    assert seen == []
+    wait_committed(broker, topic, tables / topic)
+    assert read_table(tables / topic).num_rows == 31
+
+
+def test_kill9_of_a_writer_with_two_brokers_loses_and_duplicates_nothing(broker_factory, tmp_path):
+    """Two brokers on one Postgres storage write one table on S3 (moto); the one holding the
+    writer leases is killed with kill -9 again and again while records keep coming. Afterwards
+    the table holds every acknowledged record exactly once."""
+    if not S3_ENDPOINT:
+        pytest.fail("SKIFF_TEST_S3_ENDPOINT is not set: run `eval \"$(scripts/services.sh)\"` first")
+    location = f"s3://{S3_BUCKET}/tables-{unique('kill')}?endpoint={S3_ENDPOINT}"
+    lease = ("--table-lease-ms", "1500")
+    first = broker_factory("postgres", "--table-location", location, *TABLE_ARGS, *lease, schema_registry=True)
+    second = broker_factory(
+        "postgres", "--table-location", location, *TABLE_ARGS, *lease, storage=first.storage, schema_registry=True
+    )
+    registry = SchemaRegistryClient({"url": first.registry_url})
+    topic = unique("orders")
+    registry.register_schema(f"{topic}-value", Schema(ORDER_V1, "AVRO"))
+    create_topic(second.bootstrap, topic, partitions=2, config={**FAST_FLUSH, "skiff.table.flush.ms": "100"})
+
+    produced = 0
+    brokers = [first, second]
+    since = {id(broker): broker.log_mark() for broker in brokers}
+
+    def writer_holder():
+        """The broker whose running process started table writers (polled until one has)."""
+        deadline = time.monotonic() + 30
+        while True:
+            for broker in brokers:
+                if "table writer starts" in broker.log_since(since[id(broker)]):
+                    return broker
+            assert time.monotonic() < deadline, "no broker took the writer leases"
+            time.sleep(0.1)
+
+    for round_ in range(5):
+        # Each round kills the broker that runs the writers, while records keep coming.
+        victim = writer_holder()
+        survivor = brokers[1 - brokers.index(victim)]
+        orders = [{"id": f"r{round_}-{i}", "cents": i, "tags": []} for i in range(50)]
+        produce_avro(survivor, topic, ORDER_V1, orders, partitions=2)
+        produced += len(orders)
+        time.sleep(0.2)  # the writer is mid-way: reading, buffering or committing
+        victim.kill9()
+        since[id(victim)] = victim.log_mark()
+        victim.restart()
+    deadline = time.monotonic() + 90
+    while True:  # the table status, kept in storage by whichever broker writes each partition
+        reports = status(second, topic)
+        if all(r["committed_offset"] == r["log_end"] for r in reports):
+            break
+        assert time.monotonic() < deadline, f"table of {topic} not committed: {reports}"
+        time.sleep(0.2)
+    assert sum(r["log_end"] for r in reports) == produced
+
+    import pyarrow.fs as pafs
+
+    s3 = pafs.S3FileSystem(endpoint_override=S3_ENDPOINT, scheme="http", access_key="test", secret_key="test", region="us-east-1")
+    prefix = location.split("://", 1)[1].split("?", 1)[0]
+    selector = pafs.FileSelector(f"{prefix}/{topic}", recursive=True)
+    files = [info.path for info in s3.get_file_info(selector) if info.path.endswith(".parquet")]
+    rows = []
+    for path in files:
+        rows.extend(pq.read_table(path, filesystem=s3).select(["_partition", "_offset", "id"]).to_pylist())
+    keys = [(row["_partition"], row["_offset"]) for row in rows]
+    assert len(keys) == len(set(keys)) == produced, "each acknowledged record exactly once"
+    assert len({row["id"] for row in rows}) == produced
