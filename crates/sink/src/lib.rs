@@ -1,6 +1,7 @@
-//! Table sinks, first increment: the records of a topic with a schema as Arrow record batches,
-//! and those batches as Parquet files in memory. Where files go, table formats (Iceberg, Delta),
-//! the writer loop, leases and topic configs are later increments (see `docs/tables.md`).
+//! Table sinks: the records of a topic with a schema as Arrow record batches, those batches as
+//! Parquet files, and the table formats a writer commits them to ([`table`]: plain Parquet files
+//! today; Iceberg and Delta later, in crates of their own). The writer loop, its leases and the
+//! topic configs live in the broker (`skiff_broker::tables`); see `docs/tables.md`.
 //!
 //! # Use
 //! ```text
@@ -18,8 +19,10 @@
 //!   trace.
 //! - `avro.rs`, `protobuf.rs`, `json.rs`: one module per format, each mapping the schema onto
 //!   Arrow fields and pushing decoded values into the columns.
-//! - [`parquet`]: a batch (or several) as a zstd-compressed Parquet file with statistics, and
-//!   the offsets it covers per partition (what a table commit will record).
+//! - [`parquet`]: a batch (or several) as a zstd-compressed Parquet file with statistics and
+//!   key-value metadata, and the offsets it covers per partition.
+//! - [`table`]: the [`table::Table`] trait a writer commits through (once per offset), table
+//!   locations (`file://`, `s3://`), and the `parquet` format.
 //!
 //! # Columns
 //! The Kafka columns come first: `_partition` Int32, `_offset` Int64, `_timestamp`
