@@ -11,6 +11,7 @@
 #   bench/run.sh --engine memory --metrics         brokers with --metrics-listen (its cost: docs/performance.md)
 #   bench/run.sh tls                               produce and consume over TLS vs plaintext (bench/tls_bench.py)
 #   bench/run.sh cold-start                        socket-activated cold starts (bench/cold_start.py)
+#   bench/run.sh tables                            topics written as Parquet tables (bench/table_bench.py)
 #
 # Arguments go to bench.py. Environment: CARGO_TARGET_DIR (respected; the binary is
 # $CARGO_TARGET_DIR/release/skiff, else target/release/skiff), SKIFF_VENV (default
@@ -49,6 +50,7 @@ case "${1:-}" in
     cold-start) tool=cold_start.py ;;
     tls) tool=tls_bench.py ;;
     validation) tool=validation_bench.py ;;
+    tables) tool=table_bench.py ;;
     rebalance) tool=rebalance_bench.py ;;
     proxy) tool=proxy_bench.py ;;
     *) tool=bench.py ;;

@@ -145,37 +145,60 @@ impl PartitionWriter {
         self.buffer = None;
     }
 
+    /// Reads what was appended since the last step, in chunks, committing whenever a commit is
+    /// due, until the writer has caught up with the log (a backlog is worked off in one step).
     async fn try_step(&mut self, broker: &Broker) -> Result<(), WriterError> {
         if self.committed.is_none() {
             self.resume().await?;
         }
-        let log = broker.storage.log.as_ref();
-        let marks = log.watermarks(&self.partition).await?;
+        loop {
+            let caught_up = self.read_chunk(broker).await?;
+            if self.committed.is_none() {
+                return Ok(()); // another writer committed first: resume at the next step
+            }
+            let due = self.buffer.as_ref().is_some_and(|buffer| {
+                buffer.bytes >= self.config.flush_bytes
+                    || buffer.since.elapsed() >= self.config.flush
+            });
+            if let (true, Some(from)) = (due, self.committed) {
+                let next = self.position;
+                if !self.flush(broker, from, next).await? {
+                    return Ok(());
+                }
+            }
+            if caught_up {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Reads one chunk of committed records into the rows; true when it reached the log's
+    /// last stable offset.
+    async fn read_chunk(&mut self, broker: &Broker) -> Result<bool, WriterError> {
+        let marks = broker.storage.log.watermarks(&self.partition).await?;
         if self.position < marks.log_start {
             warn!(partition = %self.partition, from = self.position, to = marks.log_start, "records were deleted from the log before reaching the table");
             self.position = marks.log_start;
         }
         let limit = marks.last_stable;
-        if self.position < limit {
-            let pending = self.read(broker, limit).await?;
-            let raw_schema = match self.raw_values {
-                true => self.latest_schema(broker).await?,
-                false => None,
-            };
-            for record in pending {
-                if !self.add(broker, record, raw_schema.as_ref()).await? {
-                    return Ok(()); // another writer committed first: resume from the table
-                }
+        if self.position >= limit {
+            return Ok(true);
+        }
+        let before = self.position;
+        let pending = self.read(broker, limit).await?;
+        if self.position == before {
+            return Ok(true); // nothing readable below the limit (yet): try again next step
+        }
+        let raw_schema = match self.raw_values {
+            true => self.latest_schema(broker).await?,
+            false => None,
+        };
+        for record in pending {
+            if !self.add(broker, record, raw_schema.as_ref()).await? {
+                return Ok(true); // another writer committed first: resume from the table
             }
         }
-        let due = self.buffer.as_ref().is_some_and(|buffer| {
-            buffer.bytes >= self.config.flush_bytes || buffer.since.elapsed() >= self.config.flush
-        });
-        if let (true, Some(from)) = (due, self.committed) {
-            let next = self.position;
-            self.flush(broker, from, next).await?;
-        }
-        Ok(())
+        Ok(self.position >= limit)
     }
 
     /// Asks the table where the last commit ended.
