@@ -17,6 +17,8 @@ import shutil
 import struct
 import subprocess
 import time
+import urllib.error
+import urllib.request
 import uuid
 
 from confluent_kafka import (
@@ -28,6 +30,9 @@ from confluent_kafka import (
     TopicPartition,
 )
 from confluent_kafka.admin import AdminClient, NewTopic
+from prometheus_client.parser import text_string_to_metric_families
+
+from conftest import free_port
 
 TIMEOUT = 15.0
 
@@ -410,3 +415,64 @@ def protobuf_classes(files: list, *messages: str) -> list:
     for file in files:
         pool.Add(file)
     return [message_factory.GetMessageClass(pool.FindMessageTypeByName(name)) for name in messages]
+
+
+# Metrics -----------------------------------------------------------------------------------------
+
+
+def metrics_broker(broker_factory, engine: str, *extra: str, **kwargs):
+    """A broker serving metrics; returns it and the metrics base URL."""
+    port = free_port()
+    broker = broker_factory(engine, "--metrics-listen", f"127.0.0.1:{port}", *extra, **kwargs)
+    return broker, f"http://127.0.0.1:{port}"
+
+
+def get(url: str) -> tuple[int, str]:
+    """Status and body of a GET, error statuses included."""
+    try:
+        with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+class Scrape:
+    """One scrape of `/metrics`, parsed by `prometheus_client`."""
+
+    def __init__(self, base: str):
+        status, text = get(base + "/metrics")
+        assert status == 200, text
+        self.samples = [
+            sample for family in text_string_to_metric_families(text) for sample in family.samples
+        ]
+
+    def total(self, name: str, **labels: str) -> float:
+        """The sum of the samples named `name` whose labels include `labels` (0 if none)."""
+        return sum(
+            sample.value
+            for sample in self.samples
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+        )
+
+    def names(self) -> set[str]:
+        return {sample.name for sample in self.samples}
+
+
+def wait_for(base: str, predicate, what: str) -> Scrape:
+    """Scrapes until `predicate(scrape)` holds (a state that must come), failing after TIMEOUT."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        scrape = Scrape(base)
+        if predicate(scrape):
+            return scrape
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not seen within {TIMEOUT}s")
+        time.sleep(0.05)
+
+
+def wait_cleaner_passes(base: str, count: int) -> None:
+    """Waits until the broker serving metrics at `base` completes `count` more log cleaner
+    passes than it had when called: a positive signal that retention and compaction looked at
+    every topic, where sleeping would pass with a cleaner that never runs."""
+    before = Scrape(base).total("skiff_cleaner_passes_total")
+    wait_for(base, lambda s: s.total("skiff_cleaner_passes_total") >= before + count, f"{count} cleaner passes")

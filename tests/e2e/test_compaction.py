@@ -8,7 +8,17 @@ import time
 
 from confluent_kafka import KafkaError
 
-from helpers import consume, create_topic, kcat_consume_json, produce, producer, unique, watermarks
+from helpers import (
+    consume,
+    create_topic,
+    kcat_consume_json,
+    metrics_broker,
+    produce,
+    producer,
+    unique,
+    wait_cleaner_passes,
+    watermarks,
+)
 
 KEYS = 6
 ROUNDS = 4
@@ -105,9 +115,9 @@ def test_keyless_records_are_refused_on_compacted_topics(broker_factory, engine)
 
 
 def test_delete_only_topics_are_never_compacted(broker_factory, engine):
-    broker = broker_factory(engine, "--retention-check-interval-ms", "200")
+    broker, metrics = metrics_broker(broker_factory, engine, "--retention-check-interval-ms", "200")
     topic = unique("not-compacted")
     create_topic(broker.bootstrap, topic, config={"retention.ms": "-1"})
     produce(broker.bootstrap, topic, [{"key": b"same", "value": b"v%d" % i} for i in range(4)])
-    time.sleep(1.0)  # several cleaner passes
+    wait_cleaner_passes(metrics, 2)  # whole passes over the topic, not just time gone by
     assert [m.value() for m in consume(broker.bootstrap, topic)] == [b"v0", b"v1", b"v2", b"v3"]

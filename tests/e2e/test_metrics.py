@@ -6,19 +6,16 @@ storage cannot be reached (a Postgres URL where nothing listens)."""
 from __future__ import annotations
 
 import json
-import time
-import urllib.error
-import urllib.request
 
 import pytest
 from confluent_kafka.admin import NewTopic
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
-from prometheus_client.parser import text_string_to_metric_families
 
 import kafka_wire
 from conftest import free_port
 from helpers import (
     TIMEOUT,
+    Scrape,
     admin,
     consume,
     create_topic,
@@ -29,60 +26,13 @@ from helpers import (
     unique,
     values,
     wait_futures,
+    wait_for,
 )
+from helpers import get
+from helpers import metrics_broker as start  # noqa: F401 (the tests call it start)
 
 TOPIC_ALREADY_EXISTS = 36
 INVALID_RECORD = 87
-
-
-def start(broker_factory, engine: str, *extra: str, **kwargs):
-    """A broker serving metrics; returns it and the metrics base URL."""
-    port = free_port()
-    broker = broker_factory(engine, "--metrics-listen", f"127.0.0.1:{port}", *extra, **kwargs)
-    return broker, f"http://127.0.0.1:{port}"
-
-
-def get(url: str) -> tuple[int, str]:
-    """Status and body of a GET, error statuses included."""
-    try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-
-
-class Scrape:
-    """One scrape of `/metrics`, parsed by `prometheus_client`."""
-
-    def __init__(self, base: str):
-        status, text = get(base + "/metrics")
-        assert status == 200, text
-        self.samples = [
-            sample for family in text_string_to_metric_families(text) for sample in family.samples
-        ]
-
-    def total(self, name: str, **labels: str) -> float:
-        """The sum of the samples named `name` whose labels include `labels` (0 if none)."""
-        return sum(
-            sample.value
-            for sample in self.samples
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
-        )
-
-    def names(self) -> set[str]:
-        return {sample.name for sample in self.samples}
-
-
-def wait_for(base: str, predicate, what: str) -> Scrape:
-    """Scrapes until `predicate(scrape)` holds (a state that must come), failing after TIMEOUT."""
-    deadline = time.monotonic() + TIMEOUT
-    while True:
-        scrape = Scrape(base)
-        if predicate(scrape):
-            return scrape
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not seen within {TIMEOUT}s")
-        time.sleep(0.05)
 
 
 def test_counters_follow_real_traffic(broker_factory):

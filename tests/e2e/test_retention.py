@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from helpers import consume, create_topic, produce, unique, watermarks
+from helpers import consume, create_topic, metrics_broker, produce, unique, wait_cleaner_passes, watermarks
 
 
 def test_records_older_than_retention_ms_are_deleted(broker_factory, engine):
@@ -25,14 +25,14 @@ def test_records_older_than_retention_ms_are_deleted(broker_factory, engine):
 
 
 def test_topics_without_time_retention_keep_everything(broker_factory, engine):
-    broker = broker_factory(engine, "--retention-check-interval-ms", "200")
+    broker, metrics = metrics_broker(broker_factory, engine, "--retention-check-interval-ms", "200")
     kept, compacted = unique("forever"), unique("compacted")
     create_topic(broker.bootstrap, kept, config={"retention.ms": "-1"})
     create_topic(broker.bootstrap, compacted, config={"cleanup.policy": "compact", "retention.ms": "1000"})
     old = [{"key": b"k", "value": b"v%d" % i, "timestamp": 1_000 + i} for i in range(4)]
     for topic in (kept, compacted):
         produce(broker.bootstrap, topic, old)
-    time.sleep(1.5)  # several cleaner passes
+    wait_cleaner_passes(metrics, 2)  # whole passes over both topics, not just time gone by
     for topic in (kept, compacted):
         assert watermarks(broker.bootstrap, topic) == (0, 4), topic
     # Compaction keeps the newest record of the key; retention.ms does not apply to the topic.

@@ -25,8 +25,9 @@ from confluent_kafka.schema_registry.json_schema import JSONSerializer
 from confluent_kafka.schema_registry.protobuf import ProtobufSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from conftest import S3_BUCKET, S3_ENDPOINT
+from conftest import S3_BUCKET, S3_ENDPOINT, free_port
 from helpers import (
+    Scrape,
     admin,
     consumer,
     create_topic,
@@ -71,10 +72,11 @@ def table_broker(broker_factory, engine, tables: Path, *args, **kwargs):
     )
 
 
-def order_topic(broker_factory, engine, tables: Path, partitions: int = 1, **config):
-    """A broker writing tables under `tables`, and a new topic of Avro orders (ORDER_V1
-    registered under its value subject) written as a table: (broker, registry, topic)."""
-    broker = table_broker(broker_factory, engine, tables)
+def order_topic(broker_factory, engine, tables: Path, partitions: int = 1, args=(), **config):
+    """A broker writing tables under `tables` (with extra `args`), and a new topic of Avro
+    orders (ORDER_V1 registered under its value subject) written as a table:
+    (broker, registry, topic)."""
+    broker = table_broker(broker_factory, engine, tables, *args)
     registry = SchemaRegistryClient({"url": broker.registry_url})
     topic = unique("orders")
     registry.register_schema(f"{topic}-value", Schema(ORDER_V1, "AVRO"))
@@ -149,7 +151,9 @@ def read_table(path: Path):
 
 def test_avro_records_land_in_parquet_exactly_once_and_the_schema_evolves(broker_factory, engine, tmp_path):
     tables = tmp_path / "tables"
-    broker, registry, topic = order_topic(broker_factory, engine, tables, partitions=2)
+    metrics_port = free_port()
+    metrics_args = ("--metrics-listen", f"127.0.0.1:{metrics_port}")
+    broker, registry, topic = order_topic(broker_factory, engine, tables, partitions=2, args=metrics_args)
 
     first = [{"id": f"o-{i}", "cents": i * 100, "tags": ["a"] * (i % 3)} for i in range(60)]
     produce_avro(broker, topic, ORDER_V1, first, partitions=2)
@@ -164,6 +168,10 @@ def test_avro_records_land_in_parquet_exactly_once_and_the_schema_evolves(broker
         assert [(r["partition"], r["lag"], r["last_error"]) for r in reports] == [(0, 0, None), (1, 0, None)]
         assert sum(r["rows"] for r in reports) == 100
         assert [r["committed_offset"] for r in reports] == [r["log_end"] for r in reports]
+
+    scrape = Scrape(f"http://127.0.0.1:{metrics_port}")
+    assert scrape.total("skiff_table_rows_total", topic=topic) == 100
+    assert scrape.total("skiff_table_commits_total", topic=topic) >= 4, "two schemas, two partitions"
 
     table = read_table(tables / topic)
     assert table.num_rows == 100

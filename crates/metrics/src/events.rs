@@ -1,6 +1,6 @@
 //! Counts of things the broker did that no request or storage metric shows on its own:
 //! transactions completed, schemas created in the registry, records refused before storing,
-//! and the consumer groups in storage.
+//! the consumer groups in storage, and log cleaner passes.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -41,6 +41,7 @@ pub(crate) struct Events {
     schemas_created: Counter,
     records_refused: Family<ReasonLabels, Counter>,
     consumer_groups: Gauge,
+    cleaner_passes: Counter,
 }
 
 impl Events {
@@ -50,6 +51,7 @@ impl Events {
             schemas_created: Counter::default(),
             records_refused: Family::default(),
             consumer_groups: Gauge::default(),
+            cleaner_passes: Counter::default(),
         };
         registry.register(
             "transactions_completed",
@@ -71,7 +73,16 @@ impl Events {
             "Consumer groups in storage (with group state or committed offsets), as this broker last counted them",
             events.consumer_groups.clone(),
         );
+        registry.register(
+            "cleaner_passes",
+            "Log cleaner passes (retention and compaction over every topic) this broker completed while holding the cleaner lease",
+            events.cleaner_passes.clone(),
+        );
         events
+    }
+
+    pub(crate) fn cleaner_pass(&self) {
+        self.cleaner_passes.inc();
     }
 
     pub(crate) fn transaction_completed(&self, commit: bool) {

@@ -130,6 +130,21 @@ impl Metrics {
         self.events.consumer_groups(count);
     }
 
+    /// Counts a log cleaner pass this broker completed.
+    pub fn cleaner_pass(&self) {
+        self.events.cleaner_pass();
+    }
+
+    /// Counts a table commit of `rows` rows to `topic`'s table.
+    pub fn table_committed(&self, topic: &str, rows: u64) {
+        self.topics.table_committed(topic, rows);
+    }
+
+    /// Counts a failure of a table writer of `topic`.
+    pub fn table_failed(&self, topic: &str) {
+        self.topics.table_failed(topic);
+    }
+
     /// Counts records refused by produce.
     pub fn records_refused(&self, reason: Refusal, count: usize) {
         self.events.records_refused(reason, count);

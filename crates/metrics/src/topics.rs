@@ -1,4 +1,5 @@
-//! Record bytes produced and fetched by topic: the only metrics labelled by a name clients
+//! Record bytes produced and fetched, and table commits, by topic: the only metrics labelled by
+//! a name clients
 //! choose, so the number of topics labelled is capped at [`MAX_TOPICS`]; topics beyond it
 //! share the label [`OTHER_TOPICS`]. (Counters of deleted topics stay until the broker
 //! restarts, as Prometheus counters do; a restart starts from the topics in use.)
@@ -26,7 +27,10 @@ pub(crate) struct Topics {
     produced_bytes: Family<TopicLabels, Counter>,
     produced_records: Family<TopicLabels, Counter>,
     fetched_bytes: Family<TopicLabels, Counter>,
-    /// The topics that have their own label (shared by the three families).
+    table_commits: Family<TopicLabels, Counter>,
+    table_rows: Family<TopicLabels, Counter>,
+    table_errors: Family<TopicLabels, Counter>,
+    /// The topics that have their own label (shared by every family).
     labelled: RwLock<HashSet<String>>,
 }
 
@@ -36,6 +40,9 @@ impl Topics {
             produced_bytes: Family::default(),
             produced_records: Family::default(),
             fetched_bytes: Family::default(),
+            table_commits: Family::default(),
+            table_rows: Family::default(),
+            table_errors: Family::default(),
             labelled: RwLock::default(),
         };
         registry.register_with_unit(
@@ -55,7 +62,32 @@ impl Topics {
             Unit::Bytes,
             topics.fetched_bytes.clone(),
         );
+        registry.register(
+            "table_commits",
+            "Table commits (files) this broker's table writers made, by topic",
+            topics.table_commits.clone(),
+        );
+        registry.register(
+            "table_rows",
+            "Rows this broker's table writers committed to tables, by topic",
+            topics.table_rows.clone(),
+        );
+        registry.register(
+            "table_writer_errors",
+            "Failures of this broker's table writers (each retried with backoff), by topic",
+            topics.table_errors.clone(),
+        );
         topics
+    }
+
+    pub(crate) fn table_committed(&self, topic: &str, rows: u64) {
+        let labels = self.labels(topic);
+        self.table_commits.get_or_create(&labels).inc();
+        self.table_rows.get_or_create(&labels).inc_by(rows);
+    }
+
+    pub(crate) fn table_failed(&self, topic: &str) {
+        self.table_errors.get_or_create(&self.labels(topic)).inc();
     }
 
     pub(crate) fn produced(&self, topic: &str, bytes: usize, records: u64) {

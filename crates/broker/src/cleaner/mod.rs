@@ -80,11 +80,14 @@ pub(crate) async fn run_cleaner(
         match crate::lease::take(broker.storage.state.as_ref(), LEASE_KEY, &holder, now_ms(), ttl)
             .await
         {
-            Ok(true) => {
-                if let Err(error) = clean(&broker).await {
-                    warn!(%error, "cleaner pass failed");
+            Ok(true) => match clean(&broker).await {
+                Ok(()) => {
+                    if let Some(metrics) = broker.metrics() {
+                        metrics.cleaner_pass();
+                    }
                 }
-            }
+                Err(error) => warn!(%error, "cleaner pass failed"),
+            },
             Ok(false) => debug!("another broker holds the cleaner lease"),
             Err(error) => warn!(%error, "cleaner lease unavailable"),
         }

@@ -128,6 +128,9 @@ impl PartitionWriter {
                 let message = error.to_string();
                 warn!(partition = %self.partition, error = %message, retry_ms = self.backoff.as_millis() as u64, "table writer failed");
                 self.forget();
+                if let Some(metrics) = broker.metrics() {
+                    metrics.table_failed(&self.partition.topic);
+                }
                 self.retry_at = Some(Instant::now() + self.backoff);
                 self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
                 self.report(broker, |status| {
@@ -423,6 +426,9 @@ impl PartitionWriter {
         info!(partition = %self.partition, from, next, rows = file.rows, bytes = file.bytes.len(), "table commit");
         self.committed = Some(next);
         let rows = file.rows as u64;
+        if let Some(metrics) = broker.metrics() {
+            metrics.table_committed(&self.partition.topic, rows);
+        }
         self.report(broker, |status| {
             status.committed_offset = Some(next);
             status.committed_at_ms = Some(committed_at_ms);
