@@ -17,6 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use skiff_protocol::records::RecordHeader;
 use skiff_schema::{Schema, SchemaType};
+use skiff_sink::parquet::ParquetFile;
 use skiff_sink::table::{Commit, CommitFacts, CommitOutcome, Table};
 use skiff_sink::{Rows, SinkError, TableSchema};
 use skiff_storage::{StorageError, TopicPartition};
@@ -394,11 +395,10 @@ impl PartitionWriter {
     /// Commits the buffered rows as covering `from..next`. False if another writer committed
     /// from `from` first (everything in memory is then forgotten).
     async fn flush(&mut self, broker: &Broker, from: i64, next: i64) -> Result<bool, WriterError> {
-        let Some(mut buffer) = self.buffer.take() else { return Ok(true) };
+        let Some(buffer) = self.buffer.take() else { return Ok(true) };
         if buffer.rows.is_empty() {
             return Ok(true);
         }
-        let batch = buffer.rows.finish()?;
         let committed_at_ms = now_ms();
         let facts = CommitFacts {
             topic: self.partition.topic.clone(),
@@ -409,11 +409,7 @@ impl PartitionWriter {
             schema_id: buffer.schema_id,
             committed_at_ms,
         };
-        let file = skiff_sink::parquet::write_with_metadata(
-            &buffer.table.arrow_schema(),
-            &[batch],
-            &facts.to_metadata(),
-        )?;
+        let file = encode(buffer, facts).await?;
         let commit = Commit { partition: self.partition.partition, from, next, file: &file };
         match self.table.commit(commit).await? {
             CommitOutcome::Conflict => {
@@ -468,6 +464,20 @@ impl PartitionWriter {
             warn!(partition = %self.partition, %error, "table status not stored");
         }
     }
+}
+
+/// The buffered rows as a Parquet file carrying `facts`: encoding up to `flush.bytes` of rows
+/// is CPU work of tens of milliseconds, so it runs on the blocking pool, not on a worker that
+/// serves requests.
+async fn encode(mut buffer: Buffer, facts: CommitFacts) -> Result<ParquetFile, WriterError> {
+    let encoded = tokio::task::spawn_blocking(move || {
+        let batch = buffer.rows.finish()?;
+        let schema = buffer.table.arrow_schema();
+        skiff_sink::parquet::write_with_metadata(&schema, &[batch], &facts.to_metadata())
+    })
+    .await
+    .map_err(|error| WriterError::Table(format!("the Parquet encoder stopped: {error}")))?;
+    Ok(encoded?)
 }
 
 #[cfg(test)]
