@@ -118,6 +118,12 @@ else
     cargo test --workspace
 fi
 
+# --- Fuzzing ---------------------------------------------------------------------------------------
+# Every decoder of network input, 30 s per target from the committed seed corpus (a release
+# build with AddressSanitizer of its own, in ~/.cache/skiff-fuzz-target; ~10 min cold).
+step "scripts/fuzz.sh"
+scripts/fuzz.sh
+
 # --- The static binary -----------------------------------------------------------------------------
 # A release build of its own (~15 min cold on 2 cores, in a target directory kept between runs);
 # tests/e2e/test_static_binary.py runs it in an empty root. SKIFF_STATIC_BIN skips the build.

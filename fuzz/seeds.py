@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Writes the committed seed corpus of the fuzz targets (fuzz/corpus/<target>/seed-*): a few
+valid inputs of each kind, so every run starts from real shapes instead of rediscovering the
+Kafka framing. Run from the repository root with the test venv's Python (it has kafka-python and
+fastavro): `~/.cache/skiff-venv/bin/python fuzz/seeds.py`."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import sys
+from pathlib import Path
+
+import fastavro
+from kafka.record.default_records import DefaultRecordBatchBuilder
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT.parent / "tests" / "e2e"))
+import kafka_wire  # noqa: E402
+
+sys.path.insert(0, str(ROOT))
+
+
+def batch(compression: int, transactional: bool = False) -> bytes:
+    """A v2 record batch of three records, one with repeated header keys."""
+    builder = DefaultRecordBatchBuilder(
+        magic=2, compression_type=compression, is_transactional=transactional,
+        producer_id=7 if transactional else -1, producer_epoch=0 if transactional else -1,
+        base_sequence=0 if transactional else -1, batch_size=1 << 20,
+    )
+    builder.append(0, timestamp=1_700_000_000_000, key=b"k", value=b"v1", headers=[])
+    builder.append(1, timestamp=1_700_000_000_001, key=None, value=b"v2", headers=[("h", b"1"), ("h", b"2")])
+    builder.append(2, timestamp=1_700_000_000_002, key=b"k", value=None, headers=[])
+    return bytes(builder.build())
+
+
+def produce_v3(records: bytes) -> bytes:
+    """A Produce v3 request (header v1) for one partition, without the length prefix."""
+    body = kafka_wire.string(None) + struct.pack(">hi", -1, 30_000)
+    body += struct.pack(">i", 1) + kafka_wire.string("orders") + struct.pack(">i", 1)
+    body += struct.pack(">ii", 0, len(records)) + records
+    return kafka_wire.request_header(0, 3, 1, "seed") + body
+
+
+def avro_node() -> bytes:
+    text = open_target("schema_payload").split('const AVRO: &str = r#"')[1].split('"#;')[0]
+    schema = fastavro.parse_schema(json.loads(text))
+    out = io.BytesIO()
+    node = {"id": 1, "label": "root", "tags": ["a"], "attributes": {"k": b"v"}, "amount": b"\x01\x00",
+            "children": [{"id": 2, "label": None, "tags": [], "attributes": {}, "amount": b"\x00", "children": []}]}
+    fastavro.schemaless_writer(out, schema, node)
+    return out.getvalue()
+
+
+def open_target(name: str) -> str:
+    return (ROOT / "fuzz_targets" / f"{name}.rs").read_text()
+
+
+def main() -> None:
+    unframed = lambda framed: framed[4:]  # noqa: E731 (the broker's frame reader strips the length)
+    seeds = {
+        "request": [
+            unframed(kafka_wire.api_versions_request(0, 1)),
+            unframed(kafka_wire.api_versions_request(3, 2)),
+            unframed(kafka_wire.metadata_v4_request(["orders", "payments"], True, 3)),
+            unframed(kafka_wire.metadata_v4_request(None, False, 4)),
+            produce_v3(batch(0)),
+            produce_v3(batch(1)),
+        ],
+        "record_batch": [batch(0), batch(1), batch(0, transactional=True),
+                         batch(0) + batch(1)],  # none and gzip: the codecs kafka-python has without extras
+        "schema_text": [
+            b"\x00" + json.dumps({"type": "record", "name": "A", "fields": [{"name": "x", "type": "int"}]}).encode(),
+            b"\x01" + json.dumps({"type": "object", "properties": {"x": {"type": "integer"}}}).encode(),
+            b"\x02" + b'syntax = "proto3"; message A { int32 x = 1; repeated string y = 2; }',
+        ],
+        "schema_payload": [
+            b"\x00" + b"\x00\x00\x00\x00\x01" + avro_node(),
+            b"\x01" + b"\x00\x00\x00\x00\x02" + b'{"id": 1, "tags": ["a"], "child": {"id": 2}}',
+            b"\x02" + b"\x00\x00\x00\x00\x03\x00" + b"\x0a\x02o1\x12\x05\x0a\x03sku",
+        ],
+    }
+    for target, inputs in seeds.items():
+        directory = ROOT / "corpus" / target
+        directory.mkdir(parents=True, exist_ok=True)
+        for index, data in enumerate(inputs):
+            (directory / f"seed-{index}").write_bytes(data)
+        print(f"{target}: {len(inputs)} seeds")
+
+
+if __name__ == "__main__":
+    main()
