@@ -211,3 +211,18 @@ def test_group_commits_resume_exactly_through_faults(broker_factory, engine):
     assert consume_in_group(broker.bootstrap, topic, group, len(second)) == second, "resumes after the last commit"
     counts = injected(broker)
     assert counts["errors"] > 0 and counts["lost"] > 0, counts
+
+
+def test_group_consumer_starts_when_reading_its_committed_offsets_fails(broker_factory):
+    """Regression: a failed OffsetFetch was answered COORDINATOR_NOT_AVAILABLE, which librdkafka
+    does not retry there (confluentinc/librdkafka#5586): the consumer stayed assigned and
+    alive but never fetched. COORDINATOR_LOAD_IN_PROGRESS is retried until the read succeeds."""
+    broker = broker_factory("sqlite", "--inject-faults", "committed_offsets:error=0.8,seed=2",
+                            "--group-initial-rebalance-delay-ms", "0")
+    topic = unique("faults-offset-fetch")
+    create_topic(broker.bootstrap, topic)
+    values = [b"x%d" % i for i in range(5)]
+    produce(broker.bootstrap, topic, [{"value": value} for value in values])
+    assert consume_in_group(broker.bootstrap, topic, unique("group"), len(values)) == values
+    counts = injected(broker)
+    assert counts["errors"] > 0, counts

@@ -33,6 +33,15 @@ pub(crate) fn coordinator_code_for(error: &StorageError) -> i16 {
     }
 }
 
+/// The Kafka error code for committed offsets that cannot be read right now (OffsetFetch):
+/// COORDINATOR_LOAD_IN_PROGRESS, what Kafka answers while it loads a group's offsets. librdkafka
+/// retries it in place; a request-level COORDINATOR_NOT_AVAILABLE instead leaves the assigned
+/// partitions waiting for their offsets forever, the consumer alive but fetching nothing
+/// (confluentinc/librdkafka#5586).
+pub(crate) fn offsets_unreadable() -> i16 {
+    ErrorCode::CoordinatorLoadInProgress.code()
+}
+
 pub(crate) const NONE: i16 = 0;
 
 #[cfg(test)]
