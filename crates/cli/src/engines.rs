@@ -5,6 +5,7 @@
 
 use anyhow::{bail, Context};
 use skiff_metrics::Metrics;
+use skiff_storage::faults::{with_faults, Faults};
 use skiff_storage::Storage;
 use url::Url;
 
@@ -12,9 +13,16 @@ use url::Url;
 /// `postgres://user:password@host:port/database` (or `postgresql://`), `s3://bucket[/prefix]`.
 /// With `metrics`, every storage call is metered under the engine's name, and the S3 engine's
 /// request counts are exported.
-pub(crate) fn open(
+pub(crate) fn open(storage_url: &str, metrics: Option<&mut Metrics>) -> anyhow::Result<Storage> {
+    open_with_faults(storage_url, metrics, None)
+}
+
+/// Like [`open`], with `faults` (for testing only) injected between the engine and the
+/// metering, so the storage metrics count injected errors as the errors they pretend to be.
+pub(crate) fn open_with_faults(
     storage_url: &str,
     mut metrics: Option<&mut Metrics>,
+    faults: Option<Faults>,
 ) -> anyhow::Result<Storage> {
     let (scheme, rest) = storage_url.split_once("://").with_context(|| {
         format!("storage url {storage_url:?} has no scheme (try sqlite://skiff.db)")
@@ -56,6 +64,10 @@ pub(crate) fn open(
             "unknown storage scheme {other:?}: use memory://, sqlite://PATH, \
              postgres://user:password@host:port/database or s3://bucket[/prefix]"
         ),
+    };
+    let storage = match faults {
+        Some(faults) => with_faults(storage, faults),
+        None => storage,
     };
     Ok(match metrics {
         Some(metrics) => skiff_metrics::metered(storage, engine, metrics),

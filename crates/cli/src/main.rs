@@ -25,7 +25,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a broker.
-    Broker(commands::broker::BrokerArgs),
+    // Boxed: the broker has far more flags than any other command.
+    Broker(Box<commands::broker::BrokerArgs>),
     /// Run a Kafka protocol proxy in front of a Kafka-compatible cluster.
     Proxy(commands::proxy::ProxyArgs),
     /// Create, list, describe and delete topics.
@@ -61,7 +62,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Broker(args) => commands::broker::run(args).await,
+            Command::Broker(args) => commands::broker::run(*args).await,
             Command::Proxy(args) => commands::proxy::run(args).await,
             Command::Topic(args) => commands::topic::run(args).await,
             Command::Produce(args) => commands::produce::run(args).await,

@@ -8,6 +8,9 @@
 //! - [`StateStore`]: small values changed by compare-and-set (groups, producers, leases).
 //! - [`OffsetStore`]: consumer groups' committed offsets.
 //!
+//! [`faults`] is a decorator for tests that injects errors, latency and lost replies into any
+//! engine.
+//!
 //! [`producers`] holds the idempotent-producer sequence rules that every engine applies inside
 //! its atomic append; [`compaction`] the batch rewriting that engines keeping whole batches
 //! share.
@@ -17,6 +20,7 @@
 
 pub mod compaction;
 mod error;
+pub mod faults;
 mod log;
 mod meta;
 mod offsets;

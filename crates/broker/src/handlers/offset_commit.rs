@@ -83,7 +83,7 @@ pub(super) async fn handle(
     if !commits.is_empty() {
         if let Err(error) = broker.storage.offsets.commit_offsets(&group_id, commits).await {
             tracing::warn!(%error, group = %group_id, "offset commit failed");
-            let code = errors::code_for(&error);
+            let code = errors::coordinator_code_for(&error);
             for (topic_index, partition_index) in committed_at {
                 codes[topic_index][partition_index] = code;
             }

@@ -169,7 +169,7 @@ async fn unstable_partitions(
     }
     let open = transactions::list(broker).await.map_err(|error| {
         tracing::warn!(%error, "listing transactions failed");
-        ErrorCode::CoordinatorNotAvailable.code()
+        errors::offsets_unreadable()
     })?;
     Ok(open
         .iter()
@@ -220,7 +220,7 @@ async fn fetch(
         broker.storage.offsets.committed_offsets(group_id, partitions.as_deref()).await.map_err(
             |error| {
                 tracing::warn!(%error, group = %group_id, "reading committed offsets failed");
-                ErrorCode::CoordinatorNotAvailable.code()
+                errors::offsets_unreadable()
             },
         )?;
     let Some(wanted) = wanted else {

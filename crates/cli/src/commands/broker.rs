@@ -8,6 +8,8 @@ use skiff_broker::{Broker, BrokerConfig, ListenerConfig};
 use skiff_metrics::Metrics;
 use skiff_net::listener::{parse_protocol_map, protocol_of};
 use skiff_net::{ListenerSpec, SecurityProtocol, TlsFiles};
+use skiff_storage::faults::Faults;
+use skiff_storage::Storage;
 use tokio::sync::watch;
 
 /// Flags of `skiff broker`; each has a `SKIFF_*` environment variable.
@@ -100,6 +102,12 @@ pub(crate) struct BrokerArgs {
     /// answers) at /readyz on this address (HOST:PORT). Off unless given.
     #[arg(long, env = "SKIFF_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// For testing only, never in production: make storage calls fail, lose their replies or
+    /// slow down, e.g. `append:error=0.1,append:lost=0.05,read:delay_ms=20,seed=7`
+    /// (docs/reliability.md). Clients must see only retriable errors and no lost or doubled
+    /// records; a count of what was injected is logged at shutdown.
+    #[arg(long, env = "SKIFF_INJECT_FAULTS")]
+    inject_faults: Option<String>,
 }
 
 impl BrokerArgs {
@@ -172,6 +180,14 @@ impl BrokerArgs {
         }
     }
 
+    /// The fault plan of --inject-faults, if given; a bad spec stops the broker from starting.
+    fn faults(&self) -> anyhow::Result<Option<Faults>> {
+        let Some(spec) = &self.inject_faults else { return Ok(None) };
+        let faults = Faults::parse(spec).context("--inject-faults")?;
+        tracing::warn!(spec = %spec, "injecting storage faults: for testing only, never in production");
+        Ok(Some(faults))
+    }
+
     fn config(&self) -> anyhow::Result<BrokerConfig> {
         if self.num_partitions < 1 {
             anyhow::bail!("--num-partitions must be at least 1");
@@ -213,9 +229,36 @@ impl BrokerArgs {
 
 pub(crate) async fn run(args: BrokerArgs) -> anyhow::Result<()> {
     let config = args.config()?;
+    let faults = args.faults()?;
     let mut metrics = args.metrics_listen.map(|_| Metrics::new());
-    let storage = crate::engines::open(&args.storage, metrics.as_mut())?;
-    let metrics = metrics.map(Arc::new);
+    let storage =
+        crate::engines::open_with_faults(&args.storage, metrics.as_mut(), faults.clone())?;
+    let served = serve(&args, config, storage, metrics.map(Arc::new)).await;
+    if let Some(faults) = faults {
+        log_injected(&faults);
+    }
+    served
+}
+
+/// The totals of injected faults, so a test (or a person) can see faults really happened.
+fn log_injected(faults: &Faults) {
+    let counts = faults.counts();
+    tracing::warn!(
+        calls = counts.calls,
+        errors = counts.errors,
+        lost = counts.lost,
+        delayed = counts.delayed,
+        "injected storage faults"
+    );
+}
+
+/// Serves clients (and the side servers asked for) until a signal or --idle-exit-ms.
+async fn serve(
+    args: &BrokerArgs,
+    config: BrokerConfig,
+    storage: Storage,
+    metrics: Option<Arc<Metrics>>,
+) -> anyhow::Result<()> {
     let shown = crate::engines::redacted(&args.storage);
     let advertised: Vec<String> = config
         .listeners
@@ -377,5 +420,18 @@ mod tests {
             refused(&["--listeners", "PLAINTEXT://:1", "--advertised-listeners", "SSL://h:2"]);
         assert!(stray.is_some_and(|e| e.contains("names SSL")));
         assert!(refused(&["--listeners", "PLAINTEXT://:1", "--listen", "0.0.0.0:2"]).is_some());
+    }
+
+    #[test]
+    fn inject_faults_takes_a_spec_and_refuses_typos() {
+        let faults = |spec: &str| {
+            let command = Command::try_parse_from(["broker", "--inject-faults", spec])?;
+            command.args.faults()
+        };
+        let plan = faults("append:error=0.1,append:lost=0.05,seed=7").ok().flatten();
+        let rule = plan.and_then(|plan| plan.rule(skiff_storage::faults::Operation::Append));
+        assert_eq!(rule.map(|rule| (rule.error, rule.lost)), Some((0.1, 0.05)));
+        let typo = faults("apend:error=0.1").err().map(|e| format!("{e:#}"));
+        assert!(typo.is_some_and(|e| e.contains("--inject-faults: unknown operation \"apend\"")));
     }
 }

@@ -5,6 +5,7 @@
 
 mod client_strings;
 mod compaction;
+mod faulty;
 mod gate;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,6 +18,7 @@ use skiff_protocol::batch::{control_batch, split_batches, ControlType};
 
 pub use client_strings::*;
 pub use compaction::*;
+pub use faulty::*;
 pub use gate::{gated, Gate};
 
 use crate::{
@@ -59,6 +61,9 @@ macro_rules! conformance_tests {
             config_values_keep_nul,
             header_keys_keep_nul,
             topic_names_with_nul_name_no_topic,
+            idempotent_appends_survive_faults,
+            compare_and_set_survives_lost_replies,
+            offset_commits_survive_lost_replies,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
