@@ -209,3 +209,25 @@ async fn a_new_column_evolves_the_table() {
     assert_eq!(delta(&location).await.version(), version.map(|v| v + 1), "one version: the data");
     std::fs::remove_dir_all(&dir).expect("cleaned up");
 }
+
+/// deltalake writes a checkpoint every 100 versions (the table default); the `txn` versions
+/// survive it, so a writer resuming from a checkpointed table starts where it should.
+#[tokio::test]
+async fn txn_versions_survive_a_checkpoint() {
+    let (dir, location) = common::local();
+    let table = DeltaLakeTable::new(&location, "orders").expect("table");
+    // Version 0 creates the table, versions 1 to 100 are commits of two partitions in turn.
+    for version in 0..100 {
+        let (partition, from) = (version % 2, i64::from(version / 2));
+        let f = file(ORDER_V1, partition, from, from + 1, &[from]);
+        assert_eq!(commit(&table, partition, from, from + 1, &f).await, CommitOutcome::Committed);
+    }
+    // deltalake checkpoints version 99 (the 100th).
+    let checkpoint = dir.join("orders/_delta_log/00000000000000000099.checkpoint.parquet");
+    assert!(checkpoint.exists(), "no checkpoint at version 99");
+    let fresh = DeltaLakeTable::new(&location, "orders").expect("table");
+    assert_eq!((next_offset(&fresh, 0).await, next_offset(&fresh, 1).await), (Some(50), Some(50)));
+    let stale = file(ORDER_V1, 1, 49, 51, &[49, 50]);
+    assert_eq!(commit(&fresh, 1, 49, 51, &stale).await, CommitOutcome::Conflict);
+    std::fs::remove_dir_all(&dir).expect("cleaned up");
+}
