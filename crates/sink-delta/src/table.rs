@@ -102,7 +102,11 @@ impl DeltaLakeTable {
                 DeltaTableError::Transaction { .. } | DeltaTableError::VersionAlreadyExists(_) => {
                     Retry::Again
                 }
-                other => Retry::Fail(delta_error(other)),
+                // A column whose type changed (not merely gained fields): no writer can fix it.
+                other => Retry::Fail(SinkError::UnsupportedSchema {
+                    path: String::new(),
+                    reason: format!("the Delta table's columns cannot take this file's: {other}"),
+                }),
             },
         )
     }

@@ -231,3 +231,30 @@ async fn txn_versions_survive_a_checkpoint() {
     assert_eq!(commit(&fresh, 1, 49, 51, &stale).await, CommitOutcome::Conflict);
     std::fs::remove_dir_all(&dir).expect("cleaned up");
 }
+
+/// One partition's commit adds a column while others append at the same time: the appends
+/// that lose to the schema change try again on the new schema, and every commit lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn appends_go_through_a_concurrent_schema_change() {
+    let (dir, location) = common::local();
+    let table = DeltaLakeTable::new(&location, "orders").expect("table");
+    let first = file(ORDER_V1, 0, 0, 1, &[0]);
+    assert_eq!(commit(&table, 0, 0, 1, &first).await, CommitOutcome::Committed);
+    let writers: Vec<DeltaLakeTable> =
+        (0..4).map(|_| DeltaLakeTable::new(&location, "orders").expect("table")).collect();
+    let files: Vec<(i32, i64, ParquetFile)> = (0..4)
+        .map(|p| match p {
+            0 => (0, 1, file(ORDER_V2, 0, 1, 2, &[1])),
+            p => (p, 0, file(ORDER_V1, p, 0, 1, &[0])),
+        })
+        .collect();
+    let outcomes = futures::future::join_all(
+        writers.iter().zip(&files).map(|(w, (p, from, f))| commit(w, *p, *from, from + 1, f)),
+    )
+    .await;
+    assert!(outcomes.iter().all(|o| *o == CommitOutcome::Committed), "{outcomes:?}");
+    let delta = delta(&location).await;
+    assert!(delta.snapshot().expect("state").schema().field("note").is_some());
+    assert_eq!(delta.snapshot().expect("state").log_data().num_files(), 5);
+    std::fs::remove_dir_all(&dir).expect("cleaned up");
+}
