@@ -48,7 +48,8 @@ pub fn file_path(partition: i32, from: i64) -> String {
 }
 
 impl DeltaLakeTable {
-    /// The table of `topic` under `location` (nothing is read or written yet).
+    /// The table of `topic` under `location`. Nothing is read yet; a `file://` table's
+    /// directory is created (deltalake refuses a missing local table root).
     pub fn new(location: &Location, topic: &str) -> Result<DeltaLakeTable, SinkError> {
         Ok(DeltaLakeTable { topic: topic.to_owned(), log_store: log_store(location, topic)? })
     }
