@@ -27,7 +27,9 @@ fn schemas() -> &'static [(SchemaType, Schema)] {
     SCHEMAS.get_or_init(|| {
         [(SchemaType::Avro, AVRO), (SchemaType::Json, JSON), (SchemaType::Protobuf, PROTO)]
             .into_iter()
-            .map(|(kind, text)| (kind, Schema::parse(kind, text, &[]).expect("the fixed schemas parse")))
+            .map(|(kind, text)| {
+                (kind, Schema::parse(kind, text, &[]).expect("the fixed schemas parse"))
+            })
             .collect()
     })
 }
