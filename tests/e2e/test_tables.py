@@ -32,6 +32,7 @@ from helpers import (
     consumer,
     create_topic,
     error_code,
+    produce,
     producer,
     protobuf_classes,
     protobuf_message_file,
@@ -233,6 +234,37 @@ def test_a_table_needs_a_schema_and_a_location(broker_factory, tmp_path):
     registry.register_schema(f"{topic}-value", Schema(ORDER_V1, "AVRO"))
     altered = wait_futures(client.alter_configs([resource], request_timeout=15))[resource]
     assert error_code(altered) is None, altered
+
+
+def test_a_location_the_broker_cannot_write_shows_in_the_status_and_produce_goes_on(broker_factory, tmp_path):
+    """A table location that cannot be created (under /proc, not writable even by root): the
+    writer's failure is in `skiff table status` (and the log), and producing to the topic and to
+    others is unaffected."""
+    broker = table_broker(broker_factory, "sqlite", tmp_path / "tables", "--table-lease-ms", "1500")
+    registry = SchemaRegistryClient({"url": broker.registry_url})
+    topic = unique("orders")
+    registry.register_schema(f"{topic}-value", Schema(ORDER_V1, "AVRO"))
+    location = f"file:///proc/skiff-{unique('nowhere')}"
+    create_topic(broker.bootstrap, topic, config={**FAST_FLUSH, "skiff.table.location": location})
+    produce_avro(broker, topic, ORDER_V1, [{"id": "o-1", "cents": 1, "tags": []}])
+
+    deadline = time.monotonic() + 30
+    while True:
+        [report] = status(broker, topic)
+        if report["last_error"]:
+            break
+        assert time.monotonic() < deadline, f"no error in the status: {report}"
+        time.sleep(0.2)
+    assert "cannot create the directory" in report["last_error"], report
+    assert report["committed_offset"] is None and report["lag"] == 1
+    assert "table location unusable" in broker.log_text()
+
+    plain = unique("plain")
+    create_topic(broker.bootstrap, plain)
+    produce(broker.bootstrap, plain, [{"value": b"x"}])
+    produce_avro(broker, topic, ORDER_V1, [{"id": "o-2", "cents": 2, "tags": []}])
+    assert watermarks(broker.bootstrap, plain) == (0, 1), "other topics are unaffected"
+    assert watermarks(broker.bootstrap, topic) == (0, 2), "produce to the table topic goes on"
 
 
 def test_json_schema_and_protobuf_records_become_typed_columns(broker_factory, tmp_path):

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use skiff_sink::table::{Location, ParquetTable, Table};
+use skiff_sink::SinkError;
 use skiff_storage::{StorageError, TopicMeta, TopicPartition};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -121,8 +122,12 @@ async fn take_leases(
         match crate::lease::take(state, &key, holder, now_ms(), ttl).await {
             Ok(true) if writers.contains_key(&partition) => {}
             Ok(true) => {
-                let Some(table) = open_table(&want.config, &partition.topic, locations) else {
-                    continue;
+                let table = match open_table(&want.config, &partition.topic, locations) {
+                    Ok(table) => table,
+                    Err(error) => {
+                        unusable_location(broker, &partition, &error.to_string()).await;
+                        continue; // tried again at the next lease round
+                    }
                 };
                 info!(%partition, location = %want.config.location, "table writer starts");
                 let writer = PartitionWriter::new(
@@ -150,22 +155,39 @@ fn open_table(
     config: &TableConfig,
     topic: &str,
     locations: &mut HashMap<String, Location>,
-) -> Option<Arc<dyn Table>> {
+) -> Result<Arc<dyn Table>, SinkError> {
     let location = match locations.get(&config.location) {
         Some(location) => location.clone(),
-        None => match Location::open(&config.location) {
-            Ok(location) => {
-                locations.insert(config.location.clone(), location.clone());
-                location
-            }
-            Err(error) => {
-                warn!(topic, %error, "table location unusable");
-                return None;
-            }
-        },
+        None => {
+            let location = Location::open(&config.location)?;
+            locations.insert(config.location.clone(), location.clone());
+            location
+        }
     };
     match config.format {
-        Format::Parquet => Some(Arc::new(ParquetTable::new(location, topic))),
+        Format::Parquet => Ok(Arc::new(ParquetTable::new(location, topic))),
+    }
+}
+
+/// A location this broker cannot open (a directory it may not create, an S3 client it cannot
+/// build): logged, counted, and shown in the partition's status where operators look.
+async fn unusable_location(broker: &Broker, partition: &TopicPartition, message: &str) {
+    warn!(%partition, error = message, "table location unusable");
+    if let Some(metrics) = broker.metrics() {
+        metrics.table_failed(&partition.topic);
+    }
+    let state = broker.storage.state.as_ref();
+    let stored = status::StoredStatus::load(state, partition).await;
+    let saved = match stored {
+        Ok(mut stored) => {
+            stored.status.last_error = Some(message.to_owned());
+            stored.status.last_error_at_ms = Some(now_ms());
+            stored.save(state, partition).await
+        }
+        Err(error) => Err(error),
+    };
+    if let Err(error) = saved {
+        warn!(%partition, %error, "table status not stored");
     }
 }
 
