@@ -208,6 +208,56 @@ def test_avro_records_land_in_parquet_exactly_once_and_the_schema_evolves(broker
         assert ranges[-1][1] == watermarks(broker.bootstrap, topic, partition)[1]
 
 
+def delta_rows(path: str, storage_options: dict | None = None) -> list[dict]:
+    """Every row of a Delta table, read with delta-rs's Python package (`deltalake`)."""
+    from deltalake import DeltaTable
+
+    return DeltaTable(path, storage_options=storage_options).to_pyarrow_table().to_pylist()
+
+
+def wait_delta_committed(broker, topic: str, path: str, partitions: int, storage_options=None) -> None:
+    """Polls the Delta table's `txn` versions (the offset each partition is committed up to)
+    until every partition is committed up to its log end."""
+    from deltalake import DeltaTable
+
+    deadline = time.monotonic() + 60
+    while True:
+        ends = [watermarks(broker.bootstrap, topic, p)[1] for p in range(partitions)]
+        try:
+            table = DeltaTable(path, storage_options=storage_options)
+            versions = [table.transaction_version(f"skiff-{topic}-{p}") for p in range(partitions)]
+        except Exception:  # noqa: BLE001 (no table yet: the first commit creates it)
+            versions = [None] * partitions
+        if versions == ends:
+            return
+        assert time.monotonic() < deadline, f"delta table of {topic} at {versions}, log ends {ends}"
+        time.sleep(0.2)
+
+
+def test_avro_records_land_in_a_delta_table_exactly_once_and_the_schema_evolves(broker_factory, engine, tmp_path):
+    tables = tmp_path / "tables"
+    broker, registry, topic = order_topic(
+        broker_factory, engine, tables, partitions=2, **{"skiff.table.format": "delta"}
+    )
+    path = str(tables / topic)
+    produce_avro(broker, topic, ORDER_V1, [{"id": f"o-{i}", "cents": i, "tags": ["a"]} for i in range(40)], partitions=2)
+    wait_delta_committed(broker, topic, path, 2)
+    registry.register_schema(f"{topic}-value", Schema(ORDER_V2, "AVRO"))
+    produce_avro(broker, topic, ORDER_V2, [{"id": f"n-{i}", "cents": 1, "tags": [], "note": "new"} for i in range(20)], partitions=2)
+    wait_delta_committed(broker, topic, path, 2)
+
+    rows = delta_rows(path)
+    assert len(rows) == 60
+    assert len({(row["_partition"], row["_offset"]) for row in rows}) == 60, "every (partition, offset) once"
+    by_id = {row["id"]: row for row in rows}
+    assert by_id["o-3"]["note"] is None and by_id["n-3"]["note"] == "new"
+    assert by_id["o-3"]["tags"] == ["a"] and by_id["o-3"]["_key"] == b"o-3"
+    count, notes = duckdb.sql(
+        f"SELECT count(*), count(note) FROM read_parquet('{path}/*/*.parquet', union_by_name = true)"
+    ).fetchone()
+    assert count >= 60 and notes >= 20, "the data files are Parquet files DuckDB reads too (losers' may remain)"
+
+
 def test_a_table_needs_a_schema_and_a_location(broker_factory, tmp_path):
     broker = broker_factory("sqlite", schema_registry=True)
     client = admin(broker.bootstrap)
@@ -360,7 +410,8 @@ def test_a_sink_topic_keeps_records_only_until_they_are_in_the_table(broker_fact
     assert read_table(tables / topic).num_rows == 31
 
 
-def test_kill9_of_a_writer_with_two_brokers_loses_and_duplicates_nothing(broker_factory, tmp_path):
+@pytest.mark.parametrize("table_format", ["parquet", "delta"])
+def test_kill9_of_a_writer_with_two_brokers_loses_and_duplicates_nothing(broker_factory, tmp_path, table_format):
     """Two brokers on one Postgres storage write one table on S3 (moto); the one holding the
     writer leases is killed with kill -9 again and again while records keep coming. Afterwards
     the table holds every acknowledged record exactly once."""
@@ -375,7 +426,12 @@ def test_kill9_of_a_writer_with_two_brokers_loses_and_duplicates_nothing(broker_
     registry = SchemaRegistryClient({"url": first.registry_url})
     topic = unique("orders")
     registry.register_schema(f"{topic}-value", Schema(ORDER_V1, "AVRO"))
-    create_topic(second.bootstrap, topic, partitions=2, config={**FAST_FLUSH, "skiff.table.flush.ms": "100"})
+    create_topic(
+        second.bootstrap,
+        topic,
+        partitions=2,
+        config={**FAST_FLUSH, "skiff.table.flush.ms": "100", "skiff.table.format": table_format},
+    )
 
     produced = 0
     brokers = [first, second]
@@ -411,15 +467,21 @@ def test_kill9_of_a_writer_with_two_brokers_loses_and_duplicates_nothing(broker_
         time.sleep(0.2)
     assert sum(r["log_end"] for r in reports) == produced
 
-    import pyarrow.fs as pafs
-
-    s3 = pafs.S3FileSystem(endpoint_override=S3_ENDPOINT, scheme="http", access_key="test", secret_key="test", region="us-east-1")
     prefix = location.split("://", 1)[1].split("?", 1)[0]
-    selector = pafs.FileSelector(f"{prefix}/{topic}", recursive=True)
-    files = [info.path for info in s3.get_file_info(selector) if info.path.endswith(".parquet")]
-    rows = []
-    for path in files:
-        rows.extend(pq.read_table(path, filesystem=s3).select(["_partition", "_offset", "id"]).to_pylist())
+    if table_format == "delta":
+        options = {"AWS_ENDPOINT_URL": S3_ENDPOINT, "AWS_ALLOW_HTTP": "true", "AWS_ACCESS_KEY_ID": "test",
+                   "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1", "conditional_put": "etag"}
+        rows = delta_rows(f"s3://{prefix}/{topic}", options)
+    else:
+        import pyarrow.fs as pafs
+
+        s3 = pafs.S3FileSystem(endpoint_override=S3_ENDPOINT, scheme="http", access_key="test", secret_key="test",
+                               region="us-east-1")
+        selector = pafs.FileSelector(f"{prefix}/{topic}", recursive=True)
+        files = [info.path for info in s3.get_file_info(selector) if info.path.endswith(".parquet")]
+        rows = []
+        for path in files:
+            rows.extend(pq.read_table(path, filesystem=s3).select(["_partition", "_offset", "id"]).to_pylist())
     keys = [(row["_partition"], row["_offset"]) for row in rows]
     assert len(keys) == len(set(keys)) == produced, "each acknowledged record exactly once"
     assert len({row["id"] for row in rows}) == produced

@@ -20,6 +20,8 @@ pub(crate) const SINK_ONLY: &str = "skiff.table.sink.only";
 pub(crate) enum Format {
     /// Plain Parquet files (`skiff_sink::table::ParquetTable`).
     Parquet,
+    /// A Delta Lake table (`skiff_sink_delta::DeltaLakeTable`), with the `delta` feature.
+    Delta,
 }
 
 /// What a topic's configs ask of its table.
@@ -46,9 +48,17 @@ impl TableConfig {
         let format = match topic_config::effective(configs, FORMAT).unwrap_or_default() {
             "" => return Ok(None),
             "parquet" => Format::Parquet,
-            other @ ("iceberg" | "delta") => {
+            "delta" if cfg!(feature = "delta") => Format::Delta,
+            "delta" => {
                 return Err(format!(
-                    "{FORMAT}={other} is not available yet: this build writes parquet tables"
+                    "{FORMAT}=delta: this build has no Delta Lake support (build skiff with the \
+                     `delta` feature, on by default)"
+                ))
+            }
+            "iceberg" => {
+                return Err(format!(
+                    "{FORMAT}=iceberg is not available yet: this build writes parquet and delta \
+                     tables"
                 ))
             }
             other => return Err(format!("invalid value {other:?} for topic config {FORMAT}")),

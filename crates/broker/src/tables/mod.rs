@@ -166,6 +166,10 @@ fn open_table(
     };
     match config.format {
         Format::Parquet => Ok(Arc::new(ParquetTable::new(location, topic))),
+        #[cfg(feature = "delta")]
+        Format::Delta => Ok(Arc::new(skiff_sink_delta::DeltaLakeTable::new(&location, topic)?)),
+        #[cfg(not(feature = "delta"))]
+        Format::Delta => Err(SinkError::Location("this build has no Delta Lake support".into())),
     }
 }
 

@@ -153,7 +153,7 @@ impl PartitionWriter {
     /// due, until the writer has caught up with the log (a backlog is worked off in one step).
     async fn try_step(&mut self, broker: &Broker) -> Result<(), WriterError> {
         if self.committed.is_none() {
-            self.resume().await?;
+            self.resume(broker).await?;
         }
         loop {
             let caught_up = self.read_chunk(broker).await?;
@@ -205,8 +205,9 @@ impl PartitionWriter {
         Ok(self.position >= limit)
     }
 
-    /// Asks the table where the last commit ended.
-    async fn resume(&mut self) -> Result<i64, WriterError> {
+    /// Asks the table where the last commit ended, and brings the status up to it: a writer
+    /// killed between its commit and its status update left the status behind the table.
+    async fn resume(&mut self, broker: &Broker) -> Result<i64, WriterError> {
         let committed = self.table.committed(self.partition.partition).await?;
         if let Some(found) = &committed {
             if !found.topic_id.is_empty() && found.topic_id != self.topic_id {
@@ -217,11 +218,20 @@ impl PartitionWriter {
                 )));
             }
         }
-        let next = committed.map_or(0, |found| found.next_offset);
+        let next = committed.as_ref().map_or(0, |found| found.next_offset);
         info!(partition = %self.partition, offset = next, "table writer resumes");
         self.committed = Some(next);
         self.position = next;
         self.buffer = None;
+        if let Some(found) = committed {
+            self.report(broker, |status| {
+                if status.committed_offset != Some(next) {
+                    status.committed_offset = Some(next);
+                    status.committed_at_ms = Some(found.committed_at_ms);
+                }
+            })
+            .await;
+        }
         Ok(next)
     }
 
