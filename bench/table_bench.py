@@ -48,8 +48,19 @@ def record(seq: int) -> dict:
     return {**reading(seq), "note": NOTE}
 
 
+FORMAT = "parquet"  # set from --format
+
+
 def committed_to(directory: Path) -> int:
-    """The offset the table of a one-partition topic is committed up to (from file metadata)."""
+    """The offset the table of a one-partition topic is committed up to: from the files'
+    metadata (parquet), or the partition's `txn` version (delta)."""
+    if FORMAT == "delta":
+        from deltalake import DeltaTable
+
+        try:
+            return DeltaTable(str(directory)).transaction_version(f"skiff-{directory.name}-0") or 0
+        except Exception:  # noqa: BLE001 (no table before the first commit)
+            return 0
     ends = [int(pq.read_metadata(f).metadata[b"skiff.next_offset"]) for f in directory.glob("0/*.parquet")]
     return max(ends, default=0)
 
@@ -73,7 +84,10 @@ def main() -> int:
     parser.add_argument("--latency-samples", type=int, default=30)
     parser.add_argument("--tick-ms", type=int, default=1000, help="the broker's --table-check-interval-ms")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--format", choices=["parquet", "delta"], default="parquet")
     args = parser.parse_args()
+    global FORMAT
+    FORMAT = args.format
 
     port, registry_port = free_port(), free_port()
     bootstrap, registry_url = f"127.0.0.1:{port}", f"http://127.0.0.1:{registry_port}"
@@ -97,7 +111,7 @@ def main() -> int:
         registry = SchemaRegistryClient({"url": registry_url})
         for kind in ("validated", "table", "landing", "latency"):
             registry.register_schema(f"{topics[kind]}-value", Schema(AVRO, "AVRO"))
-        table_config = {"skiff.table.format": "parquet"}
+        table_config = {"skiff.table.format": args.format}
         configs = {"table": table_config, "landing": {**table_config, "skiff.table.flush.ms": "1000"},
                    "latency": {**table_config, "skiff.table.flush.ms": "0"}}
         admin = AdminClient({"bootstrap.servers": bootstrap})
@@ -138,7 +152,8 @@ def main() -> int:
         broker.wait(10)
 
     files = len(list((tables / topics["landing"]).glob("0/*.parquet"))) - 1
-    print(f"skiff {args.binary} on {args.storage}: {args.records} records of {size:.0f} bytes, {args.rounds} rounds")
+    print(f"skiff {args.binary} on {args.storage}, {args.format} tables: {args.records} records of {size:.0f} bytes, "
+          f"{args.rounds} rounds")
     print(f"{'topic':<10} {'best rec/s':>12} {'median rec/s':>13} {'vs plain':>9}")
     base = statistics.median(rates["plain"])
     for kind, measured in rates.items():
