@@ -78,6 +78,26 @@ def default_binary() -> Path:
 # /proc readings ---------------------------------------------------------------------------------
 
 
+def start_registry_broker(binary: Path, storage: str, workdir: Path, *extra: str):
+    """Starts `skiff broker` serving the Schema Registry too, with `extra` flags, in `workdir`,
+    and waits (at most 20 s) until the registry answers. Returns the process, the bootstrap
+    address and the registry URL; the caller terminates the process."""
+    port, registry_port = free_port(), free_port()
+    bootstrap, registry_url = f"127.0.0.1:{port}", f"http://127.0.0.1:{registry_port}"
+    broker = subprocess.Popen(
+        [str(binary), "broker", "--listen", bootstrap, "--advertised-listener", bootstrap,
+         "--storage", storage, "--schema-registry-listen", f"127.0.0.1:{registry_port}", *extra],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir)
+    deadline = time.perf_counter() + 20
+    while time.perf_counter() < deadline:
+        try:
+            urllib.request.urlopen(registry_url + "/", timeout=1).read()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return broker, bootstrap, registry_url
+
+
 def proc_memory_kib(pid: int) -> dict[str, int]:
     """VmRSS and VmHWM of a process, in KiB."""
     fields = {}

@@ -20,16 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from bench import default_binary, free_port
+from bench import default_binary, start_registry_broker
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
@@ -89,23 +87,12 @@ def main() -> int:
     global FORMAT
     FORMAT = args.format
 
-    port, registry_port = free_port(), free_port()
-    bootstrap, registry_url = f"127.0.0.1:{port}", f"http://127.0.0.1:{registry_port}"
     workdir = Path(tempfile.mkdtemp(prefix="skiff-tables-"))
     tables = workdir / "tables"
-    broker = subprocess.Popen(
-        [str(args.binary), "broker", "--listen", bootstrap, "--advertised-listener", bootstrap,
-         "--storage", args.storage, "--schema-registry-listen", f"127.0.0.1:{registry_port}",
-         "--table-location", f"file://{tables}", "--table-check-interval-ms", str(args.tick_ms)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir)
+    broker, bootstrap, registry_url = start_registry_broker(
+        args.binary, args.storage, workdir,
+        "--table-location", f"file://{tables}", "--table-check-interval-ms", str(args.tick_ms))
     try:
-        deadline = now() + 20
-        while now() < deadline:
-            try:
-                urllib.request.urlopen(registry_url + "/", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.05)
         suffix = uuid.uuid4().hex[:6]
         topics = {kind: f"bench-{kind}-{suffix}" for kind in ("plain", "validated", "table", "landing", "latency")}
         registry = SchemaRegistryClient({"url": registry_url})

@@ -17,7 +17,6 @@ import argparse
 import json
 import statistics
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from bench import default_binary, free_port
+from bench import default_binary, start_registry_broker
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
@@ -128,21 +127,9 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    port, registry_port = free_port(), free_port()
-    bootstrap, registry_url = f"127.0.0.1:{port}", f"http://127.0.0.1:{registry_port}"
-    workdir = tempfile.mkdtemp(prefix="skiff-validation-")
-    broker = subprocess.Popen(
-        [str(args.binary), "broker", "--listen", bootstrap, "--advertised-listener", bootstrap,
-         "--storage", args.storage, "--schema-registry-listen", f"127.0.0.1:{registry_port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir)
+    workdir = Path(tempfile.mkdtemp(prefix="skiff-validation-"))
+    broker, bootstrap, registry_url = start_registry_broker(args.binary, args.storage, workdir)
     try:
-        deadline = now() + 20
-        while now() < deadline:
-            try:
-                urllib.request.urlopen(registry_url + "/", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.05)
         suffix = uuid.uuid4().hex[:6]
         topics = {kind: f"bench-{kind}-{suffix}" for kind in ("none", "avro", "protobuf", "json")}
         admin = AdminClient({"bootstrap.servers": bootstrap})
