@@ -163,33 +163,36 @@ async fn read_partition(
     let partition = TopicPartition::new(topic.name.clone(), request.partition);
     // A sink topic's log is only its table's buffer: consumers see it empty (docs/tables.md).
     let sink_only = crate::tables::config::is_sink_only(&topic.configs);
-    let limit = if sink_only {
-        1
+    let limit = (request.partition_max_bytes.max(0) as usize).min(max_bytes).max(1);
+    // Only the watermarks for a sink topic: its records are never returned, so none are read.
+    let read = if sink_only {
+        broker
+            .storage
+            .log
+            .watermarks(&partition)
+            .await
+            .map(|watermarks| ReadResult { watermarks, batches: Vec::new() })
     } else {
-        (request.partition_max_bytes.max(0) as usize).min(max_bytes).max(1)
+        broker.storage.log.read(&partition, request.fetch_offset, limit).await
     };
-    let ReadResult { watermarks, batches } =
-        match broker.storage.log.read(&partition, request.fetch_offset, limit).await {
-            Ok(read) => read,
-            Err(error) => {
-                return (
-                    data.with_error_code(errors::code_for(&error))
-                        .with_high_watermark(-1)
-                        .with_log_start_offset(-1),
-                    Vec::new(),
-                )
-            }
-        };
+    let ReadResult { watermarks, batches } = match read {
+        Ok(read) => read,
+        Err(error) => {
+            return (
+                data.with_error_code(errors::code_for(&error))
+                    .with_high_watermark(-1)
+                    .with_log_start_offset(-1),
+                Vec::new(),
+            )
+        }
+    };
     let data =
         data.with_high_watermark(watermarks.high).with_log_start_offset(watermarks.log_start);
     let data = data.with_last_stable_offset(watermarks.last_stable);
     if request.fetch_offset < watermarks.log_start || request.fetch_offset > watermarks.high {
         return (data.with_error_code(ErrorCode::OffsetOutOfRange.code()), Vec::new());
     }
-    if sink_only {
-        return (data, Vec::new());
-    }
-    if !read_committed {
+    if sink_only || !read_committed {
         return (data, batches);
     }
     committed_only(broker, &partition, request.fetch_offset, watermarks.last_stable, data, batches)

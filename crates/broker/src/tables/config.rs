@@ -36,6 +36,9 @@ pub(crate) struct TableConfig {
     pub(crate) flush_bytes: usize,
     /// The log is only a buffer: records are deleted from it once committed to the table.
     pub(crate) sink_only: bool,
+    /// Values are bare payloads of the subject's latest schema (`skiff.value.schema.framing=raw`)
+    /// rather than Confluent-framed with a schema id.
+    pub(crate) raw_values: bool,
 }
 
 impl TableConfig {
@@ -84,6 +87,8 @@ impl TableConfig {
             flush: Duration::from_millis(number(FLUSH_MS, 60_000)),
             flush_bytes: usize::try_from(number(FLUSH_BYTES, 16 << 20)).unwrap_or(usize::MAX),
             sink_only: topic_config::effective(configs, SINK_ONLY) == Some("true"),
+            raw_values: topic_config::effective(configs, "skiff.value.schema.framing")
+                == Some("raw"),
         }))
     }
 }

@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::transactions::now_ms;
-use crate::{topic_config, Broker};
+use crate::Broker;
 use config::{Format, TableConfig};
 use writer::PartitionWriter;
 
@@ -40,7 +40,6 @@ pub use status::{table_status, PartitionReport, PartitionStatus};
 struct Wanted {
     topic_id: String,
     config: TableConfig,
-    raw_values: bool,
 }
 
 /// Runs table writers for the partitions whose leases this broker holds, until `stop`.
@@ -89,12 +88,7 @@ async fn wanted(broker: &Broker) -> Result<BTreeMap<TopicPartition, Wanted>, Sto
 fn table_of(broker: &Broker, topic: &TopicMeta) -> Option<Wanted> {
     let default_location = broker.config.table_location.as_deref();
     match TableConfig::of(&topic.configs, default_location) {
-        Ok(Some(config)) => Some(Wanted {
-            topic_id: topic.id.to_string(),
-            config,
-            raw_values: topic_config::effective(&topic.configs, "skiff.value.schema.framing")
-                == Some("raw"),
-        }),
+        Ok(Some(config)) => Some(Wanted { topic_id: topic.id.to_string(), config }),
         Ok(None) => None,
         Err(message) => {
             debug!(topic = %topic.name, message, "table configs unusable on this broker");
@@ -130,13 +124,8 @@ async fn take_leases(
                     }
                 };
                 info!(%partition, location = %want.config.location, "table writer starts");
-                let writer = PartitionWriter::new(
-                    partition.clone(),
-                    want.topic_id,
-                    want.config,
-                    want.raw_values,
-                    table,
-                );
+                let writer =
+                    PartitionWriter::new(partition.clone(), want.topic_id, want.config, table);
                 writers.insert(partition, writer);
             }
             Ok(false) => {
@@ -184,8 +173,7 @@ async fn unusable_location(broker: &Broker, partition: &TopicPartition, message:
     let stored = status::StoredStatus::load(state, partition).await;
     let saved = match stored {
         Ok(mut stored) => {
-            stored.status.last_error = Some(message.to_owned());
-            stored.status.last_error_at_ms = Some(now_ms());
+            stored.status.failed(message.to_owned());
             stored.save(state, partition).await
         }
         Err(error) => Err(error),

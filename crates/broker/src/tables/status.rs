@@ -35,6 +35,14 @@ pub struct PartitionStatus {
     pub last_error_at_ms: Option<i64>,
 }
 
+impl PartitionStatus {
+    /// Records a failure, now.
+    pub(crate) fn failed(&mut self, message: String) {
+        self.last_error = Some(message);
+        self.last_error_at_ms = Some(crate::transactions::now_ms());
+    }
+}
+
 /// A stored status and its version, for the writer that updates it.
 #[derive(Debug, Default)]
 pub(crate) struct StoredStatus {

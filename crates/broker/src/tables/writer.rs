@@ -73,7 +73,6 @@ pub(crate) struct PartitionWriter {
     partition: TopicPartition,
     topic_id: String,
     pub(crate) config: TableConfig,
-    raw_values: bool,
     table: Arc<dyn Table>,
     /// Where the table's last commit ended; `None` until asked (and after any failure).
     committed: Option<i64>,
@@ -94,14 +93,12 @@ impl PartitionWriter {
         partition: TopicPartition,
         topic_id: String,
         config: TableConfig,
-        raw_values: bool,
         table: Arc<dyn Table>,
     ) -> Self {
         Self {
             partition,
             topic_id,
             config,
-            raw_values,
             table,
             committed: None,
             position: 0,
@@ -134,11 +131,7 @@ impl PartitionWriter {
                 }
                 self.retry_at = Some(Instant::now() + self.backoff);
                 self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-                self.report(broker, |status| {
-                    status.last_error = Some(message);
-                    status.last_error_at_ms = Some(now_ms());
-                })
-                .await;
+                self.report(broker, |status| status.failed(message)).await;
             }
         }
     }
@@ -193,7 +186,7 @@ impl PartitionWriter {
         if self.position == before {
             return Ok(true); // nothing readable below the limit (yet): try again next step
         }
-        let raw_schema = match self.raw_values {
+        let raw_schema = match self.config.raw_values {
             true => self.latest_schema(broker).await?,
             false => None,
         };
@@ -542,6 +535,7 @@ mod tests {
             flush: Duration::ZERO,
             flush_bytes: 64, // a few records per commit: many commits to race for
             sink_only: false,
+            raw_values: false,
         };
         let table: Arc<dyn Table> =
             Arc::new(ParquetTable::new(Location::open(&url).expect("location"), "t"));
@@ -550,7 +544,6 @@ mod tests {
                 partition.clone(),
                 topic.id.to_string(),
                 config.clone(),
-                false,
                 table.clone(),
             )
         };
