@@ -6,7 +6,9 @@
 Three phases, each on a fresh broker process over the same bucket prefix, each ended by SIGTERM:
 the broker logs its request totals ("s3 requests in all") when it drops its storage.
 1. produce: `--producers` clients (1), `--records` x `--value-bytes`, acks=all, `--linger-ms` (5), spread over
-   `--partitions` partitions (topic creation's few requests are included);
+   `--partitions` partitions (topic creation's few requests are included); `--client kcat` produces
+   with one `kcat -P` instead (librdkafka in C, so the client is not the bottleneck: use it for
+   produce throughput);
 2. consume: one consumer reads everything from offset 0 (librdkafka's default fetch settings);
 3. idle tail: one consumer waits at the end of every partition for `--idle-seconds`.
 Request counts do not depend on how fast the broker is, so a debug build measures them as well.
@@ -97,6 +99,23 @@ def produce(bootstrap: str, topic: str, records: int, size: int, partitions: int
     return time.monotonic() - began
 
 
+def produce_kcat(bootstrap: str, topic: str, records: int, size: int, partitions: int,
+                 linger_ms: int, workdir: Path) -> float:
+    """One `kcat -P` (librdkafka's default partitioner over `partitions`), records read from a file."""
+    lines = workdir / "records.txt"
+    with open(lines, "wb") as out:
+        line = b"x" * size + b"\n"  # each line is one record; kcat strips the newline
+        out.write(line * records)
+    command = ["kcat", "-P", "-b", bootstrap, "-t", topic, "-X", f"linger.ms={linger_ms}",
+               "-X", "acks=all", "-X", "enable.idempotence=false"]
+    if partitions == 1:
+        command += ["-p", "0"]
+    began = time.monotonic()
+    with open(lines, "rb") as source:
+        subprocess.run(command, stdin=source, check=True, timeout=600)
+    return time.monotonic() - began
+
+
 def consume(bootstrap: str, topic: str, records: int, partitions: int) -> None:
     client = Consumer({"bootstrap.servers": bootstrap, "group.id": "count", "enable.auto.commit": False})
     client.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
@@ -128,6 +147,8 @@ def main() -> int:
     parser.add_argument("--linger-ms", type=int, default=5, help="the producer's linger.ms")
     parser.add_argument("--producers", type=int, default=1, help="producer clients (connections)")
     parser.add_argument("--idle-seconds", type=float, default=10.0)
+    parser.add_argument("--client", choices=["python", "kcat"], default="python",
+                        help="the producer: confluent-kafka threads, or one kcat -P (C, faster)")
     parser.add_argument("--query", default="", help="extra storage URL options, e.g. flush_ms=20")
     args = parser.parse_args()
     endpoint = os.environ.get("SKIFF_TEST_S3_ENDPOINT")
@@ -144,8 +165,12 @@ def main() -> int:
         proc, bootstrap = run_broker(args.binary, storage, workdir / "produce.log")
         admin = AdminClient({"bootstrap.servers": bootstrap})
         admin.create_topics([NewTopic(topic, args.partitions, 1)])[topic].result(30)
-        seconds = produce(bootstrap, topic, args.records, args.value_bytes, args.partitions, args.linger_ms,
-                          args.producers)
+        if args.client == "kcat":
+            seconds = produce_kcat(bootstrap, topic, args.records, args.value_bytes, args.partitions,
+                                   args.linger_ms, workdir)
+        else:
+            seconds = produce(bootstrap, topic, args.records, args.value_bytes, args.partitions,
+                              args.linger_ms, args.producers)
         produced = stop(proc, workdir / "produce.log")
 
         proc, bootstrap = run_broker(args.binary, storage, workdir / "consume.log")
@@ -160,7 +185,9 @@ def main() -> int:
             proc.kill()
 
     print(f"{args.records} records x {args.value_bytes} B, {args.partitions} partition(s), "
-          f"{args.producers} producer(s), linger.ms={args.linger_ms}, storage options {query!r}; produce took {seconds:.1f}s; logs in {workdir}")
+          f"{args.producers if args.client == 'python' else 'kcat'} producer(s), linger.ms={args.linger_ms}, "
+          f"storage options {query!r}; produce took {seconds:.2f}s ({args.records / seconds:,.0f} records/s); "
+          f"logs in {workdir}")
     print("| phase | PUT | GET | LIST | DELETE | PUT per 10k records | GET per 10k records |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, (puts, gets, lists, deletes) in (("produce", produced), ("consume", consumed)):

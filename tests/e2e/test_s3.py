@@ -14,8 +14,20 @@ import time
 
 from confluent_kafka import TopicPartition
 
+import kafka_wire
 from conftest import REPO_ROOT, free_port, s3_storage
-from helpers import TIMEOUT, consume, consumer, create_topic, poll_records, producer, unique, watermarks
+from helpers import (
+    TIMEOUT,
+    Scrape,
+    consume,
+    consumer,
+    create_topic,
+    metrics_broker,
+    poll_records,
+    producer,
+    unique,
+    watermarks,
+)
 
 
 def stored_records(bootstrap: str, topic: str) -> dict[int, bytes]:
@@ -64,6 +76,39 @@ def test_three_brokers_append_to_one_partition(broker_factory):
         stored = stored_records(broker.bootstrap, topic)
         assert len(stored) == 1200, "a record was stored twice"
         assert {value: offset for offset, value in stored.items()} == acked
+
+
+def test_pipelined_produce_requests_share_a_flush(broker_factory):
+    """A client that sends produce requests without waiting for their answers (librdkafka keeps
+    up to five in flight) gets them answered in order and appended in order, and they share the
+    engine's flushes: with a long flush window, requests handled one at a time would cost a
+    data PUT and a head PUT each (ten here); pipelined, they all fit in one or two flushes."""
+    broker, base = metrics_broker(broker_factory, "s3", storage=s3_storage("?flush_ms=300"))
+    topic = unique("s3-pipelined")
+    create_topic(broker.bootstrap, topic)
+    puts_before = Scrape(base).total("skiff_s3_requests_total", kind="put")
+
+    count = 5
+    values = [b"pipelined-%d" % i for i in range(count)]
+    requests = [
+        kafka_wire.produce_v3_request(
+            topic, 0, kafka_wire.record_batch([kafka_wire.record(0, value)]), correlation_id=100 + i, acks=-1
+        )
+        for i, value in enumerate(values)
+    ]
+    sock = kafka_wire.connect(broker.port, timeout=TIMEOUT)
+    try:
+        sock.sendall(b"".join(requests))
+        answers = [kafka_wire.parse_produce_v3(kafka_wire.recv_frame(sock)) for _ in range(count)]
+    finally:
+        sock.close()
+
+    assert [correlation_id for correlation_id, _ in answers] == [100 + i for i in range(count)]
+    assert [results[(topic, 0)] for _, results in answers] == [(0, i) for i in range(count)]
+    puts = Scrape(base).total("skiff_s3_requests_total", kind="put") - puts_before
+    assert puts <= 4, f"{puts} PUTs for {count} pipelined requests: they did not share flushes"
+    stored = consume(broker.bootstrap, topic, count=count)
+    assert [(m.offset(), m.value()) for m in stored] == list(enumerate(values))
 
 
 def test_kill_9_in_the_middle_of_a_flush(broker_factory):

@@ -1,19 +1,38 @@
 //! One client connection: read a frame, answer it, repeat.
 //!
-//! Requests on a connection are handled one at a time, as Kafka does (it mutes a channel until
-//! its response is sent): that keeps each producer's batches in order. Any frame we cannot make
-//! sense of ends only this connection, with a log line saying why. The stream may be plaintext
-//! or TLS: `skiff-net` established it and reads its frames.
+//! Requests are answered in the order they arrived, as Kafka requires. Kafka handles a
+//! connection's requests one at a time (it mutes the channel until the response is sent); so do
+//! we, except for Produce: a client that pipelines produce requests (librdkafka keeps up to five
+//! in flight) has them handled together, so that an engine which coalesces appends stores them
+//! in one write (the S3 engine's flushes) instead of one write each. Each pipelined request
+//! still queues its appends only after the one before it ([`AppendTurn`]), so a producer's
+//! batches keep their order. Any other request first waits until the pipelined ones are
+//! answered. Any frame we cannot make sense of ends only this connection, with a log line
+//! saying why. The stream may be plaintext or TLS: `skiff-net` established it and reads its
+//! frames.
+
+use std::future::Future;
+use std::sync::Mutex;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use futures::stream::{FuturesOrdered, StreamExt};
+use kafka_protocol::messages::ApiKey;
 use skiff_net::{ConnectionInfo, FrameError, FrameKind, FrameReader, ReadHalf, Stream, WriteHalf};
 use skiff_protocol::header::{decode_header, peek_prefix};
 use tokio::io::{AsyncWriteExt, BufWriter};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tracing::{debug, warn, Instrument};
 
 use crate::handlers::{self, Reply, RequestContext};
 use crate::Broker;
+
+/// Produce requests of one connection handled at the same time, at most: librdkafka keeps up
+/// to five in flight per connection (idempotent producers), the Java client five too.
+const MAX_PIPELINED: usize = 8;
+
+/// Request bytes those pipelined requests may hold, so that a client cannot make a connection
+/// hold many large requests at once; a request larger than this runs alone.
+const MAX_PIPELINED_BYTES: usize = 16 * 1024 * 1024;
 
 /// Why a connection ends before the client closed it between frames.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +71,39 @@ impl From<FrameError> for ConnectionError {
     }
 }
 
+/// A produce request's turn to queue its appends: pipelined produce requests queue them in the
+/// order they arrived, each after the one before it has queued (or has finished).
+#[derive(Default)]
+pub(crate) struct AppendTurn {
+    /// Resolves (or is dropped) when the request before has queued its appends.
+    previous: Mutex<Option<oneshot::Receiver<()>>>,
+    /// Tells the request after that this one has queued; dropped with the turn at the latest.
+    next: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+impl AppendTurn {
+    /// Waits until the request before this one has queued its appends.
+    pub(crate) async fn wait(&self) {
+        let previous = lock(&self.previous).take();
+        if let Some(previous) = previous {
+            // An error only means the request before ended without queueing: our turn too.
+            let _ = previous.await;
+        }
+    }
+
+    /// Lets the request after this one queue its appends.
+    pub(crate) fn pass(&self) {
+        lock(&self.next).take();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A response ready to write, or why the connection must end.
+type Answer = Result<Option<(i32, i16, BytesMut)>, ConnectionError>;
+
 pub(crate) struct Connection {
     broker: Broker,
     reader: FrameReader<ReadHalf>,
@@ -78,83 +130,174 @@ impl Connection {
         }
     }
 
-    pub(crate) async fn run(mut self) {
-        let peer = self.info.peer;
-        debug!(%peer, listener = %self.info.listener.name, "connection opened");
-        loop {
-            let frame = tokio::select! {
-                frame = self.reader.next() => frame,
-                _ = self.stop.changed() => break,
-            };
-            let outcome = match frame {
-                // A copy the request may keep (the memory engine stores produced batches as
-                // they arrived): a slice of the reader's buffer would pin all of it.
-                Ok(Some(frame)) => self.answer(Bytes::copy_from_slice(&frame)).await,
-                Ok(None) => break,
-                Err(error) => Err(error.into()),
-            };
-            match outcome {
-                Ok(()) => {}
-                Err(ConnectionError::PeerGone(error)) => {
-                    debug!(%peer, %error, "client went away");
-                    break;
+    pub(crate) async fn run(self) {
+        let Connection { broker, mut reader, mut writer, info, mut stop } = self;
+        let peer = info.peer;
+        debug!(%peer, listener = %info.listener.name, "connection opened");
+        let mut pipeline = Pipeline::new();
+        let outcome = loop {
+            let room = pipeline.has_room();
+            let step = tokio::select! {
+                biased;
+                Some((size, answer)) = pipeline.requests.next() => {
+                    pipeline.bytes -= size;
+                    write_answer(&mut writer, answer).await
                 }
-                Err(reason) => {
-                    warn!(%peer, %reason, "closing connection");
-                    break;
-                }
+                frame = reader.next(), if room => match frame {
+                    // A copy the request may keep (the memory engine stores produced batches as
+                    // they arrived): a slice of the reader's buffer would pin all of it.
+                    Ok(Some(frame)) => {
+                        let frame = Bytes::copy_from_slice(&frame);
+                        if is_produce(&frame) && frame.len() <= MAX_PIPELINED_BYTES {
+                            let turn = pipeline.next_turn();
+                            pipeline.bytes += frame.len();
+                            let size = frame.len();
+                            let answer = answer(&broker, &info, frame, turn);
+                            pipeline.requests.push_back(sized(size, answer));
+                            Ok(())
+                        } else {
+                            // Anything else runs alone, after the pipelined requests.
+                            match pipeline.drain(&mut writer).await {
+                                Ok(()) => {
+                                    let answer =
+                                        answer(&broker, &info, frame, AppendTurn::default()).await;
+                                    write_answer(&mut writer, answer).await
+                                }
+                                Err(error) => Err(error),
+                            }
+                        }
+                    }
+                    Ok(None) => break pipeline.drain(&mut writer).await,
+                    Err(error) => Err(error.into()),
+                },
+                _ = stop.changed() => break pipeline.drain(&mut writer).await,
+            };
+            if let Err(error) = step {
+                break Err(error);
             }
+        };
+        match outcome {
+            Ok(()) => {}
+            Err(ConnectionError::PeerGone(error)) => debug!(%peer, %error, "client went away"),
+            Err(reason) => warn!(%peer, %reason, "closing connection"),
         }
-        let _ = self.writer.shutdown().await;
+        let _ = writer.shutdown().await;
         debug!(%peer, "connection closed");
     }
+}
 
-    /// Handles one request frame and writes its response (if the request wants one).
-    async fn answer(&mut self, mut frame: Bytes) -> Result<(), ConnectionError> {
-        let prefix = peek_prefix(&frame).map_err(|error| error.to_string())?;
-        let (api_key, header) =
-            decode_header(&mut frame, &prefix).map_err(|error| error.to_string())?;
-        let span = tracing::debug_span!(
-            "request",
-            api = ?api_key,
-            version = prefix.api_version,
-            correlation_id = prefix.correlation_id,
-            client_id = header.client_id.as_deref().unwrap_or(""),
-        );
-        let context = RequestContext {
-            connection: &self.info,
-            client_id: header.client_id.as_deref().unwrap_or_default(),
-        };
-        let reply = handlers::dispatch(&self.broker, api_key, &header, frame, &context)
-            .instrument(span)
-            .await
-            .map_err(|error| format!("{api_key:?} v{}: {error}", prefix.api_version))?;
-        match reply {
-            Reply::Response { header_version, body } => {
-                self.write_response(prefix.correlation_id, header_version, &body).await
-            }
-            Reply::None => Ok(()),
-        }
+/// The pipelined produce requests of a connection, answered in the order they arrived.
+struct Pipeline<F: Future> {
+    requests: FuturesOrdered<F>,
+    /// Request bytes the pipelined requests hold.
+    bytes: usize,
+    /// Resolves when the last pipelined request has queued its appends.
+    last_turn: Option<oneshot::Receiver<()>>,
+}
+
+impl<F: Future<Output = (usize, Answer)>> Pipeline<F> {
+    fn new() -> Self {
+        Self { requests: FuturesOrdered::new(), bytes: 0, last_turn: None }
     }
 
-    async fn write_response(
-        &mut self,
-        correlation_id: i32,
-        header_version: i16,
-        body: &[u8],
-    ) -> Result<(), ConnectionError> {
-        // Response header: correlation id, plus an empty tagged-field section from v1 on.
-        let mut header = BytesMut::with_capacity(9);
-        header.put_i32(correlation_id);
-        if header_version >= 1 {
-            header.put_u8(0);
-        }
-        let length = i32::try_from(header.len() + body.len())
-            .map_err(|_| ConnectionError::Refused("response larger than 2 GiB".to_owned()))?;
-        let io = |error| ConnectionError::io("write failed", error);
-        self.writer.write_i32(length).await.map_err(io)?;
-        self.writer.write_all(&header).await.map_err(io)?;
-        self.writer.write_all(body).await.map_err(io)?;
-        self.writer.flush().await.map_err(io)
+    fn has_room(&self) -> bool {
+        self.requests.len() < MAX_PIPELINED && self.bytes < MAX_PIPELINED_BYTES
     }
+
+    /// The turn of the next pipelined request, after the last one.
+    fn next_turn(&mut self) -> AppendTurn {
+        if self.requests.is_empty() {
+            self.last_turn = None;
+        }
+        let (next, after) = oneshot::channel();
+        let previous = self.last_turn.replace(after);
+        AppendTurn { previous: Mutex::new(previous), next: Mutex::new(Some(next)) }
+    }
+
+    /// Answers every pipelined request, in order.
+    async fn drain(&mut self, writer: &mut BufWriter<WriteHalf>) -> Result<(), ConnectionError> {
+        while let Some((size, answer)) = self.requests.next().await {
+            self.bytes -= size;
+            write_answer(writer, answer).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn sized(size: usize, answer: impl Future<Output = Answer>) -> (usize, Answer) {
+    (size, answer.await)
+}
+
+/// Whether a frame is a Produce request (an unreadable frame is not: it runs alone and ends
+/// the connection with its reason).
+fn is_produce(frame: &[u8]) -> bool {
+    peek_prefix(frame).is_ok_and(|prefix| prefix.api_key == ApiKey::Produce as i16)
+}
+
+/// Handles one request frame: its response (if the request wants one), with the correlation id
+/// and header version to write it with.
+async fn answer(
+    broker: &Broker,
+    info: &ConnectionInfo,
+    mut frame: Bytes,
+    turn: AppendTurn,
+) -> Answer {
+    let prefix = peek_prefix(&frame).map_err(|error| error.to_string())?;
+    let (api_key, header) =
+        decode_header(&mut frame, &prefix).map_err(|error| error.to_string())?;
+    let span = tracing::debug_span!(
+        "request",
+        api = ?api_key,
+        version = prefix.api_version,
+        correlation_id = prefix.correlation_id,
+        client_id = header.client_id.as_deref().unwrap_or(""),
+    );
+    let context = RequestContext {
+        connection: info,
+        client_id: header.client_id.as_deref().unwrap_or_default(),
+        append_turn: turn,
+    };
+    let reply = handlers::dispatch(broker, api_key, &header, frame, &context)
+        .instrument(span)
+        .await
+        .map_err(|error| format!("{api_key:?} v{}: {error}", prefix.api_version))?;
+    match reply {
+        Reply::Response { header_version, body } => {
+            Ok(Some((prefix.correlation_id, header_version, body)))
+        }
+        Reply::None => Ok(None),
+    }
+}
+
+async fn write_answer(
+    writer: &mut BufWriter<WriteHalf>,
+    answer: Answer,
+) -> Result<(), ConnectionError> {
+    match answer? {
+        Some((correlation_id, header_version, body)) => {
+            write_response(writer, correlation_id, header_version, &body).await
+        }
+        None => Ok(()),
+    }
+}
+
+async fn write_response(
+    writer: &mut BufWriter<WriteHalf>,
+    correlation_id: i32,
+    header_version: i16,
+    body: &[u8],
+) -> Result<(), ConnectionError> {
+    // Response header: correlation id, plus an empty tagged-field section from v1 on.
+    let mut header = BytesMut::with_capacity(9);
+    header.put_i32(correlation_id);
+    if header_version >= 1 {
+        header.put_u8(0);
+    }
+    let length = i32::try_from(header.len() + body.len())
+        .map_err(|_| ConnectionError::Refused("response larger than 2 GiB".to_owned()))?;
+    let io = |error| ConnectionError::io("write failed", error);
+    writer.write_i32(length).await.map_err(io)?;
+    writer.write_all(&header).await.map_err(io)?;
+    writer.write_all(body).await.map_err(io)?;
+    writer.flush().await.map_err(io)
 }

@@ -18,8 +18,8 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 use skiff_storage::{
     AbortedTransaction, AppendResult, Batch, CommittedOffset, ConfigChange, LogStore, MetaStore,
-    OffsetStore, ProducerSnapshot, ReadResult, Result, StateStore, Storage, StorageError,
-    TimestampOffset, TopicMeta, TopicPartition, TopicSpec, Versioned, Watermarks,
+    OffsetStore, ProducerSnapshot, QueuedAppend, ReadResult, Result, StateStore, Storage,
+    StorageError, TimestampOffset, TopicMeta, TopicPartition, TopicSpec, Versioned, Watermarks,
 };
 use uuid::Uuid;
 
@@ -94,7 +94,16 @@ impl Meter {
         operation: &'static str,
         call: impl Future<Output = Result<T>>,
     ) -> Result<T> {
-        let started = Instant::now();
+        self.time_since(operation, Instant::now(), call).await
+    }
+
+    /// [`Meter::time`] for a call that began at `started`.
+    async fn time_since<T>(
+        &self,
+        operation: &'static str,
+        started: Instant,
+        call: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
         let result = call.await;
         let labels = OperationLabels { engine: self.engine, operation };
         self.metrics.duration.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
@@ -174,6 +183,14 @@ impl LogStore for Metered<dyn LogStore> {
         batches: Vec<Batch>,
     ) -> Result<AppendResult> {
         self.meter.time("log.append", self.inner.append(partition, batches)).await
+    }
+
+    async fn queue_append(&self, partition: &TopicPartition, batches: Vec<Batch>) -> QueuedAppend {
+        // Timed from the queueing to the outcome, like `append`.
+        let meter = self.meter.clone();
+        let started = Instant::now();
+        let queued = self.inner.queue_append(partition, batches).await;
+        Box::pin(async move { meter.time_since("log.append", started, queued).await })
     }
 
     async fn read(

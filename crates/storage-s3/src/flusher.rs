@@ -19,7 +19,7 @@ use bytes::{Bytes, BytesMut};
 use futures::future::join_all;
 use object_store::path::Path;
 use skiff_storage::producers::plan_append;
-use skiff_storage::{AppendResult, Batch, Result, StorageError};
+use skiff_storage::{AppendResult, Batch, QueuedAppend, Result, StorageError};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, error, trace, warn};
@@ -66,14 +66,21 @@ impl Flusher {
 
     /// Queues an append and waits for the flush that stores it.
     pub(crate) async fn append(&self, dir: Path, batches: Vec<Batch>) -> Result<AppendResult> {
+        self.queue(dir, batches).await
+    }
+
+    /// Queues an append at once (appends queued later go to the same or a later flush, and
+    /// after it in that flush) and returns the wait for the flush that stores it.
+    pub(crate) fn queue(&self, dir: Path, batches: Vec<Batch>) -> QueuedAppend {
         let (reply, answer) = oneshot::channel();
         let pending = Pending { dir, batches, reply, queued_at: Instant::now() };
-        self.queue
-            .send(pending)
-            .map_err(|_| StorageError::Unavailable("s3 flush task has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StorageError::Unavailable("s3 flush task dropped an append".into()))?
+        let queued = self.queue.send(pending);
+        Box::pin(async move {
+            queued.map_err(|_| StorageError::Unavailable("s3 flush task has stopped".into()))?;
+            answer
+                .await
+                .map_err(|_| StorageError::Unavailable("s3 flush task dropped an append".into()))?
+        })
     }
 }
 

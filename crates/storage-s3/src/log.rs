@@ -11,8 +11,8 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use object_store::path::Path;
 use skiff_protocol::batch::set_base_offset;
 use skiff_storage::{
-    timestamps, AbortedTransaction, AppendResult, Batch, LogStore, ProducerSnapshot, ReadResult,
-    Result, StorageError, TimestampOffset, TopicPartition, Watermarks,
+    timestamps, AbortedTransaction, AppendResult, Batch, LogStore, ProducerSnapshot, QueuedAppend,
+    ReadResult, Result, StorageError, TimestampOffset, TopicPartition, Watermarks,
 };
 
 use crate::head::{Entry, Head};
@@ -150,6 +150,13 @@ impl LogStore for S3Engine {
     ) -> Result<AppendResult> {
         let dir = self.partition_dir(partition).await?;
         self.flusher.append(dir, batches).await
+    }
+
+    async fn queue_append(&self, partition: &TopicPartition, batches: Vec<Batch>) -> QueuedAppend {
+        match self.partition_dir(partition).await {
+            Ok(dir) => self.flusher.queue(dir, batches),
+            Err(error) => Box::pin(std::future::ready(Err(error))),
+        }
     }
 
     async fn read(

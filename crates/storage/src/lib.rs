@@ -36,8 +36,8 @@ use std::sync::Arc;
 
 pub use error::{Result, StorageError};
 pub use log::{
-    AbortedTransaction, AppendResult, LogStore, ProducerSnapshot, ReadResult, TimestampOffset,
-    Watermarks,
+    AbortedTransaction, AppendResult, LogStore, ProducerSnapshot, QueuedAppend, ReadResult,
+    TimestampOffset, Watermarks,
 };
 pub use meta::{ConfigChange, MetaStore};
 pub use offsets::{CommittedOffset, OffsetStore};

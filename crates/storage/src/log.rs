@@ -1,3 +1,6 @@
+use std::future::Future;
+use std::pin::Pin;
+
 use async_trait::async_trait;
 use bytes::Bytes;
 
@@ -59,6 +62,9 @@ pub struct ProducerSnapshot {
     pub open_transaction: Option<i64>,
 }
 
+/// An append queued by [`LogStore::queue_append`]: its order is fixed, its outcome to come.
+pub type QueuedAppend = Pin<Box<dyn Future<Output = Result<AppendResult>> + Send + 'static>>;
+
 /// A record found by timestamp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimestampOffset {
@@ -85,6 +91,18 @@ pub trait LogStore: Send + Sync {
     /// the call.
     async fn append(&self, partition: &TopicPartition, batches: Vec<Batch>)
         -> Result<AppendResult>;
+
+    /// [`LogStore::append`] in two steps, for callers that pipeline appends: when this
+    /// returns, the append's place in its partition's order is fixed (an append queued later
+    /// lands after it), and the returned future resolves when the append is done, with what
+    /// `append` would have returned. A connection queues its produce requests in the order
+    /// they arrived and awaits them together, so an engine that coalesces concurrent appends
+    /// into one write (the S3 engine's flushes) stores a pipelining client's requests in one
+    /// write instead of one each. The default appends before it returns.
+    async fn queue_append(&self, partition: &TopicPartition, batches: Vec<Batch>) -> QueuedAppend {
+        let result = self.append(partition, batches).await;
+        Box::pin(std::future::ready(result))
+    }
 
     /// Reads whole batches that contain offsets at or after `offset`: the first batch is always
     /// returned if there is one (even when larger than `max_bytes`), later ones only while the

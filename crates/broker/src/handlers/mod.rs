@@ -180,7 +180,7 @@ macro_rules! api_table {
 }
 
 api_table! {
-    Produce => produce::ProduceRequest,
+    Produce => produce::ProduceRequest with context,
     Fetch => fetch::FetchRequest,
     ListOffsets => list_offsets::ListOffsetsRequest,
     Metadata => metadata::MetadataRequest with context,
@@ -217,10 +217,12 @@ api_table! {
 
 /// Who sent the request being handled and how it arrived: what the handlers marked `with
 /// context` depend on (JoinGroup records the client, Metadata and FindCoordinator answer with
-/// the addresses of the listener the client came in on).
+/// the addresses of the listener the client came in on, Produce waits for its turn to append).
 pub(crate) struct RequestContext<'a> {
     pub(crate) connection: &'a skiff_net::ConnectionInfo,
     pub(crate) client_id: &'a str,
+    /// When a Produce request may queue its appends (connection.rs: pipelined produces).
+    pub(crate) append_turn: crate::connection::AppendTurn,
 }
 
 impl RequestContext<'_> {

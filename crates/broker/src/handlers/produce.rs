@@ -1,6 +1,12 @@
-//! Produce: validate each partition's record batches (magic v2, CRC, size) and append them as
-//! they came. Partitions of one request are appended concurrently; one partition's failure
-//! never fails another's.
+//! Produce: validate each partition's record batches (magic v2, CRC, size, schema) and append
+//! them as they came. Partitions of one request are appended concurrently; one partition's
+//! failure never fails another's.
+//!
+//! A request goes in three steps, so that requests pipelined on one connection share the
+//! engine's writes while a producer's batches keep their order (connection.rs): check every
+//! partition; when the request before has queued its appends, queue ours
+//! ([`skiff_storage::LogStore::queue_append`]) and let the next request queue; then wait for
+//! the outcomes.
 
 use bytes::{Bytes, BytesMut};
 use futures::future::join_all;
@@ -12,10 +18,10 @@ use skiff_metrics::Refusal;
 use skiff_protocol::batch::{self, set_log_append_time, BatchError};
 use skiff_protocol::produce::{code_for_batch_error, refuse_partition, refuse_records};
 use skiff_protocol::ErrorCode;
-use skiff_storage::{Batch, TopicMeta, TopicPartition};
+use skiff_storage::{Batch, QueuedAppend, TopicMeta, TopicPartition};
 use tracing::debug;
 
-use super::str_bytes;
+use super::{str_bytes, RequestContext};
 use crate::{errors, topic_config, Broker};
 
 /// Produce v13 names topics by id instead of by name.
@@ -25,12 +31,20 @@ pub(super) async fn handle(
     broker: &Broker,
     version: i16,
     request: ProduceRequest,
+    context: &RequestContext<'_>,
 ) -> Option<ProduceResponse> {
     let acks = request.acks;
     let responses = if (-1..=1).contains(&acks) {
-        join_all(request.topic_data.into_iter().map(|topic| produce_topic(broker, version, topic)))
-            .await
+        let topics = join_all(
+            request.topic_data.into_iter().map(|topic| check_topic(broker, version, topic)),
+        )
+        .await;
+        context.append_turn.wait().await;
+        let queued = join_all(topics.into_iter().map(|topic| queue_topic(broker, topic))).await;
+        context.append_turn.pass();
+        join_all(queued.into_iter().map(|topic| answer_topic(broker, topic))).await
     } else {
+        context.append_turn.pass();
         request
             .topic_data
             .into_iter()
@@ -41,11 +55,35 @@ pub(super) async fn handle(
     (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
 }
 
-async fn produce_topic(
+/// One topic of the request, at some step: its partitions checked, queued, or answered.
+struct TopicStep<P> {
+    name: TopicName,
+    topic_id: uuid::Uuid,
+    partitions: Vec<Result<P, PartitionProduceResponse>>,
+}
+
+/// A partition's batches, checked and ready to append.
+struct Checked {
+    partition: TopicPartition,
+    batches: Vec<Batch>,
+    /// The LogAppendTime they were stamped with (-1: CreateTime).
+    append_time: i64,
+}
+
+/// A partition's append, queued.
+struct Queued {
+    partition: TopicPartition,
+    /// Bytes and records appended, for the metrics.
+    size: (usize, u64),
+    append_time: i64,
+    outcome: QueuedAppend,
+}
+
+async fn check_topic(
     broker: &Broker,
     version: i16,
     topic: TopicProduceData,
-) -> TopicProduceResponse {
+) -> Result<TopicStep<Checked>, TopicProduceResponse> {
     let found = if version >= TOPIC_ID_VERSION {
         broker.storage.meta.topic_by_id(topic.topic_id).await
     } else {
@@ -59,54 +97,52 @@ async fn produce_topic(
             } else {
                 ErrorCode::UnknownTopicOrPartition
             };
-            return refuse_topic(topic, code.code(), None);
+            return Err(refuse_topic(topic, code.code(), None));
         }
         Err(error) => {
-            return refuse_topic(topic, errors::code_for(&error), Some(error.to_string()))
+            return Err(refuse_topic(topic, errors::code_for(&error), Some(error.to_string())))
         }
     };
-    let partitions = join_all(
-        topic.partition_data.into_iter().map(|data| produce_partition(broker, &meta, data)),
-    )
-    .await;
-    TopicProduceResponse::default()
-        .with_name(topic.name)
-        .with_topic_id(topic.topic_id)
-        .with_partition_responses(partitions)
+    let partitions =
+        join_all(topic.partition_data.into_iter().map(|data| check_partition(broker, &meta, data)))
+            .await;
+    Ok(TopicStep { name: topic.name, topic_id: topic.topic_id, partitions })
 }
 
-async fn produce_partition(
+async fn check_partition(
     broker: &Broker,
     topic: &TopicMeta,
     data: PartitionProduceData,
-) -> PartitionProduceResponse {
-    let response = PartitionProduceResponse::default().with_index(data.index);
+) -> Result<Checked, PartitionProduceResponse> {
     let refuse = |code: ErrorCode, message: String| refuse_partition(data.index, code, message);
     if data.index < 0 || data.index >= topic.partitions {
-        return refuse(ErrorCode::UnknownTopicOrPartition, format!("no partition {}", data.index));
+        return Err(refuse(
+            ErrorCode::UnknownTopicOrPartition,
+            format!("no partition {}", data.index),
+        ));
     }
     let records = data.records.unwrap_or_default();
     let batches = match batch::split_batches(&records) {
         Ok(batches) => batches,
         Err(error) => {
             debug!(topic = %topic.name, partition = data.index, %error, "refused batch");
-            return refuse(code_for_batch_error(&error), error.to_string());
+            return Err(refuse(code_for_batch_error(&error), error.to_string()));
         }
     };
     let max_bytes = topic_config::effective(&topic.configs, "max.message.bytes")
         .and_then(|value| value.parse::<usize>().ok())
         .unwrap_or(usize::MAX);
     if let Some(big) = batches.iter().find(|batch| batch.bytes.len() > max_bytes) {
-        return refuse(
+        return Err(refuse(
             ErrorCode::MessageTooLarge,
             format!("batch of {} bytes exceeds max.message.bytes {max_bytes}", big.bytes.len()),
-        );
+        ));
     }
     let max_inflated = inflate_limit(max_bytes);
     if crate::cleaner::has_policy(topic, "compact") {
         let keyless = match keyless_records(&batches, max_inflated) {
             Ok(keyless) => keyless,
-            Err(error) => return refuse(code_for_batch_error(&error), error.to_string()),
+            Err(error) => return Err(refuse(code_for_batch_error(&error), error.to_string())),
         };
         if !keyless.is_empty() {
             debug!(topic = %topic.name, partition = data.index, records = keyless.len(), "refused keyless records");
@@ -117,7 +153,7 @@ async fn produce_partition(
             if let Some(metrics) = broker.metrics() {
                 metrics.records_refused(Refusal::KeylessInCompactedTopic, invalid.len());
             }
-            return refuse_records(data.index, &invalid);
+            return Err(refuse_records(data.index, &invalid));
         }
     }
     let checked = broker.validator.check(topic, &batches, max_inflated).await;
@@ -129,9 +165,9 @@ async fn produce_partition(
             if let Some(metrics) = broker.metrics() {
                 metrics.records_refused(Refusal::Schema, invalid.len());
             }
-            return refuse_records(data.index, &invalid);
+            return Err(refuse_records(data.index, &invalid));
         }
-        Err(unchecked) => return refuse(unchecked.code, unchecked.message),
+        Err(unchecked) => return Err(refuse(unchecked.code, unchecked.message)),
     }
     let log_append_time =
         topic_config::effective(&topic.configs, "message.timestamp.type") == Some("LogAppendTime");
@@ -142,13 +178,54 @@ async fn produce_partition(
         (batches, -1)
     };
     let partition = TopicPartition::new(topic.name.clone(), data.index);
-    let size =
-        (batches.iter().map(|batch| batch.bytes.len()).sum::<usize>(), record_count(&batches));
-    match broker.storage.log.append(&partition, batches).await {
+    Ok(Checked { partition, batches, append_time })
+}
+
+async fn queue_topic(
+    broker: &Broker,
+    topic: Result<TopicStep<Checked>, TopicProduceResponse>,
+) -> Result<TopicStep<Queued>, TopicProduceResponse> {
+    let topic = topic?;
+    let partitions = join_all(topic.partitions.into_iter().map(|checked| async {
+        let Checked { partition, batches, append_time } = checked?;
+        let size =
+            (batches.iter().map(|batch| batch.bytes.len()).sum::<usize>(), record_count(&batches));
+        let outcome = broker.storage.log.queue_append(&partition, batches).await;
+        Ok(Queued { partition, size, append_time, outcome })
+    }))
+    .await;
+    Ok(TopicStep { name: topic.name, topic_id: topic.topic_id, partitions })
+}
+
+async fn answer_topic(
+    broker: &Broker,
+    topic: Result<TopicStep<Queued>, TopicProduceResponse>,
+) -> TopicProduceResponse {
+    let topic = match topic {
+        Ok(topic) => topic,
+        Err(refused) => return refused,
+    };
+    let partitions = join_all(topic.partitions.into_iter().map(|queued| async {
+        match queued {
+            Ok(queued) => answer_partition(broker, queued).await,
+            Err(refused) => refused,
+        }
+    }))
+    .await;
+    TopicProduceResponse::default()
+        .with_name(topic.name)
+        .with_topic_id(topic.topic_id)
+        .with_partition_responses(partitions)
+}
+
+async fn answer_partition(broker: &Broker, queued: Queued) -> PartitionProduceResponse {
+    let Queued { partition, size, append_time, outcome } = queued;
+    let response = PartitionProduceResponse::default().with_index(partition.partition);
+    match outcome.await {
         Ok(appended) => {
             broker.notify_appended();
             if let Some(metrics) = broker.metrics().filter(|_| !appended.duplicate) {
-                metrics.produced(&topic.name, size.0, size.1);
+                metrics.produced(&partition.topic, size.0, size.1);
             }
             response
                 .with_base_offset(appended.base_offset)

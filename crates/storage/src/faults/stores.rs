@@ -11,8 +11,8 @@ use uuid::Uuid;
 use super::{Faults, Operation};
 use crate::{
     AbortedTransaction, AppendResult, Batch, CommittedOffset, ConfigChange, LogStore, MetaStore,
-    OffsetStore, ProducerSnapshot, ReadResult, Result, StateStore, Storage, TimestampOffset,
-    TopicMeta, TopicPartition, TopicSpec, Versioned, Watermarks,
+    OffsetStore, ProducerSnapshot, QueuedAppend, ReadResult, Result, StateStore, Storage,
+    TimestampOffset, TopicMeta, TopicPartition, TopicSpec, Versioned, Watermarks,
 };
 
 /// Wraps each store of `storage`; all share one plan.
@@ -77,6 +77,13 @@ impl LogStore for Faulty<dyn LogStore> {
         batches: Vec<Batch>,
     ) -> Result<AppendResult> {
         self.faults.run(Operation::Append, self.inner.append(partition, batches)).await
+    }
+
+    async fn queue_append(&self, partition: &TopicPartition, batches: Vec<Batch>) -> QueuedAppend {
+        // The faults apply to the whole append, queueing and outcome, as to `append`.
+        let queued = self.inner.queue_append(partition, batches).await;
+        let faults = self.faults.clone();
+        Box::pin(async move { faults.run(Operation::Append, queued).await })
     }
 
     async fn read(

@@ -47,6 +47,7 @@ macro_rules! conformance_tests {
             state_compare_and_set,
             state_counter_allocates_unique_ids_under_contention,
             idempotent_appends_are_deduplicated,
+            queued_appends_keep_their_order,
             producer_epochs_fence_and_reset,
             committed_offsets_round_trip,
             deleting_a_topic_forgets_its_offsets,
@@ -670,6 +671,31 @@ pub async fn idempotent_appends_are_deduplicated(storage: &Storage) {
     let elsewhere =
         storage.log.append(&other_partition, vec![producer_batch(7, 0, 0, 2)]).await.expect("p1");
     assert_eq!((elsewhere.base_offset, elsewhere.duplicate), (0, false));
+}
+
+/// A pipelining caller queues appends in order and awaits them together, in any order: the
+/// appends land in the order they were queued, an idempotent producer's sequences included.
+pub async fn queued_appends_keep_their_order(storage: &Storage) {
+    create(storage, "t", 2).await;
+    let partition = TopicPartition::new("t", 0);
+    let mut queued = Vec::new();
+    for (sequence, count) in [(0, 3), (3, 1), (4, 2)] {
+        let batches = vec![producer_batch(7, 0, sequence, count)];
+        queued.push(storage.log.queue_append(&partition, batches).await);
+    }
+    let plain = storage.log.queue_append(&partition, vec![batch(2)]).await;
+    let missing = storage.log.queue_append(&TopicPartition::new("t", 9), vec![batch(1)]).await;
+    assert!(matches!(missing.await, Err(StorageError::NotFound(_))), "no partition 9");
+    assert_eq!(plain.await.expect("plain").base_offset, 6);
+    let mut bases = Vec::new();
+    for append in queued.into_iter().rev() {
+        let appended = append.await.expect("queued append");
+        assert!(!appended.duplicate);
+        bases.push(appended.base_offset);
+    }
+    assert_eq!(bases, [4, 3, 0]);
+    let read = storage.log.read(&partition, 0, usize::MAX).await.expect("read");
+    assert_eq!(record_offsets(&read.batches), (0..8).collect::<Vec<_>>());
 }
 
 pub async fn producer_epochs_fence_and_reset(storage: &Storage) {
