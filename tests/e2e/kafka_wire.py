@@ -340,3 +340,23 @@ def parse_produce_v3(payload: bytes) -> tuple[int, dict[tuple[str, int], tuple[i
     if reader.remaining():
         raise ValueError(f"{reader.remaining()} bytes left after a Produce v3 body")
     return correlation_id, results
+
+
+API_LIST_GROUPS = 16
+ERROR_COORDINATOR_NOT_AVAILABLE = 15
+
+
+def list_groups_v0_request(correlation_id: int) -> bytes:
+    """A ListGroups v0 request: request header v1 and an empty body."""
+    return frame(request_header(API_LIST_GROUPS, 0, correlation_id, "skiff-e2e"))
+
+
+def parse_list_groups_v0(payload: bytes) -> tuple[int, int, list[tuple[str, str]]]:
+    """Returns (correlation_id, error_code, [(group_id, protocol_type)])."""
+    reader = Reader(payload)
+    correlation_id = reader.int32()
+    error = reader.int16()
+    groups = [(reader.string(), reader.string()) for _ in range(reader.int32())]
+    if reader.remaining():
+        raise ValueError(f"{reader.remaining()} bytes left after a ListGroups v0 body")
+    return correlation_id, error, groups

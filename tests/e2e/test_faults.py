@@ -13,6 +13,7 @@ from collections import defaultdict
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException
 
+import kafka_wire
 from helpers import CLIENT_LOG, TIMEOUT, consume, create_topic, produce, producer, unique
 
 RECORDS = 1500
@@ -224,5 +225,21 @@ def test_group_consumer_starts_when_reading_its_committed_offsets_fails(broker_f
     values = [b"x%d" % i for i in range(5)]
     produce(broker.bootstrap, topic, [{"value": value} for value in values])
     assert consume_in_group(broker.bootstrap, topic, unique("group"), len(values)) == values
+    counts = injected(broker)
+    assert counts["errors"] > 0, counts
+
+
+def test_list_groups_answers_an_unreachable_store_with_a_retriable_code(broker_factory):
+    """ListGroups, like the other group coordinator requests, answers storage it cannot read
+    with COORDINATOR_NOT_AVAILABLE, which admin clients retry (it answered KAFKA_STORAGE_ERROR,
+    which they report as a failure)."""
+    broker = broker_factory("sqlite", "--inject-faults", "offset_groups:error=1.0,seed=1")
+    sock = kafka_wire.connect(broker.port, timeout=TIMEOUT)
+    try:
+        sock.sendall(kafka_wire.list_groups_v0_request(correlation_id=7))
+        correlation_id, error, groups = kafka_wire.parse_list_groups_v0(kafka_wire.recv_frame(sock))
+    finally:
+        sock.close()
+    assert (correlation_id, error, groups) == (7, kafka_wire.ERROR_COORDINATOR_NOT_AVAILABLE, [])
     counts = injected(broker)
     assert counts["errors"] > 0, counts

@@ -20,7 +20,8 @@ pub(crate) fn code_for(error: &StorageError) -> i16 {
     code.code()
 }
 
-/// The Kafka error code for a storage failure behind a group coordinator request (OffsetCommit).
+/// The Kafka error code for a storage failure behind a group coordinator request (OffsetCommit,
+/// DeleteGroups, OffsetDelete, ListGroups).
 /// Storage that cannot be reached is COORDINATOR_NOT_AVAILABLE there, as Kafka answers when its
 /// offsets log cannot be written: clients find the coordinator again and retry the commit.
 /// KAFKA_STORAGE_ERROR is retried by producers only; a consumer gives up on a commit with it.

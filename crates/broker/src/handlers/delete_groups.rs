@@ -48,7 +48,7 @@ async fn delete(broker: &Broker, group_id: &GroupId) -> i16 {
                 return delete_offsets(broker, group_id, true).await;
             }
             Err(StorageError::Conflict(_)) => continue,
-            Err(error) => return errors::code_for(&error),
+            Err(error) => return errors::coordinator_code_for(&error),
         }
     }
     ErrorCode::CoordinatorNotAvailable.code()
@@ -66,6 +66,6 @@ async fn delete_offsets(broker: &Broker, group_id: &str, had_state: bool) -> i16
     match result {
         Ok(existed) if existed || had_state => errors::NONE,
         Ok(_) => ErrorCode::GroupIdNotFound.code(),
-        Err(error) => errors::code_for(&error),
+        Err(error) => errors::coordinator_code_for(&error),
     }
 }

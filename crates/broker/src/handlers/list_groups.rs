@@ -26,7 +26,8 @@ pub(super) async fn handle(
         Ok(ids) => ids,
         Err(error) => {
             tracing::warn!(%error, "listing groups failed");
-            return ListGroupsResponse::default().with_error_code(errors::code_for(&error));
+            return ListGroupsResponse::default()
+                .with_error_code(errors::coordinator_code_for(&error));
         }
     };
     let states: Vec<String> =

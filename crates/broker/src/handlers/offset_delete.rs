@@ -41,7 +41,7 @@ pub(super) async fn handle(
         match broker.storage.offsets.committed_offsets(&group_id, None).await {
             Ok(offsets) if offsets.is_empty() => return failed(ErrorCode::GroupIdNotFound.code()),
             Ok(_) => {}
-            Err(error) => return failed(errors::code_for(&error)),
+            Err(error) => return failed(errors::coordinator_code_for(&error)),
         }
     }
     let active = !stored.group.members.is_empty();
@@ -56,7 +56,7 @@ pub(super) async fn handle(
         let name = topic.name.0.to_string();
         let partitions = match broker.storage.meta.topic(&name).await {
             Ok(found) => found.map(|meta| meta.partitions),
-            Err(error) => return failed(errors::code_for(&error)),
+            Err(error) => return failed(errors::coordinator_code_for(&error)),
         };
         let mut codes = Vec::with_capacity(topic.partitions.len());
         for partition in &topic.partitions {
@@ -84,7 +84,7 @@ pub(super) async fn handle(
     if !deletable.is_empty() {
         if let Err(error) = broker.storage.offsets.delete_offsets(&group_id, Some(&deletable)).await
         {
-            return failed(errors::code_for(&error));
+            return failed(errors::coordinator_code_for(&error));
         }
     }
     OffsetDeleteResponse::default().with_topics(answers)
