@@ -8,7 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use skiff_coordinator::{Group, GroupError, Limits};
 use skiff_protocol::ErrorCode;
-use skiff_storage::StorageError;
+use skiff_storage::cas::{self, Change};
+use skiff_storage::{StorageError, Versioned};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -16,10 +17,6 @@ use crate::Broker;
 
 /// State-store keys of groups: `groups/<group id>`, one JSON value each.
 pub(crate) const KEY_PREFIX: &str = "groups/";
-
-/// Attempts of one compare-and-set before giving up with a retriable error; each lost race
-/// means another writer made progress, so this is only reached under pathological contention.
-const MAX_ATTEMPTS: usize = 64;
 
 pub(crate) fn key(group_id: &str) -> String {
     format!("{KEY_PREFIX}{group_id}")
@@ -96,12 +93,16 @@ pub(crate) struct Stored {
 
 /// Reads a group; a group never stored is an empty one.
 pub(crate) async fn load(broker: &Broker, group_id: &str) -> Result<Stored, Failure> {
-    match broker.storage.state.get(&key(group_id)).await? {
-        Some(stored) => {
-            let group = Group::from_json(&stored.value).map_err(|_| Failure::Corrupt)?;
-            Ok(Stored { group, version: Some(stored.version) })
-        }
-        None => Ok(Stored { group: Group::default(), version: None }),
+    let stored = broker.storage.state.get(&key(group_id)).await?;
+    let version = stored.as_ref().map(|stored| stored.version);
+    Ok(Stored { group: decode(stored)?, version })
+}
+
+/// The group a stored value holds (an absent one: a new, empty group).
+fn decode(stored: Option<Versioned>) -> Result<Group, Failure> {
+    match stored {
+        Some(stored) => Group::from_json(&stored.value).map_err(|_| Failure::Corrupt),
+        None => Ok(Group::default()),
     }
 }
 
@@ -122,28 +123,26 @@ pub(crate) async fn update<R>(
     group_id: &str,
     mut change: impl FnMut(&mut Group, i64) -> R,
 ) -> Result<(R, Group), Failure> {
-    for _ in 0..MAX_ATTEMPTS {
-        let Stored { group: original, version } = load(broker, group_id).await?;
-        let now = now_ms();
-        let mut group = original.clone();
-        group.tick(now);
-        let result = change(&mut group, now);
-        if group == original {
-            return Ok((result, group));
-        }
-        let value = Bytes::from(group.to_json());
-        match broker.storage.state.put(&key(group_id), value, version).await {
-            Ok(_) => {
-                broker.notify_group_changed();
-                return Ok((result, group));
-            }
-            Err(StorageError::Conflict(_)) => continue,
-            Err(error) => return Err(error.into()),
-        }
+    let (result, group, written) =
+        cas::update(broker.storage.state.as_ref(), &key(group_id), |current| {
+            let decided = decode(current).map(|original| {
+                let now = now_ms();
+                let mut group = original.clone();
+                group.tick(now);
+                let result = change(&mut group, now);
+                if group == original {
+                    Change::Keep((result, group, false))
+                } else {
+                    Change::Write(Bytes::from(group.to_json()), (result, group, true))
+                }
+            });
+            std::future::ready(decided)
+        })
+        .await?;
+    if written {
+        broker.notify_group_changed();
     }
-    Err(Failure::Storage(StorageError::Unavailable(format!(
-        "group {group_id}: too many concurrent changes"
-    ))))
+    Ok((result, group))
 }
 
 /// What a waiting JoinGroup or SyncGroup watches between re-reads of its group.

@@ -28,7 +28,6 @@ mod connection;
 mod errors;
 mod groups;
 mod handlers;
-mod lease;
 mod log_scan;
 mod metrics;
 mod producer_ids;

@@ -10,13 +10,21 @@
 //! write is still to come. An old object unreferenced in the heads read stays unreferenced:
 //! appends and compaction only ever add references to objects they just wrote, and rolling
 //! index entries into a segment keeps them referenced by one version of the head or the other.
+//!
+//! The same pass collects index segments no head references: those a roll wrote before its
+//! head write lost a race (the roll is redone with a new segment), and those a broker meant to
+//! delete a minute after the head dropped them but died first. A head only ever references a
+//! segment it wrote in the same step, so an unreferenced segment stays unreferenced; it is
+//! deleted once two passes of this collector, the grace period apart at least, have seen it
+//! unreferenced (a reader that read an older head may still be reading it for a moment, and a
+//! roll's head write may still be on its way).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Weak;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-use skiff_storage::{MetaStore, Result, StateStore};
+use object_store::path::Path;
+use skiff_storage::{MetaStore, Result};
 use tracing::{debug, info, warn};
 
 use crate::S3Engine;
@@ -27,8 +35,28 @@ const LEASE_KEY: &str = "s3/collector";
 /// What a pass did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Collected {
+    /// Data objects older than the grace period.
     pub(crate) old: usize,
+    /// Data objects deleted.
     pub(crate) deleted: usize,
+    /// Index segments no head references.
+    pub(crate) unreferenced_segments: usize,
+    /// Index segments deleted.
+    pub(crate) deleted_segments: usize,
+}
+
+/// Index segments a collector saw unreferenced, and since when: what it carries from one pass
+/// to the next.
+#[derive(Debug, Default)]
+pub(crate) struct Suspects(HashMap<Path, Instant>);
+
+/// What the heads of every partition reference.
+#[derive(Default)]
+struct References {
+    /// Data objects (only gathered when some data object is old enough to go).
+    objects: HashSet<String>,
+    /// Index segment objects under some partition's `index/` that its head does not name.
+    unreferenced_segments: Vec<Path>,
 }
 
 fn now_ms() -> u64 {
@@ -41,27 +69,13 @@ fn created_ms(name: &str) -> Option<u64> {
 }
 
 impl S3Engine {
-    /// Takes or renews the collector lease for `holder` until `now + ttl`.
-    async fn take_collector_lease(&self, holder: &str, ttl: Duration) -> Result<bool> {
-        let now = now_ms();
-        let current = StateStore::get(self, LEASE_KEY).await?;
-        if let Some(current) = &current {
-            let text = String::from_utf8_lossy(&current.value);
-            let (owner, expires) = text.split_once(' ').unwrap_or(("", "0"));
-            if owner != holder && expires.parse::<u64>().unwrap_or(0) > now {
-                return Ok(false);
-            }
-        }
-        let value = Bytes::from(format!("{holder} {}", now + ttl.as_millis() as u64));
-        match StateStore::put(self, LEASE_KEY, value, current.map(|c| c.version)).await {
-            Ok(_) => Ok(true),
-            Err(skiff_storage::StorageError::Conflict(_)) => Ok(false),
-            Err(error) => Err(error),
-        }
-    }
-
-    /// One pass: deletes data objects older than `grace` that nothing references.
-    pub(crate) async fn collect(&self, grace: Duration) -> Result<Collected> {
+    /// One pass: deletes data objects older than `grace` that nothing references, and index
+    /// segments `suspects` has held unreferenced for `grace`.
+    pub(crate) async fn collect(
+        &self,
+        grace: Duration,
+        suspects: &mut Suspects,
+    ) -> Result<Collected> {
         let cutoff = now_ms().saturating_sub(grace.as_millis() as u64);
         let old: Vec<String> = self
             .store
@@ -71,32 +85,58 @@ impl S3Engine {
             .filter_map(|path| path.filename().map(str::to_owned))
             .filter(|name| created_ms(name).is_some_and(|created| created < cutoff))
             .collect();
-        let mut collected = Collected { old: old.len(), deleted: 0 };
-        if old.is_empty() {
-            return Ok(collected);
-        }
-        let referenced = self.referenced_objects().await?;
-        for name in old.iter().filter(|name| !referenced.contains(*name)) {
+        let references = self.references(!old.is_empty()).await?;
+        let mut collected = Collected {
+            old: old.len(),
+            unreferenced_segments: references.unreferenced_segments.len(),
+            ..Collected::default()
+        };
+        for name in old.iter().filter(|name| !references.objects.contains(*name)) {
             self.store.delete(&self.store.path(&["data", name])).await?;
             collected.deleted += 1;
         }
+        let now = Instant::now();
+        let mut still = HashMap::new();
+        for path in references.unreferenced_segments {
+            // Seen by an earlier pass at least: never the segment of a roll still in flight.
+            match suspects.0.get(&path).copied() {
+                Some(since) if now.duration_since(since) >= grace => {
+                    self.store.delete(&path).await?;
+                    collected.deleted_segments += 1;
+                }
+                since => {
+                    still.insert(path, since.unwrap_or(now));
+                }
+            }
+        }
+        suspects.0 = still;
         Ok(collected)
     }
 
-    /// Every data object a head or index segment of any partition names.
-    async fn referenced_objects(&self) -> Result<HashSet<String>> {
-        let mut referenced = HashSet::new();
+    /// What every partition's head references: its index segments always (one LIST of the
+    /// partition's `index/`), and the data objects of its entries if `objects` is asked for.
+    async fn references(&self, objects: bool) -> Result<References> {
+        let mut references = References::default();
         for topic in self.topics().await? {
             let topic_dir = self.topic_dir(topic.id);
             for partition in 0..topic.partitions {
                 let dir = topic_dir.clone().join(partition.to_string());
                 let head = self.heads.read(&dir).await?.head;
-                for entry in self.heads.entries_from(&dir, &head, i64::MIN, u64::MAX).await? {
-                    referenced.insert(entry.object);
+                if objects {
+                    for entry in self.heads.entries_from(&dir, &head, i64::MIN, u64::MAX).await? {
+                        references.objects.insert(entry.object);
+                    }
+                }
+                let named: HashSet<&str> =
+                    head.segments.iter().map(|segment| segment.object.as_str()).collect();
+                for path in self.store.list(&dir.clone().join("index")).await? {
+                    if !path.filename().is_some_and(|name| named.contains(name)) {
+                        references.unreferenced_segments.push(path);
+                    }
                 }
             }
         }
-        Ok(referenced)
+        Ok(references)
     }
 }
 
@@ -104,16 +144,22 @@ impl S3Engine {
 /// lease.
 pub(crate) async fn run(engine: Weak<S3Engine>, interval: Duration, grace: Duration) {
     let holder = uuid::Uuid::new_v4().simple().to_string();
+    let mut suspects = Suspects::default();
     loop {
         tokio::time::sleep(interval).await;
         let Some(engine) = engine.upgrade() else { break };
-        match engine.take_collector_lease(&holder, interval * 2).await {
-            Ok(true) => match engine.collect(grace).await {
-                Ok(collected) if collected.deleted > 0 => {
+        let now = i64::try_from(now_ms()).unwrap_or(i64::MAX);
+        match skiff_storage::lease::take(engine.as_ref(), LEASE_KEY, &holder, now, interval * 2)
+            .await
+        {
+            Ok(true) => match engine.collect(grace, &mut suspects).await {
+                Ok(collected) if collected.deleted + collected.deleted_segments > 0 => {
                     info!(
                         old = collected.old,
                         deleted = collected.deleted,
-                        "s3 data objects collected"
+                        unreferenced_segments = collected.unreferenced_segments,
+                        deleted_segments = collected.deleted_segments,
+                        "s3 objects collected"
                     )
                 }
                 Ok(_) => debug!("no s3 data object to collect"),

@@ -6,8 +6,9 @@
 use std::collections::BTreeSet;
 
 use skiff_storage::testsuite::batch;
-use skiff_storage::{Storage, StorageError, TopicPartition, TopicSpec};
+use skiff_storage::{Batch, Storage, StorageError, TopicPartition, TopicSpec};
 
+use crate::collector::Suspects;
 use crate::S3Engine;
 
 /// The bucket `scripts/s3_server.py` creates.
@@ -157,8 +158,9 @@ async fn an_unreachable_store_is_unavailable_not_a_crash() {
     assert!(matches!(read, Err(StorageError::Unavailable(_))), "{read:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unreferenced_data_objects_are_collected() {
+/// A fresh engine, and the same engine as a `Storage`: for tests that call the engine's own
+/// methods too.
+fn engine_and_storage() -> (std::sync::Arc<S3Engine>, Storage) {
     let engine = std::sync::Arc::new(S3Engine::open(&fresh_url("")).expect("open"));
     let storage = Storage {
         meta: engine.clone(),
@@ -166,6 +168,12 @@ async fn unreferenced_data_objects_are_collected() {
         state: engine.clone(),
         offsets: engine.clone(),
     };
+    (engine, storage)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreferenced_data_objects_are_collected() {
+    let (engine, storage) = engine_and_storage();
     create(&storage, "gone", 1).await;
     create(&storage, "kept", 1).await;
     let gone = TopicPartition::new("gone", 0);
@@ -182,14 +190,50 @@ async fn unreferenced_data_objects_are_collected() {
     storage.log.append(&gone, vec![batch(4)]).await.expect("append");
     storage.log.delete_records(&gone, 7).await.expect("delete all of gone");
 
-    let young = engine.collect(std::time::Duration::from_secs(3600)).await.expect("collect");
+    let young = engine
+        .collect(std::time::Duration::from_secs(3600), &mut Suspects::default())
+        .await
+        .expect("collect");
     assert_eq!(young.deleted, 0, "objects younger than the grace period stay");
-    let collected = engine.collect(std::time::Duration::ZERO).await.expect("collect");
+    let collected =
+        engine.collect(std::time::Duration::ZERO, &mut Suspects::default()).await.expect("collect");
     assert!(collected.deleted >= 1, "{collected:?}");
     let read = storage.log.read(&kept, 0, usize::MAX).await.expect("kept is whole");
     assert_eq!(read.batches.len(), 2, "both batches of kept are still readable");
-    let again = engine.collect(std::time::Duration::ZERO).await.expect("collect");
+    let again =
+        engine.collect(std::time::Duration::ZERO, &mut Suspects::default()).await.expect("collect");
     assert_eq!(again.deleted, 0, "everything left is referenced");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreferenced_index_segments_are_collected() {
+    let (engine, storage) = engine_and_storage();
+    create(&storage, "t", 1).await;
+    let partition = TopicPartition::new("t", 0);
+    // More index entries than a head keeps: the head write rolls the oldest into a segment.
+    let batches: Vec<Batch> = (0..1100).map(|_| batch(1)).collect();
+    storage.log.append(&partition, batches).await.expect("append");
+    let dir = engine.partition_dir(&partition).await.expect("dir");
+    let orphan = engine.heads.write_segment(&dir, &[]).await.expect("a segment no head names");
+    let index = dir.clone().join("index");
+    let listed = |engine: std::sync::Arc<S3Engine>| {
+        let index = index.clone();
+        async move { engine.store.list(&index).await.expect("list") }
+    };
+    assert_eq!(listed(engine.clone()).await.len(), 2, "the rolled segment and the orphan");
+
+    let mut suspects = Suspects::default();
+    let first = engine.collect(std::time::Duration::ZERO, &mut suspects).await.expect("collect");
+    assert_eq!((first.unreferenced_segments, first.deleted_segments), (1, 0), "{first:?}");
+    let second = engine.collect(std::time::Duration::ZERO, &mut suspects).await.expect("collect");
+    assert_eq!((second.unreferenced_segments, second.deleted_segments), (1, 1), "{second:?}");
+    let left = listed(engine.clone()).await;
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_ne!(left[0].filename(), Some(orphan.as_str()), "the orphan went, the rolled one stays");
+    let read = storage.log.read(&partition, 0, usize::MAX).await.expect("read through the segment");
+    assert_eq!(read.batches.len(), 1100);
+    let quiet = engine.collect(std::time::Duration::ZERO, &mut suspects).await.expect("collect");
+    assert_eq!((quiet.unreferenced_segments, quiet.deleted_segments), (0, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,8 +8,9 @@
 //! - [`StateStore`]: small values changed by compare-and-set (groups, producers, leases).
 //! - [`OffsetStore`]: consumer groups' committed offsets.
 //!
-//! [`faults`] is a decorator for tests that injects errors, latency and lost replies into any
-//! engine.
+//! [`cas`] is the compare-and-set loop every shared document changes by, and [`lease`] the
+//! leases brokers hold for background jobs, both over a [`StateStore`]. [`faults`] is a
+//! decorator for tests that injects errors, latency and lost replies into any engine.
 //!
 //! [`producers`] holds the idempotent-producer sequence rules that every engine applies inside
 //! its atomic append; [`compaction`] the batch rewriting that engines keeping whole batches
@@ -18,9 +19,11 @@
 //! Every engine runs the shared [`testsuite`] (feature `testsuite`) through
 //! [`conformance_tests!`]; an engine that does not pass all of it is not done.
 
+pub mod cas;
 pub mod compaction;
 mod error;
 pub mod faults;
+pub mod lease;
 mod log;
 mod meta;
 mod offsets;
@@ -29,6 +32,8 @@ mod state;
 pub mod timestamps;
 mod types;
 
+#[cfg(test)]
+mod test_state;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 

@@ -77,8 +77,14 @@ pub(crate) async fn run_cleaner(
             _ = tokio::time::sleep(interval) => {}
             _ = stop.changed() => return,
         }
-        match crate::lease::take(broker.storage.state.as_ref(), LEASE_KEY, &holder, now_ms(), ttl)
-            .await
+        match skiff_storage::lease::take(
+            broker.storage.state.as_ref(),
+            LEASE_KEY,
+            &holder,
+            now_ms(),
+            ttl,
+        )
+        .await
         {
             Ok(true) => match clean(&broker).await {
                 Ok(()) => {

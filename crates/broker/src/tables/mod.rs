@@ -69,7 +69,7 @@ pub(crate) async fn run(broker: Broker, mut stop: watch::Receiver<bool>) {
     for partition in writers.keys() {
         let key = status::lease_key(partition);
         let state = broker.storage.state.as_ref();
-        let _ = crate::lease::take(state, &key, &holder, now_ms(), Duration::ZERO).await;
+        let _ = skiff_storage::lease::take(state, &key, &holder, now_ms(), Duration::ZERO).await;
     }
 }
 
@@ -113,7 +113,7 @@ async fn take_leases(
     for (partition, want) in wanted {
         let key = status::lease_key(&partition);
         let state = broker.storage.state.as_ref();
-        match crate::lease::take(state, &key, holder, now_ms(), ttl).await {
+        match skiff_storage::lease::take(state, &key, holder, now_ms(), ttl).await {
             Ok(true) if writers.contains_key(&partition) => {}
             Ok(true) => {
                 let table = match open_table(&want.config, &partition.topic, locations) {

@@ -119,7 +119,8 @@ pub async fn table_status(
         let partition = TopicPartition::new(topic, index);
         let marks = storage.log.watermarks(&partition).await?;
         let status = StoredStatus::load(storage.state.as_ref(), &partition).await?.status;
-        let lease = crate::lease::holder(storage.state.as_ref(), &lease_key(&partition)).await?;
+        let lease =
+            skiff_storage::lease::holder(storage.state.as_ref(), &lease_key(&partition)).await?;
         let committed = status.committed_offset.unwrap_or(marks.log_start);
         reports.push(PartitionReport {
             partition: index,

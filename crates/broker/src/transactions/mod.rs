@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::future::join_all;
 use skiff_protocol::batch::{control_batch, ControlType};
+use skiff_storage::cas::{self, Change};
 use skiff_storage::{CommittedOffset, StorageError, TopicPartition};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -20,8 +21,6 @@ use state::{Refusal, Status, Transaction};
 
 /// State keys of transactional ids.
 pub(crate) const PREFIX: &str = "transactions/";
-/// Compare-and-set attempts before answering a retriable error.
-const ATTEMPTS: usize = 16;
 
 fn key(transactional_id: &str) -> String {
     format!("{PREFIX}{transactional_id}")
@@ -61,9 +60,13 @@ pub(crate) async fn save(
     transaction: &Transaction,
     expected: Option<u64>,
 ) -> Result<u64, StorageError> {
-    let bytes = serde_json::to_vec(transaction)
-        .map_err(|error| StorageError::Corrupt(format!("transaction {id}: {error}")))?;
-    broker.storage.state.put(&key(id), Bytes::from(bytes), expected).await
+    broker.storage.state.put(&key(id), encode(id, transaction)?, expected).await
+}
+
+fn encode(id: &str, transaction: &Transaction) -> Result<Bytes, StorageError> {
+    serde_json::to_vec(transaction)
+        .map(Bytes::from)
+        .map_err(|error| StorageError::Corrupt(format!("transaction {id}: {error}")))
 }
 
 /// Every transactional id and its record.
@@ -109,21 +112,21 @@ pub(crate) async fn update<T>(
     id: &str,
     mut change: impl FnMut(&Transaction) -> Result<(Transaction, T), Refusal>,
 ) -> Result<(Transaction, T), Failure> {
-    for _ in 0..ATTEMPTS {
-        let Some(stored) = load(broker, id).await? else {
-            return Err(Failure::Refused(skiff_protocol::ErrorCode::InvalidProducerIdMapping));
-        };
-        let (next, outcome) = change(&stored.transaction).map_err(Failure::Refused)?;
-        if next == stored.transaction {
-            return Ok((next, outcome));
-        }
-        match save(broker, id, &next, Some(stored.version)).await {
-            Ok(_) => return Ok((next, outcome)),
-            Err(StorageError::Conflict(_)) => continue,
-            Err(other) => return Err(other.into()),
-        }
-    }
-    Err(StorageError::Unavailable(format!("transaction {id} kept changing")).into())
+    cas::update(broker.storage.state.as_ref(), &key(id), |current| {
+        let decided = (|| {
+            let Some(stored) = current else {
+                return Err(Failure::Refused(skiff_protocol::ErrorCode::InvalidProducerIdMapping));
+            };
+            let transaction = decode(id, &stored.value)?;
+            let (next, outcome) = change(&transaction).map_err(Failure::Refused)?;
+            if next == transaction {
+                return Ok(Change::Keep((next, outcome)));
+            }
+            Ok(Change::Write(encode(id, &next)?, (next, outcome)))
+        })();
+        std::future::ready(decided)
+    })
+    .await
 }
 
 /// Finishes a prepared transaction: markers on every partition, offsets on commit, then the
