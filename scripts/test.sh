@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one test command (README): installs what the tests need on a fresh Debian machine, builds,
-# runs the Rust tests, then the end-to-end suite against the real `skiff` binary.
+# runs the Rust tests, then the end-to-end suite and the short soak against the real `skiff` binary.
 #
 #   scripts/test.sh                 everything
 #   scripts/test.sh -k codec -x     extra arguments go to pytest
@@ -138,3 +138,10 @@ export SKIFF_BIN=${SKIFF_BIN:-$target_dir/debug/skiff}
 step "pytest tests/e2e (SKIFF_BIN=$SKIFF_BIN)"
 "$venv/bin/python" -m pytest tests/e2e -p no:cacheprovider -q -rfEs --tb=short \
     --junitxml="$target_dir/e2e-junit.xml" "$@"
+
+# --- Soak (short form) -----------------------------------------------------------------------------
+# Three brokers on Postgres and on S3 under kill -9 and storage stalls, then the history checker
+# (tests/soak/; ~40 s of faults per engine, SKIFF_SOAK_SECONDS; tests/README.md has the long form).
+step "pytest tests/soak (SKIFF_SOAK_SECONDS=${SKIFF_SOAK_SECONDS:-40})"
+"$venv/bin/python" -m pytest tests/soak -p no:cacheprovider -q -rfEs --tb=short \
+    --junitxml="$target_dir/soak-junit.xml"

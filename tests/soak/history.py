@@ -377,3 +377,14 @@ def _check_groups(events: list[dict], final: FinalRead, report: Report) -> None:
             skipped = [off for off, _ in read.committed if off < committed and off not in consumed[(group, topic, p)]]
             if skipped:
                 report.fail("group_skipped", f"{group} {topic}/{p}: committed {committed} but no member got offsets {skipped[:5]}")
+
+
+if __name__ == "__main__":
+    # Re-checks a kept soak run: python history.py <the test's temp directory>
+    import sys
+
+    run = Path(sys.argv[1])
+    found = check(read_events(run / "history"), FinalRead.from_json(json.loads((run / "final.json").read_text())))
+    print(found.summary())
+    print("\n".join(found.violations))
+    sys.exit(1 if found.violations else 0)
