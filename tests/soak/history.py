@@ -10,7 +10,9 @@ History events (JSON lines, one file per worker; `ev` says which):
     txn       the end of a transaction: w, txn, outcome (commit, abort, or unknown when the
               producer failed fatally and its successor's init_transactions decided it)
     done      a producer finished: w, sent (records 0..sent-1 were handed to the client)
-    fatal     a producer's client reported a fatal error
+    fatal     an idempotent producer's client failed fatally (the broker broke the sequence
+              contract): a violation
+    txn_error a transactional call failed; with fatal=true the producer was replaced
     consumed  a group member received a record: m, g, topic, p, off, v
     commit    a group member's synchronous commit succeeded for one partition: m, g, topic, p, off
     observed  the offset monitor read a group's committed offset: g, topic, p, off
@@ -210,6 +212,8 @@ def _check_stored(events: list[dict], final: FinalRead, report: Report) -> dict[
     for e in events:
         if e["ev"] == "fatal":
             report.fail("producer_fatal", f"{e['w']}: {e.get('err')}")
+        if e["ev"] == "txn_error" and e.get("fatal"):
+            report.counts["transactional producers replaced"] += 1
     writers = {e["w"] for e in events if "w" in e}
     for writer in sorted(writers - set(sent)):
         report.fail("history", f"writer {writer} never reported how many records it sent")
