@@ -257,6 +257,7 @@ def _check_acknowledged(events: list[dict], stored: dict, report: Report) -> Non
             if outcome != "abort":
                 report.fail("lost", f"{value} acknowledged at {acked_at} (transaction: {outcome}) is not in the log")
         elif where != acked_at:
+            report.counts["acknowledged but stored at another offset"] += 1
             report.fail("lost", f"{value} acknowledged at {acked_at} is stored at {where}")
 
 

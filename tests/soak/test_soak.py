@@ -89,6 +89,9 @@ def wait_for(condition, what: str, workers: list, timeout: float = 60) -> None:
 @pytest.mark.parametrize("engine", ["postgres", "s3"])
 def test_soak(engine, skiff_bin, tmp_path):
     rng = random.Random(SEED)
+    if os.environ.get("SKIFF_SOAK_DIR"):  # kept: pytest removes all but its last few temp dirs
+        tmp_path = Path(os.environ["SKIFF_SOAK_DIR"]) / f"{engine}-{SEED}"
+        tmp_path.mkdir(parents=True)
     print(f"\nsoak: engine={engine} seconds={SECONDS} seed={SEED} dir={tmp_path}")
     storage = STORAGES[engine](tmp_path)
     cluster = Cluster(skiff_bin, tmp_path, storage)
