@@ -138,3 +138,11 @@ export SKIFF_BIN=${SKIFF_BIN:-$target_dir/debug/skiff}
 step "pytest tests/e2e (SKIFF_BIN=$SKIFF_BIN)"
 "$venv/bin/python" -m pytest tests/e2e -p no:cacheprovider -q -rfEs --tb=short \
     --junitxml="$target_dir/e2e-junit.xml" "$@"
+
+# --- Soak checker ----------------------------------------------------------------------------------
+# The history checker of the kill soak, fed bad histories (tests/soak/test_checker.py). The soak
+# itself (tests/soak/test_soak.py: three brokers on Postgres and on S3 under kill -9 and storage
+# stalls) is run by hand for now: it finds bugs still open (docs/reliability.md), and a suite
+# known to fail would make every run red.
+step "pytest tests/soak/test_checker.py"
+"$venv/bin/python" -m pytest tests/soak/test_checker.py -p no:cacheprovider -q -rfEs --tb=short

@@ -131,7 +131,9 @@ impl Heads {
     ///
     /// Each attempt carries a unique token stored in the head; after a conflict or an error whose
     /// outcome is unknown (a timeout), finding the token in the re-read head proves that attempt
-    /// landed, so its answer is returned instead of applying the change twice.
+    /// landed, so its answer is returned instead of applying the change twice. A change that
+    /// writes nothing (`Change::Keep`) is answered only from a head read from the store: on the
+    /// cached head it is planned again after a GET.
     pub(crate) async fn update<T>(
         &self,
         dir: &Path,
@@ -140,6 +142,10 @@ impl Heads {
         let path = head_path(dir);
         let deadline = Instant::now() + self.retry_timeout;
         let cached = lock(&self.cache).get(&path).cloned();
+        // A decision to write nothing is checked by no If-Match, so it is only trusted when
+        // made on the head as stored: the cached copy may be stale (another broker appended
+        // since), and a refusal planned on it (an "out of order" sequence) would be wrong.
+        let mut from_cache = cached.is_some();
         let mut current = match cached {
             Some(snapshot) => snapshot,
             None => self.read(dir).await?,
@@ -149,7 +155,13 @@ impl Heads {
         for _ in 0..crate::MAX_CONFLICTS {
             let mut head = Head::clone(&current.head);
             let value = match change(&mut head)? {
-                Change::Keep(value) => return Ok(value),
+                Change::Keep(value) if !from_cache => return Ok(value),
+                Change::Keep(_) => {
+                    debug!(%path, "nothing to write on the cached head; deciding on the stored one");
+                    current = self.read(dir).await?;
+                    from_cache = false;
+                    continue;
+                }
                 Change::Write(value) => value,
             };
             self.roll(dir, &mut head).await;

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use skiff_storage::testsuite::batch;
+use skiff_storage::testsuite::{batch, producer_batch};
 use skiff_storage::{Batch, Storage, StorageError, TopicPartition, TopicSpec};
 
 use crate::collector::Suspects;
@@ -253,6 +253,30 @@ async fn a_reader_past_a_cached_tail_sees_the_other_brokers_appends() {
     assert_eq!((middle.watermarks.high, middle.batches.len()), (5, 1), "the refreshed head");
     let from_start = reader.log.read(&partition, 0, usize::MAX).await.expect("read");
     assert_eq!(from_start.batches.len(), 2);
+}
+
+/// Found by the multi-broker kill soak (tests/soak): a producer whose requests move from broker A
+/// to broker B and back. A remembers the head it wrote last; B's appends made it stale. A's
+/// next batch must be planned against the head as stored, not refused as out of order because
+/// A's own copy still ends at the old sequence (librdkafka's idempotent producer fails fatally
+/// on that answer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_moving_between_brokers_keeps_its_sequence() {
+    let url = fresh_url("&flush_ms=2");
+    let (first, second) = (crate::open(&url).expect("open"), crate::open(&url).expect("open"));
+    create(&first, "t", 1).await;
+    let partition = TopicPartition::new("t", 0);
+    let append = |broker: &Storage, sequence: i32| {
+        let (broker, partition) = (broker.clone(), partition.clone());
+        async move { broker.log.append(&partition, vec![producer_batch(7, 0, sequence, 5)]).await }
+    };
+    assert_eq!(append(&first, 0).await.expect("first broker").base_offset, 0);
+    assert_eq!(append(&second, 5).await.expect("second broker").base_offset, 5);
+    let back = append(&first, 10).await.expect("back on the first broker: in sequence");
+    assert_eq!((back.base_offset, back.duplicate), (10, false));
+    // A retry of the batch the second broker stored is still recognised by the first.
+    let retry = append(&first, 5).await.expect("a retry");
+    assert_eq!((retry.base_offset, retry.duplicate), (5, true));
 }
 
 mod conformance {
