@@ -64,11 +64,6 @@ impl Flusher {
         Ok(Self { queue })
     }
 
-    /// Queues an append and waits for the flush that stores it.
-    pub(crate) async fn append(&self, dir: Path, batches: Vec<Batch>) -> Result<AppendResult> {
-        self.queue(dir, batches).await
-    }
-
     /// Queues an append at once (appends queued later go to the same or a later flush, and
     /// after it in that flush) and returns the wait for the flush that stores it.
     pub(crate) fn queue(&self, dir: Path, batches: Vec<Batch>) -> QueuedAppend {

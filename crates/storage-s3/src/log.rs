@@ -148,8 +148,7 @@ impl LogStore for S3Engine {
         partition: &TopicPartition,
         batches: Vec<Batch>,
     ) -> Result<AppendResult> {
-        let dir = self.partition_dir(partition).await?;
-        self.flusher.append(dir, batches).await
+        self.queue_append(partition, batches).await.await
     }
 
     async fn queue_append(&self, partition: &TopicPartition, batches: Vec<Batch>) -> QueuedAppend {

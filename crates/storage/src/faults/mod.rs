@@ -224,14 +224,34 @@ impl Faults {
         operation: Operation,
         call: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
-        let Some(rule) = self.rule(operation) else { return call.await };
+        let outcome = self.plan_call(operation).await;
+        self.apply(operation, outcome, call).await
+    }
+
+    /// The first half of [`Faults::run`], for a caller that must know the outcome before it
+    /// starts the call (an append queued now, awaited later): counts the call, delays it if the
+    /// rule says so, and decides its outcome (`Pass` where no rule applies).
+    async fn plan_call(&self, operation: Operation) -> Outcome {
+        let Some(rule) = self.rule(operation) else { return Outcome::Pass };
         let counters = &self.shared.counters[operation.index()];
         counters.calls.fetch_add(1, Ordering::Relaxed);
         if rule.delay > Duration::ZERO && self.draw() < rule.delay_chance {
             counters.delayed.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(rule.delay).await;
         }
-        match decide(&rule, self.draw()) {
+        decide(&rule, self.draw())
+    }
+
+    /// The second half of [`Faults::run`]: runs `call` as `outcome` says (not at all for an
+    /// error before it).
+    async fn apply<T>(
+        &self,
+        operation: Operation,
+        outcome: Outcome,
+        call: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let counters = &self.shared.counters[operation.index()];
+        match outcome {
             Outcome::Pass => call.await,
             Outcome::ErrorBefore => {
                 counters.errors.fetch_add(1, Ordering::Relaxed);

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use uuid::Uuid;
 
-use super::{Faults, Operation};
+use super::{Faults, Operation, Outcome};
 use crate::{
     AbortedTransaction, AppendResult, Batch, CommittedOffset, ConfigChange, LogStore, MetaStore,
     OffsetStore, ProducerSnapshot, QueuedAppend, ReadResult, Result, StateStore, Storage,
@@ -80,10 +80,15 @@ impl LogStore for Faulty<dyn LogStore> {
     }
 
     async fn queue_append(&self, partition: &TopicPartition, batches: Vec<Batch>) -> QueuedAppend {
-        // The faults apply to the whole append, queueing and outcome, as to `append`.
-        let queued = self.inner.queue_append(partition, batches).await;
+        // Decided before queueing, as for `append`: an error before it queues nothing.
+        let outcome = self.faults.plan_call(Operation::Append).await;
+        let queued = if outcome == Outcome::ErrorBefore {
+            Box::pin(std::future::pending())
+        } else {
+            self.inner.queue_append(partition, batches).await
+        };
         let faults = self.faults.clone();
-        Box::pin(async move { faults.run(Operation::Append, queued).await })
+        Box::pin(async move { faults.apply(Operation::Append, outcome, queued).await })
     }
 
     async fn read(
