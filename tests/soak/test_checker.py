@@ -92,14 +92,18 @@ def test_an_acknowledged_record_at_another_offset():
     assert "lost" in check(events, final).kinds()
 
 
-def test_a_duplicate():
-    events, final = good_history()
+def stored_again(final, value: str) -> None:
+    """Appends `value` to the partition's log at offset 8, as a plain committed record."""
     read = partition(final)
-    i2 = payload("i", 2, 0)
-    read.uncommitted.append((8, i2))
-    read.committed.append((8, i2))
+    read.uncommitted.append((8, value))
+    read.committed.append((8, value))
     read.batches.append(Batch(8, 8, False))
     read.high = read.stable = 9
+
+
+def test_a_duplicate():
+    events, final = good_history()
+    stored_again(final, payload("i", 2, 0))
     report = check(events, final)
     assert "duplicate" in report.kinds() and report.duplicates >= 1, report.violations
 
@@ -207,12 +211,7 @@ def test_a_producer_reordered_in_a_partition():
 
 def test_a_record_nobody_sent():
     events, final = good_history()
-    read = partition(final)
-    ghost = payload("i", 99, 0)
-    read.uncommitted.append((8, ghost))
-    read.committed.append((8, ghost))
-    read.batches.append(Batch(8, 8, False))
-    read.high = read.stable = 9
+    stored_again(final, payload("i", 99, 0))
     assert "phantom" in check(events, final).kinds()
 
 
