@@ -49,6 +49,8 @@ def parse_batches(records: bytes) -> list[Batch]:
         body = records[pos + 12 : pos + 12 + length]
         # partition leader epoch (4), magic (1), crc (4), then attributes and last offset delta
         attributes, last_delta = struct.unpack_from(">hi", body, 9)
+        # then base and max timestamps (8 + 8), producer id (8), epoch (2), base sequence (4)
+        producer = struct.unpack_from(">qhi", body, 9 + 6 + 16)
         marker = None
         if attributes & CONTROL:
             # 40 bytes of header after the attributes and last offset delta, then the one record:
@@ -61,7 +63,7 @@ def parse_batches(records: bytes) -> list[Batch]:
             key_length, at = varint(body, at)
             _version, kind = struct.unpack_from(">hh", body, at) if key_length >= 4 else (0, -1)
             marker = {0: "abort", 1: "commit"}.get(kind, f"type {kind}")
-        batches.append(Batch(base, base + last_delta, bool(attributes & CONTROL), marker))
+        batches.append(Batch(base, base + last_delta, bool(attributes & CONTROL), marker, producer))
         pos += 12 + length
     return batches
 

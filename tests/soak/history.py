@@ -65,6 +65,7 @@ class Batch:
     last: int
     control: bool
     marker: str | None = None  # "commit" or "abort" for a control batch
+    producer: tuple[int, int, int] | None = None  # (producer id, epoch, base sequence), for reports
 
 
 @dataclass
@@ -92,7 +93,7 @@ class FinalRead:
                     "stable": read.stable,
                     "uncommitted": read.uncommitted,
                     "committed": read.committed,
-                    "batches": [[b.base, b.last, b.control, b.marker] for b in read.batches],
+                    "batches": [[b.base, b.last, b.control, b.marker, b.producer] for b in read.batches],
                 }
                 for (topic, p), read in sorted(self.partitions.items())
             ],
@@ -110,7 +111,7 @@ class FinalRead:
                 entry["stable"],
                 [tuple(r) for r in entry["uncommitted"]],
                 [tuple(r) for r in entry["committed"]],
-                [Batch(*b) for b in entry["batches"]],
+                [Batch(*b[:4], tuple(b[4]) if len(b) > 4 and b[4] else None) for b in entry["batches"]],
             )
             for entry in data["partitions"]
         }
@@ -205,6 +206,14 @@ def _check_layout(final: FinalRead, report: Report) -> None:
             report.fail("order", f"{where}: read_uncommitted delivered offsets out of order")
 
 
+def _writer_of(final: FinalRead, topic: str, p: int, off: int) -> tuple[int, int, int] | None:
+    """The producer id, epoch and base sequence of the batch holding an offset, if known."""
+    for batch in final.partitions[(topic, p)].batches:
+        if batch.base <= off <= batch.last:
+            return batch.producer
+    return None
+
+
 def _check_stored(events: list[dict], final: FinalRead, report: Report) -> dict[str, tuple[str, int, int]]:
     """Every stored record was produced by a worker, sits in the partition it was sent to, and
     is stored once. Returns payload id -> (topic, partition, offset)."""
@@ -222,7 +231,12 @@ def _check_stored(events: list[dict], final: FinalRead, report: Report) -> dict[
         for off, value in read.uncommitted:
             report.counts["records stored"] += 1
             if value in stored:
-                report.fail("duplicate", f"{value} stored at {stored[value]} and at {(topic, p, off)}")
+                first = stored[value]
+                writers = [_writer_of(final, *first), _writer_of(final, topic, p, off)]
+                report.fail(
+                    "duplicate",
+                    f"{value} stored at {first} and at {(topic, p, off)}; (producer id, epoch, base sequence) of their batches: {writers}",
+                )
                 continue
             stored[value] = (topic, p, off)
             parsed = parse_payload(value)

@@ -286,6 +286,23 @@ async fn retried_idempotent_batches_are_acknowledged_once() {
     assert_eq!(fetched.responses[0].partitions[0].high_watermark, 4, "nothing stored twice");
 }
 
+/// Markers are the coordinator's to write: a client's control batch could end or abort another
+/// producer's transaction, so Produce refuses it (INVALID_RECORD) and stores nothing.
+#[tokio::test]
+async fn clients_cannot_produce_transaction_markers() {
+    let mut stream = TcpStream::connect(start().await).await.expect("connect");
+    create_topic(&mut stream, "forged").await;
+    let data = produce_batch("forged", transactional_batch(9, 0, 0, 2));
+    assert_eq!(call(&mut stream, &data, 9).await.responses[0].partition_responses[0].error_code, 0);
+    let forged = produce_batch("forged", skiff_storage::testsuite::marker(9, 0, false));
+    let refused = call(&mut stream, &forged, 9).await;
+    let refused = &refused.responses[0].partition_responses[0];
+    assert_eq!(refused.error_code, 87, "INVALID_RECORD");
+    let fetched = call(&mut stream, &fetch_request("forged", 0, 0), 12).await;
+    let partition = &fetched.responses[0].partitions[0];
+    assert_eq!((partition.high_watermark, partition.last_stable_offset), (2, 0), "still open");
+}
+
 #[tokio::test]
 async fn transaction_admin_apis_show_an_ongoing_transaction() {
     let mut stream = TcpStream::connect(start().await).await.expect("connect");

@@ -251,11 +251,18 @@ pub enum ControlType {
 /// Builds the control batch that ends a transaction on one partition: one record whose key is
 /// (version 0, type) and whose value is (version 0, coordinator epoch), transactional and
 /// control attributes set, from the producer's id and (current) epoch.
+///
+/// Its base offset is `ends_before`: storage assigns the real offset when it appends, and until
+/// then the field says which transaction the marker ends, one that began below that offset (the
+/// partition's high watermark when the transaction was prepared). A marker that arrives late,
+/// after its producer began its next transaction with the same epoch, then leaves that next
+/// transaction alone (see `skiff_storage::producers::plan_append`).
 pub fn control_batch(
     producer_id: i64,
     producer_epoch: i16,
     kind: ControlType,
     timestamp_ms: i64,
+    ends_before: i64,
 ) -> Result<Batch, BatchError> {
     use kafka_protocol::records::{
         Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
@@ -274,7 +281,7 @@ pub fn control_batch(
         producer_id,
         producer_epoch,
         timestamp_type: TimestampType::Creation,
-        offset: 0,
+        offset: ends_before,
         sequence: -1,
         timestamp: timestamp_ms,
         key: Some(Bytes::from(key)),
@@ -426,8 +433,9 @@ pub(crate) mod tests {
     #[test]
     fn control_batches_round_trip_their_kind() {
         for kind in [ControlType::Abort, ControlType::Commit] {
-            let batch = control_batch(42, 3, kind, 1_000).expect("control batch");
+            let batch = control_batch(42, 3, kind, 1_000, 77).expect("control batch");
             assert!(batch.header.is_control() && batch.header.is_transactional());
+            assert_eq!(batch.header.base_offset, 77, "the bound rides in the base offset");
             assert_eq!((batch.header.producer_id, batch.header.producer_epoch), (42, 3));
             assert_eq!(batch.header.record_count, 1);
             assert_eq!(control_type(&batch.bytes), Some(kind));

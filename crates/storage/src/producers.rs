@@ -167,8 +167,13 @@ pub struct AppendPlan {
 /// refusal refuses the whole call, so an engine that gets `Ok` can write the plan and one that
 /// gets `Err` writes nothing.
 ///
-/// A transaction marker (control batch) is appended only if its producer has an open
-/// transaction here; otherwise it is a retried or empty end and only fences older epochs.
+/// A transaction marker (control batch) is appended only if it ends its producer's open
+/// transaction here; otherwise it is a retried, late or empty end and only fences older epochs.
+/// It ends the open transaction if that began below the marker's base offset (the bound the
+/// coordinator sets, see `skiff_protocol::batch::control_batch`), or if the marker carries a
+/// newer epoch than the partition knows (a fencing abort: whatever is open belongs to the
+/// fenced instance). So a marker completing a transaction twice, the second time after the
+/// producer began its next transaction with the same epoch, leaves that transaction open.
 pub fn plan_append(
     batches: Vec<Batch>,
     high: i64,
@@ -191,10 +196,16 @@ pub fn plan_append(
                 Some(since) => *since,
                 None => open_since(producer)?,
             };
+            let newer_epoch =
+                current.as_ref().is_none_or(|entry| batch.header.producer_epoch > entry.epoch);
             if let Some(entry) = fence(current.as_ref(), &batch.header)? {
                 entries.insert(producer, entry);
             }
-            let Some(first) = since else { continue };
+            let Some(first) =
+                since.filter(|first| newer_epoch || *first < batch.header.base_offset)
+            else {
+                continue;
+            };
             let at = plan.high;
             first_offset.get_or_insert(at);
             plan.ended.push(EndedTransaction {

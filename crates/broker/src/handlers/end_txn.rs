@@ -1,6 +1,6 @@
-//! EndTxn: stores the decision (Prepare*: the commit point), then writes the markers and, on
-//! commit, the offsets, then records completion. A retry on any broker finishes what a dead
-//! broker started.
+//! EndTxn: stores the decision (Prepare*: the commit point) with each partition's high watermark
+//! as its markers' bound, then writes the markers and, on commit, the offsets, then records
+//! completion. A retry on any broker finishes what a dead broker started.
 
 pub(super) use kafka_protocol::messages::EndTxnRequest;
 use kafka_protocol::messages::{EndTxnResponse, ProducerId};
@@ -20,9 +20,15 @@ pub(super) async fn handle(
     let (producer_id, epoch, commit) =
         (request.producer_id.0, request.producer_epoch, request.committed);
     let now = now_ms();
-    let decided =
-        transactions::update(broker, &id, |current| current.end(producer_id, epoch, commit, now))
-            .await;
+    let decided = match transactions::high_watermarks(broker, &id).await {
+        Ok(marks) => {
+            transactions::update(broker, &id, |current| {
+                current.end(producer_id, epoch, commit, &marks, now)
+            })
+            .await
+        }
+        Err(error) => Err(error.into()),
+    };
     let outcome = match decided {
         Ok((prepared, true)) => transactions::complete(broker, &id, &prepared).await,
         Ok((_, false)) => Ok(()),

@@ -129,6 +129,14 @@ async fn check_partition(
             return Err(refuse(code_for_batch_error(&error), error.to_string()));
         }
     };
+    if batches.iter().any(|batch| batch.header.is_control()) {
+        // Markers are the coordinator's: a client's would end or abort others' transactions.
+        debug!(topic = %topic.name, partition = data.index, "refused a client's control batch");
+        return Err(refuse(
+            ErrorCode::InvalidRecord,
+            "clients may not write control batches (transaction markers)".to_owned(),
+        ));
+    }
     let max_bytes = topic_config::effective(&topic.configs, "max.message.bytes")
         .and_then(|value| value.parse::<usize>().ok())
         .unwrap_or(usize::MAX);
@@ -251,7 +259,7 @@ fn record_count(batches: &[Batch]) -> u64 {
 /// batch, of every keyless record: the indexes Kafka reports per record (KIP-467).
 fn keyless_records(batches: &[Batch], limit: usize) -> Result<Vec<i32>, BatchError> {
     let mut keyless = Vec::new();
-    for batch in batches.iter().filter(|batch| !batch.header.is_control()) {
+    for batch in batches {
         let decoded = skiff_protocol::records::decode_within(batch, limit)?;
         let indexes = decoded.iter().zip(0..).filter(|(record, _)| record.key.is_none());
         keyless.extend(indexes.map(|(_, index)| index));

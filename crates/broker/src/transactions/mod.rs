@@ -129,10 +129,37 @@ pub(crate) async fn update<T>(
     .await
 }
 
+/// The high watermarks of the partitions of `id`'s ongoing transaction (none if it is not
+/// ongoing): read before EndTxn prepares it, to bound its markers (see
+/// [`Transaction::ends_before`]). A partition whose topic is gone is left out.
+pub(crate) async fn high_watermarks(
+    broker: &Broker,
+    id: &str,
+) -> Result<Vec<(String, i32, i64)>, StorageError> {
+    let Some(stored) = load(broker, id).await? else { return Ok(Vec::new()) };
+    if stored.transaction.status != Status::Ongoing {
+        return Ok(Vec::new());
+    }
+    let reads = stored.transaction.partitions.iter().map(|(topic, partition)| async move {
+        let target = TopicPartition::new(topic.clone(), *partition);
+        match broker.storage.log.watermarks(&target).await {
+            Ok(marks) => Ok(Some((topic.clone(), *partition, marks.high))),
+            Err(StorageError::NotFound(_)) => Ok(None),
+            Err(other) => Err(other),
+        }
+    });
+    let mut found = Vec::new();
+    for read in join_all(reads).await {
+        found.extend(read?);
+    }
+    Ok(found)
+}
+
 /// Finishes a prepared transaction: markers on every partition, offsets on commit, then the
 /// record moves to Complete*. Safe to run twice or on two brokers at once: a marker for a
 /// transaction already ended on a partition is not appended again, offsets commits are
-/// idempotent, and the final step is a compare-and-set.
+/// idempotent, and the final step is a compare-and-set. A completion that runs late, after the
+/// producer began its next transaction, leaves that one alone: its markers are bounded.
 pub(crate) async fn complete(
     broker: &Broker,
     id: &str,
@@ -147,7 +174,8 @@ pub(crate) async fn complete(
     let now = now_ms();
     let writes = prepared.partitions.iter().map(|(topic, partition)| async move {
         let target = TopicPartition::new(topic.clone(), *partition);
-        let marker = control_batch(prepared.producer_id, prepared.producer_epoch, kind, now)
+        let bound = prepared.marker_bound(topic, *partition);
+        let marker = control_batch(prepared.producer_id, prepared.producer_epoch, kind, now, bound)
             .map_err(|error| StorageError::Corrupt(format!("marker: {error}")))?;
         match broker.storage.log.append(&target, vec![marker]).await {
             // The topic is gone, or a newer epoch already ended this producer's transaction.
@@ -251,5 +279,63 @@ pub(crate) async fn run_sweeper(
         if let Err(error) = sweep(&broker).await {
             warn!(%error, "transaction sweep failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use skiff_storage::testsuite::transactional_batch;
+    use skiff_storage::TopicSpec;
+
+    use super::*;
+    use crate::BrokerConfig;
+
+    /// Bug 2 of the kill soak: the client's EndTxn and a sweeper both complete one prepared
+    /// transaction, and the slower one writes its markers after the producer began its next
+    /// transaction (same producer id and epoch). The late markers must leave that one open.
+    #[tokio::test]
+    async fn a_late_completion_leaves_the_next_transaction_open() {
+        let config = BrokerConfig::for_address("127.0.0.1:0".parse().expect("address"));
+        let broker = Broker::new(skiff_storage_memory::MemoryEngine::storage(), config);
+        let spec = TopicSpec { name: "t".into(), partitions: 1, configs: BTreeMap::new() };
+        broker.storage.meta.create_topic(spec).await.expect("topic");
+        let partition = TopicPartition::new("t", 0);
+        let id = "app";
+        let begin = |record: &Transaction| {
+            record.add_partitions(7, 0, [("t".to_owned(), 0)], now_ms()).map(|next| (next, ()))
+        };
+        save(&broker, id, &Transaction::new(7, 60_000, now_ms()), None).await.expect("save");
+
+        update(&broker, id, begin).await.expect("first transaction begins");
+        broker
+            .storage
+            .log
+            .append(&partition, vec![transactional_batch(7, 0, 0, 2)])
+            .await
+            .expect("data");
+        let marks = high_watermarks(&broker, id).await.expect("marks");
+        assert_eq!(marks, vec![("t".to_owned(), 0, 2)]);
+        let (prepared, write) =
+            update(&broker, id, |record| record.end(7, 0, true, &marks, now_ms()))
+                .await
+                .expect("prepare");
+        assert!(write);
+        complete(&broker, id, &prepared).await.expect("the client's completion");
+
+        update(&broker, id, begin).await.expect("next transaction begins");
+        broker
+            .storage
+            .log
+            .append(&partition, vec![transactional_batch(7, 0, 2, 1)])
+            .await
+            .expect("data");
+        complete(&broker, id, &prepared).await.expect("the sweeper's late completion");
+
+        let marks = broker.storage.log.watermarks(&partition).await.expect("watermarks");
+        assert_eq!((marks.high, marks.last_stable), (4, 3), "the next transaction is still open");
+        let record = load(&broker, id).await.expect("load").expect("record");
+        assert_eq!(record.transaction.status, Status::Ongoing);
     }
 }

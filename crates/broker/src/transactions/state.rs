@@ -72,6 +72,13 @@ pub(crate) struct Transaction {
     /// When the current transaction began (became Ongoing), for timeouts and admin tools.
     pub(crate) started_ms: i64,
     pub(crate) updated_ms: i64,
+    /// Set when EndTxn prepares the transaction: each partition's high watermark then, (topic,
+    /// partition, offset). Every record of the transaction lies below it and every record of the
+    /// producer's next one at or above it, so markers carrying it end this transaction only,
+    /// however late a second completion writes them. A partition missing here (a record from
+    /// an older Skiff, or a topic gone) gets markers that end whatever is open.
+    #[serde(default)]
+    pub(crate) ends_before: Vec<(String, i32, i64)>,
 }
 
 /// A refusal, as the Kafka error code the client expects.
@@ -89,7 +96,16 @@ impl Transaction {
             pending_offsets: Vec::new(),
             started_ms: -1,
             updated_ms: now_ms,
+            ends_before: Vec::new(),
         }
+    }
+
+    /// The bound [`Self::ends_before`] gives `partition`'s markers.
+    pub(crate) fn marker_bound(&self, topic: &str, partition: i32) -> i64 {
+        self.ends_before
+            .iter()
+            .find(|(t, p, _)| t == topic && *p == partition)
+            .map_or(i64::MAX, |(_, _, offset)| *offset)
     }
 
     /// The caller must be the producer instance that owns the id now.
@@ -116,6 +132,7 @@ impl Transaction {
                 self.partitions.clear();
                 self.groups.clear();
                 self.pending_offsets.clear();
+                self.ends_before.clear();
                 self.started_ms = now_ms;
                 Ok(())
             }
@@ -182,11 +199,15 @@ impl Transaction {
 
     /// EndTxn: the new record and whether markers must now be written. Retries of an EndTxn
     /// whose outcome is already decided or done succeed without changing anything.
+    /// `high_watermarks` are the transaction's partitions' high watermarks, read after the
+    /// producer's last write of the transaction was acknowledged (it sends EndTxn only then):
+    /// they become [`Self::ends_before`].
     pub(crate) fn end(
         &self,
         producer_id: i64,
         epoch: i16,
         commit: bool,
+        high_watermarks: &[(String, i32, i64)],
         now_ms: i64,
     ) -> Result<(Self, bool), Refusal> {
         self.check_producer(producer_id, epoch)?;
@@ -200,6 +221,13 @@ impl Transaction {
         match self.status {
             Status::Ongoing => {
                 next.status = prepare;
+                next.ends_before = high_watermarks
+                    .iter()
+                    .filter(|(topic, partition, _)| {
+                        self.partitions.contains(&(topic.clone(), *partition))
+                    })
+                    .cloned()
+                    .collect();
                 Ok((next, true))
             }
             status if status == prepare => Ok((self.clone(), true)),
@@ -224,12 +252,15 @@ impl Transaction {
         next.partitions.clear();
         next.groups.clear();
         next.pending_offsets.clear();
+        next.ends_before.clear();
         next.updated_ms = now_ms;
         next
     }
 
     /// Fences the current producer instance and aborts its transaction: the epoch moves on
     /// (the markers carry it, so the old instance's writes are refused on every partition).
+    /// Its markers need no bound: a newer epoch ends whatever the old instance left open, and a
+    /// late copy meets the next instance's newer epoch and is fenced.
     pub(crate) fn fence_and_abort(&self, now_ms: i64) -> Self {
         let mut next = self.clone();
         next.producer_epoch = self.producer_epoch.saturating_add(1);
@@ -281,24 +312,37 @@ mod tests {
     fn a_transaction_goes_through_prepare_to_complete() {
         let txn = ongoing();
         assert_eq!((txn.status, txn.started_ms, txn.partitions.len()), (Status::Ongoing, 10, 2));
-        let (prepared, write) = txn.end(7, 0, true, 20).expect("end");
+        let (prepared, write) = txn.end(7, 0, true, &[], 20).expect("end");
         assert_eq!((prepared.status, write), (Status::PrepareCommit, true));
-        let (again, write) = prepared.end(7, 0, true, 21).expect("retry");
+        let (again, write) = prepared.end(7, 0, true, &[], 21).expect("retry");
         assert_eq!((again.status, write), (Status::PrepareCommit, true), "a retry completes it");
         let done = prepared.completed(30);
         assert_eq!((done.status, done.partitions.len()), (Status::CompleteCommit, 0));
-        assert!(!done.end(7, 0, true, 31).expect("late retry").1, "nothing left to write");
-        assert_eq!(done.end(7, 0, false, 31).err(), Some(ErrorCode::InvalidTxnState));
+        assert!(!done.end(7, 0, true, &[], 31).expect("late retry").1, "nothing left to write");
+        assert_eq!(done.end(7, 0, false, &[], 31).err(), Some(ErrorCode::InvalidTxnState));
+    }
+
+    #[test]
+    fn prepare_keeps_the_bounds_of_the_transaction_partitions() {
+        let marks = [("t".to_owned(), 0, 40), ("t".to_owned(), 1, 7), ("other".to_owned(), 0, 3)];
+        let (prepared, _) = ongoing().end(7, 0, true, &marks, 20).expect("end");
+        assert_eq!((prepared.marker_bound("t", 0), prepared.marker_bound("t", 1)), (40, 7));
+        assert_eq!(prepared.ends_before.len(), 2, "a partition outside the transaction is dropped");
+        let (again, _) = prepared.end(7, 0, true, &[], 21).expect("retry");
+        assert_eq!(again.marker_bound("t", 0), 40, "a retry keeps the bounds it was prepared with");
+        assert_eq!(prepared.completed(30).marker_bound("t", 0), i64::MAX);
+        let (unbounded, _) = ongoing().end(7, 0, true, &[], 20).expect("end");
+        assert_eq!(unbounded.marker_bound("t", 1), i64::MAX, "no bound: end whatever is open");
     }
 
     #[test]
     fn stale_epochs_and_other_producers_are_refused() {
         let txn = ongoing();
-        assert_eq!(txn.end(8, 0, true, 1).err(), Some(ErrorCode::InvalidProducerIdMapping));
+        assert_eq!(txn.end(8, 0, true, &[], 1).err(), Some(ErrorCode::InvalidProducerIdMapping));
         let fenced = txn.fence_and_abort(5);
         assert_eq!((fenced.producer_epoch, fenced.status), (1, Status::PrepareAbort));
-        assert_eq!(fenced.end(7, 0, true, 6).err(), Some(ErrorCode::ProducerFenced));
-        let (prepared, _) = ongoing().end(7, 0, false, 1).expect("abort");
+        assert_eq!(fenced.end(7, 0, true, &[], 6).err(), Some(ErrorCode::ProducerFenced));
+        let (prepared, _) = ongoing().end(7, 0, false, &[], 1).expect("abort");
         assert_eq!(
             prepared.add_partitions(7, 0, [("t".to_owned(), 2)], 2).err(),
             Some(ErrorCode::ConcurrentTransactions)

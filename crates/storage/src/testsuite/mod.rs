@@ -53,6 +53,7 @@ macro_rules! conformance_tests {
             deleting_a_topic_forgets_its_offsets,
             transactions_bound_the_last_stable_offset,
             markers_fence_older_epochs,
+            late_markers_leave_the_next_transaction_open,
             batch_sizes_follow_the_log,
             removed_records_leave_the_rest_of_their_batch,
             emptied_batches_disappear,
@@ -151,10 +152,15 @@ pub fn transactional_batch(
     sequenced_batch(producer_id, epoch, base_sequence, count, true)
 }
 
-/// A transaction marker.
+/// A transaction marker that ends whatever transaction its producer has open.
 pub fn marker(producer_id: i64, epoch: i16, commit: bool) -> Batch {
+    bounded_marker(producer_id, epoch, commit, i64::MAX)
+}
+
+/// A marker that ends only a transaction begun below `ends_before`.
+pub fn bounded_marker(producer_id: i64, epoch: i16, commit: bool, ends_before: i64) -> Batch {
     let kind = if commit { ControlType::Commit } else { ControlType::Abort };
-    control_batch(producer_id, epoch, kind, 2000).expect("marker encodes")
+    control_batch(producer_id, epoch, kind, 2000, ends_before).expect("marker encodes")
 }
 
 fn sequenced_batch(
@@ -804,6 +810,41 @@ pub async fn transactions_bound_the_last_stable_offset(storage: &Storage) {
     // The markers are in the log, for consumers to see.
     let read = storage.log.read(&partition, 8, usize::MAX).await.expect("read");
     assert_eq!(read.batches.len(), 2);
+}
+
+/// A transaction completed twice (the client's EndTxn and a sweeper, say): the slower
+/// completion's markers arrive after the producer began its next transaction with the same
+/// epoch, and must not end it; a marker with a newer epoch (a fencing abort) ends what is open.
+pub async fn late_markers_leave_the_next_transaction_open(storage: &Storage) {
+    create(storage, "t", 1).await;
+    let partition = TopicPartition::new("t", 0);
+    let append = |batch: Batch| storage.log.append(&partition, vec![batch]);
+    let stable = || async { storage.log.watermarks(&partition).await.expect("marks").last_stable };
+    append(transactional_batch(5, 0, 0, 2)).await.expect("first transaction"); // 0-1
+    let prepared_at = 2; // the high watermark when the first transaction was prepared
+    let ended = append(bounded_marker(5, 0, true, prepared_at)).await.expect("commit");
+    assert_eq!((ended.base_offset, ended.duplicate), (2, false));
+    append(transactional_batch(5, 0, 2, 1)).await.expect("next transaction"); // 3
+    assert_eq!(stable().await, 3);
+
+    let late = append(bounded_marker(5, 0, true, prepared_at)).await.expect("late marker");
+    assert!(late.duplicate, "the late marker is not appended");
+    assert_eq!(stable().await, 3, "the next transaction is still open");
+    assert!(storage.log.aborted_transactions(&partition, 0, 10).await.expect("aborted").is_empty());
+
+    let ends = append(bounded_marker(5, 0, false, 4)).await.expect("abort the next one");
+    assert_eq!((ends.base_offset, ends.duplicate), (4, false));
+    assert_eq!(stable().await, 5);
+    let aborted = storage.log.aborted_transactions(&partition, 0, 10).await.expect("aborted");
+    assert_eq!(
+        aborted,
+        vec![crate::AbortedTransaction { producer_id: 5, first_offset: 3, last_offset: 4 }]
+    );
+
+    append(transactional_batch(5, 0, 3, 1)).await.expect("third transaction"); // 5
+    let fencing = append(bounded_marker(5, 1, false, 0)).await.expect("fencing abort");
+    assert!(!fencing.duplicate, "a newer epoch ends what is open, whatever its bound");
+    assert_eq!(stable().await, 7);
 }
 
 pub async fn markers_fence_older_epochs(storage: &Storage) {
