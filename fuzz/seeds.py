@@ -53,6 +53,47 @@ def avro_node() -> bytes:
     return out.getvalue()
 
 
+def s3_heads() -> list[dict]:
+    """Partition heads as the S3 engine stores them (crates/storage-s3/src/head.rs): an empty
+    one, and one with producers, an open and an aborted transaction, a segment and entries."""
+    entry = lambda base, count: {"b": base, "n": count, "k": "data/obj", "s": 0, "l": 120, "t": 1000, "z": 480}  # noqa: E731
+    return [
+        {"log_start": 0, "high": 0},
+        {
+            "log_start": 2, "high": 9,
+            "producers": {"5": {"epoch": 0, "batches": [[0, 1, 2], [2, 3, 4]], "last_used_ms": 1000},
+                          "6": {"epoch": 2, "batches": [[0, 0, 6]], "last_used_ms": 2000}},
+            "open": {"6": 6},
+            "aborted": [{"producer_id": 5, "first": 2, "last": 5}],
+            "segments": [{"first": 0, "last": 3, "object": "index/seg-0"}],
+            "index": [entry(4, 2), entry(6, 1), entry(7, 2)],
+            "writes": ["token-1", "token-2"],
+        },
+    ]
+
+
+def registry_requests() -> list[bytes]:
+    """A route byte (fuzz_targets/registry_request.rs) and a JSON body for it."""
+    evolved = {"type": "record", "name": "Order", "fields": [
+        {"name": "id", "type": "long"}, {"name": "note", "type": ["null", "string"], "default": None},
+        {"name": "tags", "type": {"type": "array", "items": "string"}, "default": []}]}
+    proto = 'syntax = "proto3"; message Order { int64 id = 1; map<string, string> labels = 2; }'
+    bodies = [
+        (0, {"schema": json.dumps(evolved)}),
+        (0, {"schema": proto, "schemaType": "PROTOBUF"}),
+        (0, {"schema": json.dumps({"type": "object", "properties": {"id": {"type": "integer"}}}),
+             "schemaType": "JSON", "references": [{"name": "x", "subject": "other", "version": 1}]}),
+        (1, {"schema": json.dumps(evolved)}),
+        (2, {"schema": json.dumps(evolved)}),
+        (3, {"schema": json.dumps({"type": "string"})}),
+        (4, {"compatibility": "FULL_TRANSITIVE"}),
+        (5, {"compatibility": "NONE"}),
+        (6, {"mode": "READONLY"}),
+        (7, {"mode": "IMPORT"}),
+    ]
+    return [bytes([route]) + json.dumps(body).encode() for route, body in bodies]
+
+
 def open_target(name: str) -> str:
     return (ROOT / "fuzz_targets" / f"{name}.rs").read_text()
 
@@ -80,6 +121,8 @@ def main() -> None:
             b"\x01" + b"\x00\x00\x00\x00\x02" + b'{"id": 1, "tags": ["a"], "child": {"id": 2}}',
             b"\x02" + b"\x00\x00\x00\x00\x03\x00" + b"\x0a\x02o1\x12\x05\x0a\x03sku",
         ],
+        "s3_head": [json.dumps(head).encode() for head in s3_heads()],
+        "registry_request": registry_requests(),
     }
     for target, inputs in seeds.items():
         directory = ROOT / "corpus" / target

@@ -49,9 +49,24 @@ pub(crate) struct Entry {
     pub(crate) object_len: u64,
 }
 
+/// Largest offset a head may name: far beyond any real log, and far enough from `i64::MAX`
+/// that offset arithmetic on it (a batch's count added, say) cannot overflow.
+const MAX_OFFSET: i64 = i64::MAX / 4;
+
 impl Entry {
     pub(crate) fn last(&self) -> i64 {
         self.base + self.count - 1
+    }
+
+    /// Refuses an entry no engine wrote: offsets or a byte range that do not add up. Objects
+    /// in a bucket are anyone's to write, and offset and range arithmetic must not overflow.
+    pub(crate) fn check(&self) -> Result<()> {
+        let offsets_fit = (0..=MAX_OFFSET).contains(&self.base)
+            && (1..=i64::from(i32::MAX) + 1).contains(&self.count);
+        if !offsets_fit || self.start.checked_add(self.len).is_none() {
+            return Err(StorageError::Corrupt(format!("index entry {self:?} is impossible")));
+        }
+        Ok(())
     }
 }
 
@@ -107,10 +122,35 @@ pub(crate) struct Head {
 }
 
 impl Head {
+    /// Decodes a head and checks what the engine's arithmetic relies on: offsets in range,
+    /// log start at most the high watermark, entries that add up. Anything else is `Corrupt`.
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self> {
-        serde_json::from_slice(bytes).map_err(|error| {
+        let head: Self = serde_json::from_slice(bytes).map_err(|error| {
             StorageError::Corrupt(format!("partition head does not decode: {error}"))
-        })
+        })?;
+        head.check()?;
+        Ok(head)
+    }
+
+    fn check(&self) -> Result<()> {
+        let corrupt = |what: &str| Err(StorageError::Corrupt(format!("partition head: {what}")));
+        if !(0..=self.high).contains(&self.log_start) || self.high > MAX_OFFSET {
+            return corrupt(&format!("log start {} and high {}", self.log_start, self.high));
+        }
+        let offsets_in_range = |offset: &i64| (0..=MAX_OFFSET).contains(offset);
+        if !self.open.values().all(offsets_in_range)
+            || !self
+                .aborted
+                .iter()
+                .all(|aborted| offsets_in_range(&aborted.first) && offsets_in_range(&aborted.last))
+            || !self
+                .segments
+                .iter()
+                .all(|segment| offsets_in_range(&segment.first) && offsets_in_range(&segment.last))
+        {
+            return corrupt("an offset out of range");
+        }
+        self.index.iter().try_for_each(Entry::check)
     }
 
     pub(crate) fn encode(&self) -> Result<bytes::Bytes> {
@@ -269,7 +309,7 @@ mod tests {
     fn heads_round_trip_and_truncate() {
         let mut head = Head { high: 10, ..Head::default() };
         head.index = vec![entry(0, 4), entry(4, 3), entry(7, 3)];
-        head.segments.push(SegmentRef { first: -10, last: -1, object: "s".into() });
+        head.segments.push(SegmentRef { first: 0, last: 3, object: "s".into() });
         head.remember_write("w1");
         let decoded = Head::decode(&head.encode().expect("encodes")).expect("decodes");
         assert_eq!(decoded, head);
@@ -293,6 +333,27 @@ mod tests {
         assert_eq!(kept.len(), 50);
         assert!(kept.contains(&1), "a producer with an open transaction stays");
         assert!(kept.iter().all(|id| *id == 1 || *id > 50));
+    }
+
+    #[test]
+    fn impossible_heads_are_corrupt() {
+        let good = Head { high: 10, index: vec![entry(0, 10)], ..Head::default() };
+        assert_eq!(Head::decode(&good.encode().expect("encode")).expect("decode"), good);
+        let mut bad = Vec::new();
+        bad.push(Head { log_start: 11, ..good.clone() });
+        bad.push(Head { log_start: -1, ..good.clone() });
+        bad.push(Head { high: i64::MAX, ..good.clone() });
+        bad.push(Head { index: vec![entry(i64::MAX - 1, 5)], ..good.clone() });
+        bad.push(Head { index: vec![entry(0, 0)], ..good.clone() });
+        bad.push(Head {
+            index: vec![Entry { start: u64::MAX, len: 2, ..entry(0, 1) }],
+            ..good.clone()
+        });
+        bad.push(Head { open: [(1, -5)].into(), ..good.clone() });
+        for head in bad {
+            let decoded = Head::decode(&head.encode().expect("encode"));
+            assert!(matches!(decoded, Err(StorageError::Corrupt(_))), "{head:?}: {decoded:?}");
+        }
     }
 
     #[test]

@@ -266,6 +266,7 @@ impl Heads {
         let entries: Vec<Entry> = serde_json::from_slice(&tagged.bytes).map_err(|error| {
             StorageError::Corrupt(format!("index segment {path} does not decode: {error}"))
         })?;
+        entries.iter().try_for_each(Entry::check)?;
         let entries = Arc::new(entries);
         let mut segments = lock(&self.segments);
         if segments.len() >= CACHED_SEGMENTS {

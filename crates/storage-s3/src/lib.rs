@@ -16,12 +16,15 @@
 //! - `collector`: deletes data objects nothing references any more (one broker at a time).
 //! - `compact`: compaction's record removal (rewrites batches and index segments).
 //! - `recent`: data objects written lately or fetched whole, served to readers from memory.
+//! - `fuzzing`: the entry point of the fuzz target for head objects (not an API).
 //! - `tests`: engine-specific tests and the conformance suite, against a real S3 server.
 //! - `log`, `meta`, `state`, `offsets`: the storage traits.
 
 mod collector;
 mod compact;
 mod flusher;
+#[doc(hidden)]
+pub mod fuzzing;
 mod head;
 mod heads;
 mod http;
