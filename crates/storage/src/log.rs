@@ -82,7 +82,9 @@ pub trait LogStore: Send + Sync {
     ///
     /// Transactional batches open a transaction on the partition and control batches (markers)
     /// end it, as [`crate::producers::plan_append`] plans; the open ones bound the last stable
-    /// offset and the aborted ones are kept for [`LogStore::aborted_transactions`].
+    /// offset and the aborted ones are kept for [`LogStore::aborted_transactions`]. A marker's
+    /// base offset, as handed in, is a bound: it ends only a transaction begun below it (or any,
+    /// if its epoch is newer), so a late copy leaves the producer's next transaction open.
     ///
     /// Batches with a producer id are checked with [`crate::producers::check`] against the
     /// partition's stored entry for that producer, in the same atomic step as the append, and
