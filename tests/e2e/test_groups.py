@@ -13,9 +13,9 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 
 import pytest
+from confluent_kafka import ConsumerGroupState
 
 from group_helpers import (
     GROUP_BROKER_ARGS,
@@ -26,7 +26,7 @@ from group_helpers import (
     poll_until,
     wait_balanced,
 )
-from helpers import create_topic, produce, unique
+from helpers import TIMEOUT, admin, create_topic, produce, unique, wait_futures
 
 PARTITIONS = 6
 
@@ -188,11 +188,15 @@ def test_static_member_restarts_without_a_rebalance(broker_factory, strategy):
         restarted = Member(broker.bootstrap, group, topic, "a2", **{**conf, "group.instance.id": "instance-a"})
         members = [restarted, b]
         poll_until(members, lambda: restarted.assigned() == owned_by_a, "the restarted member's old partitions")
-        # Give a rebalance, if one had been started, time to reach b through its heartbeats.
-        deadline = time.monotonic() + 3.0
-        while time.monotonic() < deadline:
-            for member in members:
-                member.poll_once()
+        # No rebalance started: a rebalance the rejoin began would show as the group leaving
+        # Stable until b rejoins, which takes b a heartbeat; the group is Stable now with the new
+        # member id under instance-a, holding a's old partitions.
+        description = wait_futures(admin(broker.bootstrap).describe_consumer_groups([group], request_timeout=TIMEOUT))[group]
+        assert description.state == ConsumerGroupState.STABLE, description.state
+        by_instance = {member.group_instance_id: member for member in description.members}
+        assert sorted(by_instance) == ["instance-a", "instance-b"]
+        assert by_instance["instance-a"].member_id == restarted.consumer.memberid()
+        assert {tp.partition for tp in by_instance["instance-a"].assignment.topic_partitions} == owned_by_a
         assert restarted.consumer.memberid() != old_member_id
         assert b.assigned() == owned_by_b
         assert (b.assigned_calls, b.revoked_calls) == b_callbacks, f"b saw a rebalance: {b.callbacks}"
