@@ -196,9 +196,10 @@ pub fn plan_append(
                 Some(since) => *since,
                 None => open_since(producer)?,
             };
-            let newer_epoch =
-                current.as_ref().is_none_or(|entry| batch.header.producer_epoch > entry.epoch);
-            if let Some(entry) = fence(current.as_ref(), &batch.header)? {
+            // `fence` resets the entry exactly when the marker's epoch is newer (or none is kept).
+            let reset = fence(current.as_ref(), &batch.header)?;
+            let newer_epoch = reset.is_some();
+            if let Some(entry) = reset {
                 entries.insert(producer, entry);
             }
             let Some(first) =

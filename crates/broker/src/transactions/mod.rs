@@ -302,6 +302,7 @@ mod tests {
         let spec = TopicSpec { name: "t".into(), partitions: 1, configs: BTreeMap::new() };
         broker.storage.meta.create_topic(spec).await.expect("topic");
         let partition = TopicPartition::new("t", 0);
+        let append = |batch| broker.storage.log.append(&partition, vec![batch]);
         let id = "app";
         let begin = |record: &Transaction| {
             record.add_partitions(7, 0, [("t".to_owned(), 0)], now_ms()).map(|next| (next, ()))
@@ -309,12 +310,7 @@ mod tests {
         save(&broker, id, &Transaction::new(7, 60_000, now_ms()), None).await.expect("save");
 
         update(&broker, id, begin).await.expect("first transaction begins");
-        broker
-            .storage
-            .log
-            .append(&partition, vec![transactional_batch(7, 0, 0, 2)])
-            .await
-            .expect("data");
+        append(transactional_batch(7, 0, 0, 2)).await.expect("data");
         let marks = high_watermarks(&broker, id).await.expect("marks");
         assert_eq!(marks, vec![("t".to_owned(), 0, 2)]);
         let (prepared, write) =
@@ -325,12 +321,7 @@ mod tests {
         complete(&broker, id, &prepared).await.expect("the client's completion");
 
         update(&broker, id, begin).await.expect("next transaction begins");
-        broker
-            .storage
-            .log
-            .append(&partition, vec![transactional_batch(7, 0, 2, 1)])
-            .await
-            .expect("data");
+        append(transactional_batch(7, 0, 2, 1)).await.expect("data");
         complete(&broker, id, &prepared).await.expect("the sweeper's late completion");
 
         let marks = broker.storage.log.watermarks(&partition).await.expect("watermarks");
