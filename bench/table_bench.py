@@ -47,11 +47,19 @@ def record(seq: int) -> dict:
 
 
 FORMAT = "parquet"  # set from --format
+CATALOG = None  # pyiceberg's SqlCatalog on the brokers' catalog (iceberg)
 
 
 def committed_to(directory: Path) -> int:
     """The offset the table of a one-partition topic is committed up to: from the files'
-    metadata (parquet), or the partition's `txn` version (delta)."""
+    metadata (parquet), the partition's `txn` version (delta), or the table property
+    `skiff.partition.0.next-offset` (iceberg)."""
+    if FORMAT == "iceberg":
+        try:
+            table = CATALOG.load_table(("skiff", directory.name))
+        except Exception:  # noqa: BLE001 (no table before the first commit)
+            return 0
+        return int(table.properties.get("skiff.partition.0.next-offset", 0))
     if FORMAT == "delta":
         from deltalake import DeltaTable
 
@@ -82,15 +90,28 @@ def main() -> int:
     parser.add_argument("--latency-samples", type=int, default=30)
     parser.add_argument("--tick-ms", type=int, default=1000, help="the broker's --table-check-interval-ms")
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--format", choices=["parquet", "delta"], default="parquet")
+    parser.add_argument("--format", choices=["parquet", "delta", "iceberg"], default="parquet")
     args = parser.parse_args()
-    global FORMAT
+    global FORMAT, CATALOG
     FORMAT = args.format
 
     workdir = Path(tempfile.mkdtemp(prefix="skiff-tables-"))
     tables = workdir / "tables"
+    catalog_args = ()
+    if FORMAT == "iceberg":
+        from pyiceberg.catalog.sql import SqlCatalog
+
+        # A SQL storage is its own catalog; others get a SQLite catalog file.
+        if args.storage.startswith(("sqlite://", "postgres://")):
+            url = args.storage.split("?", 1)[0]
+        else:
+            url = f"sqlite://{workdir}/catalog.db"
+            catalog_args = ("--iceberg-catalog", url)
+        uri = ("sqlite:///" + url[len("sqlite://"):] if url.startswith("sqlite://")
+               else url.replace("postgres://", "postgresql+psycopg2://", 1))
+        CATALOG = SqlCatalog("skiff", uri=uri)
     broker, bootstrap, registry_url = start_registry_broker(
-        args.binary, args.storage, workdir,
+        args.binary, args.storage, workdir, *catalog_args,
         "--table-location", f"file://{tables}", "--table-check-interval-ms", str(args.tick_ms))
     try:
         suffix = uuid.uuid4().hex[:6]
@@ -138,7 +159,7 @@ def main() -> int:
         broker.terminate()
         broker.wait(10)
 
-    files = len(list((tables / topics["landing"]).glob("0/*.parquet"))) - 1
+    files = len(list((tables / topics["landing"]).glob("0/*.parquet" if FORMAT != "iceberg" else "data/0/*.parquet"))) - 1
     print(f"skiff {args.binary} on {args.storage}, {args.format} tables: {args.records} records of {size:.0f} bytes, "
           f"{args.rounds} rounds")
     print(f"{'topic':<10} {'best rec/s':>12} {'median rec/s':>13} {'vs plain':>9}")

@@ -1,5 +1,6 @@
-"""Topics written as tables (`skiff.table.format=parquet`), read back by readers other people
-wrote: pyarrow (Apache Arrow's C++ Parquet reader) and DuckDB SQL over the files. Records are
+"""Topics written as tables (`skiff.table.format=parquet|delta|iceberg`), read back by readers
+other people wrote: pyarrow (Apache Arrow's C++ Parquet reader), DuckDB SQL over the files,
+delta-rs's `deltalake` and pyiceberg's SqlCatalog on the brokers' catalog database. Records are
 produced with confluent-kafka's Avro, JSON Schema and Protobuf serializers against Skiff's own
 registry. Every committed record is in the table exactly once (no (partition, offset) twice,
 none missing), on every engine; the schema evolves mid-stream; aborted transactional records
@@ -258,6 +259,106 @@ def test_avro_records_land_in_a_delta_table_exactly_once_and_the_schema_evolves(
     assert count >= 60 and notes >= 20, "the data files are Parquet files DuckDB reads too (losers' may remain)"
 
 
+def iceberg_catalog_args(engine: str, tmp_path: Path) -> tuple[str, ...]:
+    """The broker flags for an Iceberg catalog: a SQL storage is its own catalog (the
+    default); memory:// and s3:// brokers get a SQLite catalog file."""
+    if engine in ("sqlite", "postgres"):
+        return ()
+    return ("--iceberg-catalog", f"sqlite://{tmp_path}/catalog.db")
+
+
+def iceberg_uri(broker, tmp_path: Path) -> str:
+    """The catalog database as SQLAlchemy (pyiceberg's SqlCatalog) names it."""
+    url = broker.storage if broker.engine in ("sqlite", "postgres") else f"sqlite://{tmp_path}/catalog.db"
+    if url.startswith("sqlite://"):
+        return "sqlite:///" + url[len("sqlite://"):]
+    return url.replace("postgres://", "postgresql+psycopg2://", 1)
+
+
+def iceberg_table(uri: str, topic: str, s3: bool = False):
+    """The topic's table, loaded by pyiceberg from the catalog the brokers write."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    properties = {"uri": uri}
+    if s3:
+        properties.update({"s3.endpoint": S3_ENDPOINT, "s3.access-key-id": "test",
+                           "s3.secret-access-key": "test", "s3.region": "us-east-1"})
+    return SqlCatalog("skiff", **properties).load_table(("skiff", topic))
+
+
+def iceberg_committed(uri: str, topic: str, partitions: int, s3: bool = False) -> list[int | None]:
+    """Where each partition's commits end, by the table's `skiff.partition.<p>.next-offset`."""
+    try:
+        properties = iceberg_table(uri, topic, s3).properties
+    except Exception:  # noqa: BLE001 (no table yet: the first commit creates it)
+        return [None] * partitions
+    return [int(v) if (v := properties.get(f"skiff.partition.{p}.next-offset")) else None for p in range(partitions)]
+
+
+def wait_iceberg_committed(broker, topic: str, uri: str, partitions: int, s3: bool = False) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        ends = [watermarks(broker.bootstrap, topic, p)[1] for p in range(partitions)]
+        committed = iceberg_committed(uri, topic, partitions, s3)
+        if committed == ends:
+            return
+        assert time.monotonic() < deadline, f"iceberg table of {topic} at {committed}, log ends {ends}"
+        time.sleep(0.2)
+
+
+def test_avro_records_land_in_an_iceberg_table_exactly_once_and_the_schema_evolves(broker_factory, engine, tmp_path):
+    tables = tmp_path / "tables"
+    broker, registry, topic = order_topic(
+        broker_factory, engine, tables, partitions=2, args=iceberg_catalog_args(engine, tmp_path),
+        **{"skiff.table.format": "iceberg"},
+    )
+    uri = iceberg_uri(broker, tmp_path)
+    produce_avro(broker, topic, ORDER_V1, [{"id": f"o-{i}", "cents": i, "tags": ["a"]} for i in range(40)], partitions=2)
+    wait_iceberg_committed(broker, topic, uri, 2)
+    registry.register_schema(f"{topic}-value", Schema(ORDER_V2, "AVRO"))
+    produce_avro(broker, topic, ORDER_V2, [{"id": f"n-{i}", "cents": 1, "tags": [], "note": "new"} for i in range(20)], partitions=2)
+    wait_iceberg_committed(broker, topic, uri, 2)
+
+    table = iceberg_table(uri, topic)
+    data = table.scan().to_arrow()
+    rows = data.to_pylist()
+    assert len(rows) == 60
+    assert len({(row["_partition"], row["_offset"]) for row in rows}) == 60, "every (partition, offset) once"
+    by_id = {row["id"]: row for row in rows}
+    assert by_id["o-3"]["note"] is None and by_id["n-3"]["note"] == "new", "old rows read the new column as null"
+    assert by_id["o-3"]["tags"] == ["a"] and by_id["o-3"]["_key"] == b"o-3"
+    assert by_id["o-3"]["_headers"] == [{"key": "h", "value": b"1"}, {"key": "h", "value": b"2"}]
+    assert str(data.schema.field("_timestamp").type) == "timestamp[us, tz=UTC]", "Iceberg's timestamptz"
+    assert len(table.schemas()) == 2, "the evolution is a schema of its own"
+    # Every snapshot is one commit of one partition; together they cover each log from 0 to its
+    # end with no gap and no overlap.
+    for partition in (0, 1):
+        summaries = [s.summary.additional_properties for s in table.snapshots()]
+        ranges = sorted(
+            (int(summary["skiff.from_offset"]), int(summary["skiff.next_offset"]))
+            for summary in summaries
+            if summary.get("skiff.partition") == str(partition)
+        )
+        assert ranges[0][0] == 0
+        assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:])), ranges
+        assert ranges[-1][1] == watermarks(broker.bootstrap, topic, partition)[1]
+
+
+def test_an_iceberg_table_needs_a_catalog(broker_factory, tmp_path):
+    """A memory:// broker has no SQL database to be its catalog: a topic asking for an Iceberg
+    table is refused with INVALID_CONFIG saying what to do."""
+    broker = table_broker(broker_factory, "memory", tmp_path / "tables")
+    registry = SchemaRegistryClient({"url": broker.registry_url})
+    topic = unique("orders")
+    registry.register_schema(f"{topic}-value", Schema(ORDER_V1, "AVRO"))
+    futures = admin(broker.bootstrap).create_topics(
+        [NewTopic(topic, 1, 1, config={"skiff.table.format": "iceberg"})], request_timeout=15
+    )
+    outcome = wait_futures(futures)[topic]
+    assert error_code(outcome) == KafkaError.INVALID_CONFIG
+    assert "--iceberg-catalog" in str(outcome)
+
+
 def test_a_table_needs_a_schema_and_a_location(broker_factory, tmp_path):
     broker = broker_factory("sqlite", schema_registry=True)
     client = admin(broker.bootstrap)
@@ -410,7 +511,7 @@ def test_a_sink_topic_keeps_records_only_until_they_are_in_the_table(broker_fact
     assert read_table(tables / topic).num_rows == 31
 
 
-@pytest.mark.parametrize("table_format", ["parquet", "delta"])
+@pytest.mark.parametrize("table_format", ["parquet", "delta", "iceberg"])
 def test_kill9_of_a_writer_with_two_brokers_loses_and_duplicates_nothing(broker_factory, tmp_path, table_format):
     """Two brokers on one Postgres storage write one table on S3 (moto); the one holding the
     writer leases is killed with kill -9 again and again while records keep coming. Afterwards
@@ -468,7 +569,10 @@ def test_kill9_of_a_writer_with_two_brokers_loses_and_duplicates_nothing(broker_
     assert sum(r["log_end"] for r in reports) == produced
 
     prefix = location.split("://", 1)[1].split("?", 1)[0]
-    if table_format == "delta":
+    if table_format == "iceberg":  # the brokers' Postgres storage is the catalog
+        uri = first.storage.replace("postgres://", "postgresql+psycopg2://", 1)
+        rows = iceberg_table(uri, topic, s3=True).scan(selected_fields=("_partition", "_offset", "id")).to_arrow().to_pylist()
+    elif table_format == "delta":
         options = {"AWS_ENDPOINT_URL": S3_ENDPOINT, "AWS_ALLOW_HTTP": "true", "AWS_ACCESS_KEY_ID": "test",
                    "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1", "conditional_put": "etag"}
         rows = delta_rows(f"s3://{prefix}/{topic}", options)

@@ -59,6 +59,9 @@ pub struct BrokerConfig {
     pub retention_check_interval: Duration,
     /// Where tables go when a topic sets `skiff.table.format` but no `skiff.table.location`.
     pub table_location: Option<String>,
+    /// The catalog Iceberg tables are registered in (`sqlite://...`, `postgres://...`);
+    /// topics cannot ask for `skiff.table.format=iceberg` without one.
+    pub iceberg_catalog: Option<String>,
     /// How often table writers read new records and check whether a commit is due.
     pub table_check_interval: Duration,
     /// How long a table writer's partition lease lasts: a dead broker's partitions are taken
@@ -85,6 +88,7 @@ impl BrokerConfig {
             transaction_check_interval: Duration::from_secs(5),
             retention_check_interval: Duration::from_secs(300),
             table_location: None,
+            iceberg_catalog: None,
             table_check_interval: Duration::from_secs(1),
             table_lease: Duration::from_secs(15),
             idle_exit: None,

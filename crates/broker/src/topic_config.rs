@@ -223,7 +223,7 @@ pub(crate) const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         kind: ConfigType::String,
         choices: &["", "parquet", "iceberg", "delta"],
         check: None,
-        doc: "Write the topic's records as a table: `parquet` (files under the location) or `delta` (a Delta Lake table). Empty: no table. Needs a schema under `<topic>-value`.",
+        doc: "Write the topic's records as a table: `parquet` (files under the location), `delta` (a Delta Lake table) or `iceberg` (an Apache Iceberg table in the broker's catalog). Empty: no table. Needs a schema under `<topic>-value`.",
     },
     TopicConfigDef {
         name: "skiff.table.location",

@@ -10,23 +10,9 @@ use std::collections::HashSet;
 
 use common::{file, ORDER_V1, ORDER_V2};
 use deltalake::DeltaTable;
-use skiff_sink::parquet::ParquetFile;
-use skiff_sink::table::{Commit, CommitOutcome, Location, Table};
+use skiff_sink::table::{CommitOutcome, Location, Table};
+use skiff_sink::testing::{self, commit, next_offset};
 use skiff_sink_delta::DeltaLakeTable;
-
-async fn commit(
-    table: &DeltaLakeTable,
-    partition: i32,
-    from: i64,
-    next: i64,
-    file: &ParquetFile,
-) -> CommitOutcome {
-    table.commit(Commit { partition, from, next, file }).await.expect("commit")
-}
-
-async fn next_offset(table: &DeltaLakeTable, partition: i32) -> Option<i64> {
-    table.committed(partition).await.expect("read").map(|committed| committed.next_offset)
-}
 
 /// The table as deltalake itself loads it (the log, with no skiff code in between).
 async fn delta(location: &Location) -> DeltaTable {
@@ -34,34 +20,13 @@ async fn delta(location: &Location) -> DeltaTable {
     table.delta_table().await.expect("loads").expect("a table")
 }
 
+/// Opens fresh objects of the `orders` table at `location`, for the shared suite.
+fn opener(location: &Location) -> impl Fn() -> Box<dyn Table> + Sync + '_ {
+    move || Box::new(DeltaLakeTable::new(location, "orders").expect("table")) as Box<dyn Table>
+}
+
 async fn commits_once_and_resumes(location: Location) {
-    let table = DeltaLakeTable::new(&location, "orders").expect("table");
-    assert_eq!(table.committed(3).await.expect("read"), None, "a new table has no commits");
-
-    let first = file(ORDER_V1, 3, 0, 3, &[0, 1, 2]);
-    assert_eq!(commit(&table, 3, 0, 3, &first).await, CommitOutcome::Committed);
-    let committed = table.committed(3).await.expect("read").expect("one commit");
-    assert_eq!((committed.next_offset, committed.committed_at_ms), (3, common::COMMITTED_AT_MS));
-    assert_eq!(committed.topic_id, "id-1");
-
-    // A stale writer that also resumed from offset 0 loses and adds nothing.
-    let stale = file(ORDER_V1, 3, 0, 5, &[0, 1, 2, 3, 4]);
-    assert_eq!(commit(&table, 3, 0, 5, &stale).await, CommitOutcome::Conflict);
-    // So does one that thinks more was committed than the table says.
-    assert_eq!(commit(&table, 3, 7, 9, &stale).await, CommitOutcome::Conflict);
-
-    let second = file(ORDER_V1, 3, 3, 9, &[4, 8]);
-    assert_eq!(commit(&table, 3, 3, 9, &second).await, CommitOutcome::Committed);
-
-    // A fresh table object (another broker) resumes from the log alone.
-    let other = DeltaLakeTable::new(&location, "orders").expect("table");
-    assert_eq!(next_offset(&other, 3).await, Some(9));
-    assert_eq!(other.committed(2).await.expect("read"), None, "partitions are separate");
-
-    // Another partition commits from 0 on its own, and leaves partition 3 where it was.
-    let two = file(ORDER_V1, 2, 0, 1, &[0]);
-    assert_eq!(commit(&other, 2, 0, 1, &two).await, CommitOutcome::Committed);
-    assert_eq!((next_offset(&table, 2).await, next_offset(&table, 3).await), (Some(1), Some(9)));
+    testing::commits_once_and_resumes(&opener(&location)).await;
 
     // The log holds the three committed files, each under its partition, and one txn per
     // partition; the stale writer's rows are nowhere.
@@ -89,32 +54,10 @@ async fn an_s3_delta_table_commits_once_and_resumes() {
     commits_once_and_resumes(common::s3()).await;
 }
 
-/// Writers racing over one partition from the same offset: exactly one wins each round, on a
-/// directory and on S3. Racing writers of other partitions all win.
+/// Writers racing over one partition: one wins each round, the losers refused by deltalake's
+/// `ConcurrentTransaction` check; writers of other partitions all win.
 async fn races(location: Location) {
-    let writers: Vec<DeltaLakeTable> =
-        (0..4).map(|_| DeltaLakeTable::new(&location, "orders").expect("table")).collect();
-    let mut from = 0;
-    for round in 0..3 {
-        let next = from + 2;
-        let files: Vec<ParquetFile> =
-            writers.iter().map(|_| file(ORDER_V1, 0, from, next, &[from, from + 1])).collect();
-        let outcomes = futures::future::join_all(
-            writers.iter().zip(&files).map(|(writer, f)| commit(writer, 0, from, next, f)),
-        )
-        .await;
-        let won = outcomes.iter().filter(|o| **o == CommitOutcome::Committed).count();
-        assert_eq!(won, 1, "round {round}: {outcomes:?}");
-        from = next;
-    }
-    assert_eq!(next_offset(&writers[0], 0).await, Some(from));
-
-    let files: Vec<ParquetFile> = (1..=4).map(|p| file(ORDER_V1, p, 0, 1, &[0])).collect();
-    let outcomes = futures::future::join_all(
-        writers.iter().zip(&files).zip(1..).map(|((writer, f), p)| commit(writer, p, 0, 1, f)),
-    )
-    .await;
-    assert!(outcomes.iter().all(|o| *o == CommitOutcome::Committed), "{outcomes:?}");
+    testing::races(&opener(&location)).await;
     let state_files = delta(&location).await.snapshot().expect("state").log_data().num_files();
     assert_eq!(state_files, 3 + 4, "one file per winning commit");
 }
@@ -237,22 +180,7 @@ async fn txn_versions_survive_a_checkpoint() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn appends_go_through_a_concurrent_schema_change() {
     let (dir, location) = common::local();
-    let table = DeltaLakeTable::new(&location, "orders").expect("table");
-    let first = file(ORDER_V1, 0, 0, 1, &[0]);
-    assert_eq!(commit(&table, 0, 0, 1, &first).await, CommitOutcome::Committed);
-    let writers: Vec<DeltaLakeTable> =
-        (0..4).map(|_| DeltaLakeTable::new(&location, "orders").expect("table")).collect();
-    let files: Vec<(i32, i64, ParquetFile)> = (0..4)
-        .map(|p| match p {
-            0 => (0, 1, file(ORDER_V2, 0, 1, 2, &[1])),
-            p => (p, 0, file(ORDER_V1, p, 0, 1, &[0])),
-        })
-        .collect();
-    let outcomes = futures::future::join_all(
-        writers.iter().zip(&files).map(|(w, (p, from, f))| commit(w, *p, *from, from + 1, f)),
-    )
-    .await;
-    assert!(outcomes.iter().all(|o| *o == CommitOutcome::Committed), "{outcomes:?}");
+    testing::appends_go_through_a_concurrent_schema_change(&opener(&location)).await;
     let delta = delta(&location).await;
     assert!(delta.snapshot().expect("state").schema().field("note").is_some());
     assert_eq!(delta.snapshot().expect("state").log_data().num_files(), 5);

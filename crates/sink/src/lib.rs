@@ -59,6 +59,8 @@ mod json;
 pub mod parquet;
 mod protobuf;
 pub mod table;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::sync::Arc;
 

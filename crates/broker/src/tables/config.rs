@@ -22,6 +22,9 @@ pub(crate) enum Format {
     Parquet,
     /// A Delta Lake table (`skiff_sink_delta::DeltaLakeTable`), with the `delta` feature.
     Delta,
+    /// An Apache Iceberg table in the broker's catalog (`skiff_sink_iceberg::IcebergTable`),
+    /// with the `iceberg` feature.
+    Iceberg,
 }
 
 /// What a topic's configs ask of its table.
@@ -58,10 +61,11 @@ impl TableConfig {
                      `delta` feature, on by default)"
                 ))
             }
+            "iceberg" if cfg!(feature = "iceberg") => Format::Iceberg,
             "iceberg" => {
                 return Err(format!(
-                    "{FORMAT}=iceberg is not available yet: this build writes parquet and delta \
-                     tables"
+                    "{FORMAT}=iceberg: this build has no Apache Iceberg support (build skiff \
+                     with the `iceberg` feature, on by default)"
                 ))
             }
             other => return Err(format!("invalid value {other:?} for topic config {FORMAT}")),
@@ -112,11 +116,18 @@ pub(crate) async fn check(
     topic: &str,
     configs: &BTreeMap<String, String>,
 ) -> Result<(), String> {
-    if TableConfig::of(configs, broker.config.table_location.as_deref())?.is_none() {
+    let Some(table) = TableConfig::of(configs, broker.config.table_location.as_deref())? else {
         if topic_config::effective(configs, SINK_ONLY) == Some("true") {
             return Err(format!("{SINK_ONLY}=true needs a table: set {FORMAT}"));
         }
         return Ok(());
+    };
+    if table.format == Format::Iceberg && broker.config.iceberg_catalog.is_none() {
+        return Err(format!(
+            "{FORMAT}=iceberg needs a catalog: start brokers with --iceberg-catalog \
+             (sqlite://... or postgres://...; a sqlite:// or postgres:// storage is its own \
+             catalog by default)"
+        ));
     }
     if topic_config::effective(configs, "skiff.schema.validation") != Some("true") {
         return Err(
@@ -181,7 +192,11 @@ mod tests {
         let relative = configs(&[(FORMAT, "parquet"), (LOCATION, "file://here")]);
         assert!(TableConfig::of(&relative, None).is_err_and(|m| m.contains("absolute")));
         let iceberg = TableConfig::of(&configs(&[(FORMAT, "iceberg")]), Some("file:///t"));
-        assert!(iceberg.is_err_and(|m| m.contains("not available yet")));
+        if cfg!(feature = "iceberg") {
+            assert_eq!(iceberg.expect("valid").map(|table| table.format), Some(Format::Iceberg));
+        } else {
+            assert!(iceberg.is_err_and(|m| m.contains("no Apache Iceberg support")));
+        }
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub(crate) async fn run(broker: Broker, mut stop: watch::Receiver<bool>) {
     let tick = broker.config.table_check_interval;
     let ttl = broker.config.table_lease;
     let mut writers: BTreeMap<TopicPartition, PartitionWriter> = BTreeMap::new();
-    let mut locations: HashMap<String, Location> = HashMap::new();
+    let mut opened = Opened::default();
     let mut next_round = Instant::now();
     loop {
         tokio::select! {
@@ -57,8 +57,7 @@ pub(crate) async fn run(broker: Broker, mut stop: watch::Receiver<bool>) {
         }
         if Instant::now() >= next_round {
             next_round = Instant::now() + ttl / 3;
-            if let Err(error) =
-                take_leases(&broker, &holder, ttl, &mut writers, &mut locations).await
+            if let Err(error) = take_leases(&broker, &holder, ttl, &mut writers, &mut opened).await
             {
                 warn!(%error, "table writer leases not renewed");
             }
@@ -104,7 +103,7 @@ async fn take_leases(
     holder: &str,
     ttl: Duration,
     writers: &mut BTreeMap<TopicPartition, PartitionWriter>,
-    locations: &mut HashMap<String, Location>,
+    opened: &mut Opened,
 ) -> Result<(), StorageError> {
     let wanted = wanted(broker).await?;
     writers.retain(|partition, writer| {
@@ -116,7 +115,7 @@ async fn take_leases(
         match skiff_storage::lease::take(state, &key, holder, now_ms(), ttl).await {
             Ok(true) if writers.contains_key(&partition) => {}
             Ok(true) => {
-                let table = match open_table(&want.config, &partition.topic, locations) {
+                let table = match open_table(broker, &want.config, &partition.topic, opened) {
                     Ok(table) => table,
                     Err(error) => {
                         unusable_location(broker, &partition, &error.to_string()).await;
@@ -139,26 +138,66 @@ async fn take_leases(
     Ok(())
 }
 
-/// The table of `topic` at the configured location (locations are opened once).
+/// What table writers opened once and share: locations (one object store client each) and
+/// the Iceberg catalog (one database connection).
+#[derive(Default)]
+struct Opened {
+    locations: HashMap<String, Location>,
+    #[cfg(feature = "iceberg")]
+    catalog: Option<skiff_sink_iceberg::CatalogConfig>,
+}
+
+impl Opened {
+    fn location(&mut self, url: &str) -> Result<Location, SinkError> {
+        if let Some(location) = self.locations.get(url) {
+            return Ok(location.clone());
+        }
+        let location = Location::open(url)?;
+        self.locations.insert(url.to_owned(), location.clone());
+        Ok(location)
+    }
+
+    /// The broker's Iceberg catalog (`--iceberg-catalog`).
+    #[cfg(feature = "iceberg")]
+    fn catalog(&mut self, broker: &Broker) -> Result<skiff_sink_iceberg::CatalogConfig, SinkError> {
+        if let Some(catalog) = &self.catalog {
+            return Ok(catalog.clone());
+        }
+        let Some(url) = broker.config.iceberg_catalog.as_deref() else {
+            return Err(SinkError::Location(
+                "no Iceberg catalog: start with --iceberg-catalog".into(),
+            ));
+        };
+        let catalog = skiff_sink_iceberg::CatalogConfig::parse(url)?;
+        self.catalog = Some(catalog.clone());
+        Ok(catalog)
+    }
+}
+
+/// The table of `topic` at the configured location.
 fn open_table(
+    broker: &Broker,
     config: &TableConfig,
     topic: &str,
-    locations: &mut HashMap<String, Location>,
+    opened: &mut Opened,
 ) -> Result<Arc<dyn Table>, SinkError> {
-    let location = match locations.get(&config.location) {
-        Some(location) => location.clone(),
-        None => {
-            let location = Location::open(&config.location)?;
-            locations.insert(config.location.clone(), location.clone());
-            location
-        }
-    };
+    let location = opened.location(&config.location)?;
     match config.format {
         Format::Parquet => Ok(Arc::new(ParquetTable::new(location, topic))),
         #[cfg(feature = "delta")]
         Format::Delta => Ok(Arc::new(skiff_sink_delta::DeltaLakeTable::new(&location, topic)?)),
         #[cfg(not(feature = "delta"))]
         Format::Delta => Err(SinkError::Location("this build has no Delta Lake support".into())),
+        #[cfg(feature = "iceberg")]
+        Format::Iceberg => {
+            let catalog = opened.catalog(broker)?;
+            Ok(Arc::new(skiff_sink_iceberg::IcebergTable::new(&location, &catalog, topic)?))
+        }
+        #[cfg(not(feature = "iceberg"))]
+        Format::Iceberg => {
+            let _ = broker;
+            Err(SinkError::Location("this build has no Apache Iceberg support".into()))
+        }
     }
 }
 
@@ -181,6 +220,18 @@ async fn unusable_location(broker: &Broker, partition: &TopicPartition, message:
     if let Err(error) = saved {
         warn!(%partition, %error, "table status not stored");
     }
+}
+
+/// Checks an Iceberg catalog URL (the broker's `--iceberg-catalog`) without connecting.
+#[cfg(feature = "iceberg")]
+pub fn check_catalog(url: &str) -> Result<(), String> {
+    skiff_sink_iceberg::CatalogConfig::parse(url).map(|_| ()).map_err(|error| error.to_string())
+}
+
+/// Checks an Iceberg catalog URL: this build has no Iceberg support.
+#[cfg(not(feature = "iceberg"))]
+pub fn check_catalog(url: &str) -> Result<(), String> {
+    Err(format!("--iceberg-catalog {url}: this build has no Apache Iceberg support"))
 }
 
 /// Checks a table location URL (the broker's `--table-location`) without opening it.

@@ -79,6 +79,12 @@ pub(crate) struct BrokerArgs {
     /// file:///absolute/path or s3://bucket/prefix (docs/tables.md).
     #[arg(long, env = "SKIFF_TABLE_LOCATION")]
     table_location: Option<String>,
+    /// The catalog Apache Iceberg tables (skiff.table.format=iceberg) are registered in, in the
+    /// layout of Iceberg's JDBC catalog that pyiceberg's SqlCatalog reads: sqlite://path or
+    /// postgres://...; `?namespace=` (default skiff) and `?catalog=` (default skiff). Default:
+    /// the storage URL when it is sqlite:// or postgres:// (docs/tables.md).
+    #[arg(long, env = "SKIFF_ICEBERG_CATALOG")]
+    iceberg_catalog: Option<String>,
     /// How often table writers read new records and check whether a commit is due
     /// (milliseconds).
     #[arg(long, env = "SKIFF_TABLE_CHECK_INTERVAL_MS", default_value_t = 1000)]
@@ -180,6 +186,18 @@ impl BrokerArgs {
         }
     }
 
+    /// The Iceberg catalog: the flag, or else the storage itself when it is a SQL database.
+    fn iceberg_catalog(&self) -> anyhow::Result<Option<String>> {
+        if let Some(url) = &self.iceberg_catalog {
+            skiff_broker::tables::check_catalog(url).map_err(anyhow::Error::msg)?;
+            return Ok(Some(url.clone()));
+        }
+        let sql = ["sqlite://", "postgres://", "postgresql://"];
+        let own = sql.iter().any(|scheme| self.storage.starts_with(scheme));
+        Ok((own && skiff_broker::tables::check_catalog(&self.storage).is_ok())
+            .then(|| self.storage.clone()))
+    }
+
     /// The fault plan of --inject-faults, if given; a bad spec stops the broker from starting.
     fn faults(&self) -> anyhow::Result<Option<Faults>> {
         let Some(spec) = &self.inject_faults else { return Ok(None) };
@@ -217,6 +235,7 @@ impl BrokerArgs {
                 }
                 None => None,
             },
+            iceberg_catalog: self.iceberg_catalog()?,
             table_check_interval: std::time::Duration::from_millis(
                 self.table_check_interval_ms.max(10),
             ),
