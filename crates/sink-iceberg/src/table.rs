@@ -107,28 +107,34 @@ impl IcebergTable {
         }
     }
 
-    /// Adds the file's new columns to the table, in a commit of their own; `false` if another
-    /// writer moved the table first.
-    async fn evolve(&self, table: &Iceberg, rows: &FileRows) -> Result<bool, SinkError> {
+    /// Adds the file's new columns to the table, in a commit of their own: the table to append
+    /// on (`table` itself when nothing was missing), or `None` if another writer moved the table
+    /// first.
+    async fn evolve(&self, table: Iceberg, rows: &FileRows) -> Result<Option<Iceberg>, SinkError> {
         let additions = columns::missing_columns(table.metadata().current_schema(), &rows.schema)?;
         if additions.is_empty() {
-            return Ok(true);
+            return Ok(Some(table));
         }
         tracing::info!(table = %self.ident, columns = additions.len(), "Iceberg table: adding columns");
-        let mut update = Transaction::new(table).update_schema();
+        let mut update = Transaction::new(&table).update_schema();
         for addition in additions {
             update = update.add_column(addition);
         }
-        let transaction = update.apply(Transaction::new(table)).map_err(iceberg_error)?;
-        self.commit_on(table, transaction).await
+        let transaction = update.apply(Transaction::new(&table)).map_err(iceberg_error)?;
+        self.commit_on(&table, transaction).await
     }
 
-    /// Commits `transaction` if the table is still `base`; `false` on a conflict.
-    async fn commit_on(&self, base: &Iceberg, transaction: Transaction) -> Result<bool, SinkError> {
+    /// Commits `transaction` if the table is still `base`: the table it made, or `None` on a
+    /// conflict.
+    async fn commit_on(
+        &self,
+        base: &Iceberg,
+        transaction: Transaction,
+    ) -> Result<Option<Iceberg>, SinkError> {
         let location = base.metadata_location_result().map_err(iceberg_error)?;
         match transaction.commit(&self.catalog.pinned_to(location)).await {
-            Ok(_) => Ok(true),
-            Err(error) if error.kind() == ErrorKind::CatalogCommitConflicts => Ok(false),
+            Ok(table) => Ok(Some(table)),
+            Err(error) if error.kind() == ErrorKind::CatalogCommitConflicts => Ok(None),
             Err(error) => Err(iceberg_error(error)),
         }
     }
@@ -147,22 +153,17 @@ impl IcebergTable {
         &self,
         commit: &Commit<'_>,
         rows: &FileRows,
+        facts: &Facts,
         uploaded: &mut Option<(String, u64)>,
     ) -> Result<Attempt, SinkError> {
         let table = self.load_or_create(rows).await?;
         if next_offset(&table, commit.partition)?.unwrap_or(0) != commit.from {
             return Ok(Attempt::Done(CommitOutcome::Conflict));
         }
-        if !self.evolve(&table, rows).await? {
+        // A schema update pinned to `table` leaves the offsets as they were checked.
+        let Some(table) = self.evolve(table, rows).await? else {
             return Ok(Attempt::Again);
-        }
-        let table = match self.iceberg_table().await? {
-            Some(table) => table,
-            None => return Ok(Attempt::Again),
         };
-        if next_offset(&table, commit.partition)?.unwrap_or(0) != commit.from {
-            return Ok(Attempt::Done(CommitOutcome::Conflict));
-        }
         let (url, size) = match uploaded {
             Some(done) => done.clone(),
             None => {
@@ -179,11 +180,10 @@ impl IcebergTable {
             .partition_spec_id(table.metadata().default_partition_spec_id())
             .build()
             .map_err(|e| SinkError::Store(format!("iceberg data file: {e}")))?;
-        let facts = facts(rows);
         let append = Transaction::new(&table)
             .fast_append()
             .add_data_files([data_file])
-            .set_snapshot_properties(summary(commit, &facts));
+            .set_snapshot_properties(summary(commit, facts));
         let transaction = append.apply(Transaction::new(&table)).map_err(iceberg_error)?;
         let properties = transaction
             .update_table_properties()
@@ -191,10 +191,9 @@ impl IcebergTable {
             .set(committed_at_property(commit.partition), facts.committed_at_ms.clone())
             .set(topic_id_property(commit.partition), facts.topic_id.clone());
         let transaction = properties.apply(transaction).map_err(iceberg_error)?;
-        Ok(if self.commit_on(&table, transaction).await? {
-            Attempt::Done(CommitOutcome::Committed)
-        } else {
-            Attempt::Again
+        Ok(match self.commit_on(&table, transaction).await? {
+            Some(_) => Attempt::Done(CommitOutcome::Committed),
+            None => Attempt::Again,
         })
     }
 }
@@ -285,9 +284,10 @@ impl Table for IcebergTable {
 
     async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, SinkError> {
         let rows = columns::read(&Bytes::from(commit.file.bytes.clone()))?;
+        let facts = facts(&rows);
         let mut uploaded = None;
         for attempt in 0..ATTEMPTS {
-            match self.try_commit(&commit, &rows, &mut uploaded).await? {
+            match self.try_commit(&commit, &rows, &facts, &mut uploaded).await? {
                 Attempt::Done(outcome) => return Ok(outcome),
                 Attempt::Again => {
                     tracing::debug!(table = %self.ident, attempt, "Iceberg commit: trying again");
