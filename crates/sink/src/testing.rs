@@ -209,3 +209,53 @@ pub async fn appends_go_through_a_concurrent_schema_change(open: Open<'_>) {
     assert!(outcomes.iter().all(|o| *o == CommitOutcome::Committed), "{outcomes:?}");
     assert_eq!(next_offset(&*table, 0).await, Some(2));
 }
+
+/// What the tests that read a table back with another project's reader commit: partition 0's
+/// offsets 0 and 1 (`0..2`, [`ORDER_V1`]), partition 1's offset 0 (`0..1`), partition 0's
+/// offsets 2 and 4 (`2..5`) with `evolved` (a schema with more columns), then a stale commit
+/// from 0 that must lose.
+pub async fn commit_for_a_reader(table: &dyn Table, evolved: &str) {
+    let commits = [
+        (0, 0, 2, order_file(ORDER_V1, 0, 0, 2, &[0, 1])),
+        (1, 0, 1, order_file(ORDER_V1, 1, 0, 1, &[0])),
+        (0, 2, 5, order_file(evolved, 0, 2, 5, &[2, 4])),
+    ];
+    for (partition, from, next, file) in &commits {
+        assert_eq!(commit(table, *partition, *from, *next, file).await, CommitOutcome::Committed);
+    }
+    let stale = order_file(evolved, 0, 0, 9, &[0, 1, 2, 3]);
+    assert_eq!(commit(table, 0, 0, 9, &stale).await, CommitOutcome::Conflict);
+}
+
+/// Checks what a reader (`reader`, for the message) printed about the table
+/// [`commit_for_a_reader`] made, as JSON with `columns` and `rows` sorted by partition and
+/// offset: the Kafka columns, then the value's in name order with `note` (added by evolution)
+/// last, and each committed row once. Returns the JSON for the format's own checks.
+pub fn read_back(reader: &str, output: &std::process::Output) -> serde_json::Value {
+    assert!(
+        output.status.success(),
+        "{reader} failed (is it in tests/requirements.txt installed?): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let read: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let columns: Vec<&str> =
+        read["columns"].as_array().expect("columns").iter().filter_map(|c| c.as_str()).collect();
+    let value = ["attributes", "customer", "id", "tags", "note"];
+    assert_eq!(
+        columns,
+        [&["_partition", "_offset", "_timestamp", "_key", "_headers"][..], &value].concat()
+    );
+    let rows = read["rows"].as_array().expect("rows");
+    let keys: Vec<(i64, i64)> = rows
+        .iter()
+        .map(|row| {
+            (row["_partition"].as_i64().expect("int"), row["_offset"].as_i64().expect("int"))
+        })
+        .collect();
+    assert_eq!(keys, [(0, 0), (0, 1), (0, 2), (0, 4), (1, 0)], "each committed row once");
+    assert_eq!(rows[0]["note"], serde_json::Value::Null, "an old row reads the new column as null");
+    assert_eq!(rows[2]["note"], "n2");
+    assert_eq!(rows[2]["tags"], serde_json::json!(["a", "b"]));
+    assert_eq!(rows[2]["_timestamp"], "2023-11-14 22:13:20+00:00");
+    read
+}
