@@ -344,6 +344,87 @@ def test_avro_records_land_in_an_iceberg_table_exactly_once_and_the_schema_evolv
         assert ranges[-1][1] == watermarks(broker.bootstrap, topic, partition)[1]
 
 
+def test_a_partitioned_iceberg_table_prunes_by_day_and_evolves_its_spec(broker_factory, tmp_path):
+    """`skiff.table.partition.by=day(_timestamp), bucket(4, cents)`: records produced with
+    timestamps on three days land in one data file per (day, bucket), pyiceberg sees the spec
+    and reads only a day's files for a filter on `_timestamp`; altering the config gives the
+    table a new default spec while older files keep theirs; bad values are refused at once."""
+    tables = tmp_path / "tables"
+    broker, registry, topic = order_topic(
+        broker_factory, "sqlite", tables,
+        **{"skiff.table.format": "iceberg", "skiff.table.partition.by": "day(_timestamp), bucket(4, cents)"},
+    )
+    uri = iceberg_uri(broker, tmp_path)
+    serialize = AvroSerializer(registry, ORDER_V1, conf={"auto.register.schemas": False, "use.latest.version": True})
+    context = SerializationContext(topic, MessageField.VALUE)
+    day_ms = 86_400_000
+    today = int(time.time() * 1000) // day_ms * day_ms
+    days = [today - 2 * day_ms, today - day_ms, today]
+    client = producer(broker.bootstrap, **{"linger.ms": 20})
+    for index in range(60):
+        order = {"id": f"o-{index}", "cents": index, "tags": []}
+        client.produce(topic, value=serialize(order, context), timestamp=days[index % 3] + 1000 + index)
+    assert client.flush(30) == 0
+    wait_iceberg_committed(broker, topic, uri, 1)
+
+    table = iceberg_table(uri, topic)
+    fields = [(field.name, str(field.transform)) for field in table.spec().fields]
+    assert fields == [("_timestamp_day", "day"), ("cents_bucket", "bucket[4]")], fields
+    files = table.inspect.files().to_pylist()
+    values = {(f["partition"]["_timestamp_day"], f["partition"]["cents_bucket"]) for f in files}
+    assert len(values) == len(files), "one data file per partition value"
+    assert len({day for day, _ in values}) == 3, values
+    assert sum(f["record_count"] for f in files) == 60
+    rows = table.scan().to_arrow().to_pylist()
+    assert sorted(row["cents"] for row in rows) == list(range(60)), "every record once"
+
+    # A filter on the source column reads only the matching day's files.
+    from datetime import datetime, timezone
+
+    since = datetime.fromtimestamp(today / 1000, tz=timezone.utc).isoformat()
+    scan = table.scan(row_filter=f"_timestamp >= '{since}'")
+    planned = list(scan.plan_files())
+    assert 0 < len(planned) < len(files), (len(planned), len(files))
+    assert sorted(row["cents"] for row in scan.to_arrow().to_pylist()) == list(range(2, 60, 3))
+
+    # Altering the config evolves the spec: later commits are split by the new one only. Writers
+    # pick the change up at their next lease round, when they start again.
+    mark = broker.log_mark()
+    client_admin = admin(broker.bootstrap)
+    resource = ConfigResource(
+        "TOPIC", topic, set_config={**FAST_FLUSH, "skiff.table.format": "iceberg", "skiff.table.partition.by": "month(_timestamp)"}
+    )
+    assert error_code(wait_futures(client_admin.alter_configs([resource], request_timeout=15))[resource]) is None
+    deadline = time.monotonic() + 30
+    while "table writer starts" not in broker.log_since(mark):
+        assert time.monotonic() < deadline, "the writer did not start again with the new config"
+        time.sleep(0.1)
+    more = producer(broker.bootstrap)
+    for index in range(60, 70):
+        more.produce(topic, value=serialize({"id": f"o-{index}", "cents": index, "tags": []}, context))
+    assert more.flush(30) == 0
+    wait_iceberg_committed(broker, topic, uri, 1)
+    table = iceberg_table(uri, topic)
+    assert [(f.name, str(f.transform)) for f in table.spec().fields] == [("_timestamp_month", "month")]
+    assert len(table.specs()) == 2
+    assert sorted(row["cents"] for row in table.scan().to_arrow().to_pylist()) == list(range(70))
+
+    # Refused at once: a column the schema lacks, a transform that does not fit, bad syntax,
+    # and partitioning a format that has none.
+    for config, reason in [
+        ({"skiff.table.format": "iceberg", "skiff.table.partition.by": "day(missing)"}, "no column"),
+        ({"skiff.table.format": "iceberg", "skiff.table.partition.by": "day(id)"}, "does not take"),
+        ({"skiff.table.format": "iceberg", "skiff.table.partition.by": "week(_timestamp)"}, "skiff.table.partition.by"),
+        ({"skiff.table.format": "parquet", "skiff.table.partition.by": "cents"}, "iceberg"),
+    ]:
+        refused = unique("refused")
+        registry.register_schema(f"{refused}-value", Schema(ORDER_V1, "AVRO"))
+        futures = client_admin.create_topics([NewTopic(refused, 1, 1, config=config)], request_timeout=15)
+        outcome = wait_futures(futures)[refused]
+        assert error_code(outcome) == KafkaError.INVALID_CONFIG, (config, outcome)
+        assert reason in str(outcome), (config, outcome)
+
+
 def test_an_iceberg_table_needs_a_catalog(broker_factory, tmp_path):
     """A memory:// broker has no SQL database to be its catalog: a topic asking for an Iceberg
     table is refused with INVALID_CONFIG saying what to do."""

@@ -233,6 +233,14 @@ pub(crate) const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         check: Some(|v| v.is_empty() || skiff_sink::table::Location::check(v).is_ok()),
         doc: "Where the table is written: file:///absolute/path or s3://bucket/prefix. Empty: the broker's --table-location.",
     },
+    TopicConfigDef {
+        name: "skiff.table.partition.by",
+        default: "",
+        kind: ConfigType::String,
+        choices: &[],
+        check: Some(|v| skiff_sink::table::PartitionBy::parse(v).is_ok()),
+        doc: "How an iceberg table is partitioned: comma-separated terms such as `day(_timestamp)`, `region`, `bucket(16, id)`, `truncate(4, name)`, also `year`, `month`, `hour`. Empty: not partitioned.",
+    },
     def(
         "skiff.table.sink.only",
         "false",

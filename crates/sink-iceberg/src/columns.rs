@@ -225,47 +225,65 @@ fn map_value(entries: &FieldRef) -> Option<&FieldRef> {
     }
 }
 
-/// The file's rows with the table's field ids and Iceberg's Arrow types, written as a new
-/// Parquet file (zstd) with the original's key-value metadata.
-pub(crate) fn rewrite(rows: &FileRows, table: &Schema) -> Result<Bytes, SinkError> {
-    let top = table.as_struct();
-    let mut fields = Vec::with_capacity(rows.schema.fields().len());
+/// The file's rows as the table's columns: every column of the table's schema in its order
+/// (one the file lacks, from before a schema change, all null), with the table's field ids and
+/// Iceberg's Arrow types. Partition values are computed on these batches by position, and
+/// readers get files of one shape.
+pub(crate) fn to_table(
+    rows: &FileRows,
+    table: &Schema,
+) -> Result<(Arc<ArrowSchema>, Vec<RecordBatch>), SinkError> {
+    let mut fields = Vec::with_capacity(table.as_struct().fields().len());
     let mut columns: Vec<Vec<ArrayRef>> = vec![Vec::new(); rows.batches.len()];
-    for (index, field) in rows.schema.fields().iter().enumerate() {
-        let table_field = column(top, field.name())?;
-        let mut target = None;
+    for table_field in table.as_struct().fields() {
+        let in_file = rows.schema.index_of(&table_field.name).ok();
+        let missing = target_field(table_field)?;
         for (batch, out) in rows.batches.iter().zip(columns.iter_mut()) {
-            let (array, converted) = convert(batch.column(index), table_field)?;
-            out.push(array);
-            target = Some(converted);
+            out.push(match in_file {
+                Some(index) => convert(batch.column(index), table_field)?.0,
+                None => arrow_array::new_null_array(missing.data_type(), batch.num_rows()),
+            });
         }
-        fields.push(match target {
-            Some(field) => field,
+    }
+    for (index, table_field) in table.as_struct().fields().iter().enumerate() {
+        let converted = columns.first().and_then(|arrays| arrays.get(index));
+        fields.push(match converted {
+            Some(array) => Arc::new(with_id(
+                Field::new(&table_field.name, array.data_type().clone(), !table_field.required),
+                table_field.id,
+            )),
             None => target_field(table_field)?,
         });
     }
     let schema = Arc::new(ArrowSchema::new(fields));
+    let batches = columns
+        .into_iter()
+        .map(|arrays| {
+            RecordBatch::try_new(schema.clone(), arrays)
+                .map_err(|e| SinkError::Arrow(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((schema, batches))
+}
+
+/// Rows as one Parquet file (zstd) with the commit's key-value metadata.
+pub(crate) fn write(
+    schema: &Arc<ArrowSchema>,
+    batches: &[RecordBatch],
+    metadata: &[KeyValue],
+) -> Result<Bytes, SinkError> {
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .set_key_value_metadata(Some(rows.metadata.clone()))
+        .set_key_value_metadata(Some(metadata.to_vec()))
         .build();
     let mut out = Vec::new();
     let mut writer =
         ArrowWriter::try_new(&mut out, schema.clone(), Some(properties)).map_err(parquet_error)?;
-    for arrays in columns {
-        let batch = RecordBatch::try_new(schema.clone(), arrays)
-            .map_err(|e| SinkError::Arrow(e.to_string()))?;
-        writer.write(&batch).map_err(parquet_error)?;
+    for batch in batches {
+        writer.write(batch).map_err(parquet_error)?;
     }
     writer.close().map_err(parquet_error)?;
     Ok(Bytes::from(out))
-}
-
-/// The table's field for a file column (added before the rewrite if it was missing).
-fn column<'a>(table: &'a StructType, name: &str) -> Result<&'a NestedFieldRef, SinkError> {
-    table
-        .field_by_name(name)
-        .ok_or_else(|| schema_error(name, "the Iceberg table has no such column"))
 }
 
 /// The Arrow field a table field is written as when no row shows it (an empty file).
@@ -287,10 +305,17 @@ fn convert(array: &ArrayRef, field: &NestedField) -> Result<(ArrayRef, FieldRef)
             let DataType::Struct(children) = array.data_type() else {
                 return Err(mismatch(&field.name));
             };
-            let mut fields = Vec::with_capacity(children.len());
-            let mut arrays = Vec::with_capacity(children.len());
-            for (child, values) in children.iter().zip(array.columns()) {
-                let (values, converted) = convert(values, column(table, child.name())?)?;
+            let mut fields = Vec::with_capacity(table.fields().len());
+            let mut arrays = Vec::with_capacity(table.fields().len());
+            for table_child in table.fields() {
+                let position = children.iter().position(|c| c.name() == &table_child.name);
+                let (values, converted) = match position {
+                    Some(at) => convert(array.column(at), table_child)?,
+                    None => {
+                        let target = target_field(table_child)?;
+                        (arrow_array::new_null_array(target.data_type(), array.len()), target)
+                    }
+                };
                 fields.push(converted);
                 arrays.push(values);
             }

@@ -39,6 +39,7 @@
 //! <location>/<topic>/metadata/<version>-<uuid>.metadata.json   one per commit (iceberg writes it)
 //! <location>/<topic>/metadata/snap-*.avro, *-m0.avro            manifest lists and manifests
 //! <location>/<topic>/data/<partition>/<from, 20 digits>-<uuid>.parquet   one commit's rows
+//! <location>/<topic>/data/<field>=<value>/.../<partition>/<from>-<uuid>.parquet   (partitioned)
 //! ```
 //!
 //! # Exactly once
@@ -68,6 +69,13 @@
 //! (nested fields under their struct); older rows read them as null. A column whose type
 //! changed is refused.
 //!
+//! # Partitioning
+//! `skiff.table.partition.by` (`day(_timestamp)`, `region`, `bucket(16, id)`) becomes the
+//! table's partition spec ([`partitions`](crate::partitions)): a commit's rows are split by
+//! partition value with iceberg's own transforms, one data file per value, all in the
+//! commit's one snapshot. A table whose default spec differs (the config changed) gets the new
+//! spec as its default in a version of its own first; older files keep theirs.
+//!
 //! # Storage
 //! Every file goes through the table location's object store ([`storage`](crate::storage)): the
 //! S3 client of the `s3://` location (the `AWS_*` environment, `?endpoint=`), or the local
@@ -77,6 +85,7 @@
 
 mod catalog;
 mod columns;
+mod partitions;
 mod storage;
 mod table;
 

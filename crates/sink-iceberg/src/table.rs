@@ -6,15 +6,18 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use iceberg::spec::{DataContentType, DataFileBuilder, DataFileFormat, Snapshot};
+use iceberg::spec::{
+    DataContentType, DataFile, DataFileBuilder, DataFileFormat, Snapshot, UnboundPartitionSpec,
+};
 use iceberg::table::Table as Iceberg;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
 use iceberg::{Catalog, ErrorKind, NamespaceIdent, TableCreation, TableIdent};
-use skiff_sink::table::{metadata, Commit, CommitOutcome, Committed, Location, Table};
+use skiff_sink::table::{metadata, Commit, CommitOutcome, Committed, Location, PartitionBy, Table};
 use skiff_sink::SinkError;
 
 use crate::catalog::{CatalogConfig, SqlCatalog};
 use crate::columns::{self, iceberg_error, FileRows};
+use crate::partitions;
 use crate::storage::ObjectStorage;
 
 /// How many times a commit is tried on a fresher table after another writer's commit (of
@@ -44,6 +47,8 @@ pub struct IcebergTable {
     /// The table's root URL (`s3://bucket/prefix/topic`, `file:///dir/topic`).
     url: String,
     catalog: SqlCatalog,
+    /// `skiff.table.partition.by`: the partition spec the table is created or evolved with.
+    partition_by: PartitionBy,
 }
 
 impl IcebergTable {
@@ -59,7 +64,15 @@ impl IcebergTable {
             ident: TableIdent::new(namespace, topic.to_owned()),
             url,
             catalog: SqlCatalog::new(catalog.clone(), storage.file_io()),
+            partition_by: PartitionBy::default(),
         })
+    }
+
+    /// The table partitioned by `partition_by`: a new table is created with that spec, an
+    /// existing one with another default spec gets it as its new default before the next
+    /// append (Iceberg's partition evolution: older files keep their spec).
+    pub fn partitioned_by(self, partition_by: PartitionBy) -> IcebergTable {
+        IcebergTable { partition_by, ..self }
     }
 
     /// The table as iceberg loads it, or `None` before its first commit: for tools and tests.
@@ -84,10 +97,13 @@ impl IcebergTable {
                 .await
                 .map_err(iceberg_error)?;
         }
+        let schema = columns::table_schema(&rows.schema)?;
+        let spec = partitions::unbound_spec(&self.partition_by, &schema)?;
         let creation = TableCreation::builder()
             .name(self.ident.name().to_owned())
             .location(self.url.clone())
-            .schema(columns::table_schema(&rows.schema)?)
+            .schema(schema)
+            .partition_spec(spec)
             .properties([
                 // Commits are retried here, where the exactly-once check is (catalog docs).
                 ("commit.retry.num-retries".to_owned(), "0".to_owned()),
@@ -124,6 +140,23 @@ impl IcebergTable {
         self.commit_on(&table, transaction).await
     }
 
+    /// Makes the table's default partition spec the one `skiff.table.partition.by` asks for,
+    /// in a version of its own: the table to append on, or `None` if another writer moved the
+    /// table first.
+    async fn repartition(&self, table: Iceberg) -> Result<Option<Iceberg>, SinkError> {
+        let metadata = table.metadata();
+        let wanted = partitions::unbound_spec(&self.partition_by, metadata.current_schema())?;
+        if partitions::same_spec(metadata.default_partition_spec(), &wanted) {
+            return Ok(Some(table));
+        }
+        tracing::info!(table = %self.ident, partition_by = %self.partition_by, "Iceberg table: new partition spec");
+        let spec: UnboundPartitionSpec = wanted;
+        self.catalog
+            .edit(&table, |builder| builder.add_default_partition_spec(spec))
+            .await
+            .map_err(iceberg_error)
+    }
+
     /// Commits `transaction` if the table is still `base`: the table it made, or `None` on a
     /// conflict.
     async fn commit_on(
@@ -139,13 +172,43 @@ impl IcebergTable {
         }
     }
 
-    /// Writes the rewritten file under the table's `data/`; invisible until a snapshot adds it.
-    async fn upload(&self, commit: &Commit<'_>, bytes: Bytes) -> Result<(String, u64), SinkError> {
-        let url = format!("{}/data/{}", self.url, file_name(commit.partition, commit.from));
-        let size = bytes.len() as u64;
-        let output = self.catalog.file_io().new_output(&url).map_err(iceberg_error)?;
-        output.write(bytes).await.map_err(iceberg_error)?;
-        Ok((url, size))
+    /// Writes the rows as data files of the table as it is (its columns and partition spec),
+    /// one per partition value, under `data/`; invisible until a snapshot adds them.
+    async fn upload(
+        &self,
+        commit: &Commit<'_>,
+        rows: &FileRows,
+        table: &Iceberg,
+    ) -> Result<Uploaded, SinkError> {
+        let metadata = table.metadata();
+        let schema = metadata.current_schema();
+        let spec = metadata.default_partition_spec();
+        let (arrow_schema, batches) = columns::to_table(rows, schema)?;
+        let mut files = Vec::new();
+        for part in partitions::split(batches, schema, spec)? {
+            let bytes = columns::write(&arrow_schema, &part.batches, &rows.metadata)?;
+            let name = file_name(commit.partition, commit.from);
+            let url = match part.path.as_str() {
+                "" => format!("{}/data/{name}", self.url),
+                path => format!("{}/data/{path}/{name}", self.url),
+            };
+            let size = bytes.len() as u64;
+            let output = self.catalog.file_io().new_output(&url).map_err(iceberg_error)?;
+            output.write(bytes).await.map_err(iceberg_error)?;
+            let record_count = part.batches.iter().map(|batch| batch.num_rows() as u64).sum();
+            let file = DataFileBuilder::default()
+                .content(DataContentType::Data)
+                .file_path(url)
+                .file_format(DataFileFormat::Parquet)
+                .record_count(record_count)
+                .file_size_in_bytes(size)
+                .partition(part.value)
+                .partition_spec_id(spec.spec_id())
+                .build()
+                .map_err(|e| SinkError::Store(format!("iceberg data file: {e}")))?;
+            files.push(file);
+        }
+        Ok(Uploaded { spec_id: spec.spec_id(), files })
     }
 
     /// One attempt on the table as it is now.
@@ -154,7 +217,7 @@ impl IcebergTable {
         commit: &Commit<'_>,
         rows: &FileRows,
         facts: &Facts,
-        uploaded: &mut Option<(String, u64)>,
+        uploaded: &mut Option<Uploaded>,
     ) -> Result<Attempt, SinkError> {
         let table = self.load_or_create(rows).await?;
         if next_offset(&table, commit.partition)?.unwrap_or(0) != commit.from {
@@ -164,25 +227,19 @@ impl IcebergTable {
         let Some(table) = self.evolve(table, rows).await? else {
             return Ok(Attempt::Again);
         };
-        let (url, size) = match uploaded {
-            Some(done) => done.clone(),
-            None => {
-                let bytes = columns::rewrite(rows, table.metadata().current_schema())?;
-                uploaded.insert(self.upload(commit, bytes).await?).clone()
-            }
+        let Some(table) = self.repartition(table).await? else {
+            return Ok(Attempt::Again);
         };
-        let data_file = DataFileBuilder::default()
-            .content(DataContentType::Data)
-            .file_path(url)
-            .file_format(DataFileFormat::Parquet)
-            .record_count(commit.file.rows as u64)
-            .file_size_in_bytes(size)
-            .partition_spec_id(table.metadata().default_partition_spec_id())
-            .build()
-            .map_err(|e| SinkError::Store(format!("iceberg data file: {e}")))?;
+        // Files uploaded by an earlier attempt stay good while the spec they were split by is
+        // the default (added columns read as null in them).
+        let spec_id = table.metadata().default_partition_spec_id();
+        if uploaded.as_ref().is_none_or(|done| done.spec_id != spec_id) {
+            *uploaded = Some(self.upload(commit, rows, &table).await?);
+        }
+        let data_files = uploaded.as_ref().map(|done| done.files.clone()).unwrap_or_default();
         let append = Transaction::new(&table)
             .fast_append()
-            .add_data_files([data_file])
+            .add_data_files(data_files)
             .set_snapshot_properties(summary(commit, facts));
         let transaction = append.apply(Transaction::new(&table)).map_err(iceberg_error)?;
         let properties = transaction
@@ -196,6 +253,12 @@ impl IcebergTable {
             None => Attempt::Again,
         })
     }
+}
+
+/// A commit's data files, written for one partition spec.
+struct Uploaded {
+    spec_id: i32,
+    files: Vec<DataFile>,
 }
 
 /// What one attempt came to.

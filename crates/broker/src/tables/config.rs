@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use skiff_sink::table::Location;
+use skiff_sink::table::{Location, PartitionBy};
 use skiff_sink::TableSchema;
 
 use crate::{topic_config, Broker};
@@ -14,6 +14,7 @@ pub(crate) const LOCATION: &str = "skiff.table.location";
 pub(crate) const FLUSH_MS: &str = "skiff.table.flush.ms";
 pub(crate) const FLUSH_BYTES: &str = "skiff.table.flush.bytes";
 pub(crate) const SINK_ONLY: &str = "skiff.table.sink.only";
+pub(crate) const PARTITION_BY: &str = "skiff.table.partition.by";
 
 /// The table formats this build writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +40,8 @@ pub(crate) struct TableConfig {
     pub(crate) flush_bytes: usize,
     /// The log is only a buffer: records are deleted from it once committed to the table.
     pub(crate) sink_only: bool,
+    /// How the table's rows are partitioned (empty: not partitioned).
+    pub(crate) partition_by: PartitionBy,
     /// Values are bare payloads of the subject's latest schema (`skiff.value.schema.framing=raw`)
     /// rather than Confluent-framed with a schema id.
     pub(crate) raw_values: bool,
@@ -80,6 +83,16 @@ impl TableConfig {
             ));
         }
         Location::check(location).map_err(|error| error.to_string())?;
+        let partition_by =
+            PartitionBy::parse(topic_config::effective(configs, PARTITION_BY).unwrap_or_default())
+                .map_err(|error| format!("{PARTITION_BY}: {error}"))?;
+        if !partition_by.is_empty() && format != Format::Iceberg {
+            return Err(format!(
+                "{PARTITION_BY} applies to iceberg tables: a parquet commit is one file (what \
+                 makes it atomic for readers that list files), and delta tables are not \
+                 partitioned yet"
+            ));
+        }
         let number = |name: &str, default: u64| {
             topic_config::effective(configs, name)
                 .and_then(|value| value.parse::<u64>().ok())
@@ -91,6 +104,7 @@ impl TableConfig {
             flush: Duration::from_millis(number(FLUSH_MS, 60_000)),
             flush_bytes: usize::try_from(number(FLUSH_BYTES, 16 << 20)).unwrap_or(usize::MAX),
             sink_only: topic_config::effective(configs, SINK_ONLY) == Some("true"),
+            partition_by,
             raw_values: topic_config::effective(configs, "skiff.value.schema.framing")
                 == Some("raw"),
         }))
@@ -153,8 +167,12 @@ pub(crate) async fn check(
              {FORMAT}"
         ));
     };
-    TableSchema::new(latest.schema.schema.clone(), &[])
+    let columns = TableSchema::new(latest.schema.schema.clone(), &[])
         .map_err(|error| format!("the schema of {subject} has no table columns: {error}"))?;
+    table
+        .partition_by
+        .check(&columns.arrow_schema())
+        .map_err(|error| format!("{PARTITION_BY}: {error} (columns of {subject})"))?;
     Ok(())
 }
 
@@ -197,6 +215,24 @@ mod tests {
         } else {
             assert!(iceberg.is_err_and(|m| m.contains("no Apache Iceberg support")));
         }
+    }
+
+    #[test]
+    fn partitioning_is_parsed_and_refused_where_a_format_has_none() {
+        let iceberg = configs(&[(FORMAT, "iceberg"), (PARTITION_BY, "day(_timestamp), region")]);
+        if cfg!(feature = "iceberg") {
+            let table =
+                TableConfig::of(&iceberg, Some("file:///t")).expect("valid").expect("table");
+            assert_eq!(table.partition_by.to_string(), "day(_timestamp), region");
+        }
+        let parquet = configs(&[(FORMAT, "parquet"), (PARTITION_BY, "region")]);
+        assert!(TableConfig::of(&parquet, Some("file:///t")).is_err_and(|m| m.contains("iceberg")));
+        let bad = configs(&[(FORMAT, "iceberg"), (PARTITION_BY, "week(ts)")]);
+        assert!(TableConfig::of(&bad, Some("file:///t"))
+            .is_err_and(|m| m.contains(PARTITION_BY) && m.contains("unknown transform")));
+        let unset = configs(&[(FORMAT, "parquet")]);
+        let table = TableConfig::of(&unset, Some("file:///t")).expect("valid").expect("table");
+        assert!(table.partition_by.is_empty());
     }
 
     #[test]

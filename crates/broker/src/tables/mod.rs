@@ -191,7 +191,9 @@ fn open_table(
         #[cfg(feature = "iceberg")]
         Format::Iceberg => {
             let catalog = opened.catalog(broker)?;
-            Ok(Arc::new(skiff_sink_iceberg::IcebergTable::new(&location, &catalog, topic)?))
+            let table = skiff_sink_iceberg::IcebergTable::new(&location, &catalog, topic)?
+                .partitioned_by(config.partition_by.clone());
+            Ok(Arc::new(table))
         }
         #[cfg(not(feature = "iceberg"))]
         Format::Iceberg => {

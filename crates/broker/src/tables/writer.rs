@@ -535,6 +535,7 @@ mod tests {
             flush: Duration::ZERO,
             flush_bytes: 64, // a few records per commit: many commits to race for
             sink_only: false,
+            partition_by: Default::default(),
             raw_values: false,
         };
         let table: Arc<dyn Table> =

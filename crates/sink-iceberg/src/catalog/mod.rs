@@ -112,20 +112,53 @@ impl SqlCatalog {
         }
         let staged = commit.apply(current)?;
         let new_location = MetadataLocation::from_str(staged.metadata_location_result()?)?;
-        staged.metadata().write_to(staged.file_io(), &new_location).await?;
+        self.swap(&ident, &old_location, staged.metadata(), new_location).await
+    }
+
+    /// Makes `base`'s next version the one `edit` builds from its metadata, if the table is
+    /// still at `base`: the new table, or `None` if another writer moved it first. For the
+    /// changes iceberg has no transaction action for (a new partition spec).
+    pub(crate) async fn edit(
+        &self,
+        base: &Table,
+        edit: impl FnOnce(TableMetadataBuilder) -> Result<TableMetadataBuilder>,
+    ) -> Result<Option<Table>> {
+        let old_location = base.metadata_location_result()?.to_owned();
+        let builder = base.metadata().clone().into_builder(Some(old_location.clone()));
+        let metadata = edit(builder)?.build()?.metadata;
+        let new_location = MetadataLocation::from_str(&old_location)?
+            .with_next_version()
+            .with_new_metadata(&metadata);
+        match self.swap(base.identifier(), &old_location, &metadata, new_location).await {
+            Ok(table) => Ok(Some(table)),
+            Err(error) if error.kind() == ErrorKind::CatalogCommitConflicts => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Writes the next metadata file and points the catalog at it if it still points at
+    /// `old_location`.
+    async fn swap(
+        &self,
+        ident: &TableIdent,
+        old_location: &str,
+        metadata: &TableMetadata,
+        new_location: MetadataLocation,
+    ) -> Result<Table> {
+        metadata.write_to(&self.file_io, &new_location).await?;
         let new_location = new_location.to_string();
         let namespace = namespace_name(ident.namespace());
         let swapped = self
             .config
             .db
-            .swap(self.key(&namespace, ident.name()), &old_location, &new_location)
+            .swap(self.key(&namespace, ident.name()), old_location, &new_location)
             .await
             .map_err(sink_error)?;
         if !swapped {
             // The metadata file just written is referenced by nothing.
-            return Err(conflict(&ident));
+            return Err(conflict(ident));
         }
-        self.table_at(&ident, &new_location).await
+        self.table_at(ident, &new_location).await
     }
 
     fn key<'a>(&'a self, namespace: &'a str, table: &'a str) -> TableKey<'a> {

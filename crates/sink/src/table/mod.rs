@@ -10,9 +10,11 @@
 //! - [`location`]: a table location URL (`file:///...`, `s3://bucket/prefix`) as an object store.
 //! - [`parquet_table`]: the `parquet` format, plain Parquet files with their commit facts in
 //!   the files' own metadata.
+//! - [`partition_by`]: `skiff.table.partition.by`, the partitioning of the formats that have it.
 
 pub mod location;
 pub mod parquet_table;
+pub mod partition_by;
 
 use async_trait::async_trait;
 
@@ -21,6 +23,7 @@ use crate::SinkError;
 
 pub use location::Location;
 pub use parquet_table::ParquetTable;
+pub use partition_by::PartitionBy;
 
 /// Key-value metadata every committed Parquet file carries (also in other formats' files).
 pub mod metadata {
