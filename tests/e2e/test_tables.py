@@ -375,6 +375,8 @@ def test_a_partitioned_iceberg_table_prunes_by_day_and_evolves_its_spec(broker_f
     assert len(values) == len(files), "one data file per partition value"
     assert len({day for day, _ in values}) == 3, values
     assert sum(f["record_count"] for f in files) == 60
+    offsets = [f["readable_metrics"]["_offset"] for f in files]
+    assert all(m["lower_bound"] is not None and m["upper_bound"] is not None for m in offsets), "column statistics"
     rows = table.scan().to_arrow().to_pylist()
     assert sorted(row["cents"] for row in rows) == list(range(60)), "every record once"
 

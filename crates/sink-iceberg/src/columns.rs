@@ -24,7 +24,6 @@ use iceberg::spec::{
 };
 use iceberg::transaction::AddColumn;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
@@ -229,10 +228,7 @@ fn map_value(entries: &FieldRef) -> Option<&FieldRef> {
 /// (one the file lacks, from before a schema change, all null), with the table's field ids and
 /// Iceberg's Arrow types. Partition values are computed on these batches by position, and
 /// readers get files of one shape.
-pub(crate) fn to_table(
-    rows: &FileRows,
-    table: &Schema,
-) -> Result<(Arc<ArrowSchema>, Vec<RecordBatch>), SinkError> {
+pub(crate) fn to_table(rows: &FileRows, table: &Schema) -> Result<Vec<RecordBatch>, SinkError> {
     let mut fields = Vec::with_capacity(table.as_struct().fields().len());
     let mut columns: Vec<Vec<ArrayRef>> = vec![Vec::new(); rows.batches.len()];
     for table_field in table.as_struct().fields() {
@@ -263,27 +259,15 @@ pub(crate) fn to_table(
                 .map_err(|e| SinkError::Arrow(e.to_string()))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok((schema, batches))
+    Ok(batches)
 }
 
-/// Rows as one Parquet file (zstd) with the commit's key-value metadata.
-pub(crate) fn write(
-    schema: &Arc<ArrowSchema>,
-    batches: &[RecordBatch],
-    metadata: &[KeyValue],
-) -> Result<Bytes, SinkError> {
-    let properties = WriterProperties::builder()
+/// How data files are written: zstd, with the commit's key-value metadata of the original.
+pub(crate) fn writer_properties(rows: &FileRows) -> WriterProperties {
+    WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .set_key_value_metadata(Some(metadata.to_vec()))
-        .build();
-    let mut out = Vec::new();
-    let mut writer =
-        ArrowWriter::try_new(&mut out, schema.clone(), Some(properties)).map_err(parquet_error)?;
-    for batch in batches {
-        writer.write(batch).map_err(parquet_error)?;
-    }
-    writer.close().map_err(parquet_error)?;
-    Ok(Bytes::from(out))
+        .set_key_value_metadata(Some(rows.metadata.clone()))
+        .build()
 }
 
 /// The Arrow field a table field is written as when no row shows it (an empty file).

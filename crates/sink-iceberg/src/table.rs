@@ -6,11 +6,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use iceberg::spec::{
-    DataContentType, DataFile, DataFileBuilder, DataFileFormat, Snapshot, UnboundPartitionSpec,
-};
+use iceberg::spec::{DataContentType, DataFile, Snapshot, UnboundPartitionSpec};
 use iceberg::table::Table as Iceberg;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
+use iceberg::writer::file_writer::{FileWriter, FileWriterBuilder, ParquetWriterBuilder};
 use iceberg::{Catalog, ErrorKind, NamespaceIdent, TableCreation, TableIdent};
 use skiff_sink::table::{metadata, Commit, CommitOutcome, Committed, Location, PartitionBy, Table};
 use skiff_sink::SinkError;
@@ -173,7 +172,9 @@ impl IcebergTable {
     }
 
     /// Writes the rows as data files of the table as it is (its columns and partition spec),
-    /// one per partition value, under `data/`; invisible until a snapshot adds them.
+    /// one per partition value, under `data/`; invisible until a snapshot adds them. iceberg's
+    /// own Parquet writer writes them, so each data file carries the column statistics
+    /// (value and null counts, lower and upper bounds) that readers prune with.
     async fn upload(
         &self,
         commit: &Commit<'_>,
@@ -183,30 +184,29 @@ impl IcebergTable {
         let metadata = table.metadata();
         let schema = metadata.current_schema();
         let spec = metadata.default_partition_spec();
-        let (arrow_schema, batches) = columns::to_table(rows, schema)?;
+        let batches = columns::to_table(rows, schema)?;
+        let writer = ParquetWriterBuilder::new(columns::writer_properties(rows), schema.clone());
         let mut files = Vec::new();
         for part in partitions::split(batches, schema, spec)? {
-            let bytes = columns::write(&arrow_schema, &part.batches, &rows.metadata)?;
             let name = file_name(commit.partition, commit.from);
             let url = match part.path.as_str() {
                 "" => format!("{}/data/{name}", self.url),
                 path => format!("{}/data/{path}/{name}", self.url),
             };
-            let size = bytes.len() as u64;
             let output = self.catalog.file_io().new_output(&url).map_err(iceberg_error)?;
-            output.write(bytes).await.map_err(iceberg_error)?;
-            let record_count = part.batches.iter().map(|batch| batch.num_rows() as u64).sum();
-            let file = DataFileBuilder::default()
-                .content(DataContentType::Data)
-                .file_path(url)
-                .file_format(DataFileFormat::Parquet)
-                .record_count(record_count)
-                .file_size_in_bytes(size)
-                .partition(part.value)
-                .partition_spec_id(spec.spec_id())
-                .build()
-                .map_err(|e| SinkError::Store(format!("iceberg data file: {e}")))?;
-            files.push(file);
+            let mut file = writer.build(output).await.map_err(iceberg_error)?;
+            for batch in &part.batches {
+                file.write(batch).await.map_err(iceberg_error)?;
+            }
+            for mut built in file.close().await.map_err(iceberg_error)? {
+                let data_file = built
+                    .content(DataContentType::Data)
+                    .partition(part.value.clone())
+                    .partition_spec_id(spec.spec_id())
+                    .build()
+                    .map_err(|e| SinkError::Store(format!("iceberg data file: {e}")))?;
+                files.push(data_file);
+            }
         }
         Ok(Uploaded { spec_id: spec.spec_id(), files })
     }

@@ -142,3 +142,41 @@ async fn appends_go_through_a_concurrent_schema_change() {
     assert_eq!(data_files(&loaded).await.len(), 5);
     std::fs::remove_dir_all(&dir).expect("cleaned up");
 }
+
+/// Data files carry column statistics (iceberg's Parquet writer writes them): a scan filtering
+/// on `_offset` skips the files whose bounds exclude it, on an unpartitioned table.
+#[tokio::test]
+async fn column_statistics_let_scans_skip_files() {
+    use iceberg::expr::Reference;
+    use iceberg::spec::Datum;
+
+    let (dir, location) = common::local();
+    let (_, catalog) = common::sqlite_catalog(&dir);
+    let table = IcebergTable::new(&location, &catalog, "orders").expect("table");
+    for (from, next) in [(0, 10), (10, 20), (20, 30)] {
+        let offsets: Vec<i64> = (from..next).collect();
+        let rows = file(ORDER_V1, 0, from, next, &offsets);
+        assert_eq!(commit(&table, 0, from, next, &rows).await, CommitOutcome::Committed);
+    }
+    let loaded = iceberg(&location, &catalog).await;
+    assert_eq!(data_files(&loaded).await.len(), 3);
+    let plan = |filter: iceberg::expr::Predicate| {
+        let loaded = loaded.clone();
+        async move {
+            use futures::TryStreamExt;
+            let scan = loaded.scan().with_filter(filter).build().expect("a scan");
+            let tasks: Vec<_> =
+                scan.plan_files().await.expect("planned").try_collect().await.expect("tasks");
+            tasks.iter().map(|task| task.data_file_path().to_owned()).collect::<Vec<_>>()
+        }
+    };
+    let late = plan(Reference::new("_offset").greater_than_or_equal_to(Datum::long(25))).await;
+    assert_eq!(late.len(), 1, "{late:?}");
+    assert!(late[0].contains("/data/0/00000000000000000020-"), "{late:?}");
+    let middle = plan(Reference::new("id").equal_to(Datum::long(15))).await;
+    assert_eq!(middle.len(), 1, "{middle:?}");
+    assert!(middle[0].contains("/data/0/00000000000000000010-"), "{middle:?}");
+    let none = plan(Reference::new("_offset").greater_than(Datum::long(100))).await;
+    assert_eq!(none, Vec::<String>::new());
+    std::fs::remove_dir_all(&dir).expect("cleaned up");
+}
