@@ -91,6 +91,8 @@ def main() -> int:
     parser.add_argument("--tick-ms", type=int, default=1000, help="the broker's --table-check-interval-ms")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--format", choices=["parquet", "delta", "iceberg"], default="parquet")
+    parser.add_argument("--partition-by", default="",
+                        help="skiff.table.partition.by of the table topics (iceberg), e.g. 'bucket(8, sensor)'")
     args = parser.parse_args()
     global FORMAT, CATALOG
     FORMAT = args.format
@@ -120,6 +122,8 @@ def main() -> int:
         for kind in ("validated", "table", "landing", "latency"):
             registry.register_schema(f"{topics[kind]}-value", Schema(AVRO, "AVRO"))
         table_config = {"skiff.table.format": args.format}
+        if args.partition_by:
+            table_config["skiff.table.partition.by"] = args.partition_by
         configs = {"table": table_config, "landing": {**table_config, "skiff.table.flush.ms": "1000"},
                    "latency": {**table_config, "skiff.table.flush.ms": "0"}}
         admin = AdminClient({"bootstrap.servers": bootstrap})
@@ -159,7 +163,8 @@ def main() -> int:
         broker.terminate()
         broker.wait(10)
 
-    files = len(list((tables / topics["landing"]).glob("0/*.parquet" if FORMAT != "iceberg" else "data/0/*.parquet"))) - 1
+    pattern = "0/*.parquet" if FORMAT != "iceberg" else "data/**/0/*.parquet"  # partitioned: data/<values>/0/
+    files = len(list((tables / topics["landing"]).glob(pattern))) - 1
     print(f"skiff {args.binary} on {args.storage}, {args.format} tables: {args.records} records of {size:.0f} bytes, "
           f"{args.rounds} rounds")
     print(f"{'topic':<10} {'best rec/s':>12} {'median rec/s':>13} {'vs plain':>9}")
