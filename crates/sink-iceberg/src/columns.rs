@@ -233,23 +233,19 @@ pub(crate) fn to_table(rows: &FileRows, table: &Schema) -> Result<Vec<RecordBatc
     let mut columns: Vec<Vec<ArrayRef>> = vec![Vec::new(); rows.batches.len()];
     for table_field in table.as_struct().fields() {
         let in_file = rows.schema.index_of(&table_field.name).ok();
-        let missing = target_field(table_field)?;
+        // As the values come out of `convert`; the table's own when the file lacks the column.
+        let mut field = target_field(table_field)?;
         for (batch, out) in rows.batches.iter().zip(columns.iter_mut()) {
             out.push(match in_file {
-                Some(index) => convert(batch.column(index), table_field)?.0,
-                None => arrow_array::new_null_array(missing.data_type(), batch.num_rows()),
+                Some(index) => {
+                    let (array, converted) = convert(batch.column(index), table_field)?;
+                    field = converted;
+                    array
+                }
+                None => arrow_array::new_null_array(field.data_type(), batch.num_rows()),
             });
         }
-    }
-    for (index, table_field) in table.as_struct().fields().iter().enumerate() {
-        let converted = columns.first().and_then(|arrays| arrays.get(index));
-        fields.push(match converted {
-            Some(array) => Arc::new(with_id(
-                Field::new(&table_field.name, array.data_type().clone(), !table_field.required),
-                table_field.id,
-            )),
-            None => target_field(table_field)?,
-        });
+        fields.push(field);
     }
     let schema = Arc::new(ArrowSchema::new(fields));
     let batches = columns

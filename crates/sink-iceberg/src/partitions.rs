@@ -64,7 +64,7 @@ pub(crate) struct Part {
     pub(crate) batches: Vec<RecordBatch>,
 }
 
-/// Splits rows (in the table schema's column order, as [`crate::columns::convert`] makes them)
+/// Splits rows (in the table schema's column order, as [`crate::columns::to_table`] makes them)
 /// by `spec`'s partition values, in the order values first appear.
 pub(crate) fn split(
     batches: Vec<RecordBatch>,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use iceberg::spec::{DataContentType, DataFile, Snapshot, UnboundPartitionSpec};
+use iceberg::spec::{DataContentType, DataFile, Snapshot};
 use iceberg::table::Table as Iceberg;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
 use iceberg::writer::file_writer::{FileWriter, FileWriterBuilder, ParquetWriterBuilder};
@@ -149,9 +149,8 @@ impl IcebergTable {
             return Ok(Some(table));
         }
         tracing::info!(table = %self.ident, partition_by = %self.partition_by, "Iceberg table: new partition spec");
-        let spec: UnboundPartitionSpec = wanted;
         self.catalog
-            .edit(&table, |builder| builder.add_default_partition_spec(spec))
+            .edit(&table, |builder| builder.add_default_partition_spec(wanted))
             .await
             .map_err(iceberg_error)
     }

@@ -20,14 +20,15 @@ async fn iceberg(location: &Location, catalog: &CatalogConfig) -> iceberg::table
 
 /// Data files of the current snapshot, as iceberg's own scan plans them.
 async fn data_files(table: &iceberg::table::Table) -> Vec<String> {
-    use futures::TryStreamExt;
-    let scan = table.scan().select_all().build().expect("a scan");
-    let tasks: Vec<_> =
-        scan.plan_files().await.expect("planned").try_collect().await.expect("tasks");
-    let mut paths: Vec<String> =
-        tasks.iter().map(|task| task.data_file_path().to_owned()).collect();
-    paths.sort();
-    paths
+    paths(table, None).await
+}
+
+/// The paths of the files a scan with `filter` plans, sorted.
+async fn paths(
+    table: &iceberg::table::Table,
+    filter: Option<iceberg::expr::Predicate>,
+) -> Vec<String> {
+    common::planned(table, filter).await.into_iter().map(|(path, _)| path).collect()
 }
 
 /// Opens fresh objects of the `orders` table, for the shared suite.
@@ -160,23 +161,15 @@ async fn column_statistics_let_scans_skip_files() {
     }
     let loaded = iceberg(&location, &catalog).await;
     assert_eq!(data_files(&loaded).await.len(), 3);
-    let plan = |filter: iceberg::expr::Predicate| {
-        let loaded = loaded.clone();
-        async move {
-            use futures::TryStreamExt;
-            let scan = loaded.scan().with_filter(filter).build().expect("a scan");
-            let tasks: Vec<_> =
-                scan.plan_files().await.expect("planned").try_collect().await.expect("tasks");
-            tasks.iter().map(|task| task.data_file_path().to_owned()).collect::<Vec<_>>()
-        }
-    };
-    let late = plan(Reference::new("_offset").greater_than_or_equal_to(Datum::long(25))).await;
+    let late =
+        paths(&loaded, Some(Reference::new("_offset").greater_than_or_equal_to(Datum::long(25))))
+            .await;
     assert_eq!(late.len(), 1, "{late:?}");
     assert!(late[0].contains("/data/0/00000000000000000020-"), "{late:?}");
-    let middle = plan(Reference::new("id").equal_to(Datum::long(15))).await;
+    let middle = paths(&loaded, Some(Reference::new("id").equal_to(Datum::long(15)))).await;
     assert_eq!(middle.len(), 1, "{middle:?}");
     assert!(middle[0].contains("/data/0/00000000000000000010-"), "{middle:?}");
-    let none = plan(Reference::new("_offset").greater_than(Datum::long(100))).await;
+    let none = paths(&loaded, Some(Reference::new("_offset").greater_than(Datum::long(100)))).await;
     assert_eq!(none, Vec::<String>::new());
     std::fs::remove_dir_all(&dir).expect("cleaned up");
 }

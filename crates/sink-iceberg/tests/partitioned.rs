@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use arrow_array::{Array, Int64Array, RecordBatch};
-use common::{file, PostgresCatalog, ORDER_V1};
+use common::{file, planned, PostgresCatalog, ORDER_V1};
 use futures::TryStreamExt;
 use iceberg::expr::Reference;
 use iceberg::spec::{Datum, Transform};
@@ -24,29 +24,6 @@ fn table(location: &Location, catalog: &CatalogConfig, partition_by: &str) -> Ic
 
 async fn loaded(table: &IcebergTable) -> Iceberg {
     table.iceberg_table().await.expect("loads").expect("a table")
-}
-
-/// The files a scan with `filter` (none: all) plans, as (path, rows) sorted by path.
-async fn planned(table: &Iceberg, filter: Option<iceberg::expr::Predicate>) -> Vec<(String, u64)> {
-    let mut scan = table.scan().select_all();
-    if let Some(filter) = filter {
-        scan = scan.with_filter(filter);
-    }
-    let tasks: Vec<_> = scan
-        .build()
-        .expect("a scan")
-        .plan_files()
-        .await
-        .expect("planned")
-        .try_collect()
-        .await
-        .expect("tasks");
-    let mut files: Vec<(String, u64)> = tasks
-        .iter()
-        .map(|task| (task.data_file_path().to_owned(), task.record_count.unwrap_or_default()))
-        .collect();
-    files.sort();
-    files
 }
 
 /// The `id` column of every row a scan with `filter` reads.

@@ -90,3 +90,30 @@ async fn admin(server: &str, sql: &str) {
     drop(client);
     let _ = task.await;
 }
+
+/// The files a scan with `filter` (none: all) plans, as (path, rows) sorted by path.
+pub async fn planned(
+    table: &iceberg::table::Table,
+    filter: Option<iceberg::expr::Predicate>,
+) -> Vec<(String, u64)> {
+    use futures::TryStreamExt;
+    let mut scan = table.scan().select_all();
+    if let Some(filter) = filter {
+        scan = scan.with_filter(filter);
+    }
+    let tasks: Vec<_> = scan
+        .build()
+        .expect("a scan")
+        .plan_files()
+        .await
+        .expect("planned")
+        .try_collect()
+        .await
+        .expect("tasks");
+    let mut files: Vec<(String, u64)> = tasks
+        .iter()
+        .map(|task| (task.data_file_path().to_owned(), task.record_count.unwrap_or_default()))
+        .collect();
+    files.sort();
+    files
+}
