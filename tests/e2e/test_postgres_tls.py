@@ -67,3 +67,42 @@ def test_a_server_certificate_from_another_ca_is_refused(broker_factory, tls_pos
     assert "certificate" in broker.log_tail().lower()
     assert server.psql("SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
                        "WHERE a.client_addr IS NOT NULL") == "0"
+
+
+def test_the_iceberg_catalog_on_the_same_database_connects_as_the_storage_does(broker_factory, tls_postgres, tmp_path):
+    """A Postgres storage is the Iceberg catalog by default, and the catalog connects with the
+    storage's own options: `verify-full` against the private CA with the client certificate.
+    pyiceberg, on the same database over TLS, reads the records back."""
+    from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+
+    from test_tables import FAST_FLUSH, ORDER_V1, TABLE_ARGS, iceberg_table, produce_avro, wait_iceberg_committed
+
+    server, certs = tls_postgres
+    tables = tmp_path / "tables"
+    broker = broker_factory(
+        "postgres", "--table-location", f"file://{tables}", *TABLE_ARGS,
+        storage=storage_url(server, certs, certs.path("ca.pem")), schema_registry=True,
+    )
+    registry = SchemaRegistryClient({"url": broker.registry_url})
+    topic = unique("orders")
+    registry.register_schema(f"{topic}-value", Schema(ORDER_V1, "AVRO"))
+    create_topic(broker.bootstrap, topic, config={**FAST_FLUSH, "skiff.table.format": "iceberg"})
+    produce_avro(broker, topic, ORDER_V1, [{"id": f"o-{i}", "cents": i, "tags": []} for i in range(10)])
+
+    options = {
+        "sslmode": "verify-full",
+        "sslrootcert": certs.path("ca.pem"),
+        "sslcert": certs.path("client.pem"),
+        "sslkey": certs.path("client.key"),
+    }
+    query = "&".join(f"{key}={quote(value, safe='/')}" for key, value in options.items())
+    uri = f"postgresql+psycopg2://postgres@127.0.0.1:{server.port}/postgres?{query}"
+    wait_iceberg_committed(broker, topic, uri, 1)
+    rows = iceberg_table(uri, topic).scan().to_arrow().to_pylist()
+    assert sorted(row["cents"] for row in rows) == list(range(10))
+
+    sessions = server.psql(
+        "SELECT DISTINCT s.ssl, s.client_dn FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
+        "WHERE a.application_name = 'skiff-iceberg-catalog'"
+    )
+    assert sessions == "t|/CN=postgres", sessions

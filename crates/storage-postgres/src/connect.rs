@@ -18,11 +18,55 @@ use tokio_postgres::{Client, Config, Error};
 use tokio_postgres_rustls::MakeRustlsConnect;
 use tracing::{debug, warn};
 
+use crate::options::Options;
+use crate::tls;
+
 /// How the pool connects: with `tls`, and plain again after a failed handshake when
 /// `plain_after_tls_failure` (the `prefer` mode).
 pub(crate) struct PreferConnect {
     pub(crate) tls: MakeRustlsConnect,
     pub(crate) plain_after_tls_failure: bool,
+}
+
+impl PreferConnect {
+    /// How connections to the database `options` name are made.
+    pub(crate) fn new(options: &Options) -> skiff_storage::Result<PreferConnect> {
+        Ok(PreferConnect {
+            tls: MakeRustlsConnect::new(tls::client_config(&options.tls)?),
+            plain_after_tls_failure: options.tls.mode == tls::SslMode::Prefer,
+        })
+    }
+}
+
+/// Single connections to a storage URL's database, made exactly as the engine's pool makes
+/// them: TLS by `sslmode` (with `sslrootcert`, `sslcert`, `sslkey`), `prefer`'s plain retry,
+/// host names resolved in the static build. For parts of Skiff that keep their own tables in
+/// the same database, such as the Iceberg catalog, so that a URL that works for the storage
+/// works for them too.
+pub struct Connector {
+    config: Config,
+    connect: PreferConnect,
+}
+
+impl Connector {
+    /// Connections to the database `url` names (a storage URL; `pool_size` is ignored), with
+    /// this `application_name` unless the URL sets one.
+    pub fn new(url: &str, application_name: &str) -> skiff_storage::Result<Connector> {
+        let options = Options::parse_as(url, application_name)?;
+        Ok(Connector { connect: PreferConnect::new(&options)?, config: options.postgres })
+    }
+
+    /// A new connection; its driver task runs until the client is dropped or the server goes.
+    pub async fn connect(&self) -> Result<Client, Error> {
+        let (client, _driver) = Connect::connect(&self.connect, &self.config).await?;
+        Ok(client)
+    }
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector").field("config", &self.config).finish_non_exhaustive()
+    }
 }
 
 /// tokio-postgres does not expose its error kinds; this is the text of its TLS kind.

@@ -19,7 +19,9 @@
 //!
 //! - `options`: the URL (libpq style; `sslmode`, `sslrootcert`, `sslcert`, `sslkey`,
 //!   `pool_size`); `tls`: rustls with libpq's `sslmode` semantics (`prefer` by default);
-//!   `connect`: `prefer` falling back to plain TCP when a TLS handshake fails, as libpq does.
+//!   `connect`: `prefer` falling back to plain TCP when a TLS handshake fails, as libpq does;
+//!   its [`Connector`] makes single connections the same way for others on the database (the
+//!   Iceberg catalog).
 //! - `schema`: versioned migrations under an advisory lock; `sql`: every statement, from `sql/`.
 //! - `codec`: record batches to rows and back (headers keep repeated keys, in order).
 //! - `text`: client strings (ids, config values, header keys) in `text` columns, losslessly: a
@@ -58,9 +60,9 @@ use std::sync::{Arc, OnceLock};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use skiff_storage::{Result, Storage, StorageError};
 use tokio_postgres::types::Type;
-use tokio_postgres_rustls::MakeRustlsConnect;
 use tracing::warn;
 
+pub use crate::connect::Connector;
 use crate::connect::PreferConnect;
 use crate::error::pool_error;
 use crate::options::Options;
@@ -94,10 +96,7 @@ pub(crate) struct PostgresEngine {
 impl PostgresEngine {
     fn new(storage_url: &str) -> Result<Self> {
         let options = Options::parse(storage_url)?;
-        let connect = PreferConnect {
-            tls: MakeRustlsConnect::new(tls::client_config(&options.tls)?),
-            plain_after_tls_failure: options.tls.mode == tls::SslMode::Prefer,
-        };
+        let connect = PreferConnect::new(&options)?;
         let manager = Manager::from_connect(
             options.postgres,
             connect,

@@ -33,7 +33,13 @@ fn invalid(what: impl std::fmt::Display) -> StorageError {
 }
 
 impl Options {
+    /// The storage engine's options for `storage_url`.
     pub(crate) fn parse(storage_url: &str) -> Result<Self> {
+        Self::parse_as(storage_url, "skiff")
+    }
+
+    /// The options, with `application_name` as the sessions' name unless the URL sets one.
+    pub(crate) fn parse_as(storage_url: &str, application_name: &str) -> Result<Self> {
         let mut url = Url::parse(storage_url).map_err(invalid)?;
         let mut tls = TlsOptions::default();
         let mut pool_size = DEFAULT_POOL_SIZE;
@@ -70,7 +76,7 @@ impl Options {
         };
         postgres.options(session);
         if postgres.get_application_name().is_none() {
-            postgres.application_name("skiff");
+            postgres.application_name(application_name);
         }
         Ok(Self { postgres, tls, pool_size })
     }

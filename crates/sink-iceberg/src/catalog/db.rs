@@ -10,7 +10,9 @@
 //! A commit is one conditional `UPDATE ... WHERE metadata_location = <the one it read>`: the
 //! pointer swap that makes an Iceberg commit atomic. SQLite is reached through rusqlite on a
 //! blocking thread, Postgres through tokio-postgres; both are the databases the storage
-//! engines already use, so the catalog needs no server of its own.
+//! engines already use, so the catalog needs no server of its own. A Postgres catalog connects
+//! with the storage engine's own [`Connector`]: the same URL options (`sslmode`,
+//! `sslrootcert`, `sslcert`, `sslkey`), TLS and host name resolution as the storage.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -18,8 +20,8 @@ use std::time::Duration;
 
 use rusqlite::OptionalExtension;
 use skiff_sink::SinkError;
+use skiff_storage_postgres::Connector;
 use tokio::sync::{Mutex as AsyncMutex, MutexGuard as AsyncMutexGuard, OnceCell};
-use tracing::warn;
 
 const CREATE_TABLES: &str = "CREATE TABLE IF NOT EXISTS iceberg_tables (
     catalog_name VARCHAR(255) NOT NULL,
@@ -68,14 +70,8 @@ impl std::fmt::Debug for Db {
 }
 
 enum Kind {
-    Sqlite {
-        path: PathBuf,
-        conn: Mutex<Option<rusqlite::Connection>>,
-    },
-    Postgres {
-        config: Box<tokio_postgres::Config>,
-        client: AsyncMutex<Option<tokio_postgres::Client>>,
-    },
+    Sqlite { path: PathBuf, conn: Mutex<Option<rusqlite::Connection>> },
+    Postgres { connector: Box<Connector>, client: AsyncMutex<Option<tokio_postgres::Client>> },
 }
 
 impl Db {
@@ -91,7 +87,10 @@ impl Db {
                 Kind::Sqlite { path: PathBuf::from(path), conn: Mutex::new(None) }
             }
             Some(("postgres" | "postgresql", _)) => Kind::Postgres {
-                config: Box::new(postgres_config(url)?),
+                connector: Box::new(
+                    Connector::new(url, "skiff-iceberg-catalog")
+                        .map_err(|error| invalid(url, &error.to_string()))?,
+                ),
                 client: AsyncMutex::new(None),
             },
             _ => return Err(invalid(url, "use sqlite://path or postgres://...")),
@@ -280,19 +279,12 @@ impl Db {
     async fn postgres(
         &self,
     ) -> Result<AsyncMutexGuard<'_, Option<tokio_postgres::Client>>, SinkError> {
-        let Kind::Postgres { config, client } = self.kind.as_ref() else {
+        let Kind::Postgres { connector, client } = self.kind.as_ref() else {
             return Err(SinkError::Store("not a postgres catalog".into()));
         };
         let mut guard = client.lock().await;
         if guard.as_ref().is_none_or(tokio_postgres::Client::is_closed) {
-            let (fresh, connection) =
-                config.connect(tokio_postgres::NoTls).await.map_err(postgres_error)?;
-            tokio::spawn(async move {
-                if let Err(error) = connection.await {
-                    warn!(%error, "iceberg catalog connection closed");
-                }
-            });
-            *guard = Some(fresh);
+            *guard = Some(connector.connect().await.map_err(postgres_error)?);
         }
         Ok(guard)
     }
@@ -308,30 +300,6 @@ fn postgres_client(
 /// `$1` placeholders as SQLite's `?1`.
 fn sqlite_sql(sql: &str) -> String {
     sql.replace('$', "?")
-}
-
-/// A `postgres://` catalog URL as a connection config: the storage engine's own options
-/// (`pool_size`, the TLS files) are not tokio-postgres's, so they are dropped; TLS is not
-/// supported for the catalog yet (docs/tables.md).
-fn postgres_config(url: &str) -> Result<tokio_postgres::Config, SinkError> {
-    let (base, query) = url.split_once('?').unwrap_or((url, ""));
-    let mut kept = Vec::new();
-    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-        let key = pair.split_once('=').map_or(pair, |(key, _)| key);
-        match key {
-            "pool_size" | "sslrootcert" | "sslcert" | "sslkey" => {}
-            "sslmode" if pair.ends_with("=disable") || pair.ends_with("=prefer") => {}
-            "sslmode" => {
-                return Err(invalid(url, "the Iceberg catalog does not speak TLS to Postgres yet"))
-            }
-            _ => kept.push(pair),
-        }
-    }
-    let url = if kept.is_empty() { base.to_owned() } else { format!("{base}?{}", kept.join("&")) };
-    let mut config: tokio_postgres::Config =
-        url.parse().map_err(|e| invalid(&url, &format!("{e}")))?;
-    config.application_name("skiff-iceberg-catalog");
-    Ok(config)
 }
 
 fn invalid(url: &str, reason: &str) -> SinkError {
