@@ -344,6 +344,22 @@ def test_avro_records_land_in_an_iceberg_table_exactly_once_and_the_schema_evolv
         assert ranges[-1][1] == watermarks(broker.bootstrap, topic, partition)[1]
 
 
+def produce_over_three_days(broker, registry, topic: str, cents) -> list[int]:
+    """Produces Avro orders `o-0` to `o-59` (cents `cents(index)`) with timestamps on the day
+    before yesterday, yesterday and today in turn; returns those days' midnights (UTC, ms)."""
+    serialize = AvroSerializer(registry, ORDER_V1, conf={"auto.register.schemas": False, "use.latest.version": True})
+    context = SerializationContext(topic, MessageField.VALUE)
+    day_ms = 86_400_000
+    today = int(time.time() * 1000) // day_ms * day_ms
+    days = [today - 2 * day_ms, today - day_ms, today]
+    client = producer(broker.bootstrap, **{"linger.ms": 20})
+    for index in range(60):
+        order = {"id": f"o-{index}", "cents": cents(index), "tags": []}
+        client.produce(topic, value=serialize(order, context), timestamp=days[index % 3] + 1000 + index)
+    assert client.flush(30) == 0
+    return days
+
+
 def test_a_partitioned_iceberg_table_prunes_by_day_and_evolves_its_spec(broker_factory, tmp_path):
     """`skiff.table.partition.by=day(_timestamp), bucket(4, cents)`: records produced with
     timestamps on three days land in one data file per (day, bucket), pyiceberg sees the spec
@@ -355,16 +371,10 @@ def test_a_partitioned_iceberg_table_prunes_by_day_and_evolves_its_spec(broker_f
         **{"skiff.table.format": "iceberg", "skiff.table.partition.by": "day(_timestamp), bucket(4, cents)"},
     )
     uri = iceberg_uri(broker, tmp_path)
+    days = produce_over_three_days(broker, registry, topic, lambda index: index)
+    today = days[-1]
     serialize = AvroSerializer(registry, ORDER_V1, conf={"auto.register.schemas": False, "use.latest.version": True})
     context = SerializationContext(topic, MessageField.VALUE)
-    day_ms = 86_400_000
-    today = int(time.time() * 1000) // day_ms * day_ms
-    days = [today - 2 * day_ms, today - day_ms, today]
-    client = producer(broker.bootstrap, **{"linger.ms": 20})
-    for index in range(60):
-        order = {"id": f"o-{index}", "cents": index, "tags": []}
-        client.produce(topic, value=serialize(order, context), timestamp=days[index % 3] + 1000 + index)
-    assert client.flush(30) == 0
     wait_iceberg_committed(broker, topic, uri, 1)
 
     table = iceberg_table(uri, topic)
@@ -417,7 +427,7 @@ def test_a_partitioned_iceberg_table_prunes_by_day_and_evolves_its_spec(broker_f
         ({"skiff.table.format": "iceberg", "skiff.table.partition.by": "day(missing)"}, "no column"),
         ({"skiff.table.format": "iceberg", "skiff.table.partition.by": "day(id)"}, "does not take"),
         ({"skiff.table.format": "iceberg", "skiff.table.partition.by": "week(_timestamp)"}, "skiff.table.partition.by"),
-        ({"skiff.table.format": "parquet", "skiff.table.partition.by": "cents"}, "iceberg"),
+        ({"skiff.table.format": "parquet", "skiff.table.partition.by": "cents"}, "iceberg and delta"),
     ]:
         refused = unique("refused")
         registry.register_schema(f"{refused}-value", Schema(ORDER_V1, "AVRO"))
@@ -425,6 +435,89 @@ def test_a_partitioned_iceberg_table_prunes_by_day_and_evolves_its_spec(broker_f
         outcome = wait_futures(futures)[refused]
         assert error_code(outcome) == KafkaError.INVALID_CONFIG, (config, outcome)
         assert reason in str(outcome), (config, outcome)
+
+
+def test_a_partitioned_delta_table_prunes_by_day_and_keeps_its_partition_columns(broker_factory, tmp_path):
+    """`skiff.table.partition.by=day(_timestamp), cents` on a Delta table: `_timestamp_day` is a
+    date column the writer derives, `cents` a partition column kept out of the data files;
+    each file holds one (day, cents) pair, delta-rs prunes by them, and every record lands once.
+    A Delta table cannot change its partition columns: altering the config shows an error in
+    `skiff table status` until it is set back, and nothing is lost meanwhile."""
+    tables = tmp_path / "tables"
+    partition_by = {"skiff.table.format": "delta", "skiff.table.partition.by": "day(_timestamp), cents"}
+    broker, registry, topic = order_topic(broker_factory, "sqlite", tables, **partition_by)
+    path = str(tables / topic)
+    days = produce_over_three_days(broker, registry, topic, lambda index: index % 4)
+    today = days[-1]
+    wait_delta_committed(broker, topic, path, 1)
+
+    from datetime import date, datetime, timezone
+
+    from deltalake import DeltaTable
+
+    table = DeltaTable(path)
+    assert table.metadata().partition_columns == ["_timestamp_day", "cents"]
+    rows = table.to_pyarrow_table().to_pylist()
+    assert sorted(row["id"] for row in rows) == sorted(f"o-{i}" for i in range(60)), "every record once"
+    day_of = lambda ms: datetime.fromtimestamp(ms / 1000, tz=timezone.utc).date()  # noqa: E731
+    for row in rows:
+        index = int(row["id"][2:])
+        assert row["_timestamp_day"] == day_of(days[index % 3]) and row["cents"] == index % 4, row
+    import pyarrow
+
+    actions = pyarrow.table(table.get_add_actions(flatten=True)).to_pylist()
+    values = {(a["partition._timestamp_day"], a["partition.cents"]) for a in actions}
+    assert len(values) == 12, values
+    assert all(isinstance(day, date) for day, _ in values), values
+    data_file = tables / topic / actions[0]["path"]
+    assert {"cents", "_timestamp_day"}.isdisjoint(pq.read_schema(data_file).names), "partition values stay in the log"
+    assert data_file.relative_to(tables / topic).parts[:2] == (
+        f"_timestamp_day={actions[0]['partition._timestamp_day']}",
+        f"cents={actions[0]['partition.cents']}",
+    )
+
+    # A filter on the partition columns reads only their files.
+    latest = str(day_of(today))
+    pruned = table.file_uris(partition_filters=[("_timestamp_day", "=", latest)])
+    assert 0 < len(pruned) < len(actions), (len(pruned), len(actions))
+    todays = table.to_pyarrow_table(partitions=[("_timestamp_day", "=", latest), ("cents", "=", "2")]).to_pylist()
+    assert sorted(row["id"] for row in todays) == sorted(f"o-{i}" for i in range(60) if i % 3 == 2 and i % 4 == 2)
+
+    # Other partition columns cannot apply to this table: the writer says so, and resumes once
+    # the config is set back.
+    client_admin = admin(broker.bootstrap)
+
+    def alter(value: str) -> None:
+        """Sets the config, and waits for the writer to start again with it (at its next
+        lease round)."""
+        mark = broker.log_mark()
+        config = {**FAST_FLUSH, "skiff.table.format": "delta", "skiff.table.partition.by": value}
+        resource = ConfigResource("TOPIC", topic, set_config=config)
+        assert error_code(wait_futures(client_admin.alter_configs([resource], request_timeout=15))[resource]) is None
+        deadline = time.monotonic() + 30
+        while "table writer starts" not in broker.log_since(mark):
+            assert time.monotonic() < deadline, "the writer did not start again with the new config"
+            time.sleep(0.1)
+
+    alter("month(_timestamp)")
+    produce_avro(broker, topic, ORDER_V1, [{"id": f"n-{i}", "cents": 1, "tags": []} for i in range(5)])
+    deadline = time.monotonic() + 30
+    while "keeps the partition columns" not in (status(broker, topic)[0]["last_error"] or ""):
+        assert time.monotonic() < deadline, f"no error in the status: {status(broker, topic)}"
+        time.sleep(0.2)
+    alter("day(_timestamp), cents")
+    wait_delta_committed(broker, topic, path, 1)
+    assert len(delta_rows(path)) == 65
+
+    # Refused at once: what Delta Lake has no partition column for.
+    for value, reason in [("bucket(4, cents)", "no bucket"), ("_timestamp", "day(_timestamp)")]:
+        refused = unique("refused")
+        registry.register_schema(f"{refused}-value", Schema(ORDER_V1, "AVRO"))
+        config = {"skiff.table.format": "delta", "skiff.table.partition.by": value}
+        futures = client_admin.create_topics([NewTopic(refused, 1, 1, config=config)], request_timeout=15)
+        outcome = wait_futures(futures)[refused]
+        assert error_code(outcome) == KafkaError.INVALID_CONFIG, (value, outcome)
+        assert reason in str(outcome), (value, outcome)
 
 
 def test_an_iceberg_table_needs_a_catalog(broker_factory, tmp_path):

@@ -32,7 +32,11 @@
 //! <location>/<topic>/_delta_log/<version, 20 digits>.json       one version (deltalake writes it)
 //! <location>/<topic>/_delta_log/_last_checkpoint, *.checkpoint.parquet   every 100 versions
 //! <location>/<topic>/<partition>/<from, 20 digits>-<uuid>.parquet        one commit's rows
+//! <location>/<topic>/<column>=<value>/.../<partition>/<from>-<uuid>.parquet   partitioned
 //! ```
+//! A table partitioned by `skiff.table.partition.by` ([`DeltaLakeTable::partitioned_by`], the
+//! `partitions` module) gets one file per partition value per commit, all in the commit's
+//! version, with the partition values in the Add actions rather than in the files.
 //! The table is created at the first commit with the first file's columns (the Kafka columns,
 //! then the value's). A file with new columns first merges them into the table schema, nullable
 //! (a version of its own, deltalake's `add_columns`), so older rows read them as null.
@@ -75,6 +79,7 @@
 
 mod evolve;
 mod file;
+mod partitions;
 mod store;
 mod table;
 

@@ -86,12 +86,14 @@ impl TableConfig {
         let partition_by =
             PartitionBy::parse(topic_config::effective(configs, PARTITION_BY).unwrap_or_default())
                 .map_err(|error| format!("{PARTITION_BY}: {error}"))?;
-        if !partition_by.is_empty() && format != Format::Iceberg {
+        if !partition_by.is_empty() && format == Format::Parquet {
             return Err(format!(
-                "{PARTITION_BY} applies to iceberg tables: a parquet commit is one file (what \
-                 makes it atomic for readers that list files), and delta tables are not \
-                 partitioned yet"
+                "{PARTITION_BY} applies to iceberg and delta tables: a parquet commit is one \
+                 file (what makes it atomic for readers that list files)"
             ));
+        }
+        if let Some(refusal) = partition_by.delta_refusal().filter(|_| format == Format::Delta) {
+            return Err(format!("{PARTITION_BY}: {refusal}"));
         }
         let number = |name: &str, default: u64| {
             topic_config::effective(configs, name)
@@ -169,10 +171,12 @@ pub(crate) async fn check(
     };
     let columns = TableSchema::new(latest.schema.schema.clone(), &[])
         .map_err(|error| format!("the schema of {subject} has no table columns: {error}"))?;
-    table
-        .partition_by
-        .check(&columns.arrow_schema())
-        .map_err(|error| format!("{PARTITION_BY}: {error} (columns of {subject})"))?;
+    let columns = columns.arrow_schema();
+    let checked = match table.format {
+        Format::Delta => table.partition_by.check_delta(&columns),
+        _ => table.partition_by.check(&columns),
+    };
+    checked.map_err(|error| format!("{PARTITION_BY}: {error} (columns of {subject})"))?;
     Ok(())
 }
 
@@ -227,6 +231,15 @@ mod tests {
         }
         let parquet = configs(&[(FORMAT, "parquet"), (PARTITION_BY, "region")]);
         assert!(TableConfig::of(&parquet, Some("file:///t")).is_err_and(|m| m.contains("iceberg")));
+        let delta = configs(&[(FORMAT, "delta"), (PARTITION_BY, "day(_timestamp), region")]);
+        if cfg!(feature = "delta") {
+            let table = TableConfig::of(&delta, Some("file:///t")).expect("valid").expect("table");
+            assert_eq!(table.partition_by.to_string(), "day(_timestamp), region");
+        }
+        let bucket = configs(&[(FORMAT, "delta"), (PARTITION_BY, "bucket(4, id)")]);
+        let refused = TableConfig::of(&bucket, Some("file:///t")).expect_err("refused");
+        let reason = if cfg!(feature = "delta") { "no bucket" } else { "delta" };
+        assert!(refused.contains(reason), "{refused}");
         let bad = configs(&[(FORMAT, "iceberg"), (PARTITION_BY, "week(ts)")]);
         assert!(TableConfig::of(&bad, Some("file:///t"))
             .is_err_and(|m| m.contains(PARTITION_BY) && m.contains("unknown transform")));

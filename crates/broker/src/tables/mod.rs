@@ -185,7 +185,11 @@ fn open_table(
     match config.format {
         Format::Parquet => Ok(Arc::new(ParquetTable::new(location, topic))),
         #[cfg(feature = "delta")]
-        Format::Delta => Ok(Arc::new(skiff_sink_delta::DeltaLakeTable::new(&location, topic)?)),
+        Format::Delta => {
+            let table = skiff_sink_delta::DeltaLakeTable::new(&location, topic)?
+                .partitioned_by(config.partition_by.clone());
+            Ok(Arc::new(table))
+        }
         #[cfg(not(feature = "delta"))]
         Format::Delta => Err(SinkError::Location("this build has no Delta Lake support".into())),
         #[cfg(feature = "iceberg")]

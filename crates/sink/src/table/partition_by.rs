@@ -92,6 +92,56 @@ impl PartitionBy {
     }
 }
 
+impl PartitionBy {
+    /// Why a Delta Lake table cannot be partitioned so, if it cannot. Delta partitions by the
+    /// values of top-level columns: a time transform becomes a column the writer derives
+    /// (`_timestamp_day`), but `bucket` and `truncate` have no counterpart, and an identity
+    /// term must name a top-level column.
+    pub fn delta_refusal(&self) -> Option<String> {
+        self.fields.iter().find_map(|field| match field.transform {
+            Transform::Bucket(_) | Transform::Truncate(_) => Some(format!(
+                "partition by {field}: Delta Lake tables have no bucket or truncate partitions \
+                 (identity, year, month, day and hour are theirs)"
+            )),
+            Transform::Identity if field.column.contains('.') => Some(format!(
+                "partition by {field}: a Delta Lake partition column is a top-level column"
+            )),
+            _ => None,
+        })
+    }
+
+    /// [`PartitionBy::check`] for a Delta Lake table: also [`PartitionBy::delta_refusal`], and
+    /// identity columns only of the types whose values Delta writes as partition values
+    /// (integers, strings, booleans, dates, decimals, floats); a timestamp is partitioned by
+    /// `day(..)` or `hour(..)`.
+    pub fn check_delta(&self, schema: &Schema) -> Result<(), String> {
+        self.check(schema)?;
+        if let Some(refusal) = self.delta_refusal() {
+            return Err(refusal);
+        }
+        for field in self.fields.iter().filter(|f| f.transform == Transform::Identity) {
+            let Some(column) = find_column(schema, &field.column) else { continue };
+            use DataType::*;
+            let plain = column.data_type().is_integer()
+                || column.data_type().is_floating()
+                || matches!(
+                    column.data_type(),
+                    Utf8 | LargeUtf8 | Boolean | Date32 | Decimal128(..)
+                );
+            if !plain {
+                return Err(format!(
+                    "partition by {field}: a Delta Lake partition column cannot be {} (partition \
+                     a timestamp by day({}) or hour({}))",
+                    column.data_type(),
+                    field.column,
+                    field.column
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for PartitionBy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (index, field) in self.fields.iter().enumerate() {
@@ -275,6 +325,34 @@ mod tests {
     use arrow_schema::{Fields, TimeUnit};
 
     use super::*;
+
+    #[test]
+    fn delta_takes_time_transforms_and_plain_top_level_columns() {
+        let schema = Schema::new(vec![
+            Field::new("_timestamp", DataType::Timestamp(TimeUnit::Millisecond, None), false),
+            Field::new("region", DataType::Utf8, true),
+            Field::new("id", DataType::Int64, false),
+            Field::new(
+                "customer",
+                DataType::Struct(Fields::from(vec![Field::new("tier", DataType::Utf8, true)])),
+                true,
+            ),
+        ]);
+        let ok = |value: &str| PartitionBy::parse(value).expect("parses").check_delta(&schema);
+        ok("day(_timestamp), region, id").expect("Delta takes these");
+        ok("year(_timestamp), month(_timestamp), hour(_timestamp)").expect("and these");
+        for (value, reason) in [
+            ("bucket(4, id)", "no bucket or truncate"),
+            ("truncate(2, region)", "no bucket or truncate"),
+            ("customer.tier", "top-level"),
+            ("_timestamp", "day(_timestamp)"),
+        ] {
+            let refused = ok(value).expect_err(value);
+            assert!(refused.contains(reason), "{value}: {refused}");
+        }
+        assert!(PartitionBy::parse("id").expect("parses").delta_refusal().is_none());
+        assert!(PartitionBy::parse("bucket(2, id)").expect("parses").delta_refusal().is_some());
+    }
 
     #[test]
     fn terms_parse_into_transforms_of_columns() {
