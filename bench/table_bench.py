@@ -92,7 +92,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--format", choices=["parquet", "delta", "iceberg"], default="parquet")
     parser.add_argument("--partition-by", default="",
-                        help="skiff.table.partition.by of the table topics (iceberg), e.g. 'bucket(8, sensor)'")
+                        help="skiff.table.partition.by of the table topics (iceberg, delta), e.g. 'bucket(8, sensor)'")
     args = parser.parse_args()
     global FORMAT, CATALOG
     FORMAT = args.format
@@ -163,7 +163,8 @@ def main() -> int:
         broker.terminate()
         broker.wait(10)
 
-    pattern = "0/*.parquet" if FORMAT != "iceberg" else "data/**/0/*.parquet"  # partitioned: data/<values>/0/
+    # Partitioned tables keep files under their values' directories: [data/]<values>/0/.
+    pattern = "**/0/*.parquet" if FORMAT != "iceberg" else "data/**/0/*.parquet"
     files = len(list((tables / topics["landing"]).glob(pattern))) - 1
     print(f"skiff {args.binary} on {args.storage}, {args.format} tables: {args.records} records of {size:.0f} bytes, "
           f"{args.rounds} rounds")
