@@ -76,31 +76,21 @@ pub(crate) struct Part {
 
 impl Partitioning {
     /// The Delta form of `by`, or why a Delta table cannot be partitioned so.
+    /// The broker refuses such configs already ([`PartitionBy::delta_refusal`], at
+    /// CreateTopics and AlterConfigs); this is the same rule for any other caller.
     pub(crate) fn new(by: &PartitionBy) -> Result<Partitioning, SinkError> {
+        if let Some(reason) = by.delta_refusal() {
+            return Err(SinkError::UnsupportedSchema { path: String::new(), reason });
+        }
         let columns = by
             .fields()
             .iter()
-            .map(|field| {
-                let refuse = |reason: &str| SinkError::UnsupportedSchema {
-                    path: field.column.clone(),
-                    reason: format!("a Delta table cannot be partitioned by {field}: {reason}"),
-                };
-                match field.transform {
-                    Transform::Bucket(_) | Transform::Truncate(_) => {
-                        return Err(refuse("Delta Lake has no bucket or truncate partitions"))
-                    }
-                    Transform::Identity if field.column.contains('.') => {
-                        return Err(refuse("a Delta partition column is a top-level column"))
-                    }
-                    _ => {}
-                }
-                Ok(Column {
-                    name: field.name(),
-                    source: field.column.clone(),
-                    transform: field.transform,
-                })
+            .map(|field| Column {
+                name: field.name(),
+                source: field.column.clone(),
+                transform: field.transform,
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect();
         Ok(Partitioning { columns })
     }
 
@@ -165,7 +155,6 @@ impl Column {
         let source = within_calendar(&source)?;
         let part = |part: DatePart| date_part(source.as_ref(), part).map_err(arrow_error);
         match self.transform {
-            Transform::Identity => Ok(source),
             Transform::Day if source.data_type() == &DataType::Date32 => Ok(source),
             Transform::Day => cast(source.as_ref(), &DataType::Date32).map_err(arrow_error),
             Transform::Year => part(DatePart::Year),
@@ -181,10 +170,16 @@ impl Column {
                     format!("{:04}-{:02}-{:02}-{:02}", v[0], v[1], v[2], v[3])
                 }))
             }
-            Transform::Bucket(_) | Transform::Truncate(_) => Err(SinkError::UnsupportedSchema {
-                path: self.source.clone(),
-                reason: "Delta Lake has no bucket or truncate partitions".into(),
-            }),
+            // Identity returned above; `Partitioning::new` refuses the other two.
+            Transform::Identity | Transform::Bucket(_) | Transform::Truncate(_) => {
+                Err(SinkError::UnsupportedSchema {
+                    path: self.source.clone(),
+                    reason: format!(
+                        "{} makes no derived Delta partition column",
+                        self.transform.name()
+                    ),
+                })
+            }
         }
     }
 }

@@ -203,14 +203,12 @@ impl DeltaLakeTable {
     /// Writes the commit's files under the table root (one per partition value in a
     /// partitioned table); invisible to readers until a version adds them.
     async fn upload(&self, prepared: &Prepared<'_, '_>) -> Result<Vec<Add>, SinkError> {
-        let commit = prepared.commit;
-        let bytes = Bytes::from(commit.file.bytes.clone());
         if prepared.partitioning.is_empty() {
-            let stats = prepared.file.stats.clone();
+            let (bytes, stats) = (prepared.bytes.clone(), prepared.file.stats.clone());
             return Ok(vec![self.put(prepared, "", bytes, HashMap::new(), stats).await?]);
         }
         let mut adds = Vec::new();
-        for part in prepared.partitioning.split(&bytes)? {
+        for part in prepared.partitioning.split(&prepared.bytes)? {
             let stats = summarize(&part.bytes)?.stats;
             adds.push(self.put(prepared, &part.directory, part.bytes, part.values, stats).await?);
         }
@@ -273,6 +271,8 @@ impl DeltaLakeTable {
 /// then the derived partition columns) and the partitioning.
 struct Prepared<'c, 'f> {
     commit: &'c Commit<'f>,
+    /// The commit's Parquet file, copied out of the commit once.
+    bytes: Bytes,
     file: FileSummary,
     columns: StructType,
     partitioning: Partitioning,
@@ -280,14 +280,15 @@ struct Prepared<'c, 'f> {
 
 impl<'c, 'f> Prepared<'c, 'f> {
     fn new(commit: &'c Commit<'f>, partition_by: &PartitionBy) -> Result<Self, SinkError> {
-        let file = summarize(&Bytes::from(commit.file.bytes.clone()))?;
+        let bytes = Bytes::from(commit.file.bytes.clone());
+        let file = summarize(&bytes)?;
         let partitioning = Partitioning::new(partition_by)?;
         let fields = file.schema.fields().cloned().chain(partitioning.derived_fields());
         let columns = StructType::try_new(fields).map_err(|e| SinkError::UnsupportedSchema {
             path: String::new(),
             reason: format!("the partition columns do not fit the table's: {e}"),
         })?;
-        Ok(Prepared { commit, file, columns, partitioning })
+        Ok(Prepared { commit, bytes, file, columns, partitioning })
     }
 }
 
