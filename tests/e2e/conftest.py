@@ -104,6 +104,7 @@ class Broker:
         storage: str | None = None,
         schema_registry: bool = False,
         tls=None,
+        sasl: bool = False,
     ):
         self.binary = binary
         self.workdir = workdir
@@ -115,6 +116,9 @@ class Broker:
         # With `tls` (pg_server.TestCertificates), an SSL listener beside the plaintext one.
         self.tls = tls
         self.ssl_port = free_port() if tls is not None else None
+        # With `sasl`, a SASL_PLAINTEXT listener (and a SASL_SSL one with `tls`) beside them.
+        self.sasl_port = free_port() if sasl else None
+        self.sasl_ssl_port = free_port() if sasl and tls is not None else None
         if storage is not None:
             self.storage = storage  # e.g. another broker's, to share one storage
         elif engine == "memory":
@@ -152,12 +156,31 @@ class Broker:
         assert self.ssl_port is not None, "start the broker with tls=certificates"
         return f"127.0.0.1:{self.ssl_port}"
 
+    @property
+    def sasl_bootstrap(self) -> str:
+        assert self.sasl_port is not None, "start the broker with sasl=True"
+        return f"127.0.0.1:{self.sasl_port}"
+
+    @property
+    def sasl_ssl_bootstrap(self) -> str:
+        assert self.sasl_ssl_port is not None, "start the broker with sasl=True and tls=certificates"
+        return f"127.0.0.1:{self.sasl_ssl_port}"
+
     def listener_args(self) -> list[str]:
-        if self.tls is None:
+        listeners = [f"PLAINTEXT://{self.address}"]
+        if self.tls is not None:
+            listeners.append(f"SSL://{self.ssl_bootstrap}")
+        if self.sasl_port is not None:
+            listeners.append(f"SASL_PLAINTEXT://{self.sasl_bootstrap}")
+        if self.sasl_ssl_port is not None:
+            listeners.append(f"SASL_SSL://{self.sasl_ssl_bootstrap}")
+        if len(listeners) == 1:
             return ["--listen", self.address, "--advertised-listener", self.address]
-        listeners = f"PLAINTEXT://{self.address},SSL://{self.ssl_bootstrap}"
-        return ["--listeners", listeners, "--advertised-listeners", listeners,
-                "--tls-cert", self.tls.path("server.pem"), "--tls-key", self.tls.path("server.key")]
+        joined = ",".join(listeners)
+        args = ["--listeners", joined, "--advertised-listeners", joined]
+        if self.tls is not None:
+            args += ["--tls-cert", self.tls.path("server.pem"), "--tls-key", self.tls.path("server.key")]
+        return args
 
     def command(self) -> list[str]:
         return [
@@ -325,7 +348,8 @@ def broker_factory(skiff_bin, tmp_path, request):
     """Starts brokers: `broker_factory("sqlite", "--num-partitions", "3")`, or on another
     broker's storage with `storage=other.storage`; `schema_registry=True` serves the Schema
     Registry too (on `broker.registry_url`); `tls=certificates` (pg_server.TestCertificates) adds
-    an SSL listener (on `broker.ssl_bootstrap`). All are stopped at teardown; if the test failed, the
+    an SSL listener (on `broker.ssl_bootstrap`); `sasl=True` a SASL_PLAINTEXT listener (on
+    `broker.sasl_bootstrap`) and, with `tls`, a SASL_SSL one (`broker.sasl_ssl_bootstrap`). All are stopped at teardown; if the test failed, the
     end of each broker's log is printed with the report."""
     brokers: list[Broker] = []
 
@@ -336,6 +360,7 @@ def broker_factory(skiff_bin, tmp_path, request):
         storage: str | None = None,
         schema_registry: bool = False,
         tls=None,
+        sasl: bool = False,
     ) -> Broker:
         broker = Broker(
             skiff_bin,
@@ -346,6 +371,7 @@ def broker_factory(skiff_bin, tmp_path, request):
             storage,
             schema_registry,
             tls,
+            sasl,
         )
         brokers.append(broker)
         return broker.start()

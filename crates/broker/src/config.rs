@@ -28,6 +28,22 @@ impl ListenerConfig {
     }
 }
 
+/// SASL on the SASL_PLAINTEXT and SASL_SSL listeners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaslConfig {
+    /// `sasl.enabled.mechanisms`: what SaslHandshake accepts.
+    pub mechanisms: Vec<skiff_auth::Mechanism>,
+    /// `connections.max.reauth.ms`: how long an authenticated session lasts before the client
+    /// must re-authenticate (KIP-368); `None`: forever.
+    pub max_reauth: Option<Duration>,
+}
+
+impl Default for SaslConfig {
+    fn default() -> Self {
+        Self { mechanisms: skiff_auth::Mechanism::ALL.to_vec(), max_reauth: None }
+    }
+}
+
 /// Everything a broker is told at start. Brokers sharing one storage may differ only in their
 /// listeners; all cluster facts live in storage.
 #[derive(Debug, Clone)]
@@ -35,8 +51,10 @@ pub struct BrokerConfig {
     /// At least one; a client is answered with the advertised address of the listener it came
     /// in on.
     pub listeners: Vec<ListenerConfig>,
-    /// Certificate and key of the SSL listeners.
+    /// Certificate and key of the SSL and SASL_SSL listeners.
     pub tls: Option<TlsFiles>,
+    /// How clients of the SASL listeners authenticate.
+    pub sasl: SaslConfig,
     /// Node id reported to clients; brokers have no identity, so several may share one.
     pub node_id: i32,
     pub max_request_bytes: usize,
@@ -78,6 +96,7 @@ impl BrokerConfig {
         Self {
             listeners: vec![ListenerConfig::plaintext(listen)],
             tls: None,
+            sasl: SaslConfig::default(),
             node_id: 0,
             max_request_bytes: skiff_protocol::frame::DEFAULT_MAX_REQUEST_BYTES,
             max_connections: 10_000,

@@ -10,6 +10,10 @@
 //! answered. Any frame we cannot make sense of ends only this connection, with a log line
 //! saying why. The stream may be plaintext or TLS: `skiff-net` established it and reads its
 //! frames.
+//!
+//! On a SASL listener the connection's [`Session`] admits nothing but the SASL handshake until
+//! the client has authenticated: the one check before any request is dispatched. A failed
+//! authentication is answered, then the connection closes.
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -24,6 +28,7 @@ use tokio::sync::{oneshot, watch};
 use tracing::{debug, warn, Instrument};
 
 use crate::handlers::{self, Reply, RequestContext};
+use crate::session::Session;
 use crate::Broker;
 
 /// Produce requests of one connection handled at the same time, at most: librdkafka keeps up
@@ -109,6 +114,7 @@ pub(crate) struct Connection {
     reader: FrameReader<ReadHalf>,
     writer: BufWriter<WriteHalf>,
     info: ConnectionInfo,
+    session: Session,
     stop: watch::Receiver<bool>,
 }
 
@@ -125,13 +131,14 @@ impl Connection {
             broker,
             reader: FrameReader::new(read, kind),
             writer: BufWriter::with_capacity(64 * 1024, write),
+            session: Session::new(info.listener.protocol),
             info,
             stop,
         }
     }
 
     pub(crate) async fn run(self) {
-        let Connection { broker, mut reader, mut writer, info, mut stop } = self;
+        let Connection { broker, mut reader, mut writer, info, session, mut stop } = self;
         let peer = info.peer;
         debug!(%peer, listener = %info.listener.name, "connection opened");
         let mut pipeline = Pipeline::new();
@@ -148,19 +155,28 @@ impl Connection {
                     // they arrived): a slice of the reader's buffer would pin all of it.
                     Ok(Some(frame)) => {
                         let frame = Bytes::copy_from_slice(&frame);
-                        if is_produce(&frame) && frame.len() <= MAX_PIPELINED_BYTES {
+                        if session.expects_raw_token() {
+                            // After a version 0 SaslHandshake: a bare token, no Kafka header.
+                            raw_token(&broker, &info, &session, &frame, &mut writer).await
+                        } else if is_produce(&frame) && frame.len() <= MAX_PIPELINED_BYTES {
                             let turn = pipeline.next_turn();
                             pipeline.bytes += frame.len();
                             let size = frame.len();
-                            let answer = answer(&broker, &info, frame, turn);
+                            let answer = answer(&broker, &info, &session, frame, turn);
                             pipeline.requests.push_back(sized(size, answer));
                             Ok(())
                         } else {
                             // Anything else runs alone, after the pipelined requests.
                             match pipeline.drain(&mut writer).await {
                                 Ok(()) => {
-                                    let answer =
-                                        answer(&broker, &info, frame, AppendTurn::default()).await;
+                                    let answer = answer(
+                                        &broker,
+                                        &info,
+                                        &session,
+                                        frame,
+                                        AppendTurn::default(),
+                                    )
+                                    .await;
                                     write_answer(&mut writer, answer).await
                                 }
                                 Err(error) => Err(error),
@@ -174,6 +190,10 @@ impl Connection {
             };
             if let Err(error) = step {
                 break Err(error);
+            }
+            if session.must_close() {
+                // Authentication failed (logged by the session), or the SASL state is broken.
+                break pipeline.drain(&mut writer).await;
             }
         };
         match outcome {
@@ -239,12 +259,14 @@ fn is_produce(frame: &[u8]) -> bool {
 async fn answer(
     broker: &Broker,
     info: &ConnectionInfo,
+    session: &Session,
     mut frame: Bytes,
     turn: AppendTurn,
 ) -> Answer {
     let prefix = peek_prefix(&frame).map_err(|error| error.to_string())?;
     let (api_key, header) =
         decode_header(&mut frame, &prefix).map_err(|error| error.to_string())?;
+    session.admits(api_key)?;
     let span = tracing::debug_span!(
         "request",
         api = ?api_key,
@@ -254,6 +276,7 @@ async fn answer(
     );
     let context = RequestContext {
         connection: info,
+        session,
         client_id: header.client_id.as_deref().unwrap_or_default(),
         append_turn: turn,
     };
@@ -267,6 +290,25 @@ async fn answer(
         }
         Reply::None => Ok(None),
     }
+}
+
+/// A bare SASL token (after a version 0 SaslHandshake) and the bare token that answers it.
+/// A failed exchange writes nothing: the session marks the connection to close, as Kafka
+/// closes it.
+async fn raw_token(
+    broker: &Broker,
+    info: &ConnectionInfo,
+    session: &Session,
+    token: &[u8],
+    writer: &mut BufWriter<WriteHalf>,
+) -> Result<(), ConnectionError> {
+    let Ok(step) = session.authenticate(broker, info.peer, token).await else { return Ok(()) };
+    let length = i32::try_from(step.response.len())
+        .map_err(|_| ConnectionError::Refused("SASL token larger than 2 GiB".to_owned()))?;
+    let io = |error| ConnectionError::io("write failed", error);
+    writer.write_i32(length).await.map_err(io)?;
+    writer.write_all(&step.response).await.map_err(io)?;
+    writer.flush().await.map_err(io)
 }
 
 async fn write_answer(

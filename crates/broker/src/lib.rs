@@ -5,7 +5,9 @@
 //!   with the shared network layer (`skiff-net`: TLS, connection limit, graceful stop, idle
 //!   exit).
 //! - `connection`: one task per client; reads frames with hard limits, answers in order, and
-//!   hands the handlers that need it a request context (peer, listener, client id).
+//!   hands the handlers that need it a request context (peer, listener, client id, session).
+//! - `session`: who is on a connection: SASL authentication (PLAIN, SCRAM) against the users
+//!   in storage, and the check that a SASL listener's clients authenticated first.
 //! - `handlers/`: one file per Kafka API, plus the table that ApiVersions is generated from.
 //! - [`Broker`]: what every handler gets: storage, configuration, the append notifier.
 //! - `groups`: consumer groups in storage: read, pure transition (`skiff-coordinator`),
@@ -32,6 +34,7 @@ mod log_scan;
 mod metrics;
 mod producer_ids;
 pub mod server;
+mod session;
 pub mod tables;
 mod topic_config;
 mod topics;
@@ -39,5 +42,5 @@ mod transactions;
 mod validation;
 
 pub use broker::Broker;
-pub use config::{BrokerConfig, ListenerConfig};
+pub use config::{BrokerConfig, ListenerConfig, SaslConfig};
 pub use server::serve;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use skiff_net::tls::ReloadingAcceptor;
-use skiff_net::{Listener, ListenerInfo, SecurityProtocol, Server};
+use skiff_net::{Listener, ListenerInfo, Server};
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
@@ -46,7 +46,7 @@ pub async fn bind(broker: &Broker) -> anyhow::Result<Vec<Listener>> {
 }
 
 fn needs_tls(broker: &Broker) -> bool {
-    broker.config.listeners.iter().any(|listener| listener.protocol == SecurityProtocol::Ssl)
+    broker.config.listeners.iter().any(|listener| listener.protocol.uses_tls())
 }
 
 /// Binds any listener of the broker process (Kafka, Schema Registry) with SO_REUSEADDR.

@@ -39,6 +39,8 @@ enum Command {
     Schema(commands::schema::SchemaArgs),
     /// Show how far topics written as tables (skiff.table.format) have been committed.
     Table(commands::table::TableArgs),
+    /// Add, list and delete the SASL users of a cluster (in its storage).
+    User(commands::user::UserArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -69,6 +71,7 @@ fn main() -> std::process::ExitCode {
             Command::Consume(args) => commands::consume::run(args).await,
             Command::Schema(args) => commands::schema::run(args).await,
             Command::Table(args) => commands::table::run(args).await,
+            Command::User(args) => commands::user::run(args).await,
         }
     });
     match result {

@@ -23,15 +23,31 @@ pub enum SecurityProtocol {
     Plaintext,
     /// Kafka frames over TLS.
     Ssl,
+    /// Kafka frames over plain TCP, each connection authenticated with SASL first.
+    SaslPlaintext,
+    /// Kafka frames over TLS, each connection authenticated with SASL first.
+    SaslSsl,
 }
 
 impl SecurityProtocol {
-    /// Kafka's name: `PLAINTEXT` or `SSL`.
+    /// Kafka's name: `PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`.
     pub fn as_str(self) -> &'static str {
         match self {
             SecurityProtocol::Plaintext => "PLAINTEXT",
             SecurityProtocol::Ssl => "SSL",
+            SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
+            SecurityProtocol::SaslSsl => "SASL_SSL",
         }
+    }
+
+    /// Whether connections are TLS (and the listener needs a certificate).
+    pub fn uses_tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+
+    /// Whether a connection must authenticate with SASL before anything else.
+    pub fn uses_sasl(self) -> bool {
+        matches!(self, SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl)
     }
 }
 
@@ -48,10 +64,11 @@ impl FromStr for SecurityProtocol {
         match name.to_ascii_uppercase().as_str() {
             "PLAINTEXT" => Ok(SecurityProtocol::Plaintext),
             "SSL" => Ok(SecurityProtocol::Ssl),
-            "SASL_PLAINTEXT" | "SASL_SSL" => Err(format!("{name}: SASL is not supported yet")),
+            "SASL_PLAINTEXT" => Ok(SecurityProtocol::SaslPlaintext),
+            "SASL_SSL" => Ok(SecurityProtocol::SaslSsl),
             _ => Err(format!(
-                "unknown security protocol {name}: expected PLAINTEXT or SSL (or name the \
-                 listener in the listener security protocol map)"
+                "unknown security protocol {name}: expected PLAINTEXT, SSL, SASL_PLAINTEXT or \
+                 SASL_SSL (or name the listener in the listener security protocol map)"
             )),
         }
     }
@@ -172,22 +189,22 @@ impl fmt::Debug for Listener {
 }
 
 impl Listener {
-    /// A listener over a bound socket. An SSL listener needs its TLS acceptor.
+    /// A listener over a bound socket. An SSL or SASL_SSL listener needs its TLS acceptor.
     pub fn new(
         info: ListenerInfo,
         tcp: TcpListener,
         tls: Option<Arc<ReloadingAcceptor>>,
     ) -> Result<Listener, String> {
-        match (info.protocol, &tls) {
-            (SecurityProtocol::Ssl, None) => Err(format!(
-                "listener {} speaks SSL: give it a certificate and key (--tls-cert, --tls-key)",
-                info.name
-            )),
-            (SecurityProtocol::Plaintext, _) => {
-                Ok(Listener { info: Arc::new(info), tcp, tls: None })
-            }
-            (SecurityProtocol::Ssl, Some(_)) => Ok(Listener { info: Arc::new(info), tcp, tls }),
+        if !info.protocol.uses_tls() {
+            return Ok(Listener { info: Arc::new(info), tcp, tls: None });
         }
+        if tls.is_none() {
+            return Err(format!(
+                "listener {} speaks {}: give it a certificate and key (--tls-cert, --tls-key)",
+                info.name, info.protocol
+            ));
+        }
+        Ok(Listener { info: Arc::new(info), tcp, tls })
     }
 
     /// The address actually bound (useful with port 0).
@@ -266,7 +283,11 @@ mod tests {
         assert_eq!(protocol_of("INTERNAL", &map), Ok(SecurityProtocol::Plaintext));
         assert_eq!(protocol_of("SSL", &map), Ok(SecurityProtocol::Ssl));
         assert!(protocol_of("OTHER", &map).is_err());
-        assert!(protocol_of("SASL_SSL", &map).is_err_and(|e| e.contains("SASL")));
+        assert_eq!(protocol_of("SASL_SSL", &map), Ok(SecurityProtocol::SaslSsl));
+        assert_eq!(protocol_of("sasl_plaintext", &map), Ok(SecurityProtocol::SaslPlaintext));
+        assert!(SecurityProtocol::SaslSsl.uses_tls() && SecurityProtocol::SaslSsl.uses_sasl());
+        assert!(!SecurityProtocol::SaslPlaintext.uses_tls());
+        assert!(!SecurityProtocol::Ssl.uses_sasl());
         assert!(parse_protocol_map("CLIENT=SSL").is_err());
     }
 }

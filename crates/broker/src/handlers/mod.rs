@@ -9,6 +9,7 @@
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
 mod alter_configs;
+mod alter_user_scram_credentials;
 mod api_versions;
 mod config_changes;
 mod create_partitions;
@@ -21,6 +22,7 @@ mod describe_configs;
 mod describe_groups;
 mod describe_producers;
 mod describe_transactions;
+mod describe_user_scram_credentials;
 mod end_txn;
 mod fetch;
 mod find_coordinator;
@@ -38,6 +40,8 @@ mod offset_delete;
 mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
+mod sasl_authenticate;
+mod sasl_handshake;
 mod sync_group;
 mod txn_offset_commit;
 
@@ -213,13 +217,20 @@ api_table! {
     DescribeTransactions => describe_transactions::DescribeTransactionsRequest,
     ListTransactions => list_transactions::ListTransactionsRequest up to 1,
     DescribeProducers => describe_producers::DescribeProducersRequest,
+    SaslHandshake => sasl_handshake::SaslHandshakeRequest with context,
+    SaslAuthenticate => sasl_authenticate::SaslAuthenticateRequest with context,
+    DescribeUserScramCredentials => describe_user_scram_credentials::DescribeUserScramCredentialsRequest,
+    AlterUserScramCredentials => alter_user_scram_credentials::AlterUserScramCredentialsRequest,
 }
 
 /// Who sent the request being handled and how it arrived: what the handlers marked `with
 /// context` depend on (JoinGroup records the client, Metadata and FindCoordinator answer with
-/// the addresses of the listener the client came in on, Produce waits for its turn to append).
+/// the addresses of the listener the client came in on, Produce waits for its turn to append,
+/// SaslHandshake and SaslAuthenticate move the connection's SASL session along).
 pub(crate) struct RequestContext<'a> {
     pub(crate) connection: &'a skiff_net::ConnectionInfo,
+    /// Who the connection acts as (SASL).
+    pub(crate) session: &'a crate::session::Session,
     pub(crate) client_id: &'a str,
     /// When a Produce request may queue its appends (connection.rs: pipelined produces).
     pub(crate) append_turn: crate::connection::AppendTurn,

@@ -55,6 +55,8 @@ top_level_only!(
     AddOffsetsToTxnResponse,
     EndTxnResponse,
     ListTransactionsResponse,
+    SaslHandshakeResponse,
+    SaslAuthenticateResponse,
 );
 
 nested!(ProduceResponse: responses / partition_responses => error_code);
@@ -77,6 +79,8 @@ nested!(OffsetDeleteResponse, top error_code: topics / partitions => error_code)
 nested!(TxnOffsetCommitResponse: topics / partitions => error_code);
 nested!(DescribeTransactionsResponse: transaction_states => error_code);
 nested!(DescribeProducersResponse: topics / partitions => error_code);
+nested!(DescribeUserScramCredentialsResponse, top error_code: results => error_code);
+nested!(AlterUserScramCredentialsResponse: results => error_code);
 
 impl ErrorCodes for MetadataResponse {
     fn error_codes(&self, seen: &mut dyn FnMut(i16)) {

@@ -7,7 +7,7 @@ use clap::Args;
 use skiff_broker::{Broker, BrokerConfig, ListenerConfig};
 use skiff_metrics::Metrics;
 use skiff_net::listener::{parse_protocol_map, protocol_of};
-use skiff_net::{ListenerSpec, SecurityProtocol, TlsFiles};
+use skiff_net::{ListenerSpec, TlsFiles};
 use skiff_storage::faults::Faults;
 use skiff_storage::Storage;
 use tokio::sync::watch;
@@ -44,6 +44,18 @@ pub(crate) struct BrokerArgs {
     /// (mutual TLS).
     #[arg(long, env = "SKIFF_TLS_CLIENT_CA", requires = "tls_cert")]
     tls_client_ca: Option<PathBuf>,
+    /// SASL mechanisms the SASL_PLAINTEXT and SASL_SSL listeners accept
+    /// (sasl.enabled.mechanisms); users are added with `skiff user add`.
+    #[arg(
+        long,
+        env = "SKIFF_SASL_ENABLED_MECHANISMS",
+        default_value = "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"
+    )]
+    sasl_enabled_mechanisms: String,
+    /// How long an authenticated SASL session lasts before the client must re-authenticate on
+    /// its connection (connections.max.reauth.ms, KIP-368), milliseconds; 0: forever.
+    #[arg(long, env = "SKIFF_CONNECTIONS_MAX_REAUTH_MS", default_value_t = 0)]
+    connections_max_reauth_ms: u64,
     /// Where every fact lives: memory://, sqlite://PATH, postgres://USER@HOST/DB.
     #[arg(long, env = "SKIFF_STORAGE", default_value = "sqlite://skiff.db")]
     storage: String,
@@ -169,7 +181,7 @@ impl BrokerArgs {
     }
 
     fn tls(&self, listeners: &[ListenerConfig]) -> anyhow::Result<Option<TlsFiles>> {
-        let ssl = listeners.iter().find(|l| l.protocol == SecurityProtocol::Ssl);
+        let ssl = listeners.iter().find(|l| l.protocol.uses_tls());
         match (&self.tls_cert, &self.tls_key, ssl) {
             (Some(cert), Some(key), _) => Ok(Some(TlsFiles {
                 cert: cert.clone(),
@@ -178,8 +190,9 @@ impl BrokerArgs {
             })),
             (_, _, Some(listener)) => {
                 anyhow::bail!(
-                    "listener {} speaks SSL: give --tls-cert and --tls-key",
-                    listener.name
+                    "listener {} speaks {}: give --tls-cert and --tls-key",
+                    listener.name,
+                    listener.protocol
                 )
             }
             _ => Ok(None),
@@ -212,9 +225,17 @@ impl BrokerArgs {
         }
         let listeners = self.listener_configs()?;
         let tls = self.tls(&listeners)?;
+        let sasl = skiff_broker::SaslConfig {
+            mechanisms: skiff_auth::Mechanism::parse_list(&self.sasl_enabled_mechanisms)
+                .map_err(anyhow::Error::msg)
+                .context("--sasl-enabled-mechanisms")?,
+            max_reauth: (self.connections_max_reauth_ms > 0)
+                .then(|| std::time::Duration::from_millis(self.connections_max_reauth_ms)),
+        };
         Ok(BrokerConfig {
             listeners,
             tls,
+            sasl,
             node_id: self.node_id,
             max_request_bytes: self.max_request_bytes,
             max_connections: self.max_connections.max(1),

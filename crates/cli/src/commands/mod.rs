@@ -7,3 +7,4 @@ pub(crate) mod proxy;
 pub(crate) mod schema;
 pub(crate) mod table;
 pub(crate) mod topic;
+pub(crate) mod user;
