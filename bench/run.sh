@@ -10,6 +10,7 @@
 #   bench/run.sh validation                        produce with schema validation (bench/validation_bench.py)
 #   bench/run.sh --engine memory --metrics         brokers with --metrics-listen (its cost: docs/performance.md)
 #   bench/run.sh tls                               produce and consume over TLS vs plaintext (bench/tls_bench.py)
+#   bench/run.sh sasl                              SASL_SSL vs plaintext, handshakes per second (bench/sasl_bench.py)
 #   bench/run.sh cold-start                        socket-activated cold starts (bench/cold_start.py)
 #   bench/run.sh tables                            topics written as Parquet tables (bench/table_bench.py)
 #
@@ -49,6 +50,7 @@ fi
 case "${1:-}" in
     cold-start) tool=cold_start.py ;;
     tls) tool=tls_bench.py ;;
+    sasl) tool=sasl_bench.py ;;
     validation) tool=validation_bench.py ;;
     tables) tool=table_bench.py ;;
     rebalance) tool=rebalance_bench.py ;;

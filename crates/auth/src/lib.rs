@@ -7,10 +7,12 @@
 //! - [`users`]: the users and their credentials, kept in the storage engine's state store like
 //!   every other fact, so every broker on one storage URL knows the same users.
 //! - [`Principal`]: the identity a connection acts as once authenticated (`User:alice`).
+//! - [`acl`]: Kafka's ACL model, the authorizer's decision and the ACLs in storage.
 //!
 //! The cryptography is RustCrypto's (`pbkdf2`, `hmac`, `sha2`, `subtle`); this crate only
 //! reads and writes the mechanisms' messages and keeps the credentials.
 
+pub mod acl;
 pub mod plain;
 mod principal;
 pub mod scram;

@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""What SASL costs: produce and consume throughput over a SASL_SSL listener (SCRAM-SHA-512)
+against the plaintext listener of the same broker, and authentication handshakes per second
+(PLAIN, SCRAM-SHA-256) on fresh connections.
+
+One broker with PLAINTEXT, SASL_PLAINTEXT and SASL_SSL listeners (a private CA made with
+openssl, as bench/tls_bench.py). The user is created over the plaintext listener with
+AlterUserScramCredentials (so the memory engine works), 4096 iterations. Throughput rounds
+alternate the listeners (median and best reported). Handshakes: `--connections` threads each
+connect, run SaslHandshake and SaslAuthenticate (PLAIN: one round trip, the broker runs PBKDF2;
+SCRAM: two, the client's PBKDF2 is done once and cached, as a pooled client would) and close,
+for `--handshake-seconds`. Not a test: nothing asserts on time. `bench/run.sh sasl` builds the
+release binary and runs this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import os
+import socket
+import statistics
+import struct
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from bench import (Broker, create_topic, default_binary, free_port, kafka_string, measure_consume,
+                   measure_produce, recv_response, request, storage_url)
+from confluent_kafka.admin import AdminClient, ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+from tls_bench import make_certificates
+
+USER, PASSWORD = "bench", "bench-password"
+
+
+class SaslBroker(Broker):
+    """A broker with PLAINTEXT, SASL_PLAINTEXT and SASL_SSL listeners."""
+
+    def __init__(self, binary: Path, storage: str, workdir: Path, log_path: Path):
+        super().__init__(binary, storage, workdir, log_path)
+        self.sasl_port, self.sasl_ssl_port = free_port(), free_port()
+
+    def command(self) -> list[str]:
+        listeners = (f"PLAINTEXT://{self.address},SASL_PLAINTEXT://127.0.0.1:{self.sasl_port},"
+                     f"SASL_SSL://127.0.0.1:{self.sasl_ssl_port}")
+        return [
+            str(self.binary), "broker", "--listeners", listeners, "--advertised-listeners", listeners,
+            "--tls-cert", str(self.workdir / "server.pem"), "--tls-key", str(self.workdir / "server.key"),
+            "--storage", self.storage,
+        ]  # fmt: skip
+
+
+def create_user(bootstrap: str) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    upsertions = [UserScramCredentialUpsertion(USER, ScramCredentialInfo(mechanism, 4096), PASSWORD.encode())
+                  for mechanism in (ScramMechanism.SCRAM_SHA_256, ScramMechanism.SCRAM_SHA_512)]
+    for future in admin.alter_user_scram_credentials(upsertions).values():
+        future.result(timeout=15)
+
+
+def authenticate(sock: socket.socket, token: bytes, correlation_id: int) -> bytes:
+    """SaslAuthenticate v1: returns the broker's bytes; raises on an error code."""
+    sock.sendall(request(36, 1, correlation_id, struct.pack(">i", len(token)) + token))
+    body = recv_response(sock, correlation_id)
+    (error,) = struct.unpack_from(">h", body)
+    if error:
+        raise RuntimeError(f"SaslAuthenticate error {error}")
+    (message_length,) = struct.unpack_from(">h", body, 2)
+    offset = 4 + max(message_length, 0)
+    (length,) = struct.unpack_from(">i", body, offset)
+    return body[offset + 4: offset + 4 + length]
+
+
+class ScramClient:
+    """A SCRAM-SHA-256 client that salts the password once per salt (as the RFC allows)."""
+
+    def __init__(self):
+        self.salted: dict[tuple[bytes, int], bytes] = {}
+        self.lock = threading.Lock()
+
+    def login(self, sock: socket.socket) -> None:
+        nonce = base64.b64encode(os.urandom(18)).decode()
+        first_bare = f"n={USER},r={nonce}"
+        server_first = authenticate(sock, f"n,,{first_bare}".encode(), 2).decode()
+        fields = dict(part.split("=", 1) for part in server_first.split(","))
+        salt, iterations = base64.b64decode(fields["s"]), int(fields["i"])
+        with self.lock:
+            salted = self.salted.get((salt, iterations))
+            if salted is None:
+                salted = hashlib.pbkdf2_hmac("sha256", PASSWORD.encode(), salt, iterations)
+                self.salted[(salt, iterations)] = salted
+        without_proof = f"c=biws,r={fields['r']}"
+        auth_message = f"{first_bare},{server_first},{without_proof}".encode()
+        client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+        signature = hmac.new(hashlib.sha256(client_key).digest(), auth_message, hashlib.sha256).digest()
+        proof = bytes(a ^ b for a, b in zip(client_key, signature))
+        authenticate(sock, f"{without_proof},p={base64.b64encode(proof).decode()}".encode(), 3)
+
+
+def handshakes_per_second(port: int, mechanism: str, connections: int, seconds: float) -> float:
+    scram = ScramClient()
+    counts = [0] * connections
+    deadline = time.monotonic() + seconds
+
+    def worker(index: int) -> None:
+        while time.monotonic() < deadline:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.sendall(request(17, 1, 1, kafka_string(mechanism)))
+                (error,) = struct.unpack_from(">h", recv_response(sock, 1))
+                if error:
+                    raise RuntimeError(f"SaslHandshake error {error}")
+                if mechanism == "PLAIN":
+                    authenticate(sock, f"\0{USER}\0{PASSWORD}".encode(), 2)
+                else:
+                    scram.login(sock)
+            counts[index] += 1
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(index,)) for index in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / (time.monotonic() - started)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--engine", default="memory", choices=["memory", "sqlite"])
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--value-bytes", type=int, default=100)
+    parser.add_argument("--partitions", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=4, help="threads opening connections for the handshake rate")
+    parser.add_argument("--handshake-seconds", type=float, default=5.0)
+    parser.add_argument("--phase-timeout", type=float, default=600.0)
+    parser.add_argument("--binary", type=Path, default=None)
+    parser.add_argument("--json", type=Path, default=None, help="also write every figure here")
+    args = parser.parse_args(argv)
+    binary = (args.binary or default_binary()).resolve()
+
+    workdir = Path(tempfile.mkdtemp(prefix="skiff-bench-sasl-"))
+    make_certificates(workdir)
+    broker = SaslBroker(binary, storage_url(args.engine, workdir), workdir, workdir / "broker.log")
+    broker.start()
+    create_user(broker.address)
+    sasl_ssl = {"security.protocol": "SASL_SSL", "ssl.ca.location": str(workdir / "ca.pem"),
+                "sasl.mechanisms": "SCRAM-SHA-512", "sasl.username": USER, "sasl.password": PASSWORD}
+    modes = {"plaintext": (broker.address, {}), "sasl_ssl": (f"127.0.0.1:{broker.sasl_ssl_port}", sasl_ssl)}
+    results: dict[str, list[dict]] = {mode: [] for mode in modes}
+    handshakes: dict[str, float] = {}
+    try:
+        for mechanism in ("PLAIN", "SCRAM-SHA-256"):
+            print(f"[handshakes] {mechanism}, {args.connections} threads, {args.handshake_seconds} s ...",
+                  file=sys.stderr, flush=True)
+            handshakes[mechanism] = handshakes_per_second(broker.sasl_port, mechanism, args.connections,
+                                                          args.handshake_seconds)
+        for round_number in range(args.rounds):
+            for mode, (bootstrap, conf) in modes.items():
+                topic = f"bench-{mode}-{round_number}-{int(time.time())}"
+                create_topic(broker.address, topic, args.partitions)
+                print(f"[{mode}] round {round_number + 1}: produce {args.records} x {args.value_bytes} B ...",
+                      file=sys.stderr, flush=True)
+                produced = measure_produce(bootstrap, topic, args, broker.proc.pid, conf)
+                consumed = measure_consume(bootstrap, topic, args, broker.proc.pid,
+                                           {**conf, "fetch.queue.backoff.ms": 10})
+                results[mode].append({"produce": produced, "consume": consumed})
+    finally:
+        broker.stop()
+
+    def rates(mode: str, phase: str) -> list[float]:
+        return [r[phase]["records_per_s"] for r in results[mode]]
+
+    print(f"\nSASL_SSL (SCRAM-SHA-512) vs plaintext, {args.engine}, {args.records} x {args.value_bytes} B, "
+          f"{args.rounds} rounds")
+    print("| listener | produce records/s (median, best) | produce p99 ms (median) | consume records/s (median, best) |")
+    print("|---|---|---|---|")
+    for mode in modes:
+        produce, consume = rates(mode, "produce"), rates(mode, "consume")
+        p99 = statistics.median(r["produce"]["latency_ms"]["p99"] for r in results[mode])
+        print(f"| {mode} | {statistics.median(produce):,.0f}, {max(produce):,.0f} | {p99:.1f} | "
+              f"{statistics.median(consume):,.0f}, {max(consume):,.0f} |")
+    for phase in ("produce", "consume"):
+        ratio = statistics.median(rates("sasl_ssl", phase)) / statistics.median(rates("plaintext", phase))
+        print(f"SASL_SSL {phase} throughput: {ratio:.0%} of plaintext (medians)")
+    for mechanism, rate in handshakes.items():
+        print(f"{mechanism} authentications on new connections: {rate:,.0f}/s ({args.connections} threads)")
+    if args.json:
+        args.json.write_text(json.dumps({"engine": args.engine, "records": args.records, "results": results,
+                                         "handshakes_per_s": handshakes}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
