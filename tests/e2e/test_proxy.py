@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import re
 import socket
+import ssl
 import struct
 import subprocess
 import threading
@@ -77,8 +78,11 @@ class Proxy:
     """One `skiff proxy` process with its log file. It listens on any free port unless `listen`
     says otherwise, and learns its bootstrap port and per-broker ports from its log."""
 
-    def __init__(self, binary: Path, workdir: Path, upstreams: list[str], extra_args: list[str], listen: str):
+    def __init__(self, binary: Path, workdir: Path, upstreams: list[str], extra_args: list[str], listen: str,
+                 tls_ca: str | None = None):
         self.binary = binary
+        # With `--tls-cert`, the CA that signed it: the proxy is ready once it answers over TLS.
+        self.tls_ca = tls_ca
         self.workdir = workdir
         self.upstreams = upstreams
         self.extra_args = extra_args
@@ -114,10 +118,22 @@ class Proxy:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, "proxy exited:\n" + self.log_text()[-3000:]
-            if kafka_wire.answers_api_versions(self.port, timeout=1.0):
+            if self.answers():
                 return self
             time.sleep(0.05)
         raise AssertionError("proxy did not answer ApiVersions:\n" + self.log_text()[-3000:])
+
+    def answers(self) -> bool:
+        """Whether the bootstrap port answers ApiVersions (over TLS when the proxy speaks it)."""
+        if self.tls_ca is None:
+            return kafka_wire.answers_api_versions(self.port, timeout=1.0)
+        context = ssl.create_default_context(cafile=self.tls_ca)
+        try:
+            with context.wrap_socket(kafka_wire.connect(self.port, 1.0), server_hostname="127.0.0.1") as sock:
+                sock.sendall(kafka_wire.api_versions_request(0, correlation_id=1))
+                return kafka_wire.parse_api_versions_v0(kafka_wire.recv_frame(sock))[1] == 0
+        except (OSError, EOFError, ValueError):
+            return False
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -165,8 +181,8 @@ class Proxy:
 def proxy_factory(skiff_bin, tmp_path, request):
     proxies: list[Proxy] = []
 
-    def start(upstreams: list[str], *extra_args: str, listen: str = "127.0.0.1:0") -> Proxy:
-        proxy = Proxy(skiff_bin, tmp_path, upstreams, list(extra_args), listen)
+    def start(upstreams: list[str], *extra_args: str, listen: str = "127.0.0.1:0", tls_ca: str | None = None) -> Proxy:
+        proxy = Proxy(skiff_bin, tmp_path, upstreams, list(extra_args), listen, tls_ca)
         proxies.append(proxy)
         return proxy.start()
 
@@ -668,3 +684,43 @@ def test_a_taken_port_fails_at_start_naming_the_flag(skiff_bin, tmp_path, holder
     assert f"cannot listen on 127.0.0.1:{port}" in stderr, stderr
     assert flag in stderr and "Address already in use" in stderr, stderr
     assert "panicked" not in stderr, stderr
+
+
+def test_the_proxy_gives_a_plaintext_cluster_tls(broker_factory, proxy_factory, tmp_path):
+    """`--tls-cert`: clients speak TLS to every proxy port while the cluster behind stays
+    plaintext; a plaintext client on the proxy's port gets no Kafka answer."""
+    from pg_server import TestCertificates
+    from test_tls import refused_without_an_answer
+
+    certificates = TestCertificates(tmp_path)
+    ca = certificates.path("ca.pem")
+    broker = broker_factory("sqlite", *BROKER_ARGS)
+    proxy = proxy_factory([broker.address], "--tls-cert", certificates.path("server.pem"),
+                          "--tls-key", certificates.path("server.key"), tls_ca=ca)
+    topic = unique("proxy-tls")
+    create_topic(broker.bootstrap, topic)
+    tls = {"security.protocol": "SSL", "ssl.ca.location": ca}
+    produce(proxy.bootstrap, topic, [{"value": b"one"}], **tls)
+    kcat_produce(proxy.bootstrap, topic, ["two"], "-X", "security.protocol=ssl", "-X", f"ssl.ca.location={ca}")
+    # Metadata through the proxy names its per-broker port, reached over TLS as well.
+    assert [m.value() for m in consume(proxy.bootstrap, topic, count=2, **tls)] == [b"one", b"two"]
+    assert [m.value() for m in consume(broker.bootstrap, topic, count=2)] == [b"one", b"two"]
+    answer = refused_without_an_answer(proxy.port)
+    assert answer == b"" or answer[0] == 21, answer
+    proxy.wait_log("TLS handshake failed")
+
+
+def test_sasl_passes_through_the_proxy_to_a_sasl_listener(broker_factory, proxy_factory, skiff_bin):
+    """A proxy in front of a broker's SASL_PLAINTEXT listener: the client's SASL handshake goes
+    upstream on its dedicated connection, so users log in through the proxy as directly."""
+    broker = broker_factory("sqlite", *BROKER_ARGS, sasl=True)
+    added = subprocess.run([str(skiff_bin), "user", "add", "alice", "--password", "pw-alice", "--storage", broker.storage],
+                           capture_output=True, timeout=30)
+    assert added.returncode == 0, added.stderr
+    proxy = proxy_factory([broker.sasl_bootstrap])
+    topic = unique("proxy-sasl")
+    create_topic(broker.bootstrap, topic)
+    login = {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanisms": "SCRAM-SHA-512",
+             "sasl.username": "alice", "sasl.password": "pw-alice"}
+    produce(proxy.bootstrap, topic, [{"value": b"through"}], **login)
+    assert [m.value() for m in consume(proxy.bootstrap, topic, count=1, **login)] == [b"through"]

@@ -65,6 +65,9 @@ pub struct ProxyConfig {
     pub request_timeout: Duration,
     /// Most upstream brokers (and so extra proxy ports) the proxy serves.
     pub max_upstream_brokers: usize,
+    /// With a certificate and key, every proxy port speaks TLS to clients (SSL), whatever the
+    /// upstream cluster speaks: a plaintext cluster gets TLS from outside.
+    pub tls: Option<skiff_net::TlsFiles>,
 }
 
 /// What every connection task shares.

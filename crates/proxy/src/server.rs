@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use skiff_net::tls::ReloadingAcceptor;
 use skiff_net::{Listener, ListenerInfo, SecurityProtocol, Server};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -20,6 +21,8 @@ pub struct Listeners {
     context: Arc<Context>,
     bootstrap: std::net::TcpListener,
     routes: mpsc::UnboundedReceiver<NewListener>,
+    /// The TLS acceptor every port shares, with `--tls-cert`.
+    tls: Option<Arc<ReloadingAcceptor>>,
 }
 
 impl Listeners {
@@ -42,6 +45,14 @@ pub fn bind(config: ProxyConfig, hook: Arc<dyn ProduceHook>) -> Result<Listeners
         return Err(ProxyError::Config("at least one --upstream is needed".to_owned()));
     }
     config.broker_ports.validate()?;
+    // Loaded before anything is bound, so a bad certificate stops the start with its reason.
+    let tls = match &config.tls {
+        Some(files) => Some(Arc::new(
+            ReloadingAcceptor::new(files.clone())
+                .map_err(|error| ProxyError::Config(format!("--tls-cert/--tls-key: {error}")))?,
+        )),
+        None => None,
+    };
     let (routes_tx, routes) = mpsc::unbounded_channel();
     let topology = Topology::new(
         config.listen,
@@ -61,7 +72,7 @@ pub fn bind(config: ProxyConfig, hook: Arc<dyn ProduceHook>) -> Result<Listeners
         config.request_timeout,
     );
     let context = Arc::new(Context { config, topology, pool, hook });
-    Ok(Listeners { context, bootstrap, routes })
+    Ok(Listeners { context, bootstrap, routes, tls })
 }
 
 /// Serves clients until `shutdown` completes, then stops accepting, lets in-flight requests
@@ -71,13 +82,13 @@ pub async fn serve(
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ProxyError> {
-    let Listeners { context, bootstrap, mut routes } = listeners;
+    let Listeners { context, bootstrap, mut routes, tls } = listeners;
     let mut server = Server::new(context.config.max_connections);
     let start = |server: &mut Server, listener: std::net::TcpListener, target: Target| {
         let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
         let serving = TcpListener::from_std(listener)
             .map_err(|error| error.to_string())
-            .and_then(|tcp| Listener::new(plaintext(), tcp, None));
+            .and_then(|tcp| Listener::new(client_listener(tls.is_some()), tcp, tls.clone()));
         match serving {
             Ok(listener) => {
                 info!(%address, ?target, "listening");
@@ -111,8 +122,12 @@ pub async fn serve(
     Ok(())
 }
 
-/// The proxy's client listeners speak plaintext for now (TLS toward clients comes with the
-/// proxy's security work).
-fn plaintext() -> ListenerInfo {
-    ListenerInfo { name: "PLAINTEXT".to_owned(), protocol: SecurityProtocol::Plaintext }
+/// What the proxy's ports speak to clients: TLS with a certificate, else plaintext. The
+/// upstream side is independent of it.
+fn client_listener(tls: bool) -> ListenerInfo {
+    if tls {
+        ListenerInfo { name: "SSL".to_owned(), protocol: SecurityProtocol::Ssl }
+    } else {
+        ListenerInfo { name: "PLAINTEXT".to_owned(), protocol: SecurityProtocol::Plaintext }
+    }
 }

@@ -83,6 +83,7 @@ async fn start_proxy_with(upstream: String, hook: Arc<dyn ProduceHook>) -> std::
         connect_timeout: Duration::from_secs(2),
         request_timeout: Duration::from_millis(500),
         max_upstream_brokers: 4,
+        tls: None,
     };
     let listeners = skiff_proxy::bind(config, hook).unwrap_or_else(|e| panic!("{e}"));
     let address = listeners.local_addr().unwrap_or_else(|e| panic!("{e}"));
