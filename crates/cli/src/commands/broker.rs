@@ -1,5 +1,4 @@
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -34,16 +33,8 @@ pub(crate) struct BrokerArgs {
     /// The security protocol of each named listener: `CLIENT:SSL,INTERNAL:PLAINTEXT`.
     #[arg(long, env = "SKIFF_LISTENER_SECURITY_PROTOCOL_MAP", default_value = "")]
     listener_security_protocol_map: String,
-    /// The certificate chain (PEM) of the SSL listeners; reloaded when the file changes.
-    #[arg(long, env = "SKIFF_TLS_CERT", requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// The private key (PEM) of --tls-cert; reloaded when the file changes.
-    #[arg(long, env = "SKIFF_TLS_KEY", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// CA certificates (PEM) that sign client certificates: SSL listeners then require one
-    /// (mutual TLS).
-    #[arg(long, env = "SKIFF_TLS_CLIENT_CA", requires = "tls_cert")]
-    tls_client_ca: Option<PathBuf>,
+    #[command(flatten)]
+    tls: super::tls_flags::TlsFlags,
     /// SASL mechanisms the SASL_PLAINTEXT and SASL_SSL listeners accept
     /// (sasl.enabled.mechanisms); users are added with `skiff user add`.
     #[arg(
@@ -182,13 +173,9 @@ impl BrokerArgs {
 
     fn tls(&self, listeners: &[ListenerConfig]) -> anyhow::Result<Option<TlsFiles>> {
         let ssl = listeners.iter().find(|l| l.protocol.uses_tls());
-        match (&self.tls_cert, &self.tls_key, ssl) {
-            (Some(cert), Some(key), _) => Ok(Some(TlsFiles {
-                cert: cert.clone(),
-                key: key.clone(),
-                client_ca: self.tls_client_ca.clone(),
-            })),
-            (_, _, Some(listener)) => {
+        match (self.tls.files(), ssl) {
+            (Some(files), _) => Ok(Some(files)),
+            (None, Some(listener)) => {
                 anyhow::bail!(
                     "listener {} speaks {}: give --tls-cert and --tls-key",
                     listener.name,

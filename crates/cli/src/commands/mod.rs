@@ -6,5 +6,6 @@ pub(crate) mod produce;
 pub(crate) mod proxy;
 pub(crate) mod schema;
 pub(crate) mod table;
+pub(crate) mod tls_flags;
 pub(crate) mod topic;
 pub(crate) mod user;

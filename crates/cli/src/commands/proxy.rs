@@ -1,11 +1,9 @@
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use skiff_net::TlsFiles;
 use skiff_proxy::{BrokerPorts, NoProduceChecks, ProduceHook, ProxyConfig, SchemaValidation};
 
 /// Flags of `skiff proxy`; each has a `SKIFF_*` environment variable.
@@ -50,16 +48,10 @@ pub(crate) struct ProxyArgs {
     /// Most upstream brokers served (each takes one proxy port).
     #[arg(long, env = "SKIFF_MAX_UPSTREAM_BROKERS", default_value_t = 64)]
     max_upstream_brokers: usize,
-    /// Certificate chain (PEM): every proxy port then speaks TLS to clients (SSL), whatever the
-    /// upstream cluster speaks; reloaded when the file changes.
-    #[arg(long, env = "SKIFF_TLS_CERT", requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// The private key (PEM) of --tls-cert; reloaded when the file changes.
-    #[arg(long, env = "SKIFF_TLS_KEY", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// CA certificates (PEM) that sign client certificates: clients then need one (mutual TLS).
-    #[arg(long, env = "SKIFF_TLS_CLIENT_CA", requires = "tls_cert")]
-    tls_client_ca: Option<PathBuf>,
+    /// With --tls-cert, every proxy port speaks TLS to clients, whatever the upstream cluster
+    /// speaks.
+    #[command(flatten)]
+    tls: super::tls_flags::TlsFlags,
     /// Schema Registry URL (Skiff's or Confluent's): Produce requests are decoded and every
     /// record of a topic whose <topic>-value or <topic>-key subject exists is checked; invalid
     /// partitions are refused with INVALID_RECORD and not forwarded. Off unless given.
@@ -110,14 +102,7 @@ impl ProxyArgs {
             connect_timeout: Duration::from_millis(self.upstream_connect_timeout_ms.max(1)),
             request_timeout: Duration::from_millis(self.upstream_request_timeout_ms.max(1)),
             max_upstream_brokers: self.max_upstream_brokers.max(1),
-            tls: match (&self.tls_cert, &self.tls_key) {
-                (Some(cert), Some(key)) => Some(TlsFiles {
-                    cert: cert.clone(),
-                    key: key.clone(),
-                    client_ca: self.tls_client_ca.clone(),
-                }),
-                _ => None,
-            },
+            tls: self.tls.files(),
         })
     }
 }
