@@ -105,7 +105,8 @@ def test_a_plaintext_client_on_the_ssl_port_is_refused_cleanly(broker_factory, t
     assert advertised_port(broker.ssl_bootstrap, **ssl_client(certificates)) == broker.ssl_port
 
 
-def test_mutual_tls_admits_only_clients_with_a_certificate_the_ca_signed(broker_factory, tmp_path):
+def test_mutual_tls_admits_only_clients_with_a_certificate_the_ca_signed(broker_factory, tmp_path, monkeypatch):
+    monkeypatch.setenv("SKIFF_LOG", "info,skiff_broker::connection=debug")
     certificates = TestCertificates(tmp_path)
     broker = broker_factory("memory", "--tls-client-ca", certificates.path("ca.pem"), tls=certificates)
     topic = unique("mtls")
@@ -113,6 +114,8 @@ def test_mutual_tls_admits_only_clients_with_a_certificate_the_ca_signed(broker_
     produce(broker.ssl_bootstrap, topic, [{"value": b"signed"}], **ssl_client(certificates, mutual=True))
     assert [m.value() for m in consume(broker.ssl_bootstrap, topic, count=1,
                                        **ssl_client(certificates, mutual=True))] == [b"signed"]
+    # The client acts as its certificate's subject, as Kafka's default principal builder says.
+    assert "principal=User:CN=postgres" in broker.log_text()
 
     errors = []
     conf = {"bootstrap.servers": broker.ssl_bootstrap, "message.timeout.ms": 5000,

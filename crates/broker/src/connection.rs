@@ -131,7 +131,7 @@ impl Connection {
             broker,
             reader: FrameReader::new(read, kind),
             writer: BufWriter::with_capacity(64 * 1024, write),
-            session: Session::new(info.listener.protocol),
+            session: Session::new(&info),
             info,
             stop,
         }
@@ -140,7 +140,7 @@ impl Connection {
     pub(crate) async fn run(self) {
         let Connection { broker, mut reader, mut writer, info, session, mut stop } = self;
         let peer = info.peer;
-        debug!(%peer, listener = %info.listener.name, "connection opened");
+        debug!(%peer, listener = %info.listener.name, principal = %session.principal(), "connection opened");
         let mut pipeline = Pipeline::new();
         let outcome = loop {
             let room = pipeline.has_room();
@@ -273,6 +273,7 @@ async fn answer(
         version = prefix.api_version,
         correlation_id = prefix.correlation_id,
         client_id = header.client_id.as_deref().unwrap_or(""),
+        principal = %session.principal(),
     );
     let context = RequestContext {
         connection: info,

@@ -25,15 +25,16 @@ use kafka_protocol::messages::ApiKey;
 use skiff_auth::plain::PlainMessage;
 use skiff_auth::scram::{ClientFirst, Pending};
 use skiff_auth::{AuthError, Mechanism, Principal, Users};
-use skiff_net::SecurityProtocol;
 use tracing::{debug, warn};
 
 use crate::Broker;
 
-/// The SASL state of one connection.
+/// The SASL state of one connection, and who it acts as.
 pub(crate) struct Session {
     /// Whether the listener requires SASL.
     required: bool,
+    /// A mutual-TLS client's certificate subject: its principal unless it logs in with SASL.
+    certificate: Option<Principal>,
     state: Mutex<State>,
 }
 
@@ -68,8 +69,25 @@ pub(crate) struct Step {
 }
 
 impl Session {
-    pub(crate) fn new(protocol: SecurityProtocol) -> Self {
-        Self { required: protocol.uses_sasl(), state: Mutex::new(State::default()) }
+    pub(crate) fn new(connection: &skiff_net::ConnectionInfo) -> Self {
+        let certificate = connection
+            .client_certificate
+            .as_ref()
+            .and_then(|certificate| Principal::from_certificate(certificate));
+        Self {
+            required: connection.listener.protocol.uses_sasl(),
+            certificate,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// Who the connection acts as (Kafka's rules): the SASL user once authenticated, else a
+    /// mutual-TLS client's certificate subject (`User:CN=...`), else `User:ANONYMOUS`.
+    pub(crate) fn principal(&self) -> Principal {
+        if let Some((principal, _)) = &self.state().principal {
+            return principal.clone();
+        }
+        self.certificate.clone().unwrap_or_else(Principal::anonymous)
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -321,33 +339,43 @@ async fn scram_first(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use skiff_net::SecurityProtocol;
+
+    fn session(protocol: SecurityProtocol) -> Session {
+        Session::new(&skiff_net::ConnectionInfo {
+            peer: std::net::SocketAddr::from(([127, 0, 0, 1], 40000)),
+            listener: std::sync::Arc::new(skiff_net::ListenerInfo { name: "L".into(), protocol }),
+            client_certificate: None,
+        })
+    }
 
     #[test]
     fn a_sasl_listener_admits_only_the_handshake_before_authentication() {
-        let session = Session::new(SecurityProtocol::SaslPlaintext);
+        let session = self::session(SecurityProtocol::SaslPlaintext);
         for allowed in [ApiKey::ApiVersions, ApiKey::SaslHandshake, ApiKey::SaslAuthenticate] {
             assert!(session.admits(allowed).is_ok());
         }
         assert!(session.admits(ApiKey::Metadata).is_err_and(|why| why.contains("before SASL")));
         assert!(session.admits(ApiKey::Produce).is_err());
-        let plaintext = Session::new(SecurityProtocol::Plaintext);
+        let plaintext = self::session(SecurityProtocol::Plaintext);
         assert!(plaintext.admits(ApiKey::Produce).is_ok());
+        assert_eq!(plaintext.principal(), Principal::anonymous());
     }
 
     #[test]
     fn handshakes_check_the_mechanism_and_the_state() {
         let enabled = [Mechanism::Scram(skiff_auth::ScramMechanism::Sha512)];
-        let session = Session::new(SecurityProtocol::SaslSsl);
-        assert!(session.handshake("PLAIN", &enabled, 1).is_err());
-        assert!(session.must_close(), "an unsupported mechanism ends the connection");
-        let session = Session::new(SecurityProtocol::SaslSsl);
+        let refused = self::session(SecurityProtocol::SaslSsl);
+        assert!(refused.handshake("PLAIN", &enabled, 1).is_err());
+        assert!(refused.must_close(), "an unsupported mechanism ends the connection");
+        let session = self::session(SecurityProtocol::SaslSsl);
         assert!(session.handshake("SCRAM-SHA-512", &enabled, 1).is_ok());
         assert!(!session.expects_raw_token());
         assert!(session.handshake("SCRAM-SHA-512", &enabled, 1).is_err(), "twice");
-        let old_client = Session::new(SecurityProtocol::SaslSsl);
+        let old_client = self::session(SecurityProtocol::SaslSsl);
         assert!(old_client.handshake("SCRAM-SHA-512", &enabled, 0).is_ok());
         assert!(old_client.expects_raw_token());
-        let plaintext = Session::new(SecurityProtocol::Plaintext);
+        let plaintext = self::session(SecurityProtocol::Plaintext);
         assert!(plaintext.handshake("PLAIN", &Mechanism::ALL, 1).is_err());
         assert!(!plaintext.must_close());
     }
