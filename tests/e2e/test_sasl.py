@@ -234,6 +234,14 @@ def test_only_the_handshake_is_answered_before_authentication(broker_factory, sk
         kafka_wire.wait_closed(sock)
     broker.wait_log_line(mark, lambda line: "before SASL authentication" in line)
 
+    # Before authentication a frame may not exceed 512 KiB (Kafka's sasl.server.max.receive.size),
+    # far below --max-request-bytes: its length alone closes the connection.
+    with kafka_wire.connect(broker.sasl_port) as sock:
+        mark = broker.log_mark()
+        sock.sendall(struct.pack(">i", 600_000) + b"\0" * 64)
+        kafka_wire.wait_closed(sock)
+    broker.wait_log_line(mark, lambda line: "600000" in line and "closing connection" in line)
+
     # A handshake for an unknown mechanism lists the enabled ones.
     with kafka_wire.connect(broker.sasl_port) as sock:
         sock.sendall(sasl_handshake(1, "GSSAPI", 3))

@@ -21,7 +21,7 @@ use std::sync::Mutex;
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::stream::{FuturesOrdered, StreamExt};
 use kafka_protocol::messages::ApiKey;
-use skiff_net::{ConnectionInfo, FrameError, FrameKind, FrameReader, ReadHalf, Stream, WriteHalf};
+use skiff_net::{ConnectionInfo, FrameError, FrameReader, ReadHalf, Stream, WriteHalf};
 use skiff_protocol::header::{decode_header, peek_prefix};
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::sync::{oneshot, watch};
@@ -126,12 +126,13 @@ impl Connection {
         stop: watch::Receiver<bool>,
     ) -> Self {
         let (read, write) = stream.into_split();
-        let kind = FrameKind::Request { max_request_bytes: broker.config.max_request_bytes };
+        let session = Session::new(&info);
+        let kind = session.frame_kind(broker.config.max_request_bytes);
         Self {
             broker,
             reader: FrameReader::new(read, kind),
             writer: BufWriter::with_capacity(64 * 1024, write),
-            session: Session::new(&info),
+            session,
             info,
             stop,
         }
@@ -143,6 +144,7 @@ impl Connection {
         debug!(%peer, listener = %info.listener.name, principal = %session.principal(), "connection opened");
         let mut pipeline = Pipeline::new();
         let outcome = loop {
+            reader.set_kind(session.frame_kind(broker.config.max_request_bytes));
             let room = pipeline.has_room();
             let step = tokio::select! {
                 biased;

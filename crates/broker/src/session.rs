@@ -29,6 +29,11 @@ use tracing::{debug, warn};
 
 use crate::Broker;
 
+/// Largest frame a client may send before it has authenticated (Kafka's
+/// `sasl.server.max.receive.size`): an unauthenticated client cannot make the broker buffer a
+/// request of `--max-request-bytes`.
+pub(crate) const MAX_UNAUTHENTICATED_BYTES: usize = 512 * 1024;
+
 /// The SASL state of one connection, and who it acts as.
 pub(crate) struct Session {
     /// Whether the listener requires SASL.
@@ -119,6 +124,22 @@ impl Session {
     /// Whether the connection must close once the current answer is written.
     pub(crate) fn must_close(&self) -> bool {
         self.state().close
+    }
+
+    /// The limits of the next frame: small until a SASL client has authenticated, and a bare
+    /// token's after a version 0 handshake.
+    pub(crate) fn frame_kind(&self, max_request_bytes: usize) -> skiff_net::FrameKind {
+        let state = self.state();
+        let limit = if self.required && state.principal.is_none() {
+            max_request_bytes.min(MAX_UNAUTHENTICATED_BYTES)
+        } else {
+            max_request_bytes
+        };
+        if state.raw_tokens && state.mechanism.is_some() {
+            skiff_net::FrameKind::Token { max_bytes: limit }
+        } else {
+            skiff_net::FrameKind::Request { max_request_bytes: limit }
+        }
     }
 
     /// Whether the next frame is a bare SASL token (after a version 0 handshake).

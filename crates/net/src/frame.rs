@@ -25,6 +25,8 @@ pub enum FrameKind {
     Request { max_request_bytes: usize },
     /// A response from upstream: at least a correlation id.
     Response,
+    /// A bare SASL token (after a version 0 SaslHandshake): any length up to `max_bytes`.
+    Token { max_bytes: usize },
 }
 
 /// Why no frame could be read.
@@ -69,6 +71,12 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         Self { reader, buffer: BytesMut::new(), kind }
     }
 
+    /// Changes the limits the next frames are read with (a SASL connection's limit rises once
+    /// the client has authenticated).
+    pub fn set_kind(&mut self, kind: FrameKind) {
+        self.kind = kind;
+    }
+
     /// Reads until the buffer holds `wanted` bytes; false on end of stream.
     async fn fill(&mut self, wanted: usize) -> std::io::Result<bool> {
         while self.buffer.len() < wanted {
@@ -101,6 +109,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     .map_err(|error| FrameError::Malformed(error.to_string()))?
             }
             FrameKind::Response => check_response_length(prefix)?,
+            FrameKind::Token { max_bytes } => check_token_length(prefix, max_bytes)?,
         };
         // The prefix stays in the buffer until the whole frame is there, so a read abandoned
         // half-way (a `select!` branch that lost) loses nothing.
@@ -109,6 +118,16 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
         self.buffer.advance(4);
         Ok(Some(self.buffer.split_to(length)))
+    }
+}
+
+fn check_token_length(prefix: [u8; 4], max_bytes: usize) -> Result<usize, FrameError> {
+    let length = i32::from_be_bytes(prefix);
+    match usize::try_from(length) {
+        Ok(length) if length <= max_bytes => Ok(length),
+        _ => Err(FrameError::Malformed(format!(
+            "SASL token length {length} outside 0..={max_bytes}"
+        ))),
     }
 }
 
@@ -138,6 +157,27 @@ mod tests {
         let truncated: &[u8] = &[0, 0, 0, 9, 0, 1];
         let error = FrameReader::new(truncated, request).next().await.err().map(|e| e.to_string());
         assert_eq!(error.as_deref(), Some("truncated frame of 9 bytes"));
+    }
+
+    #[tokio::test]
+    async fn sasl_tokens_may_be_short_but_not_long() {
+        let token = FrameKind::Token { max_bytes: 16 };
+        let short: &[u8] = &[0, 0, 0, 3, 0, b'a', 0];
+        let read = FrameReader::new(short, token).next().await.ok().flatten();
+        assert_eq!(read.as_deref(), Some(&[0, b'a', 0][..]));
+        let empty: &[u8] = &[0, 0, 0, 0];
+        assert_eq!(
+            FrameReader::new(empty, token).next().await.ok().flatten().map(|f| f.len()),
+            Some(0)
+        );
+        let long: &[u8] = &[0, 0, 0, 17];
+        assert!(FrameReader::new(long, token).next().await.is_err());
+        // The same reader reads a request with the request's limits after set_kind.
+        let input: &[u8] = &[0, 0, 0, 3, 1, 2, 3, 0, 0, 0, 3, 1, 2, 3];
+        let mut reader = FrameReader::new(input, token);
+        assert!(reader.next().await.is_ok_and(|frame| frame.is_some()));
+        reader.set_kind(FrameKind::Request { max_request_bytes: 1024 });
+        assert!(reader.next().await.is_err(), "3 bytes are too few for a request");
     }
 
     #[tokio::test]
