@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -249,12 +250,14 @@ class Broker:
         )
 
     def registry_answers(self) -> bool:
-        """True if there is no registry to wait for, or it answers `GET /`."""
+        """True if there is no registry to wait for, or it answers `GET /` (a 401 counts)."""
         if self.registry_port is None:
             return True
         try:
             with urllib.request.urlopen(self.registry_url + "/", timeout=1.0) as response:
                 return response.status == 200
+        except urllib.error.HTTPError as error:
+            return error.code == 401  # up, and asking for credentials (basic auth)
         except OSError:
             return False
 

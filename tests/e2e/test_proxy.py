@@ -724,3 +724,33 @@ def test_sasl_passes_through_the_proxy_to_a_sasl_listener(broker_factory, proxy_
              "sasl.username": "alice", "sasl.password": "pw-alice"}
     produce(proxy.bootstrap, topic, [{"value": b"through"}], **login)
     assert [m.value() for m in consume(proxy.bootstrap, topic, count=1, **login)] == [b"through"]
+
+
+def test_the_proxy_validates_against_a_registry_that_asks_for_credentials(broker_factory, proxy_factory, skiff_bin):
+    """`--schema-registry http://user:password@host`: the proxy sends the URL's credentials as
+    basic authentication to a registry with `--schema-registry-basic-auth`, and logs the URL
+    without them."""
+    import json
+
+    from confluent_kafka import KafkaError
+    from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+    from helpers import produce_outcomes, schema_framed
+
+    broker = broker_factory("sqlite", *BROKER_ARGS, "--schema-registry-basic-auth", schema_registry=True)
+    password = "registry pass 42"
+    added = subprocess.run([str(skiff_bin), "user", "add", "carol", "--password", password, "--storage", broker.storage],
+                           capture_output=True, timeout=30)
+    assert added.returncode == 0, added.stderr
+    topic = unique("proxy-auth-registry")
+    create_topic(broker.bootstrap, topic)
+    client = SchemaRegistryClient({"url": broker.registry_url, "basic.auth.user.info": f"carol:{password}"})
+    schema = Schema(json.dumps({"type": "record", "name": "R", "fields": [{"name": "n", "type": "int"}]}), "AVRO")
+    schema_id = client.register_schema(f"{topic}-value", schema)
+    host = broker.registry_url.removeprefix("http://")
+    proxy = proxy_factory([broker.address], "--schema-registry", f"http://carol:{password.replace(' ', '%20')}@{host}")
+    good = schema_framed(schema_id, b"\x54")  # n = 42 (zigzag)
+    bad = schema_framed(schema_id, b"")  # truncated: no int
+    # INVALID_RECORD (not a storage error) proves the registry answered the proxy.
+    assert produce_outcomes(proxy.bootstrap, topic, [good]) == [None]
+    assert produce_outcomes(proxy.bootstrap, topic, [bad]) == [KafkaError.INVALID_RECORD]
+    assert "registry pass" not in proxy.log_text() and "%20" not in proxy.log_text()

@@ -341,3 +341,47 @@ def test_sessions_expire_and_clients_reauthenticate(broker_factory, skiff_bin, m
     assert log.count("SASL re-authenticated") >= 3, log[-3000:]
     assert "expired" not in log
     assert len(consume(broker.bootstrap, topic, count=30)) == 30
+
+
+def test_the_schema_registry_asks_for_the_same_users(broker_factory, skiff_bin):
+    """`--schema-registry-basic-auth`: every registry route needs HTTP basic credentials of a
+    cluster user (the ones SASL clients log in as); confluent-kafka's client and `skiff schema`
+    pass them, a wrong password gets 401 with a challenge."""
+    import base64
+    import urllib.error
+    import urllib.request
+
+    from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+    from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+    broker = broker_factory("sqlite", "--schema-registry-basic-auth", schema_registry=True)
+    add_user(skiff_bin, broker, "alice")
+    with pytest.raises(urllib.error.HTTPError) as anonymous:
+        urllib.request.urlopen(broker.registry_url + "/subjects", timeout=10)
+    assert anonymous.value.code == 401
+    assert anonymous.value.headers["WWW-Authenticate"].startswith("Basic")
+    assert json.loads(anonymous.value.read())["error_code"] == 401
+
+    schema = Schema(json.dumps({"type": "record", "name": "R", "fields": [{"name": "a", "type": "int"}]}), "AVRO")
+    client = SchemaRegistryClient({"url": broker.registry_url, "basic.auth.user.info": f"alice:{PASSWORD}"})
+    schema_id = client.register_schema("orders-value", schema)
+    assert client.get_subjects() == ["orders-value"]
+    wrong = SchemaRegistryClient({"url": broker.registry_url, "basic.auth.user.info": "alice:wrong"})
+    with pytest.raises(SchemaRegistryError) as refused:
+        wrong.get_subjects()
+    assert refused.value.http_status_code == 401
+
+    # skiff schema takes the credentials in the URL.
+    host = broker.registry_url.removeprefix("http://")
+    listed = subprocess.run([str(skiff_bin), "schema", "list", "--registry", f"http://alice:{PASSWORD.replace(' ', '%20')}@{host}"],
+                            capture_output=True, timeout=30)
+    assert listed.returncode == 0 and b"orders-value" in listed.stdout, listed.stderr
+    denied = subprocess.run([str(skiff_bin), "schema", "list", "--registry", f"http://alice:nope@{host}"],
+                            capture_output=True, timeout=30)
+    assert denied.returncode != 0 and b"401" in denied.stderr + denied.stdout, denied.stderr
+
+    # A raw request with the header works too, and reads the schema registered above.
+    request = urllib.request.Request(f"{broker.registry_url}/schemas/ids/{schema_id}")
+    request.add_header("Authorization", "Basic " + base64.b64encode(f"alice:{PASSWORD}".encode()).decode())
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert json.loads(response.read())["schema"]

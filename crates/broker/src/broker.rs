@@ -72,6 +72,11 @@ impl Broker {
         self.registry.clone()
     }
 
+    /// The users of this broker's storage (SASL, and the Schema Registry's basic auth).
+    pub fn users(&self) -> skiff_auth::Users {
+        skiff_auth::Users::new(self.storage.state.clone())
+    }
+
     /// Wakes fetches waiting on this broker for new data.
     pub(crate) fn notify_appended(&self) {
         self.appended.send_modify(|count| *count = count.wrapping_add(1));

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use kafka_protocol::messages::ApiKey;
 use skiff_auth::plain::PlainMessage;
 use skiff_auth::scram::{ClientFirst, Pending};
-use skiff_auth::{AuthError, Mechanism, Principal, Users};
+use skiff_auth::{AuthError, Mechanism, Principal};
 use tracing::{debug, warn};
 
 use crate::Broker;
@@ -320,7 +320,8 @@ async fn plain(broker: &Broker, token: &[u8]) -> Result<String, Failure> {
         .map_err(|error| Failure { user: None, error: Reason::Auth(error) })?;
     let user = message.user.clone();
     let fail = |error| Failure { user: Some(user.clone()), error };
-    let stored = Users::new(broker.storage.state.clone())
+    let stored = broker
+        .users()
         .get(&message.user)
         .await
         .map_err(|error| fail(Reason::Storage(error)))?
@@ -346,7 +347,8 @@ async fn scram_first(
         .map_err(|error| Failure { user: None, error: Reason::Auth(error) })?;
     let user = first.user().to_owned();
     let fail = |error| Failure { user: Some(user.clone()), error };
-    let credential = Users::new(broker.storage.state.clone())
+    let credential = broker
+        .users()
         .get(&user)
         .await
         .map_err(|error| fail(Reason::Storage(error)))?

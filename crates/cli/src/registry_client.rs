@@ -65,23 +65,27 @@ struct SchemaById {
 
 /// A registry's base URL and an HTTP client for it.
 pub(crate) struct RegistryClient {
+    /// Without credentials: it is what errors show.
     base: Url,
+    /// From the URL's user and password, sent as basic authentication.
+    credentials: Option<skiff_resolve::http::BasicAuth>,
     http: reqwest::Client,
 }
 
 impl RegistryClient {
     pub(crate) fn new(base: &str) -> anyhow::Result<Self> {
-        let base = Url::parse(base)
+        let mut base = Url::parse(base)
             .ok()
             .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
             .ok_or_else(|| {
                 anyhow!("registry URL {base:?} is not an http(s) URL such as {DEFAULT_REGISTRY}")
             })?;
+        let credentials = skiff_resolve::http::BasicAuth::take_from(&mut base);
         let http = skiff_resolve::http::client_builder()
             .timeout(REQUEST_TIMEOUT)
             .build()
             .context("creating the HTTP client")?;
-        Ok(Self { base, http })
+        Ok(Self { base, credentials, http })
     }
 
     /// Registers `text` under `subject`; answers its id (an identical schema keeps its id).
@@ -237,6 +241,9 @@ impl RegistryClient {
             request = request
                 .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
                 .body(serde_json::to_vec(&body)?);
+        }
+        if let Some(credentials) = &self.credentials {
+            request = credentials.apply(request);
         }
         // `skiff` prints errors with their causes (`{:#}`), which say why reqwest failed.
         let response = request.send().await.with_context(|| {

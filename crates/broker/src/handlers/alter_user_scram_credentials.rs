@@ -31,7 +31,7 @@ pub(super) async fn handle(
     _version: i16,
     request: AlterUserScramCredentialsRequest,
 ) -> AlterUserScramCredentialsResponse {
-    let users = Users::new(broker.storage.state.clone());
+    let users = broker.users();
     let mut names: Vec<&str> = Vec::new();
     let named = request
         .deletions

@@ -19,7 +19,7 @@ pub(super) async fn handle(
     _version: i16,
     request: DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {
-    let users = Users::new(broker.storage.state.clone());
+    let users = broker.users();
     let results = match request.users {
         None => users
             .list()

@@ -107,6 +107,10 @@ pub(crate) struct BrokerArgs {
     /// kept in the broker's storage. Off unless given.
     #[arg(long, env = "SKIFF_SCHEMA_REGISTRY_LISTEN")]
     schema_registry_listen: Option<SocketAddr>,
+    /// Require HTTP basic authentication on the Schema Registry with the cluster's users (the
+    /// ones `skiff user add` makes and SASL clients log in as).
+    #[arg(long, env = "SKIFF_SCHEMA_REGISTRY_BASIC_AUTH", requires = "schema_registry_listen")]
+    schema_registry_basic_auth: bool,
     /// Serve Prometheus metrics at /metrics, liveness at /healthz and readiness (storage
     /// answers) at /readyz on this address (HOST:PORT). Off unless given.
     #[arg(long, env = "SKIFF_METRICS_LISTEN")]
@@ -326,9 +330,11 @@ async fn serve(
     };
     let mut side_servers = Vec::new();
     if let Some(registry_listener) = registry_listener {
+        let users = args.schema_registry_basic_auth.then(|| broker.users());
         let server = skiff_registry::http::serve(
             broker.registry(),
             registry_listener,
+            users,
             until_stopped(stopped.clone()),
         );
         side_servers.push(("schema registry server", tokio::spawn(server)));

@@ -117,7 +117,8 @@ pub(crate) async fn run(args: ProxyArgs) -> anyhow::Result<()> {
     let hook: Arc<dyn ProduceHook> = match args.schema_registry.as_deref().map(str::trim) {
         Some(url) if !url.is_empty() => {
             let timeout = Duration::from_millis(args.schema_registry_timeout_ms.max(1));
-            tracing::info!(schema_registry = url, "validating produce requests");
+            let shown = skiff_resolve::http::BasicAuth::hidden_in(url);
+            tracing::info!(schema_registry = %shown, "validating produce requests");
             Arc::new(SchemaValidation::over_http(url, timeout)?)
         }
         _ => Arc::new(NoProduceChecks),

@@ -58,7 +58,10 @@ struct Caches {
 
 /// A Schema Registry reached over HTTP.
 pub struct HttpSchemaSource {
+    /// Without credentials: it is what logs and errors show.
     base: Url,
+    /// From the URL's user and password, sent as basic authentication.
+    credentials: Option<skiff_resolve::http::BasicAuth>,
     client: reqwest::Client,
     caches: Mutex<Caches>,
 }
@@ -74,12 +77,13 @@ impl HttpSchemaSource {
         if let Ok(mut path) = base.path_segments_mut() {
             path.pop_if_empty();
         }
+        let credentials = skiff_resolve::http::BasicAuth::take_from(&mut base);
         let client = skiff_resolve::http::client_builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .build()
             .map_err(|error| format!("cannot build an HTTP client: {error}"))?;
-        Ok(Self { base, client, caches: Mutex::new(Caches::default()) })
+        Ok(Self { base, credentials, client, caches: Mutex::new(Caches::default()) })
     }
 
     fn caches(&self) -> std::sync::MutexGuard<'_, Caches> {
@@ -104,13 +108,14 @@ impl HttpSchemaSource {
             tracing::warn!(%url, %reason, "schema registry request failed");
             CheckError::Unavailable(format!("GET {url}: {reason}"))
         };
-        let response = self
+        let mut request = self
             .client
             .get(url.clone())
-            .header("accept", "application/vnd.schemaregistry.v1+json, application/json")
-            .send()
-            .await
-            .map_err(|error| failed(with_causes(&error)))?;
+            .header("accept", "application/vnd.schemaregistry.v1+json, application/json");
+        if let Some(credentials) = &self.credentials {
+            request = credentials.apply(request);
+        }
+        let response = request.send().await.map_err(|error| failed(with_causes(&error)))?;
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }

@@ -1,6 +1,7 @@
 //! The REST API, shaped as Confluent's Schema Registry answers its clients: JSON bodies in
 //! `application/vnd.schemaregistry.v1+json`, errors as `{"error_code": .., "message": ..}`.
 
+mod auth;
 mod schemas;
 mod settings;
 mod subjects;
@@ -83,15 +84,23 @@ pub fn router(registry: Arc<Registry>) -> Router {
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes in-flight requests.
+/// With `users`, every request must carry HTTP basic credentials of one of them.
 pub async fn serve(
     registry: Arc<Registry>,
     listener: TcpListener,
+    users: Option<skiff_auth::Users>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     if let Ok(address) = listener.local_addr() {
-        tracing::info!(%address, "schema registry listening");
+        tracing::info!(%address, basic_auth = users.is_some(), "schema registry listening");
     }
-    axum::serve(listener, router(registry)).with_graceful_shutdown(shutdown).await
+    let router = match users {
+        Some(users) => {
+            router(registry).layer(axum::middleware::from_fn_with_state(users, auth::require_user))
+        }
+        None => router(registry),
+    };
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
 }
 
 impl IntoResponse for RegistryError {
