@@ -305,15 +305,18 @@ def test_admin_clients_manage_scram_users(broker_factory, skiff_bin):
 
     topic = unique("admin-made")
     create_topic(broker.bootstrap, topic)
-    produce(broker.sasl_bootstrap, topic, [{"value": b"from bob"}],
+    # Users live in storage: a second broker on the same storage knows bob at once.
+    other = broker_factory("sqlite", storage=broker.storage, sasl=True)
+    produce(other.sasl_bootstrap, topic, [{"value": b"from bob"}],
             **sasl("SCRAM-SHA-256", user="bob", password="bobs password"))
     # PLAIN works for an admin-made user too (checked against the SCRAM credential).
     produce(broker.sasl_bootstrap, topic, [{"value": b"bob again"}], **sasl("PLAIN", user="bob", password="bobs password"))
     assert [m.value() for m in consume(broker.bootstrap, topic, count=2)] == [b"from bob", b"bob again"]
 
     admin.alter_user_scram_credentials([UserScramCredentialDeletion("bob", ScramMechanism.SCRAM_SHA_256)])["bob"].result(timeout=15)
-    error = authentication_error(broker.sasl_bootstrap, **sasl("SCRAM-SHA-256", user="bob", password="bobs password"))
-    assert error.code() == KafkaError._AUTHENTICATION, error
+    for either in (broker, other):
+        error = authentication_error(either.sasl_bootstrap, **sasl("SCRAM-SHA-256", user="bob", password="bobs password"))
+        assert error.code() == KafkaError._AUTHENTICATION, error
     assert [user["name"] for user in list_users(skiff_bin, broker)] == ["admin"]
 
 
