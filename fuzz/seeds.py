@@ -123,6 +123,12 @@ def main() -> None:
         ],
         "s3_head": [json.dumps(head).encode() for head in s3_heads()],
         "registry_request": registry_requests(),
+        # PLAIN, then SCRAM's client-first and a client-final for the target's own exchange.
+        "sasl_messages": [
+            b"\0alice\0pencil",
+            b"n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL",
+            b"c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=",
+        ],
     }
     for target, inputs in seeds.items():
         directory = ROOT / "corpus" / target

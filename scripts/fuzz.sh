@@ -14,7 +14,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-targets=${1:-"request record_batch schema_text schema_payload s3_head registry_request"}
+targets=${1:-"request record_batch schema_text schema_payload s3_head registry_request sasl_messages"}
 seconds=${2:-${SKIFF_FUZZ_SECONDS:-30}}
 target_dir=${SKIFF_FUZZ_TARGET_DIR:-$HOME/.cache/skiff-fuzz-target}
 
