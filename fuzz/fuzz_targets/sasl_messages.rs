@@ -20,7 +20,9 @@ fuzz_target!(|data: &[u8]| {
     let _ = PlainMessage::parse(data);
     let _ = ClientFirst::parse(ScramMechanism::Sha512, data);
     // The client-final message of an exchange that began well.
-    if let Ok(first) = ClientFirst::parse(ScramMechanism::Sha256, b"n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL") {
+    if let Ok(first) =
+        ClientFirst::parse(ScramMechanism::Sha256, b"n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL")
+    {
         let (_, pending) = first.answer_with_nonce(credential().clone(), "3rfcNHYJY1ZVvWVs7j");
         let _ = pending.finish(data);
     }
