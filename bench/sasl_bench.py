@@ -22,7 +22,6 @@ import hmac
 import json
 import os
 import socket
-import statistics
 import struct
 import sys
 import tempfile
@@ -30,10 +29,9 @@ import threading
 import time
 from pathlib import Path
 
-from bench import (Broker, create_topic, default_binary, free_port, kafka_string, measure_consume,
-                   measure_produce, recv_response, request, storage_url)
+from bench import Broker, default_binary, free_port, kafka_string, recv_response, request, storage_url
 from confluent_kafka.admin import AdminClient, ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
-from tls_bench import make_certificates
+from tls_bench import compare_listeners, make_certificates, print_comparison
 
 USER, PASSWORD = "bench", "bench-password"
 
@@ -153,7 +151,6 @@ def main(argv=None) -> int:
     sasl_ssl = {"security.protocol": "SASL_SSL", "ssl.ca.location": str(workdir / "ca.pem"),
                 "sasl.mechanisms": "SCRAM-SHA-512", "sasl.username": USER, "sasl.password": PASSWORD}
     modes = {"plaintext": (broker.address, {}), "sasl_ssl": (f"127.0.0.1:{broker.sasl_ssl_port}", sasl_ssl)}
-    results: dict[str, list[dict]] = {mode: [] for mode in modes}
     handshakes: dict[str, float] = {}
     try:
         for mechanism in ("PLAIN", "SCRAM-SHA-256"):
@@ -161,34 +158,10 @@ def main(argv=None) -> int:
                   file=sys.stderr, flush=True)
             handshakes[mechanism] = handshakes_per_second(broker.sasl_port, mechanism, args.connections,
                                                           args.handshake_seconds)
-        for round_number in range(args.rounds):
-            for mode, (bootstrap, conf) in modes.items():
-                topic = f"bench-{mode}-{round_number}-{int(time.time())}"
-                create_topic(broker.address, topic, args.partitions)
-                print(f"[{mode}] round {round_number + 1}: produce {args.records} x {args.value_bytes} B ...",
-                      file=sys.stderr, flush=True)
-                produced = measure_produce(bootstrap, topic, args, broker.proc.pid, conf)
-                consumed = measure_consume(bootstrap, topic, args, broker.proc.pid,
-                                           {**conf, "fetch.queue.backoff.ms": 10})
-                results[mode].append({"produce": produced, "consume": consumed})
+        results = compare_listeners(broker, modes, args)
     finally:
         broker.stop()
-
-    def rates(mode: str, phase: str) -> list[float]:
-        return [r[phase]["records_per_s"] for r in results[mode]]
-
-    print(f"\nSASL_SSL (SCRAM-SHA-512) vs plaintext, {args.engine}, {args.records} x {args.value_bytes} B, "
-          f"{args.rounds} rounds")
-    print("| listener | produce records/s (median, best) | produce p99 ms (median) | consume records/s (median, best) |")
-    print("|---|---|---|---|")
-    for mode in modes:
-        produce, consume = rates(mode, "produce"), rates(mode, "consume")
-        p99 = statistics.median(r["produce"]["latency_ms"]["p99"] for r in results[mode])
-        print(f"| {mode} | {statistics.median(produce):,.0f}, {max(produce):,.0f} | {p99:.1f} | "
-              f"{statistics.median(consume):,.0f}, {max(consume):,.0f} |")
-    for phase in ("produce", "consume"):
-        ratio = statistics.median(rates("sasl_ssl", phase)) / statistics.median(rates("plaintext", phase))
-        print(f"SASL_SSL {phase} throughput: {ratio:.0%} of plaintext (medians)")
+    print_comparison(f"SASL_SSL (SCRAM-SHA-512) vs plaintext, {args.engine}", "SASL_SSL", modes, results, args)
     for mechanism, rate in handshakes.items():
         print(f"{mechanism} authentications on new connections: {rate:,.0f}/s ({args.connections} threads)")
     if args.json:

@@ -56,6 +56,44 @@ class TwoListenerBroker(Broker):
         ]  # fmt: skip
 
 
+def compare_listeners(broker: Broker, modes: dict[str, tuple[str, dict]], args) -> dict[str, list[dict]]:
+    """Produce and consume `--records` records through each listener of `modes` (name ->
+    (bootstrap, client settings)), `--rounds` times, alternating; each round's figures by mode."""
+    results: dict[str, list[dict]] = {mode: [] for mode in modes}
+    for round_number in range(args.rounds):
+        for mode, (bootstrap, conf) in modes.items():
+            topic = f"bench-{mode}-{round_number}-{int(time.time())}"
+            create_topic(broker.address, topic, args.partitions)
+            print(f"[{mode}] round {round_number + 1}: produce {args.records} x {args.value_bytes} B ...",
+                  file=sys.stderr, flush=True)
+            produced = measure_produce(bootstrap, topic, args, broker.proc.pid, conf)
+            consumed = measure_consume(bootstrap, topic, args, broker.proc.pid,
+                                       {**conf, "fetch.queue.backoff.ms": 10})
+            results[mode].append({"produce": produced, "consume": consumed})
+    return results
+
+
+def print_comparison(title: str, label: str, modes: dict, results: dict[str, list[dict]], args) -> None:
+    """The table of medians and bests per listener, and the second listener's throughput as a
+    share of the first's (`label` names the second in that line)."""
+
+    def rates(mode: str, phase: str) -> list[float]:
+        return [r[phase]["records_per_s"] for r in results[mode]]
+
+    print(f"\n{title}, {args.records} x {args.value_bytes} B, {args.rounds} rounds")
+    print("| listener | produce records/s (median, best) | produce p99 ms (median) | consume records/s (median, best) |")
+    print("|---|---|---|---|")
+    for mode in modes:
+        produce, consume = rates(mode, "produce"), rates(mode, "consume")
+        p99 = statistics.median(r["produce"]["latency_ms"]["p99"] for r in results[mode])
+        print(f"| {mode} | {statistics.median(produce):,.0f}, {max(produce):,.0f} | {p99:.1f} | "
+              f"{statistics.median(consume):,.0f}, {max(consume):,.0f} |")
+    baseline, other = list(modes)
+    for phase in ("produce", "consume"):
+        ratio = statistics.median(rates(other, phase)) / statistics.median(rates(baseline, phase))
+        print(f"{label} {phase} throughput: {ratio:.0%} of {baseline} (medians)")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--engine", default="memory", choices=["memory", "sqlite"])
@@ -75,35 +113,11 @@ def main(argv=None) -> int:
     broker.start()
     ssl_conf = {"security.protocol": "SSL", "ssl.ca.location": str(workdir / "ca.pem")}
     modes = {"plaintext": (broker.address, {}), "tls": (broker.ssl_address, ssl_conf)}
-    results: dict[str, list[dict]] = {mode: [] for mode in modes}
     try:
-        for round_number in range(args.rounds):
-            for mode, (bootstrap, conf) in modes.items():
-                topic = f"bench-{mode}-{round_number}-{int(time.time())}"
-                create_topic(broker.address, topic, args.partitions)
-                print(f"[{mode}] round {round_number + 1}: produce {args.records} x {args.value_bytes} B ...",
-                      file=sys.stderr, flush=True)
-                produced = measure_produce(bootstrap, topic, args, broker.proc.pid, conf)
-                consumed = measure_consume(bootstrap, topic, args, broker.proc.pid,
-                                           {**conf, "fetch.queue.backoff.ms": 10})
-                results[mode].append({"produce": produced, "consume": consumed})
+        results = compare_listeners(broker, modes, args)
     finally:
         broker.stop()
-
-    def rates(mode: str, phase: str) -> list[float]:
-        return [r[phase]["records_per_s"] for r in results[mode]]
-
-    print(f"\nTLS vs plaintext, {args.engine}, {args.records} x {args.value_bytes} B, {args.rounds} rounds")
-    print("| listener | produce records/s (median, best) | produce p99 ms (median) | consume records/s (median, best) |")
-    print("|---|---|---|---|")
-    for mode in modes:
-        produce, consume = rates(mode, "produce"), rates(mode, "consume")
-        p99 = statistics.median(r["produce"]["latency_ms"]["p99"] for r in results[mode])
-        print(f"| {mode} | {statistics.median(produce):,.0f}, {max(produce):,.0f} | {p99:.1f} | "
-              f"{statistics.median(consume):,.0f}, {max(consume):,.0f} |")
-    for phase in ("produce", "consume"):
-        ratio = statistics.median(rates("tls", phase)) / statistics.median(rates("plaintext", phase))
-        print(f"TLS {phase} throughput: {ratio:.0%} of plaintext (medians)")
+    print_comparison(f"TLS vs plaintext, {args.engine}", "TLS", modes, results, args)
     if args.json:
         args.json.write_text(json.dumps({"engine": args.engine, "records": args.records, "results": results}, indent=2))
     return 0
