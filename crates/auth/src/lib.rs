@@ -8,6 +8,9 @@
 //!   every other fact, so every broker on one storage URL knows the same users.
 //! - [`Principal`]: the identity a connection acts as once authenticated (`User:alice`).
 //! - [`acl`]: Kafka's ACL model, the authorizer's decision and the ACLs in storage.
+//! - [`quota`]: Kafka's client quotas (per user and client id), their precedence, the
+//!   sampled rate and throttle time, and the quotas in storage (enforced by the broker's
+//!   `quotas` module).
 //!
 //! The cryptography is RustCrypto's (`pbkdf2`, `hmac`, `sha2`, `subtle`); this crate only
 //! reads and writes the mechanisms' messages and keeps the credentials.
@@ -15,6 +18,7 @@
 pub mod acl;
 pub mod plain;
 mod principal;
+pub mod quota;
 pub mod scram;
 pub mod users;
 

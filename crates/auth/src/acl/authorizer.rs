@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::model::{AclBinding, Operation, Permission, ResourceType, WILDCARD};
+use super::model::{AclBinding, Operation, PatternType, Permission, ResourceType, WILDCARD};
 use crate::Principal;
 
 /// Kafka's authorizer settings.
@@ -71,6 +71,57 @@ impl Authorizer {
         }
         allowed
     }
+
+    /// Whether `principal` may perform `operation` on at least one resource of the type:
+    /// Kafka's `authorizeByResourceType`, which lets an idempotent producer in with WRITE on
+    /// any topic instead of IDEMPOTENT_WRITE on the cluster. An ALLOW counts unless a DENY of
+    /// the same principal covers all it names (the DENY's pattern is `*`, the same literal
+    /// name, or a prefix of it).
+    pub fn allows_any(
+        &self,
+        principal: &Principal,
+        host: IpAddr,
+        operation: Operation,
+        resource_type: ResourceType,
+    ) -> bool {
+        let principal_name = principal.to_string();
+        if self.config.super_users.contains(&principal_name) {
+            return true;
+        }
+        let mut of_type = self.acls.iter().filter(|acl| acl.resource_type == resource_type);
+        if self.config.allow_everyone_if_no_acl_found && of_type.next().is_none() {
+            return true;
+        }
+        let host = host.to_string();
+        let applying: Vec<&AclBinding> = self
+            .acls
+            .iter()
+            .filter(|acl| {
+                acl.resource_type == resource_type
+                    && principal_matches(&acl.principal, principal, &principal_name)
+                    && (acl.host == WILDCARD || acl.host == host)
+            })
+            .collect();
+        let denied = |allow: &AclBinding| {
+            applying.iter().any(|deny| {
+                deny.permission == Permission::Deny
+                    && denies(deny.operation, operation)
+                    && match deny.pattern_type {
+                        PatternType::Literal => {
+                            deny.resource_name == WILDCARD
+                                || (allow.pattern_type == PatternType::Literal
+                                    && deny.resource_name == allow.resource_name)
+                        }
+                        PatternType::Prefixed => {
+                            allow.resource_name.starts_with(&deny.resource_name)
+                        }
+                    }
+            })
+        };
+        applying.iter().any(|acl| {
+            acl.permission == Permission::Allow && allows(acl.operation, operation) && !denied(acl)
+        })
+    }
 }
 
 /// `User:*` matches every principal of type User.
@@ -98,7 +149,6 @@ fn allows(acl: Operation, wanted: Operation) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::acl::model::PatternType;
     use Operation::*;
 
     fn acl(
@@ -247,5 +297,30 @@ mod tests {
         );
         assert!(check(&open, "bob", Write, "payments"), "no ACL names payments");
         assert!(!check(&open, "bob", Read, "orders"), "orders has ACLs, none for bob");
+    }
+
+    #[test]
+    fn allowed_on_some_resource_of_a_type() {
+        let any = |authorizer: &Authorizer, user: &str| {
+            authorizer.allows_any(&Principal::user(user), localhost(), Write, ResourceType::Topic)
+        };
+        let authorizer = Authorizer::new(
+            vec![
+                acl("orders", PatternType::Literal, "User:alice", "*", Write, Permission::Allow),
+                acl("logs.", PatternType::Prefixed, "User:bob", "*", All, Permission::Allow),
+                acl("logs.", PatternType::Prefixed, "User:bob", "*", Write, Permission::Deny),
+                acl("x", PatternType::Literal, "User:carol", "*", Read, Permission::Allow),
+            ],
+            AuthorizerConfig::default(),
+        );
+        assert!(any(&authorizer, "alice"));
+        assert!(!any(&authorizer, "bob"), "the DENY covers everything the ALLOW names");
+        assert!(!any(&authorizer, "carol"), "READ is not WRITE");
+        assert!(!any(&authorizer, "dave"));
+        let open = Authorizer::new(
+            vec![],
+            AuthorizerConfig { super_users: vec![], allow_everyone_if_no_acl_found: true },
+        );
+        assert!(any(&open, "dave"), "no topic ACL at all, and open when none is found");
     }
 }

@@ -115,8 +115,37 @@ kafka_codes!(Permission {
     Allow = 3 => "ALLOW",
 });
 
+impl Operation {
+    /// The operations an ACL on a resource of the type can grant (Kafka's
+    /// `AclEntry.supportedOperations`): what an "authorized operations" answer lists.
+    pub fn applicable_to(resource_type: ResourceType) -> &'static [Operation] {
+        use Operation::*;
+        match resource_type {
+            ResourceType::Topic => {
+                &[Read, Write, Create, Describe, Delete, Alter, DescribeConfigs, AlterConfigs]
+            }
+            ResourceType::Group => &[Read, Describe, Delete],
+            ResourceType::Cluster => &[
+                Create,
+                ClusterAction,
+                DescribeConfigs,
+                AlterConfigs,
+                IdempotentWrite,
+                Alter,
+                Describe,
+            ],
+            ResourceType::TransactionalId => &[Describe, Write],
+            ResourceType::DelegationToken => &[Describe],
+        }
+    }
+}
+
 /// The one resource name of the cluster resource.
 pub const CLUSTER_NAME: &str = "kafka-cluster";
+
+/// The filter code of ANY in every enum, and MATCH among pattern types.
+const ANY: i8 = 1;
+const MATCH: i8 = 2;
 
 /// A resource name or principal that matches everything in a literal ACL.
 pub const WILDCARD: &str = "*";
@@ -159,6 +188,35 @@ impl AclBinding {
             return Err(format!("the host {:?} is neither * nor an IP address", self.host));
         }
         Ok(())
+    }
+
+    /// A binding from CreateAcls' codes, checked (ANY, MATCH and UNKNOWN are filter values,
+    /// not a binding's).
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_codes(
+        resource_type: i8,
+        resource_name: &str,
+        pattern_type: i8,
+        principal: &str,
+        host: &str,
+        operation: i8,
+        permission: i8,
+    ) -> Result<Self, String> {
+        let binding = AclBinding {
+            resource_type: ResourceType::from_code(resource_type)
+                .ok_or_else(|| format!("invalid resource type {resource_type}"))?,
+            resource_name: resource_name.to_owned(),
+            pattern_type: PatternType::from_code(pattern_type)
+                .ok_or_else(|| format!("invalid pattern type {pattern_type}"))?,
+            principal: principal.to_owned(),
+            host: host.to_owned(),
+            operation: Operation::from_code(operation)
+                .ok_or_else(|| format!("invalid operation {operation}"))?,
+            permission: Permission::from_code(permission)
+                .ok_or_else(|| format!("invalid permission type {permission}"))?,
+        };
+        binding.check()?;
+        Ok(binding)
     }
 
     /// Whether this binding's pattern covers the resource `name` of `resource_type`.
@@ -207,6 +265,42 @@ impl AclFilter {
             operation: None,
             permission: None,
         }
+    }
+
+    /// A filter from DescribeAcls' or DeleteAcls' codes: ANY (1) matches anything, a null
+    /// string too; UNKNOWN (0) and undefined codes are refused.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_codes(
+        resource_type: i8,
+        resource_name: Option<&str>,
+        pattern_type: i8,
+        principal: Option<&str>,
+        host: Option<&str>,
+        operation: i8,
+        permission: i8,
+    ) -> Result<Self, String> {
+        fn code<T>(code: i8, what: &str, from: fn(i8) -> Option<T>) -> Result<Option<T>, String> {
+            match code {
+                ANY => Ok(None),
+                other => from(other).map(Some).ok_or_else(|| format!("invalid {what} {other}")),
+            }
+        }
+        let pattern = match pattern_type {
+            ANY => PatternFilter::Any,
+            MATCH => PatternFilter::Match,
+            other => PatternType::from_code(other)
+                .map(PatternFilter::Exactly)
+                .ok_or_else(|| format!("invalid pattern type {other}"))?,
+        };
+        Ok(AclFilter {
+            resource_type: code(resource_type, "resource type", ResourceType::from_code)?,
+            resource_name: resource_name.map(str::to_owned),
+            pattern,
+            principal: principal.map(str::to_owned),
+            host: host.map(str::to_owned),
+            operation: code(operation, "operation", Operation::from_code)?,
+            permission: code(permission, "permission type", Permission::from_code)?,
+        })
     }
 
     pub fn matches(&self, binding: &AclBinding) -> bool {
@@ -320,5 +414,37 @@ mod tests {
         assert_eq!(count(&denies), 1);
         let alice = AclFilter { principal: Some("User:alice".into()), ..AclFilter::any() };
         assert_eq!(count(&alice), 1);
+    }
+
+    #[test]
+    fn bindings_and_filters_come_from_kafkas_codes() {
+        let binding = AclBinding::from_codes(2, "orders", 4, "User:alice", "*", 3, 3);
+        assert_eq!(
+            binding,
+            Ok(binding_of("orders", PatternType::Prefixed, "User:alice", Operation::Read))
+        );
+        assert!(AclBinding::from_codes(1, "orders", 3, "User:a", "*", 3, 3).is_err(), "ANY");
+        assert!(AclBinding::from_codes(2, "orders", 2, "User:a", "*", 3, 3).is_err(), "MATCH");
+        assert!(AclBinding::from_codes(2, "orders", 3, "alice", "*", 3, 3).is_err(), "no type");
+        let filter = AclFilter::from_codes(1, Some("orders.eu"), 2, None, None, 1, 1);
+        let filter = filter.expect("a MATCH filter");
+        assert_eq!(filter.pattern, PatternFilter::Match);
+        assert!(filter.matches(&binding_of(
+            "orders",
+            PatternType::Prefixed,
+            "User:bob",
+            Operation::Write
+        )));
+        assert!(AclFilter::from_codes(0, None, 1, None, None, 1, 1).is_err(), "UNKNOWN");
+        assert!(AclFilter::from_codes(2, None, 9, None, None, 1, 1).is_err());
+    }
+
+    fn binding_of(
+        name: &str,
+        pattern: PatternType,
+        principal: &str,
+        operation: Operation,
+    ) -> AclBinding {
+        binding(name, pattern, principal, operation, Permission::Allow)
     }
 }
