@@ -27,6 +27,10 @@ pub struct Broker {
     /// `--schema-registry-listen`, but always consulted by produce).
     registry: Arc<skiff_registry::Registry>,
     pub(crate) validator: Arc<crate::validation::Validator>,
+    /// The ACLs requests are checked against (`--authorizer acl`); `None`: no checks.
+    pub(crate) authorization: Option<Arc<crate::authorization::Authorization>>,
+    /// The client quotas and what each quota entity used on this broker.
+    pub(crate) quotas: Arc<crate::quotas::QuotaManager>,
     /// Where requests, topics and events are counted (`--metrics-listen`); `None`: nothing is.
     metrics: Option<Arc<Metrics>>,
 }
@@ -48,7 +52,16 @@ impl Broker {
         let registry = Arc::new(skiff_registry::Registry::new(registry_state.clone()));
         let validator =
             Arc::new(crate::validation::Validator::new(registry.clone(), registry_state));
+        let authorization = config.authorization.clone().map(|settings| {
+            Arc::new(crate::authorization::Authorization::new(storage.state.clone(), settings))
+        });
+        let quotas = Arc::new(crate::quotas::QuotaManager::new(
+            storage.state.clone(),
+            config.quotas.clone(),
+        ));
         Self {
+            authorization,
+            quotas,
             registry,
             validator,
             storage,

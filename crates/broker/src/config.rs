@@ -55,6 +55,11 @@ pub struct BrokerConfig {
     pub tls: Option<TlsFiles>,
     /// How clients of the SASL listeners authenticate.
     pub sasl: SaslConfig,
+    /// `--authorizer acl`: every request is checked against the cluster's ACLs. `None`: every
+    /// principal may do everything (Kafka without an authorizer).
+    pub authorization: Option<crate::AuthorizationConfig>,
+    /// How client quotas are measured (the quotas themselves are in storage).
+    pub quotas: crate::QuotaConfig,
     /// Node id reported to clients; brokers have no identity, so several may share one.
     pub node_id: i32,
     pub max_request_bytes: usize,
@@ -97,6 +102,8 @@ impl BrokerConfig {
             listeners: vec![ListenerConfig::plaintext(listen)],
             tls: None,
             sasl: SaslConfig::default(),
+            authorization: None,
+            quotas: crate::QuotaConfig::default(),
             node_id: 0,
             max_request_bytes: skiff_protocol::frame::DEFAULT_MAX_REQUEST_BYTES,
             max_connections: 10_000,

@@ -102,6 +102,39 @@ impl AppendTurn {
     }
 }
 
+/// Until when a connection reads no request: a client over its quota is muted for its
+/// throttle time after its response (Kafka's muted channel).
+#[derive(Default)]
+pub(crate) struct Throttle {
+    until: Mutex<Option<tokio::time::Instant>>,
+}
+
+impl Throttle {
+    /// Mutes the connection for `time` from now (or longer, if it already is).
+    pub(crate) fn mute_for(&self, time: std::time::Duration) {
+        if time.is_zero() {
+            return;
+        }
+        let until = tokio::time::Instant::now() + time;
+        let mut current = lock(&self.until);
+        if current.is_none_or(|current| current < until) {
+            *current = Some(until);
+        }
+    }
+
+    /// When the connection may read again, if it is muted now.
+    fn muted_until(&self) -> Option<tokio::time::Instant> {
+        let mut current = lock(&self.until);
+        match *current {
+            Some(until) if until > tokio::time::Instant::now() => Some(until),
+            _ => {
+                *current = None;
+                None
+            }
+        }
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -142,16 +175,20 @@ impl Connection {
         let Connection { broker, mut reader, mut writer, info, session, mut stop } = self;
         let peer = info.peer;
         debug!(%peer, listener = %info.listener.name, principal = %session.principal(), "connection opened");
+        let throttle = Throttle::default();
         let mut pipeline = Pipeline::new();
         let outcome = loop {
             reader.set_kind(session.frame_kind(broker.config.max_request_bytes));
-            let room = pipeline.has_room();
+            let muted = throttle.muted_until();
+            let room = pipeline.has_room() && muted.is_none();
             let step = tokio::select! {
                 biased;
                 Some((size, answer)) = pipeline.requests.next() => {
                     pipeline.bytes -= size;
                     write_answer(&mut writer, answer).await
                 }
+                // A client over its quota: nothing more is read until its throttle time passed.
+                _ = tokio::time::sleep_until(muted.unwrap_or_else(tokio::time::Instant::now)), if muted.is_some() => Ok(()),
                 frame = reader.next(), if room => match frame {
                     // A copy the request may keep (the memory engine stores produced batches as
                     // they arrived): a slice of the reader's buffer would pin all of it.
@@ -164,7 +201,7 @@ impl Connection {
                             let turn = pipeline.next_turn();
                             pipeline.bytes += frame.len();
                             let size = frame.len();
-                            let answer = answer(&broker, &info, &session, frame, turn);
+                            let answer = answer(&broker, &info, &session, &throttle, frame, turn);
                             pipeline.requests.push_back(sized(size, answer));
                             Ok(())
                         } else {
@@ -175,6 +212,7 @@ impl Connection {
                                         &broker,
                                         &info,
                                         &session,
+                                        &throttle,
                                         frame,
                                         AppendTurn::default(),
                                     )
@@ -258,10 +296,17 @@ fn is_produce(frame: &[u8]) -> bool {
 
 /// Handles one request frame: its response (if the request wants one), with the correlation id
 /// and header version to write it with.
+/// The requests every client may send, before and whatever its ACLs: finding out what the
+/// broker speaks and authenticating.
+fn is_authentication(api_key: ApiKey) -> bool {
+    matches!(api_key, ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate)
+}
+
 async fn answer(
     broker: &Broker,
     info: &ConnectionInfo,
     session: &Session,
+    throttle: &Throttle,
     mut frame: Bytes,
     turn: AppendTurn,
 ) -> Answer {
@@ -277,9 +322,23 @@ async fn answer(
         client_id = header.client_id.as_deref().unwrap_or(""),
         principal = %session.principal(),
     );
+    let authorizer = match &broker.authorization {
+        Some(authorization) if !is_authentication(api_key) => {
+            Some(authorization.authorizer().await.map_err(|error| {
+                format!("{api_key:?}: cannot authorize, the ACLs are unreadable: {error}")
+            })?)
+        }
+        _ => None,
+    };
+    let quotas = broker.quotas.current().await;
     let context = RequestContext {
         connection: info,
         session,
+        principal: session.principal(),
+        authorizer,
+        quotas,
+        throttle,
+        metrics: broker.metrics(),
         client_id: header.client_id.as_deref().unwrap_or_default(),
         append_turn: turn,
     };

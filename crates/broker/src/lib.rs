@@ -8,6 +8,12 @@
 //!   hands the handlers that need it a request context (peer, listener, client id, session).
 //! - `session`: who is on a connection: SASL authentication (PLAIN, SCRAM) against the users
 //!   in storage, and the check that a SASL listener's clients authenticated first.
+//! - `cached`: a broker's copy of a cluster-wide document (ACLs, quotas), refreshed in the
+//!   background.
+//! - `authorization`: the ACL snapshot each request is checked against (`--authorizer acl`);
+//!   handlers ask their request context whether the principal may act on a resource.
+//! - `quotas`: client quotas (produce and fetch byte rates) charged per request; a client over
+//!   its quota is told to wait and its connection is muted that long.
 //! - `handlers/`: one file per Kafka API, plus the table that ApiVersions is generated from.
 //! - [`Broker`]: what every handler gets: storage, configuration, the append notifier.
 //! - `groups`: consumer groups in storage: read, pure transition (`skiff-coordinator`),
@@ -23,7 +29,9 @@
 //! - `validation`: records of topics with a schema in the registry are checked before produce
 //!   stores them.
 
+mod authorization;
 mod broker;
+mod cached;
 mod cleaner;
 mod config;
 mod connection;
@@ -33,6 +41,7 @@ mod handlers;
 mod log_scan;
 mod metrics;
 mod producer_ids;
+mod quotas;
 pub mod server;
 mod session;
 pub mod tables;
@@ -41,6 +50,8 @@ mod topics;
 mod transactions;
 mod validation;
 
+pub use authorization::AuthorizationConfig;
 pub use broker::Broker;
 pub use config::{BrokerConfig, ListenerConfig, SaslConfig};
+pub use quotas::QuotaConfig;
 pub use server::serve;

@@ -1,6 +1,7 @@
 //! Counts of things the broker did that no request or storage metric shows on its own:
 //! transactions completed, schemas created in the registry, records refused before storing,
-//! the consumer groups in storage, and log cleaner passes.
+//! the consumer groups in storage, log cleaner passes, responses throttled by client quotas and
+//! requests or resources denied by ACLs.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -11,6 +12,16 @@ use prometheus_client::registry::Registry;
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QuotaLabels {
+    quota: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResourceLabels {
+    resource_type: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -42,6 +53,8 @@ pub(crate) struct Events {
     records_refused: Family<ReasonLabels, Counter>,
     consumer_groups: Gauge,
     cleaner_passes: Counter,
+    quota_throttles: Family<QuotaLabels, Counter>,
+    authorization_denials: Family<ResourceLabels, Counter>,
 }
 
 impl Events {
@@ -52,7 +65,19 @@ impl Events {
             records_refused: Family::default(),
             consumer_groups: Gauge::default(),
             cleaner_passes: Counter::default(),
+            quota_throttles: Family::default(),
+            authorization_denials: Family::default(),
         };
+        registry.register(
+            "quota_throttles",
+            "Responses this broker throttled (throttle_time_ms set, connection muted) because the client was over a quota, by quota: producer_byte_rate or consumer_byte_rate",
+            events.quota_throttles.clone(),
+        );
+        registry.register(
+            "authorization_denials",
+            "Operations ACLs denied on this broker (one per resource a request was refused), by resource type",
+            events.authorization_denials.clone(),
+        );
         registry.register(
             "transactions_completed",
             "Transactions this broker completed (markers written, offsets committed), by outcome: commit or abort",
@@ -79,6 +104,14 @@ impl Events {
             events.cleaner_passes.clone(),
         );
         events
+    }
+
+    pub(crate) fn quota_throttled(&self, quota: &'static str) {
+        self.quota_throttles.get_or_create(&QuotaLabels { quota }).inc();
+    }
+
+    pub(crate) fn authorization_denied(&self, resource_type: &'static str) {
+        self.authorization_denials.get_or_create(&ResourceLabels { resource_type }).inc();
     }
 
     pub(crate) fn cleaner_pass(&self) {

@@ -130,6 +130,17 @@ impl Metrics {
         self.events.consumer_groups(count);
     }
 
+    /// Counts a response throttled for being over the quota named `quota`
+    /// (`producer_byte_rate`, `consumer_byte_rate`).
+    pub fn quota_throttled(&self, quota: &'static str) {
+        self.events.quota_throttled(quota);
+    }
+
+    /// Counts an operation ACLs denied on a resource of the type (`TOPIC`, `GROUP`, ...).
+    pub fn authorization_denied(&self, resource_type: &'static str) {
+        self.events.authorization_denied(resource_type);
+    }
+
     /// Counts a log cleaner pass this broker completed.
     pub fn cleaner_pass(&self) {
         self.events.cleaner_pass();

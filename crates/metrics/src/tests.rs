@@ -81,6 +81,9 @@ fn topic_and_event_counters_are_exposed() {
     metrics.transaction_completed(false);
     metrics.schema_created();
     metrics.records_refused(Refusal::Schema, 2);
+    metrics.quota_throttled("producer_byte_rate");
+    metrics.authorization_denied("TOPIC");
+    metrics.authorization_denied("TOPIC");
     let text = metrics.encode().expect("encodes");
     assert_eq!(sample(&text, "skiff_produced_bytes_total{topic=\"orders\"}"), Some(500.0));
     assert_eq!(sample(&text, "skiff_produced_records_total{topic=\"orders\"}"), Some(10.0));
@@ -89,6 +92,10 @@ fn topic_and_event_counters_are_exposed() {
     assert_eq!(sample(&text, "skiff_transactions_completed_total{outcome=\"abort\"}"), Some(1.0));
     assert_eq!(sample(&text, "skiff_registry_schemas_created_total"), Some(1.0));
     assert_eq!(sample(&text, "skiff_records_refused_total{reason=\"schema\"}"), Some(2.0));
+    let throttled = "skiff_quota_throttles_total{quota=\"producer_byte_rate\"}";
+    assert_eq!(sample(&text, throttled), Some(1.0));
+    let denied = "skiff_authorization_denials_total{resource_type=\"TOPIC\"}";
+    assert_eq!(sample(&text, denied), Some(2.0));
 }
 
 #[test]

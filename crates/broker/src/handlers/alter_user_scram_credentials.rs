@@ -5,6 +5,8 @@
 //!
 //! One result per user: if any alteration of a user is invalid, none of that user's is made
 //! (Kafka's rule), while other users' go ahead.
+//!
+//! ACLs: ALTER on the cluster, else every user's result is CLUSTER_AUTHORIZATION_FAILED.
 
 use std::collections::HashSet;
 
@@ -14,7 +16,7 @@ use kafka_protocol::messages::AlterUserScramCredentialsResponse;
 use skiff_auth::{ScramCredential, ScramMechanism, Users};
 use skiff_protocol::ErrorCode;
 
-use super::str_bytes;
+use super::{str_bytes, Operation, RequestContext};
 use crate::{errors, Broker};
 
 /// One requested change of one user.
@@ -30,7 +32,9 @@ pub(super) async fn handle(
     broker: &Broker,
     _version: i16,
     request: AlterUserScramCredentialsRequest,
+    context: &RequestContext<'_>,
 ) -> AlterUserScramCredentialsResponse {
+    let allowed = context.allows_cluster(Operation::Alter);
     let users = broker.users();
     let mut names: Vec<&str> = Vec::new();
     let named = request
@@ -46,6 +50,10 @@ pub(super) async fn handle(
     let mut results = Vec::new();
     for name in names {
         let outcome = match alterations(&request, name) {
+            Ok(_) if !allowed => Err(Refused(
+                ErrorCode::ClusterAuthorizationFailed.code(),
+                "not authorized to alter users".into(),
+            )),
             Ok(alterations) => apply(&users, name, alterations).await,
             Err(refused) => Err(refused),
         };

@@ -4,6 +4,7 @@ use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 use skiff_protocol::ErrorCode;
 
+use super::RequestContext;
 use crate::Broker;
 
 fn api_keys() -> Vec<ApiVersion> {
@@ -22,6 +23,7 @@ pub(super) async fn handle(
     _broker: &Broker,
     _version: i16,
     _request: ApiVersionsRequest,
+    _context: &RequestContext<'_>,
 ) -> ApiVersionsResponse {
     ApiVersionsResponse::default().with_api_keys(api_keys())
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use skiff_storage::{ConfigChange, StorageError};
 
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
-use super::str_bytes;
+use super::{str_bytes, Operation, RequestContext, ResourceType};
 use crate::{errors, topic_config, Broker};
 
 pub(super) enum Outcome {
@@ -19,6 +19,24 @@ impl Outcome {
     pub(super) fn refused(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::Refused { code: code.code(), message: str_bytes(message) }
     }
+}
+
+/// Kafka's ACL on a config resource: `operation` (DESCRIBE_CONFIGS or ALTER_CONFIGS) on the
+/// topic, or on the cluster for broker configs. Returns the error code when denied.
+pub(super) fn denied(
+    context: &RequestContext<'_>,
+    resource_type: i8,
+    name: &str,
+    operation: Operation,
+) -> Option<i16> {
+    let (allowed, code) = match resource_type {
+        RESOURCE_TOPIC => (
+            context.allows(operation, ResourceType::Topic, name),
+            ErrorCode::TopicAuthorizationFailed,
+        ),
+        _ => (context.allows_cluster(operation), ErrorCode::ClusterAuthorizationFailed),
+    };
+    (!allowed).then(|| code.code())
 }
 
 /// Checks every change, then applies them atomically (unless `validate_only`).

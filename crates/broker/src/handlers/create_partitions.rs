@@ -1,4 +1,6 @@
 //! CreatePartitions: grows a topic; shrinking or staying put is INVALID_PARTITIONS.
+//!
+//! ACLs: ALTER on each topic, else TOPIC_AUTHORIZATION_FAILED.
 
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
@@ -7,16 +9,25 @@ use kafka_protocol::messages::CreatePartitionsResponse;
 use skiff_protocol::ErrorCode;
 use skiff_storage::StorageError;
 
-use super::str_bytes;
+use super::{str_bytes, Operation, RequestContext, ResourceType};
 use crate::{errors, Broker};
 
 pub(super) async fn handle(
     broker: &Broker,
     _version: i16,
     request: CreatePartitionsRequest,
+    context: &RequestContext<'_>,
 ) -> CreatePartitionsResponse {
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
+        if !context.allows(Operation::Alter, ResourceType::Topic, &topic.name) {
+            results.push(
+                CreatePartitionsTopicResult::default()
+                    .with_name(topic.name)
+                    .with_error_code(ErrorCode::TopicAuthorizationFailed.code()),
+            );
+            continue;
+        }
         results.push(grow(broker, topic, request.validate_only).await);
     }
     CreatePartitionsResponse::default().with_results(results)

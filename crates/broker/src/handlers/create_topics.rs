@@ -1,6 +1,9 @@
 //! CreateTopics: checks names, partition counts and configs, then creates in storage (which
 //! settles races between brokers: exactly one creator wins, the others get
 //! TOPIC_ALREADY_EXISTS).
+//!
+//! ACLs: CREATE on the cluster or on the topic (TOPIC_AUTHORIZATION_FAILED); the created
+//! topic's configs are returned only with DESCRIBE_CONFIGS on it.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +16,7 @@ use kafka_protocol::messages::CreateTopicsResponse;
 use skiff_protocol::ErrorCode;
 use skiff_storage::TopicSpec;
 
-use super::str_bytes;
+use super::{str_bytes, Operation, RequestContext, ResourceType};
 use crate::topic_config::{self, SOURCE_DEFAULT, SOURCE_TOPIC, TOPIC_CONFIGS};
 use crate::topics::{self, Refusal};
 use crate::Broker;
@@ -22,10 +25,23 @@ pub(super) async fn handle(
     broker: &Broker,
     version: i16,
     request: CreateTopicsRequest,
+    context: &RequestContext<'_>,
 ) -> CreateTopicsResponse {
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
-        results.push(create_one(broker, version, topic, request.validate_only).await);
+        if !super::metadata::may_create(context, &topic.name) {
+            let result = CreatableTopicResult::default().with_name(topic.name.clone());
+            let refusal = Refusal::new(
+                ErrorCode::TopicAuthorizationFailed,
+                format!("not authorized to create topic {}", topic.name.as_str()),
+            );
+            results.push(refused(result, refusal));
+            continue;
+        }
+        let configs_visible =
+            context.allows(Operation::DescribeConfigs, ResourceType::Topic, &topic.name);
+        let result = create_one(broker, version, topic, request.validate_only).await;
+        results.push(if configs_visible { result } else { without_configs(result) });
     }
     CreateTopicsResponse::default().with_topics(results)
 }
@@ -79,6 +95,16 @@ fn spec_for(broker: &Broker, topic: &CreatableTopic) -> Result<TopicSpec, Refusa
         }
     }
     Ok(TopicSpec { name: topic.name.to_string(), partitions, configs })
+}
+
+/// What a principal that may not DESCRIBE_CONFIGS the topic is told of its configs.
+fn without_configs(result: CreatableTopicResult) -> CreatableTopicResult {
+    if result.error_code != 0 || result.configs.is_none() {
+        return result;
+    }
+    result
+        .with_configs(None)
+        .with_topic_config_error_code(ErrorCode::TopicAuthorizationFailed.code())
 }
 
 fn refused(result: CreatableTopicResult, refusal: Refusal) -> CreatableTopicResult {

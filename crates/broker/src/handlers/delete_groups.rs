@@ -1,6 +1,8 @@
 //! DeleteGroups: only a group without members (Empty, or known only by its committed offsets)
 //! can be deleted; its stored state goes by compare-and-set (a member joining meanwhile makes
 //! it fail and re-check), then its offsets.
+//!
+//! ACLs: DELETE on each group, else GROUP_AUTHORIZATION_FAILED for it (and it is left alone).
 
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 pub(super) use kafka_protocol::messages::DeleteGroupsRequest;
@@ -9,6 +11,7 @@ use skiff_coordinator::GroupState;
 use skiff_protocol::ErrorCode;
 use skiff_storage::StorageError;
 
+use super::{Operation, RequestContext, ResourceType};
 use crate::{errors, groups, Broker};
 
 /// Lost races with joining members before giving up with a retriable error.
@@ -18,10 +21,15 @@ pub(super) async fn handle(
     broker: &Broker,
     _version: i16,
     request: DeleteGroupsRequest,
+    context: &RequestContext<'_>,
 ) -> DeleteGroupsResponse {
     let mut results = Vec::with_capacity(request.groups_names.len());
     for group_id in request.groups_names {
-        let code = delete(broker, &group_id).await;
+        let code = if context.allows(Operation::Delete, ResourceType::Group, &group_id) {
+            delete(broker, &group_id).await
+        } else {
+            ErrorCode::GroupAuthorizationFailed.code()
+        };
         results.push(DeletableGroupResult::default().with_group_id(group_id).with_error_code(code));
     }
     DeleteGroupsResponse::default().with_results(results)

@@ -1,23 +1,38 @@
 //! DeleteRecords: moves a partition's log start; `-1` means "up to the high watermark".
+//!
+//! ACLs: DELETE on each topic, else its partitions get TOPIC_AUTHORIZATION_FAILED.
 
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
 pub(super) use kafka_protocol::messages::DeleteRecordsRequest;
 use kafka_protocol::messages::DeleteRecordsResponse;
+use skiff_protocol::ErrorCode;
 use skiff_storage::{StorageError, TopicPartition};
 
+use super::{Operation, RequestContext, ResourceType};
 use crate::{errors, Broker};
 
 pub(super) async fn handle(
     broker: &Broker,
     _version: i16,
     request: DeleteRecordsRequest,
+    context: &RequestContext<'_>,
 ) -> DeleteRecordsResponse {
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
+        let allowed = context.allows(Operation::Delete, ResourceType::Topic, &topic.name);
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for wanted in &topic.partitions {
+            if !allowed {
+                partitions.push(
+                    DeleteRecordsPartitionResult::default()
+                        .with_partition_index(wanted.partition_index)
+                        .with_error_code(ErrorCode::TopicAuthorizationFailed.code())
+                        .with_low_watermark(-1),
+                );
+                continue;
+            }
             let partition = TopicPartition::new(topic.name.0.to_string(), wanted.partition_index);
             let result = DeleteRecordsPartitionResult::default()
                 .with_partition_index(wanted.partition_index);

@@ -1,4 +1,5 @@
-//! DescribeCluster: like Metadata's broker list, for admin clients.
+//! DescribeCluster: like Metadata's broker list, for admin clients; with
+//! `include_cluster_authorized_operations`, what the principal may do on the cluster.
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 pub(super) use kafka_protocol::messages::DescribeClusterRequest;
@@ -21,6 +22,11 @@ pub(super) async fn handle(
             .with_broker_id(BrokerId(broker.config.node_id))
             .with_host(str_bytes(host))
             .with_port(port)]);
+    let response = if request.include_cluster_authorized_operations {
+        response.with_cluster_authorized_operations(context.cluster_authorized_operations())
+    } else {
+        response
+    };
     match broker.cluster_id().await {
         Ok(id) => response.with_cluster_id(str_bytes(id)),
         Err(error) => response

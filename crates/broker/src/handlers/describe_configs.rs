@@ -1,5 +1,8 @@
 //! DescribeConfigs: a topic's full config (overrides from storage, the rest as defaults with
 //! their source) and the broker's static settings.
+//!
+//! ACLs: DESCRIBE_CONFIGS on the topic (TOPIC_AUTHORIZATION_FAILED) or, for broker configs,
+//! on the cluster (CLUSTER_AUTHORIZATION_FAILED).
 
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_configs_response::{
@@ -10,7 +13,7 @@ use kafka_protocol::messages::DescribeConfigsResponse;
 use kafka_protocol::protocol::StrBytes;
 use skiff_protocol::ErrorCode;
 
-use super::str_bytes;
+use super::{str_bytes, Operation, RequestContext};
 use crate::topic_config::{
     ConfigType, SOURCE_DEFAULT, SOURCE_STATIC_BROKER, SOURCE_TOPIC, TOPIC_CONFIGS,
 };
@@ -35,16 +38,24 @@ pub(super) async fn handle(
     broker: &Broker,
     _version: i16,
     request: DescribeConfigsRequest,
+    context: &RequestContext<'_>,
 ) -> DescribeConfigsResponse {
     let mut results = Vec::with_capacity(request.resources.len());
     for resource in &request.resources {
         let result = DescribeConfigsResult::default()
             .with_resource_type(resource.resource_type)
             .with_resource_name(resource.resource_name.clone());
-        let entries = match resource.resource_type {
-            RESOURCE_TOPIC => topic_entries(broker, &resource.resource_name).await,
-            RESOURCE_BROKER => Ok(broker_entries(broker)),
-            other => Err((
+        let refused = super::config_changes::denied(
+            context,
+            resource.resource_type,
+            &resource.resource_name,
+            Operation::DescribeConfigs,
+        );
+        let entries = match (refused, resource.resource_type) {
+            (Some(code), _) => Err((code, "not authorized to describe these configs".into())),
+            (None, RESOURCE_TOPIC) => topic_entries(broker, &resource.resource_name).await,
+            (None, RESOURCE_BROKER) => Ok(broker_entries(broker)),
+            (None, other) => Err((
                 ErrorCode::InvalidRequest.code(),
                 format!("unsupported resource type {other}"),
             )),

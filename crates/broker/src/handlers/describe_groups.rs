@@ -1,6 +1,9 @@
 //! DescribeGroups: the stored groups as they are now (sessions that ran out are shown expired,
 //! without writing). Members' metadata and assignments are shown only for a Stable group, as
 //! Kafka does. A group that only has committed offsets is an Empty group.
+//!
+//! ACLs: DESCRIBE on each group, else its entry carries GROUP_AUTHORIZATION_FAILED and nothing
+//! of it is read.
 
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 pub(super) use kafka_protocol::messages::DescribeGroupsRequest;
@@ -8,7 +11,7 @@ use kafka_protocol::messages::{DescribeGroupsResponse, GroupId};
 use skiff_coordinator::{Group, GroupState};
 use skiff_protocol::ErrorCode;
 
-use super::str_bytes;
+use super::{str_bytes, Operation, RequestContext, ResourceType};
 use crate::{groups, Broker};
 
 /// v4+ show group.instance.id; v6+ answer GROUP_ID_NOT_FOUND for unknown groups.
@@ -19,10 +22,26 @@ pub(super) async fn handle(
     broker: &Broker,
     version: i16,
     request: DescribeGroupsRequest,
+    context: &RequestContext<'_>,
 ) -> DescribeGroupsResponse {
     let mut described = Vec::with_capacity(request.groups.len());
     for group_id in request.groups {
-        described.push(describe(broker, version, group_id).await);
+        if !context.allows(Operation::Describe, ResourceType::Group, &group_id) {
+            described.push(
+                DescribedGroup::default()
+                    .with_group_id(group_id)
+                    .with_error_code(ErrorCode::GroupAuthorizationFailed.code()),
+            );
+            continue;
+        }
+        let operations = request
+            .include_authorized_operations
+            .then(|| context.authorized_operations(ResourceType::Group, &group_id));
+        let group = describe(broker, version, group_id).await;
+        described.push(match operations {
+            Some(operations) => group.with_authorized_operations(operations),
+            None => group,
+        });
     }
     DescribeGroupsResponse::default().with_groups(described)
 }

@@ -1,11 +1,14 @@
 //! DescribeTransactions: the stored record of each transactional id, for admin tools.
+//!
+//! ACLs: DESCRIBE on each transactional id, else its entry carries
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED (and nothing of its record).
 
 use kafka_protocol::messages::describe_transactions_response::{TopicData, TransactionState};
 pub(super) use kafka_protocol::messages::DescribeTransactionsRequest;
 use kafka_protocol::messages::{DescribeTransactionsResponse, ProducerId, TopicName};
 use skiff_protocol::ErrorCode;
 
-use super::str_bytes;
+use super::{str_bytes, Operation, RequestContext, ResourceType};
 use crate::transactions::{self, state::Transaction};
 use crate::{errors, Broker};
 
@@ -13,10 +16,16 @@ pub(super) async fn handle(
     broker: &Broker,
     _version: i16,
     request: DescribeTransactionsRequest,
+    context: &RequestContext<'_>,
 ) -> DescribeTransactionsResponse {
     let mut states = Vec::with_capacity(request.transactional_ids.len());
     for id in request.transactional_ids {
         let state = TransactionState::default().with_transactional_id(id.clone());
+        if !context.allows(Operation::Describe, ResourceType::TransactionalId, &id.0) {
+            let code = ErrorCode::TransactionalIdAuthorizationFailed.code();
+            states.push(state.with_error_code(code));
+            continue;
+        }
         states.push(match transactions::load(broker, &id.0).await {
             Ok(Some(stored)) => describe(state, &stored.transaction),
             Ok(None) => state.with_error_code(ErrorCode::TransactionalIdNotFound.code()),

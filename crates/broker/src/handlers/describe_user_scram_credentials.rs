@@ -1,5 +1,8 @@
 //! DescribeUserScramCredentials: which SCRAM mechanisms each user has a credential for, and
-//! with how many iterations (never the salt or keys). No user list means every user.
+//! with how many iterations (never the salt or keys). No user list (null or empty) means every
+//! user, as Kafka reads it.
+//!
+//! ACLs: DESCRIBE on the cluster, else CLUSTER_AUTHORIZATION_FAILED.
 
 use std::collections::HashSet;
 
@@ -11,16 +14,22 @@ use kafka_protocol::messages::DescribeUserScramCredentialsResponse;
 use skiff_auth::{User, Users};
 use skiff_protocol::ErrorCode;
 
-use super::str_bytes;
+use super::{str_bytes, Operation, RequestContext};
 use crate::{errors, Broker};
 
 pub(super) async fn handle(
     broker: &Broker,
     _version: i16,
     request: DescribeUserScramCredentialsRequest,
+    context: &RequestContext<'_>,
 ) -> DescribeUserScramCredentialsResponse {
+    if !context.allows_cluster(Operation::Describe) {
+        return DescribeUserScramCredentialsResponse::default()
+            .with_error_code(ErrorCode::ClusterAuthorizationFailed.code())
+            .with_error_message(Some(str_bytes("not authorized to describe users")));
+    }
     let users = broker.users();
-    let results = match request.users {
+    let results = match request.users.filter(|names| !names.is_empty()) {
         None => users
             .list()
             .await

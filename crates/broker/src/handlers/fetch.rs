@@ -4,6 +4,12 @@
 //!
 //! Waiting is woken by appends made through this broker and, for appends made by other brokers
 //! on the same storage, by re-reading every [`Broker::poll_interval`].
+//!
+//! Quotas: the bytes returned are charged to the client's `consumer_byte_rate`; a client over
+//! it gets an empty response with `throttle_time_ms` instead (see `quotas.rs`).
+//!
+//! ACLs: READ on each topic, else its partitions get TOPIC_AUTHORIZATION_FAILED (checked
+//! before a topic named by name is looked up, so its existence is not revealed).
 
 use std::time::Duration;
 
@@ -15,11 +21,13 @@ use kafka_protocol::messages::fetch_response::{
 };
 pub(super) use kafka_protocol::messages::FetchRequest;
 use kafka_protocol::messages::{FetchResponse, ProducerId, TopicName};
+use skiff_auth::quota::QuotaKind;
 use skiff_protocol::batch::base_offset;
 use skiff_protocol::ErrorCode;
 use skiff_storage::{ReadResult, TopicMeta, TopicPartition};
 use tokio::time::Instant;
 
+use super::{Operation, RequestContext, ResourceType};
 use crate::{errors, Broker};
 
 /// Fetch v13 names topics by id instead of by name.
@@ -33,13 +41,19 @@ struct Wanted {
     topic: Result<TopicMeta, i16>,
 }
 
-pub(super) async fn handle(broker: &Broker, version: i16, request: FetchRequest) -> FetchResponse {
+pub(super) async fn handle(
+    broker: &Broker,
+    version: i16,
+    request: FetchRequest,
+    context: &RequestContext<'_>,
+) -> FetchResponse {
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let min_bytes = request.min_bytes.max(0) as usize;
     let max_bytes = if request.max_bytes > 0 { request.max_bytes as usize } else { usize::MAX };
     let mut wanted = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
-        wanted.push(Wanted { topic: resolve(broker, version, &topic).await, request: topic });
+        let resolved = resolve(broker, version, &topic, context).await;
+        wanted.push(Wanted { topic: resolved, request: topic });
     }
     let read_committed = request.isolation_level == READ_COMMITTED;
     let mut appends = broker.appends();
@@ -51,8 +65,7 @@ pub(super) async fn handle(broker: &Broker, version: i16, request: FetchRequest)
         let (responses, bytes, failed) = read_all(broker, &wanted, max_bytes, read_committed).await;
         let now = Instant::now();
         if bytes >= min_bytes || failed || now >= deadline || *stopping.borrow() {
-            count_fetched(broker, &wanted, &responses);
-            return FetchResponse::default().with_responses(responses);
+            return charged(broker, context, &wanted, responses);
         }
         let pause = broker.poll_interval().min(deadline - now);
         tokio::select! {
@@ -61,6 +74,29 @@ pub(super) async fn handle(broker: &Broker, version: i16, request: FetchRequest)
             _ = tokio::time::sleep(pause) => {}
         }
     }
+}
+
+/// The response, charged to the client's consumer byte-rate quota: a client over it gets an
+/// empty response saying how long to wait (Kafka's rule: the bytes are not sent, and not
+/// charged), and its connection is muted that long.
+fn charged(
+    broker: &Broker,
+    context: &RequestContext<'_>,
+    wanted: &[Wanted],
+    responses: Vec<FetchableTopicResponse>,
+) -> FetchResponse {
+    let bytes: usize = responses
+        .iter()
+        .flat_map(|topic| &topic.partitions)
+        .filter_map(|data| data.records.as_ref().map(Bytes::len))
+        .sum();
+    let throttle = context.charge(broker, QuotaKind::ConsumerByteRate, bytes);
+    if throttle > 0 {
+        context.refund(broker, QuotaKind::ConsumerByteRate, bytes);
+        return FetchResponse::default().with_throttle_time_ms(throttle);
+    }
+    count_fetched(broker, wanted, &responses);
+    FetchResponse::default().with_responses(responses)
 }
 
 /// Counts the record bytes returned per topic (with `--metrics-listen`).
@@ -74,13 +110,23 @@ fn count_fetched(broker: &Broker, wanted: &[Wanted], responses: &[FetchableTopic
     }
 }
 
-async fn resolve(broker: &Broker, version: i16, topic: &FetchTopic) -> Result<TopicMeta, i16> {
+async fn resolve(
+    broker: &Broker,
+    version: i16,
+    topic: &FetchTopic,
+    context: &RequestContext<'_>,
+) -> Result<TopicMeta, i16> {
+    let denied = |name: &str| !context.allows(Operation::Read, ResourceType::Topic, name);
+    if version < TOPIC_ID_VERSION && denied(&topic.topic) {
+        return Err(ErrorCode::TopicAuthorizationFailed.code());
+    }
     let found = if version >= TOPIC_ID_VERSION {
         broker.storage.meta.topic_by_id(topic.topic_id).await
     } else {
         broker.storage.meta.topic(&topic.topic).await
     };
     match found {
+        Ok(Some(meta)) if denied(&meta.name) => Err(ErrorCode::TopicAuthorizationFailed.code()),
         Ok(Some(meta)) => Ok(meta),
         Ok(None) if version >= TOPIC_ID_VERSION => Err(ErrorCode::UnknownTopicId.code()),
         Ok(None) => Err(ErrorCode::UnknownTopicOrPartition.code()),

@@ -1,11 +1,14 @@
 //! Heartbeat: refreshes the member's session in the stored group and tells it whether a
 //! rebalance is under way. Sessions of members that stopped heartbeating are expired by
 //! whichever request touches the group next (see `skiff_coordinator::Group::tick`).
+//!
+//! ACLs: READ on the group, else GROUP_AUTHORIZATION_FAILED before the group is touched.
 
 pub(super) use kafka_protocol::messages::HeartbeatRequest;
 use kafka_protocol::messages::HeartbeatResponse;
 use skiff_protocol::ErrorCode;
 
+use super::{Operation, RequestContext, ResourceType};
 use crate::{errors, groups, Broker};
 
 /// v3+ carry group.instance.id.
@@ -15,8 +18,13 @@ pub(super) async fn handle(
     broker: &Broker,
     version: i16,
     request: HeartbeatRequest,
+    context: &RequestContext<'_>,
 ) -> HeartbeatResponse {
     let group_id = request.group_id.0.to_string();
+    if !context.allows(Operation::Read, ResourceType::Group, &group_id) {
+        return HeartbeatResponse::default()
+            .with_error_code(ErrorCode::GroupAuthorizationFailed.code());
+    }
     if group_id.is_empty() {
         return HeartbeatResponse::default().with_error_code(ErrorCode::InvalidGroupId.code());
     }

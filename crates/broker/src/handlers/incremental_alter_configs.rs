@@ -1,5 +1,8 @@
 //! IncrementalAlterConfigs: SET, DELETE, APPEND and SUBTRACT (the last two on list configs
 //! such as `cleanup.policy`) applied to the named keys only.
+//!
+//! ACLs: ALTER_CONFIGS on the topic (TOPIC_AUTHORIZATION_FAILED) or, for broker configs, on
+//! the cluster (CLUSTER_AUTHORIZATION_FAILED).
 
 use kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
@@ -8,8 +11,9 @@ use kafka_protocol::messages::IncrementalAlterConfigsResponse;
 use skiff_protocol::ErrorCode;
 use skiff_storage::ConfigChange;
 
-use super::config_changes::{apply, Outcome};
+use super::config_changes::{apply, denied, Outcome};
 use super::describe_configs::RESOURCE_TOPIC;
+use super::{str_bytes, Operation, RequestContext};
 use crate::{topic_config, Broker};
 
 const SET: i8 = 0;
@@ -21,29 +25,40 @@ pub(super) async fn handle(
     broker: &Broker,
     _version: i16,
     request: IncrementalAlterConfigsRequest,
+    context: &RequestContext<'_>,
 ) -> IncrementalAlterConfigsResponse {
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
-        let outcome = match changes(
-            broker,
+        let refused = denied(
+            context,
             resource.resource_type,
             &resource.resource_name,
-            &resource.configs,
-        )
-        .await
-        {
-            Ok(changes) => {
-                apply(
-                    broker,
-                    resource.resource_type,
-                    &resource.resource_name,
-                    changes,
-                    false,
-                    request.validate_only,
-                )
-                .await
+            Operation::AlterConfigs,
+        );
+        let outcome = if let Some(code) = refused {
+            Outcome::Refused { code, message: str_bytes("not authorized to alter these configs") }
+        } else {
+            match changes(
+                broker,
+                resource.resource_type,
+                &resource.resource_name,
+                &resource.configs,
+            )
+            .await
+            {
+                Ok(changes) => {
+                    apply(
+                        broker,
+                        resource.resource_type,
+                        &resource.resource_name,
+                        changes,
+                        false,
+                        request.validate_only,
+                    )
+                    .await
+                }
+                Err(outcome) => outcome,
             }
-            Err(outcome) => outcome,
         };
         let response = AlterConfigsResourceResponse::default()
             .with_resource_type(resource.resource_type)

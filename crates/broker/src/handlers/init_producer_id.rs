@@ -7,12 +7,16 @@
 //!   that fences older instances. An ongoing transaction of an older instance is aborted first
 //!   (markers carry the bumped epoch, so the zombie is refused everywhere it wrote), and one left
 //!   prepared by a dead broker is completed.
+//!
+//! ACLs: WRITE on the transactional id, else TRANSACTIONAL_ID_AUTHORIZATION_FAILED; without one,
+//! IDEMPOTENT_WRITE on the cluster or WRITE on any topic, else CLUSTER_AUTHORIZATION_FAILED.
 
 pub(super) use kafka_protocol::messages::InitProducerIdRequest;
 use kafka_protocol::messages::{InitProducerIdResponse, ProducerId};
 use skiff_protocol::ErrorCode;
 use skiff_storage::StorageError;
 
+use super::{Operation, RequestContext, ResourceType};
 use crate::transactions::state::{Status, Transaction, MAX_TIMEOUT_MS};
 use crate::transactions::{self, now_ms, Failure};
 use crate::{errors, Broker};
@@ -24,13 +28,12 @@ pub(super) async fn handle(
     broker: &Broker,
     _version: i16,
     request: InitProducerIdRequest,
+    context: &RequestContext<'_>,
 ) -> InitProducerIdResponse {
-    let result = match request.transactional_id.as_ref().map(|id| id.0.to_string()) {
-        None => idempotent(broker, request.producer_id.0, request.producer_epoch)
-            .await
-            .map_err(|error| errors::code_for(&error)),
-        Some(id) if id.is_empty() => Err(ErrorCode::InvalidRequest.code()),
-        Some(id) => transactional(broker, &id, &request).await.map_err(|failure| failure.code()),
+    let transactional_id = request.transactional_id.as_ref().map(|id| id.0.to_string());
+    let result = match authorize(context, transactional_id.as_deref()) {
+        Ok(()) => assign(broker, transactional_id, &request).await,
+        Err(code) => Err(code),
     };
     match result {
         Ok((id, epoch)) => InitProducerIdResponse::default()
@@ -40,6 +43,38 @@ pub(super) async fn handle(
             .with_error_code(code)
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1),
+    }
+}
+
+/// Kafka's rule, checked before any id is handed out: a transactional producer needs WRITE on
+/// its transactional id; an idempotent one IDEMPOTENT_WRITE on the cluster or WRITE on some
+/// topic (it may produce there, so it may as well do so idempotently).
+fn authorize(context: &RequestContext<'_>, transactional_id: Option<&str>) -> Result<(), i16> {
+    match transactional_id {
+        Some(id) if !context.allows(Operation::Write, ResourceType::TransactionalId, id) => {
+            Err(ErrorCode::TransactionalIdAuthorizationFailed.code())
+        }
+        None if !context.allows_cluster(Operation::IdempotentWrite)
+            && !context.allows_any(Operation::Write, ResourceType::Topic) =>
+        {
+            Err(ErrorCode::ClusterAuthorizationFailed.code())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The producer id and epoch for an authorized request.
+async fn assign(
+    broker: &Broker,
+    transactional_id: Option<String>,
+    request: &InitProducerIdRequest,
+) -> Result<(i64, i16), i16> {
+    match transactional_id {
+        None => idempotent(broker, request.producer_id.0, request.producer_epoch)
+            .await
+            .map_err(|error| errors::code_for(&error)),
+        Some(id) if id.is_empty() => Err(ErrorCode::InvalidRequest.code()),
+        Some(id) => transactional(broker, &id, request).await.map_err(|failure| failure.code()),
     }
 }
 

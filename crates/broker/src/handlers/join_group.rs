@@ -2,6 +2,9 @@
 //! re-reading the group, until the rebalance it joined completes. Whichever broker sees the
 //! group ready first (every member in, or the deadline passed) completes it in storage; every
 //! waiting broker then reads the new generation. Nothing is held while waiting.
+//!
+//! ACLs: READ on the group, else GROUP_AUTHORIZATION_FAILED with no member id, before the
+//! group is touched.
 
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 pub(super) use kafka_protocol::messages::JoinGroupRequest;
@@ -9,7 +12,7 @@ use kafka_protocol::messages::JoinGroupResponse;
 use skiff_coordinator::{GroupError, JoinAnswer, JoinOutcome, JoinPoll, Protocol};
 use skiff_protocol::ErrorCode;
 
-use super::{str_bytes, RequestContext};
+use super::{str_bytes, Operation, RequestContext, ResourceType};
 use crate::groups::{self, Waiter};
 use crate::Broker;
 
@@ -39,6 +42,9 @@ async fn join(
     context: &RequestContext<'_>,
 ) -> Result<JoinAnswer, (i16, String)> {
     let group_id = request.group_id.0.to_string();
+    if !context.allows(Operation::Read, ResourceType::Group, &group_id) {
+        return Err((ErrorCode::GroupAuthorizationFailed.code(), String::new()));
+    }
     let member_id = request.member_id.to_string();
     if group_id.is_empty() {
         return Err((ErrorCode::InvalidGroupId.code(), member_id));

@@ -1,5 +1,8 @@
 //! LeaveGroup: removes members (v3+: several at once, by member id or static instance id)
 //! from the stored group; the others rebalance.
+//!
+//! ACLs: READ on the group, else a top-level GROUP_AUTHORIZATION_FAILED before the group is
+//! touched.
 
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 pub(super) use kafka_protocol::messages::LeaveGroupRequest;
@@ -7,7 +10,7 @@ use kafka_protocol::messages::LeaveGroupResponse;
 use skiff_coordinator::LeaveMember;
 use skiff_protocol::ErrorCode;
 
-use super::str_bytes;
+use super::{str_bytes, Operation, RequestContext, ResourceType};
 use crate::{errors, groups, Broker};
 
 /// v3 replaced the single member id with a list of members.
@@ -17,8 +20,13 @@ pub(super) async fn handle(
     broker: &Broker,
     version: i16,
     request: LeaveGroupRequest,
+    context: &RequestContext<'_>,
 ) -> LeaveGroupResponse {
     let group_id = request.group_id.0.to_string();
+    if !context.allows(Operation::Read, ResourceType::Group, &group_id) {
+        return LeaveGroupResponse::default()
+            .with_error_code(ErrorCode::GroupAuthorizationFailed.code());
+    }
     if group_id.is_empty() {
         return LeaveGroupResponse::default().with_error_code(ErrorCode::InvalidGroupId.code());
     }

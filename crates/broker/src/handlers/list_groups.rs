@@ -1,13 +1,16 @@
 //! ListGroups: every group with stored state, plus every group that only has committed offsets
 //! (shown as an Empty consumer group, so admin tools can find and delete them). v4+ filter by
 //! state, v5+ by type (all of Skiff's groups are classic ones).
+//!
+//! ACLs: DESCRIBE on the cluster lists every group; without it, only the groups the principal
+//! may DESCRIBE are listed (the others are left out, with no error).
 
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 pub(super) use kafka_protocol::messages::ListGroupsRequest;
 use kafka_protocol::messages::{GroupId, ListGroupsResponse};
 use skiff_coordinator::GroupState;
 
-use super::str_bytes;
+use super::{str_bytes, Operation, RequestContext, ResourceType};
 use crate::{errors, groups, Broker};
 
 const STATE_VERSION: i16 = 4;
@@ -21,6 +24,7 @@ pub(super) async fn handle(
     broker: &Broker,
     version: i16,
     request: ListGroupsRequest,
+    context: &RequestContext<'_>,
 ) -> ListGroupsResponse {
     let ids = match groups::all_group_ids(broker).await {
         Ok(ids) => ids,
@@ -33,8 +37,12 @@ pub(super) async fn handle(
     let states: Vec<String> =
         request.states_filter.iter().map(|state| state.to_lowercase()).collect();
     let types: Vec<String> = request.types_filter.iter().map(|kind| kind.to_lowercase()).collect();
+    let every_group = context.allows_cluster(Operation::Describe);
     let mut listed = Vec::new();
     for id in ids {
+        if !every_group && !context.allows(Operation::Describe, ResourceType::Group, &id) {
+            continue;
+        }
         let (state, protocol_type) = match groups::view(broker, &id).await {
             Ok(stored) if stored.version.is_some() => {
                 (stored.group.state, stored.group.protocol_type.unwrap_or_default())

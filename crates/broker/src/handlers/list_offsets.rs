@@ -1,6 +1,8 @@
 //! ListOffsets: earliest (-2), latest (-1), max timestamp (-3), earliest-local (-4, the same
 //! as earliest: there is no tiered storage), latest-tiered (-5, the same as latest), or the
 //! first record at or after a timestamp.
+//!
+//! ACLs: DESCRIBE on each topic, else its partitions get TOPIC_AUTHORIZATION_FAILED.
 
 use futures::future::join_all;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
@@ -12,6 +14,7 @@ use kafka_protocol::messages::ListOffsetsResponse;
 use skiff_protocol::ErrorCode;
 use skiff_storage::{StorageError, TimestampOffset, TopicPartition};
 
+use super::{Operation, RequestContext, ResourceType};
 use crate::{errors, Broker};
 
 const LATEST: i64 = -1;
@@ -26,11 +29,19 @@ pub(super) async fn handle(
     broker: &Broker,
     version: i16,
     request: ListOffsetsRequest,
+    context: &RequestContext<'_>,
 ) -> ListOffsetsResponse {
     let committed = request.isolation_level == READ_COMMITTED;
-    let topics = join_all(
-        request.topics.into_iter().map(|topic| list_topic(broker, version, committed, topic)),
-    )
+    let topics = join_all(request.topics.into_iter().map(|topic| {
+        let allowed = context.allows(Operation::Describe, ResourceType::Topic, &topic.name);
+        async move {
+            if allowed {
+                list_topic(broker, version, committed, topic).await
+            } else {
+                refuse_topic(topic, ErrorCode::TopicAuthorizationFailed.code())
+            }
+        }
+    }))
     .await;
     ListOffsetsResponse::default().with_topics(topics)
 }
@@ -48,6 +59,21 @@ async fn list_topic(
             .map(|partition| list_partition(broker, version, committed, &topic.name, partition)),
     )
     .await;
+    ListOffsetsTopicResponse::default().with_name(topic.name).with_partitions(partitions)
+}
+
+fn refuse_topic(topic: ListOffsetsTopic, code: i16) -> ListOffsetsTopicResponse {
+    let partitions = topic
+        .partitions
+        .iter()
+        .map(|partition| {
+            ListOffsetsPartitionResponse::default()
+                .with_partition_index(partition.partition_index)
+                .with_error_code(code)
+                .with_timestamp(-1)
+                .with_offset(-1)
+        })
+        .collect();
     ListOffsetsTopicResponse::default().with_name(topic.name).with_partitions(partitions)
 }
 

@@ -1,11 +1,13 @@
 //! ListTransactions: transactional ids known to storage, filtered by state, producer id and
 //! (v1) how long the transaction has been running.
+//!
+//! ACLs: only the transactional ids the principal may DESCRIBE are listed.
 
 use kafka_protocol::messages::list_transactions_response::TransactionState;
 pub(super) use kafka_protocol::messages::ListTransactionsRequest;
 use kafka_protocol::messages::{ListTransactionsResponse, ProducerId, TransactionalId};
 
-use super::str_bytes;
+use super::{str_bytes, Operation, RequestContext, ResourceType};
 use crate::transactions::{self, now_ms, state::Status};
 use crate::{errors, Broker};
 
@@ -16,6 +18,7 @@ pub(super) async fn handle(
     broker: &Broker,
     _version: i16,
     request: ListTransactionsRequest,
+    context: &RequestContext<'_>,
 ) -> ListTransactionsResponse {
     let all = match transactions::list(broker).await {
         Ok(all) => all,
@@ -39,6 +42,7 @@ pub(super) async fn handle(
                 || (txn.status == Status::Ongoing
                     && now - txn.started_ms >= request.duration_filter)
         })
+        .filter(|(id, _)| context.allows(Operation::Describe, ResourceType::TransactionalId, id))
         .map(|(id, txn)| {
             TransactionState::default()
                 .with_transactional_id(TransactionalId(str_bytes(id)))

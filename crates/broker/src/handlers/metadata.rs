@@ -1,6 +1,11 @@
 //! Metadata: this broker leads every partition. Any broker can serve any partition, so each
 //! broker names itself, at the advertised address of the listener the client came in on;
 //! clients then send everything for the cluster to whichever broker they asked.
+//!
+//! ACLs: a topic is described only to a principal with DESCRIBE on it: a request for all
+//! topics leaves the others out, one naming them gets TOPIC_AUTHORIZATION_FAILED. Creating a
+//! topic on request (auto.create.topics.enable) needs CREATE on the cluster or the topic.
+//! Asked for (v8+), the operations the principal may perform on each topic and the cluster.
 
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
@@ -11,7 +16,7 @@ use skiff_protocol::ErrorCode;
 use skiff_storage::TopicMeta;
 use uuid::Uuid;
 
-use super::{str_bytes, RequestContext};
+use super::{str_bytes, Operation, RequestContext, ResourceType};
 use crate::{errors, topics, Broker};
 
 pub(super) async fn handle(
@@ -34,7 +39,13 @@ pub(super) async fn handle(
     };
     let topics = if all_topics {
         match broker.storage.meta.topics().await {
-            Ok(all) => all.iter().map(|topic| describe(broker, topic)).collect(),
+            Ok(all) => all
+                .iter()
+                .filter(|topic| {
+                    context.allows(Operation::Describe, ResourceType::Topic, &topic.name)
+                })
+                .map(|topic| describe(broker, topic))
+                .collect(),
             Err(error) => {
                 tracing::warn!(%error, "listing topics failed");
                 Vec::new()
@@ -45,15 +56,24 @@ pub(super) async fn handle(
             broker.config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
         let mut topics = Vec::new();
         for wanted in request.topics.unwrap_or_default() {
-            topics.push(
-                lookup(broker, wanted.name.map(|n| n.0.to_string()), wanted.topic_id, auto_create)
-                    .await,
-            );
+            let name = wanted.name.map(|n| n.0.to_string());
+            topics.push(lookup(broker, name, wanted.topic_id, auto_create, context).await);
         }
         topics
     };
+    let topics = if request.include_topic_authorized_operations {
+        topics.into_iter().map(|topic| with_operations(topic, context)).collect()
+    } else {
+        topics
+    };
     let (host, port) = context.advertised(broker);
-    MetadataResponse::default()
+    let response = if request.include_cluster_authorized_operations && version <= 10 {
+        MetadataResponse::default()
+            .with_cluster_authorized_operations(context.cluster_authorized_operations())
+    } else {
+        MetadataResponse::default()
+    };
+    response
         .with_brokers(vec![MetadataResponseBroker::default()
             .with_node_id(BrokerId(broker.config.node_id))
             .with_host(str_bytes(host))
@@ -68,14 +88,25 @@ async fn lookup(
     name: Option<String>,
     id: Uuid,
     auto_create: bool,
+    context: &RequestContext<'_>,
 ) -> MetadataResponseTopic {
+    let may_describe = |name: &str| context.allows(Operation::Describe, ResourceType::Topic, name);
+    let denied = ErrorCode::TopicAuthorizationFailed.code();
+    if name.as_deref().is_some_and(|name| !may_describe(name)) {
+        return failed(name, id, denied);
+    }
     let found = match &name {
         Some(name) => broker.storage.meta.topic(name).await,
         None => broker.storage.meta.topic_by_id(id).await,
     };
     match found {
+        // A topic asked for by id is not named to who may not see it.
+        Ok(Some(topic)) if !may_describe(&topic.name) => failed(None, id, denied),
         Ok(Some(topic)) => describe(broker, &topic),
         Ok(None) => match name {
+            Some(name) if auto_create && !may_create(context, &name) => {
+                failed(Some(name), id, denied)
+            }
             Some(name) if auto_create => match topics::auto_create(broker, &name).await {
                 Ok(topic) => {
                     tracing::info!(topic = %name, partitions = topic.partitions, "auto-created topic");
@@ -95,6 +126,26 @@ async fn lookup(
         },
         Err(error) => failed(name, id, errors::code_for(&error)),
     }
+}
+
+/// A described topic with what the principal may do on it (v8+, when the client asks).
+fn with_operations(
+    topic: MetadataResponseTopic,
+    context: &RequestContext<'_>,
+) -> MetadataResponseTopic {
+    match (&topic.name, topic.error_code) {
+        (Some(name), 0) => {
+            let operations = context.authorized_operations(ResourceType::Topic, name);
+            topic.with_topic_authorized_operations(operations)
+        }
+        _ => topic,
+    }
+}
+
+/// Kafka's rule for creating a topic: CREATE on the cluster, or on the topic itself.
+pub(super) fn may_create(context: &RequestContext<'_>, topic: &str) -> bool {
+    context.allows_cluster(Operation::Create)
+        || context.allows(Operation::Create, ResourceType::Topic, topic)
 }
 
 fn failed(name: Option<String>, id: Uuid, code: i16) -> MetadataResponseTopic {

@@ -2,21 +2,27 @@
 //!
 //! [`api_table!`] lists every handled API once: the same list generates [`dispatch`] and
 //! [`supported`], so ApiVersions can never advertise an API that is not answered.
-//! Each handler is `async fn handle(broker, version, request) -> Response` (Produce may also
-//! answer nothing: acks=0); the handlers marked `with context` in the table also get the
-//! [`RequestContext`] (who sent the request, over which listener) as a fourth argument.
+//! Each handler is `async fn handle(broker, version, request, context) -> Response` (Produce
+//! may also answer nothing: acks=0); the [`RequestContext`] says who sent the request, over
+//! which listener, and whether its principal may act on a resource (the ACL check every
+//! handler makes before it acts: Kafka's rules for its API are in its file).
 
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
+mod alter_client_quotas;
 mod alter_configs;
 mod alter_user_scram_credentials;
 mod api_versions;
 mod config_changes;
+mod create_acls;
 mod create_partitions;
 mod create_topics;
+mod delete_acls;
 mod delete_groups;
 mod delete_records;
 mod delete_topics;
+mod describe_acls;
+mod describe_client_quotas;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
@@ -48,6 +54,10 @@ mod txn_offset_commit;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, VersionRange};
+
+use skiff_auth::acl::model::CLUSTER_NAME;
+pub(crate) use skiff_auth::acl::{Operation, ResourceType};
+use skiff_auth::quota::QuotaKind;
 
 use crate::metrics::{ErrorCodes, Measure};
 use crate::Broker;
@@ -125,7 +135,7 @@ const fn capped(range: VersionRange, max: i16) -> VersionRange {
 }
 
 macro_rules! api_table {
-    ($( $key:ident => $module:ident :: $request:ident $(up to $max:literal)? $(with $with:ident)? ),* $(,)?) => {
+    ($( $key:ident => $module:ident :: $request:ident $(up to $max:literal)? ),* $(,)?) => {
         /// Every API this broker answers and the versions it answers.
         pub(crate) fn supported() -> Vec<(ApiKey, VersionRange)> {
             vec![$( (ApiKey::$key, api_table!(@range $request $(, $max)?)) ),*]
@@ -163,9 +173,7 @@ macro_rules! api_table {
                                 return Err(format!("malformed request: {error}"));
                             }
                         };
-                        let response = api_table!(
-                            @call $module, broker, version, request, context $(, $with)?
-                        );
+                        let response = $module::handle(broker, version, request, context).await;
                         encode_measured(IntoHandled::into_handled(response), version, measure)
                     }
                 )*
@@ -173,21 +181,15 @@ macro_rules! api_table {
             }
         }
     };
-    (@call $module:ident, $broker:ident, $version:ident, $request:ident, $context:ident) => {
-        $module::handle($broker, $version, $request).await
-    };
-    (@call $module:ident, $broker:ident, $version:ident, $request:ident, $context:ident, context) => {
-        $module::handle($broker, $version, $request, $context).await
-    };
     (@range $request:ident) => { <$request as Message>::VERSIONS };
     (@range $request:ident, $max:literal) => { capped(<$request as Message>::VERSIONS, $max) };
 }
 
 api_table! {
-    Produce => produce::ProduceRequest with context,
+    Produce => produce::ProduceRequest,
     Fetch => fetch::FetchRequest,
     ListOffsets => list_offsets::ListOffsetsRequest,
-    Metadata => metadata::MetadataRequest with context,
+    Metadata => metadata::MetadataRequest,
     ApiVersions => api_versions::ApiVersionsRequest,
     CreateTopics => create_topics::CreateTopicsRequest,
     DeleteTopics => delete_topics::DeleteTopicsRequest,
@@ -197,9 +199,9 @@ api_table! {
     AlterConfigs => alter_configs::AlterConfigsRequest,
     CreatePartitions => create_partitions::CreatePartitionsRequest,
     IncrementalAlterConfigs => incremental_alter_configs::IncrementalAlterConfigsRequest,
-    DescribeCluster => describe_cluster::DescribeClusterRequest with context,
-    FindCoordinator => find_coordinator::FindCoordinatorRequest with context,
-    JoinGroup => join_group::JoinGroupRequest with context,
+    DescribeCluster => describe_cluster::DescribeClusterRequest,
+    FindCoordinator => find_coordinator::FindCoordinatorRequest,
+    JoinGroup => join_group::JoinGroupRequest,
     SyncGroup => sync_group::SyncGroupRequest,
     Heartbeat => heartbeat::HeartbeatRequest,
     LeaveGroup => leave_group::LeaveGroupRequest,
@@ -217,20 +219,35 @@ api_table! {
     DescribeTransactions => describe_transactions::DescribeTransactionsRequest,
     ListTransactions => list_transactions::ListTransactionsRequest up to 1,
     DescribeProducers => describe_producers::DescribeProducersRequest,
-    SaslHandshake => sasl_handshake::SaslHandshakeRequest with context,
-    SaslAuthenticate => sasl_authenticate::SaslAuthenticateRequest with context,
+    SaslHandshake => sasl_handshake::SaslHandshakeRequest,
+    SaslAuthenticate => sasl_authenticate::SaslAuthenticateRequest,
     DescribeUserScramCredentials => describe_user_scram_credentials::DescribeUserScramCredentialsRequest,
     AlterUserScramCredentials => alter_user_scram_credentials::AlterUserScramCredentialsRequest,
+    CreateAcls => create_acls::CreateAclsRequest,
+    DescribeAcls => describe_acls::DescribeAclsRequest,
+    DeleteAcls => delete_acls::DeleteAclsRequest,
+    DescribeClientQuotas => describe_client_quotas::DescribeClientQuotasRequest,
+    AlterClientQuotas => alter_client_quotas::AlterClientQuotasRequest,
 }
 
-/// Who sent the request being handled and how it arrived: what the handlers marked `with
-/// context` depend on (JoinGroup records the client, Metadata and FindCoordinator answer with
-/// the addresses of the listener the client came in on, Produce waits for its turn to append,
-/// SaslHandshake and SaslAuthenticate move the connection's SASL session along).
+/// Who sent the request being handled and how it arrived: JoinGroup records the client,
+/// Metadata and FindCoordinator answer with the addresses of the listener the client came in on,
+/// Produce waits for its turn to append, SaslHandshake and SaslAuthenticate move the
+/// connection's SASL session along, and every handler asks it whether the principal may act.
 pub(crate) struct RequestContext<'a> {
     pub(crate) connection: &'a skiff_net::ConnectionInfo,
     /// Who the connection acts as (SASL).
     pub(crate) session: &'a crate::session::Session,
+    /// The principal the request is authorized as (the session's, read once per request).
+    pub(crate) principal: skiff_auth::Principal,
+    /// The ACLs this request is checked against; `None`: no authorizer, everything allowed.
+    pub(crate) authorizer: Option<std::sync::Arc<skiff_auth::acl::Authorizer>>,
+    /// The client quotas this request is charged against.
+    pub(crate) quotas: std::sync::Arc<skiff_auth::quota::Quotas>,
+    /// Mutes the connection of a client over its quota.
+    pub(crate) throttle: &'a crate::connection::Throttle,
+    /// Where denials are counted (`--metrics-listen`).
+    pub(crate) metrics: Option<&'a skiff_metrics::Metrics>,
     pub(crate) client_id: &'a str,
     /// When a Produce request may queue its appends (connection.rs: pipelined produces).
     pub(crate) append_turn: crate::connection::AppendTurn,
@@ -240,6 +257,86 @@ impl RequestContext<'_> {
     /// The peer address as Kafka shows it: `/127.0.0.1`.
     pub(crate) fn host(&self) -> String {
         format!("/{}", self.connection.peer.ip())
+    }
+
+    /// Whether the request's principal may perform `operation` on the named resource: the
+    /// one question every handler asks before it acts (Kafka's per-API rules, in each handler
+    /// file). Always yes without `--authorizer`.
+    pub(crate) fn allows(
+        &self,
+        operation: Operation,
+        resource_type: ResourceType,
+        name: &str,
+    ) -> bool {
+        let allowed = self.decides(operation, resource_type, name);
+        if !allowed {
+            if let Some(metrics) = self.metrics {
+                metrics.authorization_denied(resource_type.name());
+            }
+            tracing::debug!(
+                principal = %self.principal,
+                host = %self.connection.peer.ip(),
+                ?operation,
+                ?resource_type,
+                resource = name,
+                "denied"
+            );
+        }
+        allowed
+    }
+
+    /// The decision, unlogged.
+    fn decides(&self, operation: Operation, resource_type: ResourceType, name: &str) -> bool {
+        let Some(authorizer) = &self.authorizer else { return true };
+        let peer = self.connection.peer.ip();
+        authorizer.allows(&self.principal, peer, operation, resource_type, name)
+    }
+
+    /// The operations the principal may perform on the resource, as the bit field Kafka's
+    /// "authorized operations" fields carry (bit n: the operation with code n), for
+    /// Metadata, DescribeCluster and DescribeGroups when a client asks.
+    pub(crate) fn authorized_operations(&self, resource_type: ResourceType, name: &str) -> i32 {
+        Operation::applicable_to(resource_type)
+            .iter()
+            .filter(|operation| self.decides(**operation, resource_type, name))
+            .fold(0, |bits, operation| bits | 1 << operation.code())
+    }
+
+    /// [`Self::allows`] on the cluster resource.
+    pub(crate) fn allows_cluster(&self, operation: Operation) -> bool {
+        self.allows(operation, ResourceType::Cluster, CLUSTER_NAME)
+    }
+
+    /// [`Self::authorized_operations`] on the cluster resource.
+    pub(crate) fn cluster_authorized_operations(&self) -> i32 {
+        self.authorized_operations(ResourceType::Cluster, CLUSTER_NAME)
+    }
+
+    /// Whether the principal may perform `operation` on some resource of the type (an
+    /// idempotent producer with WRITE on any topic).
+    pub(crate) fn allows_any(&self, operation: Operation, resource_type: ResourceType) -> bool {
+        let Some(authorizer) = &self.authorizer else { return true };
+        authorizer.allows_any(&self.principal, self.connection.peer.ip(), operation, resource_type)
+    }
+
+    /// Charges `bytes` to the client's quota of `kind` (Produce: request bytes, Fetch:
+    /// response bytes), mutes the connection for the throttle time that earns, and returns it
+    /// for the response's `throttle_time_ms`.
+    pub(crate) fn charge(&self, broker: &Broker, kind: QuotaKind, bytes: usize) -> i32 {
+        let client = (self.principal.name.as_str(), self.client_id);
+        let time = broker.quotas.charge(&self.quotas, kind, client, bytes as f64);
+        if let (false, Some(metrics)) = (time.is_zero(), broker.metrics()) {
+            metrics.quota_throttled(kind.name());
+        }
+        self.throttle.mute_for(time);
+        i32::try_from(time.as_millis()).unwrap_or(i32::MAX)
+    }
+
+    /// Takes back a charge whose bytes were not sent after all (a throttled fetch answers
+    /// empty, as Kafka's does).
+    pub(crate) fn refund(&self, broker: &Broker, kind: QuotaKind, bytes: usize) {
+        let client = (self.principal.name.as_str(), self.client_id);
+        broker.quotas.charge(&self.quotas, kind, client, -(bytes as f64));
     }
 
     /// The advertised address of the listener the request came in on.

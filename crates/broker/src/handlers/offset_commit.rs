@@ -1,8 +1,11 @@
 //! OffsetCommit: checks the committer against the stored group (a member of the current
 //! generation, or a "simple" consumer with generation -1 while the group has no members), then
 //! stores the offsets of every valid partition in one OffsetStore commit.
+//!
+//! ACLs: READ on the group, else every partition gets GROUP_AUTHORIZATION_FAILED; then READ on
+//! each topic, else its partitions get TOPIC_AUTHORIZATION_FAILED and the other topics commit.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
@@ -12,6 +15,7 @@ use kafka_protocol::messages::OffsetCommitResponse;
 use skiff_protocol::ErrorCode;
 use skiff_storage::{CommittedOffset, TopicPartition};
 
+use super::{Operation, RequestContext, ResourceType};
 use crate::{errors, groups, Broker};
 
 /// Kafka's `offset.metadata.max.bytes` default.
@@ -24,9 +28,13 @@ pub(super) async fn handle(
     broker: &Broker,
     version: i16,
     request: OffsetCommitRequest,
+    context: &RequestContext<'_>,
 ) -> OffsetCommitResponse {
     let group_id = request.group_id.0.to_string();
-    let group_code = check_committer(broker, version, &request, &group_id).await;
+    let (group_code, denied) = match denied_topics(context, &request, &group_id) {
+        Ok(denied) => (check_committer(broker, version, &request, &group_id).await, denied),
+        Err(code) => (code, HashSet::new()),
+    };
     let now = groups::now_ms();
     let mut codes: Vec<Vec<i16>> = Vec::with_capacity(request.topics.len());
     let mut commits = Vec::new();
@@ -34,7 +42,8 @@ pub(super) async fn handle(
     let mut partition_counts: HashMap<String, Option<i32>> = HashMap::new();
     for (topic_index, topic) in request.topics.iter().enumerate() {
         let name = topic.name.0.to_string();
-        if group_code == errors::NONE && !partition_counts.contains_key(&name) {
+        let topic_denied = denied.contains(&name);
+        if group_code == errors::NONE && !topic_denied && !partition_counts.contains_key(&name) {
             let count = match broker.storage.meta.topic(&name).await {
                 Ok(found) => found.map(|meta| meta.partitions),
                 Err(error) => {
@@ -52,7 +61,9 @@ pub(super) async fn handle(
                 .flatten()
                 .is_some_and(|count| (0..count).contains(&partition.partition_index));
             let metadata_len = partition.committed_metadata.as_ref().map_or(0, |m| m.len());
-            let code = if group_code != errors::NONE {
+            let code = if topic_denied {
+                ErrorCode::TopicAuthorizationFailed.code()
+            } else if group_code != errors::NONE {
                 group_code
             } else if !known {
                 ErrorCode::UnknownTopicOrPartition.code()
@@ -110,6 +121,24 @@ pub(super) async fn handle(
         })
         .collect();
     OffsetCommitResponse::default().with_topics(topics)
+}
+
+/// The topics the principal may not READ, or the error for every partition when it may not
+/// READ the group (then nothing else is looked at).
+fn denied_topics(
+    context: &RequestContext<'_>,
+    request: &OffsetCommitRequest,
+    group_id: &str,
+) -> Result<HashSet<String>, i16> {
+    if !context.allows(Operation::Read, ResourceType::Group, group_id) {
+        return Err(ErrorCode::GroupAuthorizationFailed.code());
+    }
+    Ok(request
+        .topics
+        .iter()
+        .map(|topic| topic.name.0.to_string())
+        .filter(|name| !context.allows(Operation::Read, ResourceType::Topic, name))
+        .collect())
 }
 
 /// The error every partition gets if the committer may not commit for this group.

@@ -1,6 +1,9 @@
 //! OffsetDelete: deletes a group's committed offsets for some partitions, except for topics an
 //! active member is subscribed to (GROUP_SUBSCRIBED_TO_TOPIC): their offsets are in use.
 //! Subscriptions are read from the members' ConsumerProtocolSubscription metadata.
+//!
+//! ACLs: DELETE on the group, else a top-level GROUP_AUTHORIZATION_FAILED; then READ on each
+//! topic, else its partitions get TOPIC_AUTHORIZATION_FAILED and keep their offsets.
 
 use std::collections::BTreeSet;
 
@@ -15,6 +18,7 @@ use skiff_coordinator::{Group, GroupState};
 use skiff_protocol::ErrorCode;
 use skiff_storage::TopicPartition;
 
+use super::{Operation, RequestContext, ResourceType};
 use crate::{errors, groups, Broker};
 
 /// The protocol type whose member metadata is a ConsumerProtocolSubscription.
@@ -24,9 +28,13 @@ pub(super) async fn handle(
     broker: &Broker,
     _version: i16,
     request: OffsetDeleteRequest,
+    context: &RequestContext<'_>,
 ) -> OffsetDeleteResponse {
     let group_id = request.group_id.0.to_string();
     let failed = |code: i16| OffsetDeleteResponse::default().with_error_code(code);
+    if !context.allows(Operation::Delete, ResourceType::Group, &group_id) {
+        return failed(ErrorCode::GroupAuthorizationFailed.code());
+    }
     if group_id.is_empty() {
         return failed(ErrorCode::InvalidGroupId.code());
     }
@@ -54,14 +62,22 @@ pub(super) async fn handle(
     let mut deletable = Vec::new();
     for topic in &request.topics {
         let name = topic.name.0.to_string();
-        let partitions = match broker.storage.meta.topic(&name).await {
-            Ok(found) => found.map(|meta| meta.partitions),
-            Err(error) => return failed(errors::coordinator_code_for(&error)),
+        let allowed = context.allows(Operation::Read, ResourceType::Topic, &name);
+        // A topic the principal may not read is not looked up: its existence stays hidden.
+        let partitions = if allowed {
+            match broker.storage.meta.topic(&name).await {
+                Ok(found) => found.map(|meta| meta.partitions),
+                Err(error) => return failed(errors::coordinator_code_for(&error)),
+            }
+        } else {
+            None
         };
         let mut codes = Vec::with_capacity(topic.partitions.len());
         for partition in &topic.partitions {
             let index = partition.partition_index;
-            let code = if !partitions.is_some_and(|count| (0..count).contains(&index)) {
+            let code = if !allowed {
+                ErrorCode::TopicAuthorizationFailed.code()
+            } else if !partitions.is_some_and(|count| (0..count).contains(&index)) {
                 ErrorCode::UnknownTopicOrPartition.code()
             } else if subscribed.contains(&name) {
                 ErrorCode::GroupSubscribedToTopic.code()

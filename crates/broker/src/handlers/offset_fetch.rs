@@ -2,6 +2,12 @@
 //! A partition never committed answers offset -1; no topic list means every committed one.
 //! With `require_stable` (read_committed consumers), a partition whose offset an open
 //! transaction is about to commit answers UNSTABLE_OFFSET_COMMIT, and the client retries.
+//!
+//! ACLs: DESCRIBE on the group, else GROUP_AUTHORIZATION_FAILED; then DESCRIBE on each topic,
+//! else a topic asked for by name answers TOPIC_AUTHORIZATION_FAILED and, when every topic is
+//! asked for, it is left out (as if nothing were committed there).
+
+use std::collections::HashSet;
 
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
@@ -12,7 +18,7 @@ use kafka_protocol::messages::{GroupId, OffsetFetchResponse, TopicName};
 use skiff_protocol::ErrorCode;
 use skiff_storage::{CommittedOffset, TopicPartition};
 
-use super::str_bytes;
+use super::{str_bytes, Operation, RequestContext, ResourceType};
 use crate::{errors, transactions, Broker};
 
 /// v8 asks for several groups at once.
@@ -26,36 +32,47 @@ const LEADER_EPOCH_VERSION: i16 = 5;
 type TopicOffsets = (String, Vec<(i32, Option<CommittedOffset>)>);
 
 /// Partitions of a group whose offsets an open transaction will commit: (topic, partition).
-type Unstable = std::collections::HashSet<(String, i32)>;
+type Unstable = HashSet<(String, i32)>;
+
+/// Partitions answered with an error and offset -1 instead of what is committed.
+#[derive(Default)]
+struct Withheld {
+    /// Offsets an open transaction is about to commit: UNSTABLE_OFFSET_COMMIT.
+    unstable: Unstable,
+    /// Topics asked for by name that the principal may not DESCRIBE.
+    denied: HashSet<String>,
+}
+
+impl Withheld {
+    fn error(&self, topic: &str, partition: i32) -> Option<i16> {
+        if self.denied.contains(topic) {
+            Some(ErrorCode::TopicAuthorizationFailed.code())
+        } else if self.unstable.contains(&(topic.to_owned(), partition)) {
+            Some(ErrorCode::UnstableOffsetCommit.code())
+        } else {
+            None
+        }
+    }
+}
 
 pub(super) async fn handle(
     broker: &Broker,
     version: i16,
     request: OffsetFetchRequest,
+    context: &RequestContext<'_>,
 ) -> OffsetFetchResponse {
     let require_stable = request.require_stable;
     if version >= BATCHED_VERSION {
         let mut groups = Vec::with_capacity(request.groups.len());
         for group in request.groups {
-            let unstable = match unstable_partitions(broker, &group.group_id, require_stable).await
-            {
-                Ok(unstable) => unstable,
-                Err(code) => {
-                    groups.push(
-                        OffsetFetchResponseGroup::default()
-                            .with_group_id(group.group_id)
-                            .with_error_code(code),
-                    );
-                    continue;
-                }
-            };
             let wanted = group.topics.map(|topics| {
                 topics
                     .into_iter()
                     .map(|topic| (topic.name.0.to_string(), topic.partition_indexes))
                     .collect()
             });
-            groups.push(fetch_batched(broker, group.group_id, wanted, &unstable).await);
+            let found = fetch_group(broker, context, &group.group_id, wanted, require_stable).await;
+            groups.push(batched_answer(group.group_id, found));
         }
         return OffsetFetchResponse::default().with_groups(groups);
     }
@@ -66,13 +83,10 @@ pub(super) async fn handle(
             .collect()
     });
     let group_id = request.group_id.0.to_string();
-    let found = match unstable_partitions(broker, &group_id, require_stable).await {
-        Ok(unstable) => fetch(broker, &group_id, wanted.clone()).await.map(|t| (t, unstable)),
-        Err(code) => Err(code),
-    };
-    let (code, topics, unstable) = match found {
-        Ok((topics, unstable)) => (errors::NONE, topics, unstable),
-        Err(code) => (code, empty_answers(wanted), Unstable::new()),
+    let found = fetch_group(broker, context, &group_id, wanted.clone(), require_stable).await;
+    let (code, topics, withheld) = match found {
+        Ok((topics, withheld)) => (errors::NONE, topics, withheld),
+        Err(code) => (code, empty_answers(wanted), Withheld::default()),
     };
     let topics = topics
         .into_iter()
@@ -80,9 +94,9 @@ pub(super) async fn handle(
             let partitions = partitions
                 .into_iter()
                 .map(|(index, committed)| {
-                    let unstable = unstable.contains(&(name.clone(), index));
+                    let withheld = withheld.error(&name, index);
                     let (offset, epoch, metadata) =
-                        describe(if unstable { None } else { committed });
+                        describe(if withheld.is_some() { None } else { committed });
                     let answer = OffsetFetchResponsePartition::default()
                         .with_partition_index(index)
                         .with_committed_offset(offset)
@@ -92,8 +106,8 @@ pub(super) async fn handle(
                     } else {
                         answer
                     };
-                    if unstable {
-                        answer.with_error_code(ErrorCode::UnstableOffsetCommit.code())
+                    if let Some(withheld) = withheld {
+                        answer.with_error_code(withheld)
                     } else if version < GROUP_ERROR_VERSION {
                         answer.with_error_code(code)
                     } else {
@@ -114,15 +128,15 @@ pub(super) async fn handle(
     }
 }
 
-async fn fetch_batched(
-    broker: &Broker,
+/// One group's answer in a v8+ response: a group-level error answers no topics, as Kafka's.
+fn batched_answer(
     group_id: GroupId,
-    wanted: Option<Vec<(String, Vec<i32>)>>,
-    unstable: &Unstable,
+    found: Result<(Vec<TopicOffsets>, Withheld), i16>,
 ) -> OffsetFetchResponseGroup {
-    let (code, topics) = match fetch(broker, &group_id.0, wanted.clone()).await {
-        Ok(topics) => (errors::NONE, topics),
-        Err(code) => (code, empty_answers(wanted)),
+    let answer = OffsetFetchResponseGroup::default().with_group_id(group_id);
+    let (topics, withheld) = match found {
+        Ok(found) => found,
+        Err(code) => return answer.with_error_code(code),
     };
     let topics = topics
         .into_iter()
@@ -130,19 +144,15 @@ async fn fetch_batched(
             let partitions = partitions
                 .into_iter()
                 .map(|(index, committed)| {
-                    let unstable = unstable.contains(&(name.clone(), index));
+                    let withheld = withheld.error(&name, index);
                     let (offset, epoch, metadata) =
-                        describe(if unstable { None } else { committed });
+                        describe(if withheld.is_some() { None } else { committed });
                     let answer = OffsetFetchResponsePartitions::default()
                         .with_partition_index(index)
                         .with_committed_offset(offset)
                         .with_committed_leader_epoch(epoch)
                         .with_metadata(Some(str_bytes(metadata)));
-                    if unstable {
-                        answer.with_error_code(ErrorCode::UnstableOffsetCommit.code())
-                    } else {
-                        answer
-                    }
+                    answer.with_error_code(withheld.unwrap_or(errors::NONE))
                 })
                 .collect();
             OffsetFetchResponseTopics::default()
@@ -150,10 +160,34 @@ async fn fetch_batched(
                 .with_partitions(partitions)
         })
         .collect();
-    OffsetFetchResponseGroup::default()
-        .with_group_id(group_id)
-        .with_topics(topics)
-        .with_error_code(code)
+    answer.with_topics(topics)
+}
+
+/// One group's offsets and what is withheld of them; checks DESCRIBE on the group first, so
+/// nothing of a group the principal may not see is read.
+async fn fetch_group(
+    broker: &Broker,
+    context: &RequestContext<'_>,
+    group_id: &str,
+    wanted: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
+) -> Result<(Vec<TopicOffsets>, Withheld), i16> {
+    if !context.allows(Operation::Describe, ResourceType::Group, group_id) {
+        return Err(ErrorCode::GroupAuthorizationFailed.code());
+    }
+    let unstable = unstable_partitions(broker, group_id, require_stable).await?;
+    let may_describe = |name: &str| context.allows(Operation::Describe, ResourceType::Topic, name);
+    let Some(wanted) = wanted else {
+        let mut topics = fetch(broker, group_id, None).await?;
+        topics.retain(|(name, _)| may_describe(name));
+        return Ok((topics, Withheld { unstable, denied: HashSet::new() }));
+    };
+    let (allowed, denied): (Vec<_>, Vec<_>) =
+        wanted.into_iter().partition(|(name, _)| may_describe(name));
+    let mut topics = fetch(broker, group_id, Some(allowed)).await?;
+    let denied_names = denied.iter().map(|(name, _)| name.clone()).collect();
+    topics.extend(empty_answers(Some(denied)));
+    Ok((topics, Withheld { unstable, denied: denied_names }))
 }
 
 /// With `require_stable`, the group's partitions that open transactions hold offsets for.

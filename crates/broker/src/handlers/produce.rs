@@ -2,6 +2,13 @@
 //! them as they came. Partitions of one request are appended concurrently; one partition's
 //! failure never fails another's.
 //!
+//! Quotas: the request's record bytes are charged to the client's `producer_byte_rate`; over
+//! it, the response carries `throttle_time_ms` and the connection is muted that long.
+//!
+//! ACLs: WRITE on each topic (TOPIC_AUTHORIZATION_FAILED, per topic, before its existence is
+//! revealed) and, for a transactional producer, WRITE on its transactional id
+//! (TRANSACTIONAL_ID_AUTHORIZATION_FAILED on every partition).
+//!
 //! A request goes in three steps, so that requests pipelined on one connection share the
 //! engine's writes while a producer's batches keep their order (connection.rs): check every
 //! partition; when the request before has queued its appends, queue ours
@@ -14,6 +21,7 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 pub(super) use kafka_protocol::messages::ProduceRequest;
 use kafka_protocol::messages::{ProduceResponse, TopicName};
+use skiff_auth::quota::QuotaKind;
 use skiff_metrics::Refusal;
 use skiff_protocol::batch::{self, set_log_append_time, BatchError};
 use skiff_protocol::produce::{code_for_batch_error, refuse_partition, refuse_records};
@@ -21,7 +29,7 @@ use skiff_protocol::ErrorCode;
 use skiff_storage::{Batch, QueuedAppend, TopicMeta, TopicPartition};
 use tracing::debug;
 
-use super::{str_bytes, RequestContext};
+use super::{str_bytes, Operation, RequestContext, ResourceType};
 use crate::{errors, topic_config, Broker};
 
 /// Produce v13 names topics by id instead of by name.
@@ -34,9 +42,25 @@ pub(super) async fn handle(
     context: &RequestContext<'_>,
 ) -> Option<ProduceResponse> {
     let acks = request.acks;
-    let responses = if (-1..=1).contains(&acks) {
+    let bytes: usize = request
+        .topic_data
+        .iter()
+        .flat_map(|topic| &topic.partition_data)
+        .filter_map(|data| data.records.as_ref().map(Bytes::len))
+        .sum();
+    let transactional_id = request.transactional_id.as_deref().filter(|id| !id.is_empty());
+    let denied_transaction = transactional_id
+        .is_some_and(|id| !context.allows(Operation::Write, ResourceType::TransactionalId, id));
+    let responses = if denied_transaction {
+        context.append_turn.pass();
+        let code = ErrorCode::TransactionalIdAuthorizationFailed.code();
+        request.topic_data.into_iter().map(|topic| refuse_topic(topic, code, None)).collect()
+    } else if (-1..=1).contains(&acks) {
         let topics = join_all(
-            request.topic_data.into_iter().map(|topic| check_topic(broker, version, topic)),
+            request
+                .topic_data
+                .into_iter()
+                .map(|topic| check_topic(broker, version, topic, context)),
         )
         .await;
         context.append_turn.wait().await;
@@ -51,8 +75,12 @@ pub(super) async fn handle(
             .map(|topic| refuse_topic(topic, ErrorCode::InvalidRequiredAcks.code(), None))
             .collect()
     };
-    // acks=0: the producer does not read a response, so none is sent.
-    (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+    // Charged after the append, as Kafka does: the records are stored either way.
+    let throttle = context.charge(broker, QuotaKind::ProducerByteRate, bytes);
+    // acks=0: the producer does not read a response, so none is sent (the mute still holds).
+    (acks != 0).then(|| {
+        ProduceResponse::default().with_responses(responses).with_throttle_time_ms(throttle)
+    })
 }
 
 /// One topic of the request, at some step: its partitions checked, queued, or answered.
@@ -83,13 +111,21 @@ async fn check_topic(
     broker: &Broker,
     version: i16,
     topic: TopicProduceData,
+    context: &RequestContext<'_>,
 ) -> Result<TopicStep<Checked>, TopicProduceResponse> {
+    let denied = |name: &str| !context.allows(Operation::Write, ResourceType::Topic, name);
+    if version < TOPIC_ID_VERSION && denied(&topic.name) {
+        return Err(refuse_topic(topic, ErrorCode::TopicAuthorizationFailed.code(), None));
+    }
     let found = if version >= TOPIC_ID_VERSION {
         broker.storage.meta.topic_by_id(topic.topic_id).await
     } else {
         broker.storage.meta.topic(&topic.name).await
     };
     let meta = match found {
+        Ok(Some(meta)) if denied(&meta.name) => {
+            return Err(refuse_topic(topic, ErrorCode::TopicAuthorizationFailed.code(), None))
+        }
         Ok(Some(meta)) => meta,
         Ok(None) => {
             let code = if version >= TOPIC_ID_VERSION {

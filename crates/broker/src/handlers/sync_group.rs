@@ -1,13 +1,15 @@
 //! SyncGroup: the leader's call stores every member's assignment in the group (by
 //! compare-and-set); a follower that arrives first re-reads the group until the assignment for
 //! its generation is there, or the generation is gone.
+//!
+//! ACLs: READ on the group, else GROUP_AUTHORIZATION_FAILED before the group is touched.
 
 pub(super) use kafka_protocol::messages::SyncGroupRequest;
 use kafka_protocol::messages::SyncGroupResponse;
 use skiff_coordinator::{GroupError, SyncOutcome};
 use skiff_protocol::ErrorCode;
 
-use super::str_bytes;
+use super::{str_bytes, Operation, RequestContext, ResourceType};
 use crate::groups::{self, Waiter};
 use crate::Broker;
 
@@ -22,8 +24,13 @@ pub(super) async fn handle(
     broker: &Broker,
     version: i16,
     request: SyncGroupRequest,
+    context: &RequestContext<'_>,
 ) -> SyncGroupResponse {
     let group_id = request.group_id.0.to_string();
+    if !context.allows(Operation::Read, ResourceType::Group, &group_id) {
+        return SyncGroupResponse::default()
+            .with_error_code(ErrorCode::GroupAuthorizationFailed.code());
+    }
     if group_id.is_empty() {
         return SyncGroupResponse::default().with_error_code(ErrorCode::InvalidGroupId.code());
     }

@@ -57,6 +57,8 @@ top_level_only!(
     ListTransactionsResponse,
     SaslHandshakeResponse,
     SaslAuthenticateResponse,
+    DescribeAclsResponse,
+    DescribeClientQuotasResponse,
 );
 
 nested!(ProduceResponse: responses / partition_responses => error_code);
@@ -81,6 +83,9 @@ nested!(DescribeTransactionsResponse: transaction_states => error_code);
 nested!(DescribeProducersResponse: topics / partitions => error_code);
 nested!(DescribeUserScramCredentialsResponse, top error_code: results => error_code);
 nested!(AlterUserScramCredentialsResponse: results => error_code);
+nested!(CreateAclsResponse: results => error_code);
+nested!(AlterClientQuotasResponse: entries => error_code);
+nested!(DeleteAclsResponse: filter_results => error_code);
 
 impl ErrorCodes for MetadataResponse {
     fn error_codes(&self, seen: &mut dyn FnMut(i16)) {
