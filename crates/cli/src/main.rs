@@ -41,6 +41,10 @@ enum Command {
     Table(commands::table::TableArgs),
     /// Add, list and delete the SASL users of a cluster (in its storage).
     User(commands::user::UserArgs),
+    /// Add, list and remove the ACLs a cluster enforces (in its storage; --authorizer acl).
+    Acl(commands::acl::AclArgs),
+    /// Set, list and remove the client quotas (byte rates) brokers enforce (in their storage).
+    Quota(commands::quota::QuotaArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -72,6 +76,8 @@ fn main() -> std::process::ExitCode {
             Command::Schema(args) => commands::schema::run(args).await,
             Command::Table(args) => commands::table::run(args).await,
             Command::User(args) => commands::user::run(args).await,
+            Command::Acl(args) => commands::acl::run(args).await,
+            Command::Quota(args) => commands::quota::run(args).await,
         }
     });
     match result {

@@ -11,6 +11,13 @@ use skiff_storage::faults::Faults;
 use skiff_storage::Storage;
 use tokio::sync::watch;
 
+/// The `--authorizer` choices.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Authorizer {
+    None,
+    Acl,
+}
+
 /// Flags of `skiff broker`; each has a `SKIFF_*` environment variable.
 #[derive(Args)]
 pub(crate) struct BrokerArgs {
@@ -47,6 +54,31 @@ pub(crate) struct BrokerArgs {
     /// its connection (connections.max.reauth.ms, KIP-368), milliseconds; 0: forever.
     #[arg(long, env = "SKIFF_CONNECTIONS_MAX_REAUTH_MS", default_value_t = 0)]
     connections_max_reauth_ms: u64,
+    /// `acl`: check every request against the cluster's ACLs (Kafka's StandardAuthorizer;
+    /// manage them with `skiff acl` or an admin client). `none`: everyone may do everything.
+    #[arg(long, env = "SKIFF_AUTHORIZER", value_enum, default_value = "none")]
+    authorizer: Authorizer,
+    /// Principals allowed everything whatever the ACLs say (super.users): `User:admin;User:ops`.
+    #[arg(long, env = "SKIFF_SUPER_USERS", default_value = "")]
+    super_users: String,
+    /// Let every principal act on a resource that no ACL names (allow.everyone.if.no.acl.found).
+    #[arg(long, env = "SKIFF_ALLOW_EVERYONE_IF_NO_ACL_FOUND")]
+    allow_everyone_if_no_acl_found: bool,
+    /// How old this broker's copy of the ACLs may grow before it is read again from storage
+    /// (milliseconds): an ACL changed through another broker is enforced here within this.
+    /// 0: read them for every request (a storage read each).
+    #[arg(long, env = "SKIFF_ACL_REFRESH_MS", default_value_t = 1000)]
+    acl_refresh_ms: u64,
+    /// How old this broker's copy of the client quotas may grow before it is read again
+    /// (milliseconds); quotas are set with AlterClientQuotas (`kafka-configs`).
+    #[arg(long, env = "SKIFF_QUOTA_REFRESH_MS", default_value_t = 1000)]
+    quota_refresh_ms: u64,
+    /// Samples in the window a client's byte rate is measured over (quota.window.num).
+    #[arg(long, env = "SKIFF_QUOTA_WINDOW_NUM", default_value_t = 11)]
+    quota_window_num: usize,
+    /// Length of one such sample in seconds (quota.window.size.seconds).
+    #[arg(long, env = "SKIFF_QUOTA_WINDOW_SIZE_SECONDS", default_value_t = 1)]
+    quota_window_size_seconds: u64,
     /// Where every fact lives: memory://, sqlite://PATH, postgres://USER@HOST/DB.
     #[arg(long, env = "SKIFF_STORAGE", default_value = "sqlite://skiff.db")]
     storage: String,
@@ -210,6 +242,27 @@ impl BrokerArgs {
         Ok(Some(faults))
     }
 
+    /// The ACL checks of --authorizer acl.
+    fn authorization(&self) -> Option<skiff_broker::AuthorizationConfig> {
+        if self.authorizer == Authorizer::None {
+            return None;
+        }
+        let super_users = self
+            .super_users
+            .split(';')
+            .map(str::trim)
+            .filter(|user| !user.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Some(skiff_broker::AuthorizationConfig {
+            rules: skiff_auth::acl::AuthorizerConfig {
+                super_users,
+                allow_everyone_if_no_acl_found: self.allow_everyone_if_no_acl_found,
+            },
+            refresh: std::time::Duration::from_millis(self.acl_refresh_ms),
+        })
+    }
+
     fn config(&self) -> anyhow::Result<BrokerConfig> {
         if self.num_partitions < 1 {
             anyhow::bail!("--num-partitions must be at least 1");
@@ -227,6 +280,12 @@ impl BrokerArgs {
             listeners,
             tls,
             sasl,
+            authorization: self.authorization(),
+            quotas: skiff_broker::QuotaConfig {
+                refresh: std::time::Duration::from_millis(self.quota_refresh_ms),
+                window_samples: self.quota_window_num.max(2),
+                sample: std::time::Duration::from_secs(self.quota_window_size_seconds.max(1)),
+            },
             node_id: self.node_id,
             max_request_bytes: self.max_request_bytes,
             max_connections: self.max_connections.max(1),
