@@ -10,7 +10,7 @@
 #   bench/run.sh validation                        produce with schema validation (bench/validation_bench.py)
 #   bench/run.sh --engine memory --metrics         brokers with --metrics-listen (its cost: docs/performance.md)
 #   bench/run.sh tls                               produce and consume over TLS vs plaintext (bench/tls_bench.py)
-#   bench/run.sh sasl                              SASL_SSL vs plaintext, handshakes per second (bench/sasl_bench.py)
+#   bench/run.sh sasl                              SASL_SSL, with and without ACLs, vs plaintext; handshakes/s (bench/sasl_bench.py)
 #   bench/run.sh cold-start                        socket-activated cold starts (bench/cold_start.py)
 #   bench/run.sh tables                            topics written as Parquet tables (bench/table_bench.py)
 #

@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
-"""What SASL costs: produce and consume throughput over a SASL_SSL listener (SCRAM-SHA-512)
-against the plaintext listener of the same broker, and authentication handshakes per second
-(PLAIN, SCRAM-SHA-256) on fresh connections.
+"""What SASL and ACLs cost: produce and consume throughput over a SASL_SSL listener
+(SCRAM-SHA-512) against the plaintext listener of the same broker, and over SASL_SSL on a second
+broker that checks every request against ACLs (`--authorizer acl`); and authentication
+handshakes per second (PLAIN, SCRAM-SHA-256) on fresh connections.
+
+The ACL broker holds `--filler-acls` ACLs of other principals besides the bench user's (prefixed
+WRITE and READ on `bench-` topics, READ on every group), so each check scans a realistic list;
+its plaintext listener, used only to create topics and ACLs, acts as a super user.
 
 One broker with PLAINTEXT, SASL_PLAINTEXT and SASL_SSL listeners (a private CA made with
 openssl, as bench/tls_bench.py). The user is created over the plaintext listener with
@@ -30,7 +35,17 @@ import time
 from pathlib import Path
 
 from bench import Broker, default_binary, free_port, kafka_string, recv_response, request, storage_url
-from confluent_kafka.admin import AdminClient, ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+from confluent_kafka.admin import (
+    AclBinding,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    ResourcePatternType,
+    ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialUpsertion,
+)
 from tls_bench import compare_listeners, make_certificates, print_comparison
 
 USER, PASSWORD = "bench", "bench-password"
@@ -39,9 +54,10 @@ USER, PASSWORD = "bench", "bench-password"
 class SaslBroker(Broker):
     """A broker with PLAINTEXT, SASL_PLAINTEXT and SASL_SSL listeners."""
 
-    def __init__(self, binary: Path, storage: str, workdir: Path, log_path: Path):
+    def __init__(self, binary: Path, storage: str, workdir: Path, log_path: Path, extra: tuple[str, ...] = ()):
         super().__init__(binary, storage, workdir, log_path)
         self.sasl_port, self.sasl_ssl_port = free_port(), free_port()
+        self.extra = list(extra)
 
     def command(self) -> list[str]:
         listeners = (f"PLAINTEXT://{self.address},SASL_PLAINTEXT://127.0.0.1:{self.sasl_port},"
@@ -49,8 +65,24 @@ class SaslBroker(Broker):
         return [
             str(self.binary), "broker", "--listeners", listeners, "--advertised-listeners", listeners,
             "--tls-cert", str(self.workdir / "server.pem"), "--tls-key", str(self.workdir / "server.key"),
-            "--storage", self.storage,
+            "--storage", self.storage, *self.extra,
         ]  # fmt: skip
+
+
+def create_acls(bootstrap: str, filler: int) -> None:
+    """The bench user's ACLs and `filler` ACLs of other principals on other topics."""
+    def allow(resource, name, pattern, principal, operation):
+        return AclBinding(resource, name, pattern, principal, "*", operation, AclPermissionType.ALLOW)
+
+    prefixed, literal = ResourcePatternType.PREFIXED, ResourcePatternType.LITERAL
+    bindings = [allow(ResourceType.TOPIC, "bench-", prefixed, f"User:{USER}", operation)
+                for operation in (AclOperation.WRITE, AclOperation.READ)]
+    bindings.append(allow(ResourceType.GROUP, "*", literal, f"User:{USER}", AclOperation.READ))
+    bindings += [allow(ResourceType.TOPIC, f"other-{index}", literal, f"User:user-{index}", AclOperation.READ)
+                 for index in range(filler)]
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_acls(bindings).values():
+        future.result(timeout=30)
 
 
 def create_user(bootstrap: str) -> None:
@@ -137,6 +169,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=4, help="threads opening connections for the handshake rate")
     parser.add_argument("--handshake-seconds", type=float, default=5.0)
+    parser.add_argument("--filler-acls", type=int, default=1000, help="ACLs of other principals on the ACL broker")
     parser.add_argument("--phase-timeout", type=float, default=600.0)
     parser.add_argument("--binary", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None, help="also write every figure here")
@@ -146,11 +179,21 @@ def main(argv=None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="skiff-bench-sasl-"))
     make_certificates(workdir)
     broker = SaslBroker(binary, storage_url(args.engine, workdir), workdir, workdir / "broker.log")
+    acl_dir = workdir / "acl"
+    acl_dir.mkdir()
+    for name in ("server.pem", "server.key"):
+        (acl_dir / name).write_bytes((workdir / name).read_bytes())
+    acl_broker = SaslBroker(binary, storage_url(args.engine, acl_dir), acl_dir, workdir / "acl-broker.log",
+                            ("--authorizer", "acl", "--super-users", "User:ANONYMOUS"))
     broker.start()
+    acl_broker.start()
     create_user(broker.address)
+    create_user(acl_broker.address)
+    create_acls(acl_broker.address, args.filler_acls)
     sasl_ssl = {"security.protocol": "SASL_SSL", "ssl.ca.location": str(workdir / "ca.pem"),
                 "sasl.mechanisms": "SCRAM-SHA-512", "sasl.username": USER, "sasl.password": PASSWORD}
-    modes = {"plaintext": (broker.address, {}), "sasl_ssl": (f"127.0.0.1:{broker.sasl_ssl_port}", sasl_ssl)}
+    modes = {"plaintext": (broker.address, {}), "sasl_ssl": (f"127.0.0.1:{broker.sasl_ssl_port}", sasl_ssl),
+             "sasl_ssl_acls": (f"127.0.0.1:{acl_broker.sasl_ssl_port}", sasl_ssl)}
     handshakes: dict[str, float] = {}
     try:
         for mechanism in ("PLAIN", "SCRAM-SHA-256"):
@@ -158,10 +201,12 @@ def main(argv=None) -> int:
                   file=sys.stderr, flush=True)
             handshakes[mechanism] = handshakes_per_second(broker.sasl_port, mechanism, args.connections,
                                                           args.handshake_seconds)
-        results = compare_listeners(broker, modes, args)
+        results = compare_listeners(broker, modes, args, {"sasl_ssl_acls": acl_broker})
     finally:
         broker.stop()
-    print_comparison(f"SASL_SSL (SCRAM-SHA-512) vs plaintext, {args.engine}", "SASL_SSL", modes, results, args)
+        acl_broker.stop()
+    print_comparison(f"SASL_SSL (SCRAM-SHA-512), and with {args.filler_acls + 3} ACLs enforced, vs plaintext, "
+                     f"{args.engine}", "SASL_SSL", modes, results, args)
     for mechanism, rate in handshakes.items():
         print(f"{mechanism} authentications on new connections: {rate:,.0f}/s ({args.connections} threads)")
     if args.json:

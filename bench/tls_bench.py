@@ -56,26 +56,30 @@ class TwoListenerBroker(Broker):
         ]  # fmt: skip
 
 
-def compare_listeners(broker: Broker, modes: dict[str, tuple[str, dict]], args) -> dict[str, list[dict]]:
+def compare_listeners(broker: Broker, modes: dict[str, tuple[str, dict]], args,
+                      brokers: dict[str, Broker] | None = None) -> dict[str, list[dict]]:
     """Produce and consume `--records` records through each listener of `modes` (name ->
-    (bootstrap, client settings)), `--rounds` times, alternating; each round's figures by mode."""
+    (bootstrap, client settings)), `--rounds` times, alternating; each round's figures by mode.
+    A mode's listener belongs to `broker` unless `brokers` names another for it (whose plaintext
+    listener creates the topics)."""
     results: dict[str, list[dict]] = {mode: [] for mode in modes}
     for round_number in range(args.rounds):
         for mode, (bootstrap, conf) in modes.items():
+            serving = (brokers or {}).get(mode, broker)
             topic = f"bench-{mode}-{round_number}-{int(time.time())}"
-            create_topic(broker.address, topic, args.partitions)
+            create_topic(serving.address, topic, args.partitions)
             print(f"[{mode}] round {round_number + 1}: produce {args.records} x {args.value_bytes} B ...",
                   file=sys.stderr, flush=True)
-            produced = measure_produce(bootstrap, topic, args, broker.proc.pid, conf)
-            consumed = measure_consume(bootstrap, topic, args, broker.proc.pid,
+            produced = measure_produce(bootstrap, topic, args, serving.proc.pid, conf)
+            consumed = measure_consume(bootstrap, topic, args, serving.proc.pid,
                                        {**conf, "fetch.queue.backoff.ms": 10})
             results[mode].append({"produce": produced, "consume": consumed})
     return results
 
 
 def print_comparison(title: str, label: str, modes: dict, results: dict[str, list[dict]], args) -> None:
-    """The table of medians and bests per listener, and the second listener's throughput as a
-    share of the first's (`label` names the second in that line)."""
+    """The table of medians and bests per listener, and each later listener's throughput as a
+    share of the first's (`label` names the second in that line, later ones by their mode)."""
 
     def rates(mode: str, phase: str) -> list[float]:
         return [r[phase]["records_per_s"] for r in results[mode]]
@@ -88,10 +92,11 @@ def print_comparison(title: str, label: str, modes: dict, results: dict[str, lis
         p99 = statistics.median(r["produce"]["latency_ms"]["p99"] for r in results[mode])
         print(f"| {mode} | {statistics.median(produce):,.0f}, {max(produce):,.0f} | {p99:.1f} | "
               f"{statistics.median(consume):,.0f}, {max(consume):,.0f} |")
-    baseline, other = list(modes)
-    for phase in ("produce", "consume"):
-        ratio = statistics.median(rates(other, phase)) / statistics.median(rates(baseline, phase))
-        print(f"{label} {phase} throughput: {ratio:.0%} of {baseline} (medians)")
+    baseline, *others = list(modes)
+    for index, other in enumerate(others):
+        for phase in ("produce", "consume"):
+            ratio = statistics.median(rates(other, phase)) / statistics.median(rates(baseline, phase))
+            print(f"{label if index == 0 else other} {phase} throughput: {ratio:.0%} of {baseline} (medians)")
 
 
 def main(argv=None) -> int:
