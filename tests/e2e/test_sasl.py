@@ -83,7 +83,7 @@ def authentication_error(bootstrap: str, **conf) -> KafkaError:
 def test_users_log_in_with_every_mechanism_from_every_client(broker_factory, skiff_bin, monkeypatch):
     from kafka import KafkaConsumer, KafkaProducer
 
-    monkeypatch.setenv("SKIFF_LOG", "info,skiff_broker::session=debug")
+    monkeypatch.setenv("SKIFF_LOG", "info,skiff_auth::session=debug")
     broker = broker_factory("sqlite", sasl=True)
     printed = add_user(skiff_bin, broker, "alice")
     assert "SCRAM-SHA-256" in printed and "SCRAM-SHA-512" in printed
@@ -321,7 +321,7 @@ def test_admin_clients_manage_scram_users(broker_factory, skiff_bin):
 
 
 def test_sessions_expire_and_clients_reauthenticate(broker_factory, skiff_bin, monkeypatch):
-    monkeypatch.setenv("SKIFF_LOG", "info,skiff_broker::session=debug")
+    monkeypatch.setenv("SKIFF_LOG", "info,skiff_auth::session=debug")
     broker = broker_factory("sqlite", "--connections-max-reauth-ms", "1000", sasl=True)
     add_user(skiff_bin, broker, "alice")
     topic = unique("reauth")

@@ -1,13 +1,16 @@
 //! Who a client is: the SASL mechanisms a broker accepts, and the users it knows.
 //!
 //! - [`scram`]: SCRAM-SHA-256 and SCRAM-SHA-512 (RFC 5802, RFC 7677): salted, iterated
-//!   credentials ([`ScramCredential`]) and the server side of the exchange.
+//!   credentials ([`ScramCredential`]), the server side of the exchange and the client side
+//!   ([`scram::ScramClient`], to log in to another broker).
 //! - [`plain`]: SASL PLAIN (RFC 4616), checked against the same SCRAM credentials, so no
-//!   password is ever stored, not even for PLAIN.
+//!   password is ever stored, not even for PLAIN; and the message a PLAIN client sends.
 //! - [`users`]: the users and their credentials, kept in the storage engine's state store like
 //!   every other fact, so every broker on one storage URL knows the same users.
 //! - [`Principal`]: the identity a connection acts as once authenticated (`User:alice`).
 //! - [`acl`]: Kafka's ACL model, the authorizer's decision and the ACLs in storage.
+//! - [`session`]: the SASL state of one client connection (handshake, exchange, expiry), the
+//!   same for the broker and the proxy.
 //! - [`quota`]: Kafka's client quotas (per user and client id), their precedence, the
 //!   sampled rate and throttle time, and the quotas in storage (enforced by the broker's
 //!   `quotas` module).
@@ -20,6 +23,7 @@ pub mod plain;
 mod principal;
 pub mod quota;
 pub mod scram;
+pub mod session;
 pub mod users;
 
 pub use principal::Principal;

@@ -4,8 +4,25 @@
 //! checks them against the user's SCRAM credential instead (recomputing the salted password),
 //! so one `skiff user add` serves every mechanism and no password is ever stored. PLAIN sends
 //! the password itself: use it over TLS (`SASL_SSL`).
+//!
+//! [`client_message`] writes the message for the other direction: the proxy logging in to its
+//! upstream broker.
 
 use crate::AuthError;
+
+/// The message a PLAIN client sends to log in as `user`: `NUL user NUL password`.
+///
+/// The authorization id is left empty, which means "act as the user" and is what Kafka's
+/// clients send. A user name or password holding a NUL cannot be sent this way: the server
+/// would split it elsewhere and refuse the message as malformed.
+pub fn client_message(user: &str, password: &str) -> Vec<u8> {
+    let mut message = Vec::with_capacity(user.len() + password.len() + 2);
+    message.push(0);
+    message.extend_from_slice(user.as_bytes());
+    message.push(0);
+    message.extend_from_slice(password.as_bytes());
+    message
+}
 
 /// A PLAIN message, parsed. The password is kept out of `Debug`.
 pub struct PlainMessage {
@@ -61,5 +78,16 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn client_messages_are_read_back_by_the_server_side() {
+        let message = client_message("alice", "s3cret");
+        assert_eq!(message, b"\0alice\0s3cret");
+        let parsed = PlainMessage::parse(&message).expect("valid");
+        assert_eq!((parsed.user.as_str(), parsed.password.as_str()), ("alice", "s3cret"));
+        let parsed =
+            PlainMessage::parse(&client_message("a=b,c", "p\u{e4}ss word")).expect("valid");
+        assert_eq!((parsed.user.as_str(), parsed.password.as_str()), ("a=b,c", "p\u{e4}ss word"));
     }
 }

@@ -28,7 +28,7 @@ use tokio::sync::{oneshot, watch};
 use tracing::{debug, warn, Instrument};
 
 use crate::handlers::{self, Reply, RequestContext};
-use crate::session::Session;
+use crate::session::{self, Session};
 use crate::Broker;
 
 /// Produce requests of one connection handled at the same time, at most: librdkafka keeps up
@@ -159,8 +159,8 @@ impl Connection {
         stop: watch::Receiver<bool>,
     ) -> Self {
         let (read, write) = stream.into_split();
-        let session = Session::new(&info);
-        let kind = session.frame_kind(broker.config.max_request_bytes);
+        let session = session::new(&info, &broker.config.sasl);
+        let kind = session::frame_kind(&session, broker.config.max_request_bytes);
         Self {
             broker,
             reader: FrameReader::new(read, kind),
@@ -178,7 +178,7 @@ impl Connection {
         let throttle = Throttle::default();
         let mut pipeline = Pipeline::new();
         let outcome = loop {
-            reader.set_kind(session.frame_kind(broker.config.max_request_bytes));
+            reader.set_kind(session::frame_kind(&session, broker.config.max_request_bytes));
             let muted = throttle.muted_until();
             let room = pipeline.has_room() && muted.is_none();
             let step = tokio::select! {
@@ -364,7 +364,9 @@ async fn raw_token(
     token: &[u8],
     writer: &mut BufWriter<WriteHalf>,
 ) -> Result<(), ConnectionError> {
-    let Ok(step) = session.authenticate(broker, info.peer, token).await else { return Ok(()) };
+    let Ok(step) = session.authenticate(&broker.users(), info.peer, token).await else {
+        return Ok(());
+    };
     let length = i32::try_from(step.response.len())
         .map_err(|_| ConnectionError::Refused("SASL token larger than 2 GiB".to_owned()))?;
     let io = |error| ConnectionError::io("write failed", error);

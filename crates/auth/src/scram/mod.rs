@@ -5,15 +5,19 @@
 //!   cannot be used to log in (a client must prove it knows the password, not the keys).
 //! - [`exchange`]: the server side of the two round trips (client-first, server-first,
 //!   client-final, server-final).
+//! - [`client`]: the client side of the same exchange ([`ScramClient`]), for logging in to
+//!   another broker with credentials of our own (the proxy's upstream).
 //!
 //! The primitives are RustCrypto's: PBKDF2 (`Hi` in the RFC), HMAC and SHA-2.
 
+pub mod client;
 pub mod credential;
 pub mod exchange;
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256, Sha512};
 
+pub use client::{ScramClient, ScramClientFinal};
 pub use credential::ScramCredential;
 pub use exchange::{ClientFirst, Pending};
 

@@ -17,7 +17,7 @@ pub(super) async fn handle(
     context: &RequestContext<'_>,
 ) -> SaslAuthenticateResponse {
     let peer = context.connection.peer;
-    match context.session.authenticate(broker, peer, &request.auth_bytes).await {
+    match context.session.authenticate(&broker.users(), peer, &request.auth_bytes).await {
         Ok(step) => SaslAuthenticateResponse::default()
             .with_auth_bytes(Bytes::from(step.response))
             .with_session_lifetime_ms(step.lifetime_ms),

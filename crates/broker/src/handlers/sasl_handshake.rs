@@ -1,7 +1,7 @@
 //! SaslHandshake: the client names the SASL mechanism it will authenticate with; the answer
 //! lists the mechanisms this broker enables (`--sasl-enabled-mechanisms`). Version 0 means the
 //! exchange follows as bare tokens, version 1 as SaslAuthenticate requests (the connection's
-//! [`crate::session::Session`] keeps track).
+//! [`skiff_auth::session::Session`] keeps track).
 
 pub(super) use kafka_protocol::messages::SaslHandshakeRequest;
 use kafka_protocol::messages::SaslHandshakeResponse;
