@@ -106,7 +106,8 @@ class Proxy:
             *self.extra_args,
         ]  # fmt: skip
 
-    def start(self, timeout: float = 15.0) -> "Proxy":
+    def start(self, timeout: float = 15.0, ready: bool = True) -> "Proxy":
+        """Starts the process; with `ready`, waits until the bootstrap port answers ApiVersions."""
         env = {"SKIFF_LOG": "info,skiff_proxy=debug", "NO_COLOR": "1", "PATH": "/usr/bin:/bin"}
         self.log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
@@ -115,6 +116,8 @@ class Proxy:
                 env=env, preexec_fn=_die_with_parent,
             )  # fmt: skip
         self.port = int(BOOTSTRAP_LINE.search(self.wait_log("target=Bootstrap", timeout)).group(2))
+        if not ready:
+            return self
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, "proxy exited:\n" + self.log_text()[-3000:]
@@ -181,10 +184,11 @@ class Proxy:
 def proxy_factory(skiff_bin, tmp_path, request):
     proxies: list[Proxy] = []
 
-    def start(upstreams: list[str], *extra_args: str, listen: str = "127.0.0.1:0", tls_ca: str | None = None) -> Proxy:
+    def start(upstreams: list[str], *extra_args: str, listen: str = "127.0.0.1:0", tls_ca: str | None = None,
+              ready: bool = True) -> Proxy:
         proxy = Proxy(skiff_bin, tmp_path, upstreams, list(extra_args), listen, tls_ca)
         proxies.append(proxy)
-        return proxy.start()
+        return proxy.start(ready=ready)
 
     yield start
     failed = getattr(getattr(request.node, "rep_call", None), "failed", False)
@@ -710,13 +714,30 @@ def test_the_proxy_gives_a_plaintext_cluster_tls(broker_factory, proxy_factory, 
     proxy.wait_log("TLS handshake failed")
 
 
+def add_user(skiff_bin, storage: str, name: str, password: str) -> None:
+    added = subprocess.run([str(skiff_bin), "user", "add", name, "--password-stdin", "--storage", storage],
+                           input=(password + "\n").encode(), capture_output=True, timeout=30)
+    assert added.returncode == 0, added.stderr
+
+
+def login_error(bootstrap: str, **conf):
+    """The error a confluent-kafka producer reports when it cannot log in."""
+    from confluent_kafka import Producer
+
+    errors = []
+    client = Producer({"bootstrap.servers": bootstrap, "error_cb": errors.append, **conf})
+    deadline = time.monotonic() + 15
+    while not errors and time.monotonic() < deadline:
+        client.poll(0.1)
+    assert errors, "the client reported no error"
+    return errors[0]
+
+
 def test_sasl_passes_through_the_proxy_to_a_sasl_listener(broker_factory, proxy_factory, skiff_bin):
     """A proxy in front of a broker's SASL_PLAINTEXT listener: the client's SASL handshake goes
     upstream on its dedicated connection, so users log in through the proxy as directly."""
     broker = broker_factory("sqlite", *BROKER_ARGS, sasl=True)
-    added = subprocess.run([str(skiff_bin), "user", "add", "alice", "--password", "pw-alice", "--storage", broker.storage],
-                           capture_output=True, timeout=30)
-    assert added.returncode == 0, added.stderr
+    add_user(skiff_bin, broker.storage, "alice", "pw-alice")
     proxy = proxy_factory([broker.sasl_bootstrap])
     topic = unique("proxy-sasl")
     create_topic(broker.bootstrap, topic)
@@ -724,6 +745,91 @@ def test_sasl_passes_through_the_proxy_to_a_sasl_listener(broker_factory, proxy_
              "sasl.username": "alice", "sasl.password": "pw-alice"}
     produce(proxy.bootstrap, topic, [{"value": b"through"}], **login)
     assert [m.value() for m in consume(proxy.bootstrap, topic, count=1, **login)] == [b"through"]
+
+
+def test_the_proxy_terminates_sasl_ssl_in_front_of_a_plaintext_cluster(broker_factory, proxy_factory, skiff_bin, tmp_path):
+    """`--sasl-users` with `--tls-cert`: clients log in to the proxy over SASL_SSL with PLAIN
+    and SCRAM (kcat, confluent-kafka, kafka-python), users kept in a storage of their own; the
+    cluster behind is plaintext and knows nothing of SASL. Wrong passwords and clients that do
+    not log in are refused at the proxy."""
+    from confluent_kafka import KafkaError
+    from kafka import KafkaConsumer
+    from pg_server import TestCertificates
+
+    certificates = TestCertificates(tmp_path)
+    ca = certificates.path("ca.pem")
+    users = f"sqlite://{tmp_path / 'proxy-users.db'}"
+    password = "proxy users pw 9"
+    add_user(skiff_bin, users, "alice", password)
+    broker = broker_factory("sqlite", *BROKER_ARGS)
+    proxy = proxy_factory([broker.address], "--tls-cert", certificates.path("server.pem"),
+                          "--tls-key", certificates.path("server.key"), "--sasl-users", users, tls_ca=ca)
+    proxy.wait_log("protocol=\"SASL_SSL\"")
+    topic = unique("proxy-sasl-ssl")
+    create_topic(broker.bootstrap, topic)
+
+    def login(mechanism: str, secret: str = password) -> dict:
+        return {"security.protocol": "SASL_SSL", "ssl.ca.location": ca, "sasl.mechanisms": mechanism,
+                "sasl.username": "alice", "sasl.password": secret}
+
+    produce(proxy.bootstrap, topic, [{"value": b"scram-256"}], **login("SCRAM-SHA-256"))
+    kcat_produce(proxy.bootstrap, topic, ["plain"], "-X", "security.protocol=SASL_SSL", "-X", f"ssl.ca.location={ca}",
+                 "-X", "sasl.mechanisms=PLAIN", "-X", "sasl.username=alice", "-X", f"sasl.password={password}")
+    expected = [b"scram-256", b"plain"]
+    assert [m.value() for m in consume(proxy.bootstrap, topic, count=2, **login("SCRAM-SHA-512"))] == expected
+    reader = KafkaConsumer(topic, bootstrap_servers=[proxy.bootstrap], auto_offset_reset="earliest",
+                           consumer_timeout_ms=10000, security_protocol="SASL_SSL", ssl_cafile=ca,
+                           sasl_mechanism="SCRAM-SHA-512", sasl_plain_username="alice", sasl_plain_password=password)
+    got = []
+    for record in reader:
+        got.append(record.value)
+        if len(got) == len(expected):
+            break
+    reader.close()
+    assert got == expected
+    # The cluster stored what the proxy's users produced, and never saw a SASL exchange.
+    assert [m.value() for m in consume(broker.bootstrap, topic, count=2)] == expected
+    assert "SASL" not in broker.log_text()
+
+    for mechanism in ("PLAIN", "SCRAM-SHA-256"):
+        error = login_error(proxy.bootstrap, **login(mechanism, "wrong-pw-5150"))
+        assert error.code() == KafkaError._AUTHENTICATION, error
+        assert "invalid credentials" in error.str(), error.str()
+    proxy.wait_log("SASL authentication failed")
+    # A TLS client that does not log in gets nothing but ApiVersions.
+    error = login_error(proxy.bootstrap, **{"security.protocol": "SSL", "ssl.ca.location": ca})
+    assert error.code() in (KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN), error
+    proxy.wait_log("before SASL authentication")
+    assert password not in proxy.log_text() and "wrong-pw-5150" not in proxy.log_text()
+
+
+def test_the_proxy_logs_in_upstream_with_its_own_credentials(broker_factory, proxy_factory, skiff_bin, tmp_path):
+    """`--upstream-sasl-*`: every upstream connection logs in as the proxy's user (SCRAM, the
+    server's signature checked), so clients of the proxy, logged in to the proxy as users the
+    cluster does not know, reach a SASL-only cluster; a wrong upstream password is logged and
+    clients get no answers instead of a plaintext connection."""
+    broker = broker_factory("sqlite", *BROKER_ARGS, sasl=True)
+    add_user(skiff_bin, broker.storage, "gateway", "gateway pw 1")
+    users = f"sqlite://{tmp_path / 'edge-users.db'}"
+    add_user(skiff_bin, users, "bob", "bob pw 2")
+    proxy = proxy_factory([broker.sasl_bootstrap], "--sasl-users", users, "--upstream-sasl-mechanism", "SCRAM-SHA-512",
+                          "--upstream-sasl-username", "gateway", "--upstream-sasl-password", "gateway pw 1")
+    topic = unique("proxy-upstream-sasl")
+    create_topic(broker.bootstrap, topic)
+    bob = {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanisms": "SCRAM-SHA-256",
+           "sasl.username": "bob", "sasl.password": "bob pw 2"}
+    produce(proxy.bootstrap, topic, [{"value": b"via-gateway"}], **bob)
+    # Fetch rides a dedicated upstream connection per client, logged in on its own.
+    assert [m.value() for m in consume(proxy.bootstrap, topic, count=1, **bob)] == [b"via-gateway"]
+    assert "gateway pw 1" not in proxy.log_text()
+
+    wrong = proxy_factory([broker.sasl_bootstrap], "--upstream-sasl-mechanism", "SCRAM-SHA-512",
+                          "--upstream-sasl-username", "gateway", "--upstream-sasl-password", "not it",
+                          ready=False)
+    error = login_error(wrong.bootstrap)
+    assert error is not None
+    line = wrong.wait_log("upstream SASL login failed", timeout=15)
+    assert "gateway" in line and "not it" not in wrong.log_text(), line
 
 
 def test_the_proxy_validates_against_a_registry_that_asks_for_credentials(broker_factory, proxy_factory, skiff_bin):

@@ -11,6 +11,10 @@
 //! its in-flight requests close, the writer logs and closes the client connection, and the client
 //! reconnects and retries as it would after losing a broker. Malformed frames close the connection
 //! with a log line.
+//!
+//! On a proxy that terminates SASL (`--sasl-users`), the connection's [`Session`] answers
+//! SaslHandshake and SaslAuthenticate here (queued like any answer, so in request order) and
+//! admits nothing else but ApiVersions before the client logged in (see [`crate::sasl`]).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,10 +32,12 @@ use crate::error::ProxyError;
 use crate::hook::{ProduceVerdict, ProduceView};
 use crate::rewrite::{self, RequestInfo};
 use crate::routing::{self, Lane};
+use crate::sasl::{self, Terminated};
 use crate::topology::Target;
 use crate::upstream::{Outbound, UpstreamConnection};
 use crate::validate::Refusals;
 use crate::Context;
+use skiff_auth::session::Session;
 
 /// Requests of one client awaiting their answers before the reader stops reading.
 const MAX_IN_FLIGHT: usize = 256;
@@ -112,9 +118,16 @@ impl ClientConnection {
             unanswered,
             budget: Arc::new(Semaphore::new(MAX_BYTES_IN_TRANSIT as usize)),
         };
-        let kind = FrameKind::Request { max_request_bytes: context.config.max_request_bytes };
-        let mut reader = FrameReader::new(read, kind);
+        let session =
+            context.config.sasl.as_ref().map(|sasl| Session::new(true, None, sasl.max_reauth));
+        let max_request_bytes = context.config.max_request_bytes;
+        let mut reader = FrameReader::new(read, FrameKind::Request { max_request_bytes });
         loop {
+            if let Some(session) = &session {
+                // Small frames only until the client logged in.
+                let max_request_bytes = session.frame_limit(max_request_bytes);
+                reader.set_kind(FrameKind::Request { max_request_bytes });
+            }
             let frame = tokio::select! {
                 frame = reader.next() => frame,
                 // The writer ended (upstream failure or client gone): stop reading too.
@@ -129,7 +142,9 @@ impl ClientConnection {
                     break;
                 }
             };
-            if let Err(error) = forward(&context, frame, &mut lanes, &pending_tx).await {
+            let forwarded =
+                forward(&context, session.as_ref(), peer, frame, &mut lanes, &pending_tx).await;
+            if let Err(error) = forwarded {
                 warn!(%peer, %error, "closing client connection");
                 break;
             }
@@ -149,12 +164,27 @@ impl ClientConnection {
 /// Sends one request upstream and, if it expects an answer, queues it for the writer.
 async fn forward(
     context: &Context,
+    session: Option<&Session>,
+    peer: SocketAddr,
     frame: BytesMut,
     lanes: &mut Lanes,
     pending: &mpsc::Sender<Pending>,
 ) -> Result<(), ProxyError> {
     let prefix = peek_prefix(&frame).map_err(|error| ProxyError::Protocol(error.to_string()))?;
     let mut frame = frame;
+    if let (Some(session), Some(sasl)) = (session, &context.config.sasl) {
+        match sasl::terminate(sasl, session, peer, &prefix, frame).await? {
+            Terminated::Forward(request) => frame = request,
+            Terminated::Answered { frame, close } => {
+                queue_answer(&prefix, frame, lanes, pending).await?;
+                if close {
+                    // The refusal is written before the connection closes.
+                    return Err(ProxyError::Sasl("authentication failed".to_owned()));
+                }
+                return Ok(());
+            }
+        }
+    }
     let mut expects_response = true;
     let mut refusals = None;
     if prefix.api_key == ApiKey::Produce as i16 {
@@ -187,7 +217,7 @@ async fn forward(
             }
         }
     }
-    if routing::starts_connection_state(prefix.api_key) {
+    if session.is_none() && routing::starts_connection_state(prefix.api_key) {
         lanes.pinned = true;
     }
     let lane = if lanes.pinned { Lane::Dedicated } else { routing::lane(prefix.api_key) };
@@ -243,6 +273,22 @@ async fn answer_locally(
         correlation_id: prefix.correlation_id,
     };
     let frame = rewrite::produce::answer(request, refusals)?;
+    queue_answer(prefix, frame, lanes, pending).await
+}
+
+/// Queues an answer made by the proxy itself (nothing goes upstream), so that it reaches the
+/// client in request order.
+async fn queue_answer(
+    prefix: &skiff_protocol::header::RequestPrefix,
+    frame: BytesMut,
+    lanes: &Lanes,
+    pending: &mpsc::Sender<Pending>,
+) -> Result<(), ProxyError> {
+    let request = RequestInfo {
+        api_key: prefix.api_key,
+        api_version: prefix.api_version,
+        correlation_id: prefix.correlation_id,
+    };
     let (reply_tx, reply_rx) = oneshot::channel();
     // The receiver is in `Pending` below, so this send cannot fail.
     let _ = reply_tx.send(frame);
@@ -346,6 +392,9 @@ async fn write_responses(
             };
             let mut frame = rewrite::response(&context.topology, request, frame)
                 .map_err(|error| crate::error::with_causes(&error))?;
+            if context.config.sasl.is_some() {
+                frame = rewrite::offer_sasl(request, frame);
+            }
             if let Some(refusals) = &next.refusals {
                 frame = rewrite::produce::merge(request, frame, refusals)
                     .map_err(|error| crate::error::with_causes(&error))?;

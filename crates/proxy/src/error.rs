@@ -25,6 +25,9 @@ pub enum ProxyError {
     /// A peer sent bytes that are not a valid Kafka frame or message.
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// A client on a SASL proxy port sent a request before logging in, or its login failed.
+    #[error("SASL: {0}")]
+    Sasl(String),
     /// The produce hook refused a request.
     #[error("produce request rejected: {0}")]
     Rejected(String),

@@ -13,6 +13,8 @@
 //! - `topology`: which proxy port stands for which upstream broker.
 //! - `ports`: which port each listener binds (`--broker-ports`, `--broker-port-base`), binding.
 //! - `rewrite`: the responses that are decoded and changed (one file per API).
+//! - [`sasl`]: SASL toward clients (answered by the proxy, users from storage) and the proxy's
+//!   own login to upstream brokers.
 //! - [`hook`]: the seam for produce-side checks.
 //! - [`validate`]: schema validation of Produce requests (`--schema-registry`), the registry
 //!   over HTTP.
@@ -25,6 +27,7 @@ mod pool;
 mod ports;
 mod rewrite;
 mod routing;
+pub mod sasl;
 pub mod server;
 mod topology;
 mod upstream;
@@ -37,6 +40,7 @@ use std::time::Duration;
 pub use error::ProxyError;
 pub use hook::{NoProduceChecks, ProduceHook, ProduceVerdict, ProduceView};
 pub use ports::BrokerPorts;
+pub use sasl::{ClientSasl, UpstreamSasl};
 pub use server::{bind, serve, Listeners};
 pub use validate::SchemaValidation;
 
@@ -68,6 +72,11 @@ pub struct ProxyConfig {
     /// With a certificate and key, every proxy port speaks TLS to clients (SSL), whatever the
     /// upstream cluster speaks: a plaintext cluster gets TLS from outside.
     pub tls: Option<skiff_net::TlsFiles>,
+    /// With users, every proxy port is a SASL listener: clients log in to the proxy (SASL_PLAINTEXT,
+    /// or SASL_SSL with `tls`), and their SASL exchange never goes upstream.
+    pub sasl: Option<ClientSasl>,
+    /// The proxy's own login to every upstream connection it opens.
+    pub upstream_sasl: Option<UpstreamSasl>,
 }
 
 /// What every connection task shares.

@@ -19,6 +19,7 @@ use tokio::sync::Mutex as AsyncMutex;
 use tracing::debug;
 
 use crate::error::ProxyError;
+use crate::sasl::UpstreamSasl;
 use crate::upstream::UpstreamConnection;
 
 type Slot = AsyncMutex<Option<Arc<UpstreamConnection>>>;
@@ -28,6 +29,8 @@ pub(crate) struct UpstreamPool {
     shared_per_broker: usize,
     connect_timeout: Duration,
     request_timeout: Duration,
+    /// The proxy's login, done on every connection before it carries requests.
+    login: Option<Arc<UpstreamSasl>>,
     brokers: Mutex<HashMap<Arc<str>, Arc<[Slot]>>>,
     next_slot: AtomicUsize,
     next_bootstrap: AtomicUsize,
@@ -39,12 +42,14 @@ impl UpstreamPool {
         shared_per_broker: usize,
         connect_timeout: Duration,
         request_timeout: Duration,
+        login: Option<Arc<UpstreamSasl>>,
     ) -> Self {
         Self {
             bootstrap,
             shared_per_broker: shared_per_broker.max(1),
             connect_timeout,
             request_timeout,
+            login,
             brokers: Mutex::new(HashMap::new()),
             next_slot: AtomicUsize::new(0),
             next_bootstrap: AtomicUsize::new(0),
@@ -83,6 +88,7 @@ impl UpstreamPool {
             address.clone(),
             self.connect_timeout,
             Some(self.request_timeout),
+            self.login.as_deref(),
         )
         .await?;
         *current = Some(connection.clone());
@@ -96,7 +102,13 @@ impl UpstreamPool {
     ) -> Result<Arc<UpstreamConnection>, ProxyError> {
         // No request timeout: long polls live here, and the client closes this connection
         // (and so this upstream connection) when its own request timeout passes.
-        UpstreamConnection::connect(address.clone(), self.connect_timeout, None).await
+        UpstreamConnection::connect(
+            address.clone(),
+            self.connect_timeout,
+            None,
+            self.login.as_deref(),
+        )
+        .await
     }
 
     /// For a bootstrap-port client: the first upstream from `--upstream` (starting with the one

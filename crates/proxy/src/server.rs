@@ -70,6 +70,7 @@ pub fn bind(config: ProxyConfig, hook: Arc<dyn ProduceHook>) -> Result<Listeners
         config.shared_connections,
         config.connect_timeout,
         config.request_timeout,
+        config.upstream_sasl.clone().map(Arc::new),
     );
     let context = Arc::new(Context { config, topology, pool, hook });
     Ok(Listeners { context, bootstrap, routes, tls })

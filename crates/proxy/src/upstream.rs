@@ -22,6 +22,7 @@ use tracing::{debug, warn};
 
 use crate::error::ProxyError;
 use crate::frame::{correlation_id, set_correlation_id};
+use crate::sasl::UpstreamSasl;
 use skiff_net::{FrameKind, FrameReader};
 
 /// Requests queued for writing per upstream connection before senders wait.
@@ -66,16 +67,30 @@ impl UpstreamConnection {
     /// With a `request_timeout`, a connection whose oldest unanswered request waited longer is
     /// closed (failing its requests), so an upstream that hangs without closing its socket
     /// cannot hold clients forever. Only connections that carry no long polls get one.
+    ///
+    /// With a `login`, the connection authenticates (SASL) within the same `timeout` before
+    /// it is used; a refused login makes the upstream unavailable, with the reason logged.
     pub(crate) async fn connect(
         address: Arc<str>,
         timeout: Duration,
         request_timeout: Option<Duration>,
+        login: Option<&UpstreamSasl>,
     ) -> Result<Arc<Self>, ProxyError> {
         let unavailable =
             |reason: String| ProxyError::Unavailable { address: address.to_string(), reason };
-        let stream = match tokio::time::timeout(timeout, skiff_resolve::connect(&address)).await {
+        let opened = tokio::time::timeout(timeout, async {
+            let mut stream = skiff_resolve::connect(&address).await.map_err(|e| e.to_string())?;
+            if let Some(login) = login {
+                crate::sasl::login(&mut stream, login).await.map_err(|reason| {
+                    warn!(upstream = %address, user = %login.username, %reason, "upstream SASL login failed");
+                    format!("SASL login as {} failed: {reason}", login.username)
+                })?;
+            }
+            Ok::<_, String>(stream)
+        });
+        let stream = match opened.await {
             Ok(Ok(stream)) => stream,
-            Ok(Err(error)) => return Err(unavailable(error.to_string())),
+            Ok(Err(reason)) => return Err(unavailable(reason)),
             Err(_) => return Err(unavailable(format!("no connection within {timeout:?}"))),
         };
         let _ = stream.set_nodelay(true);
@@ -304,7 +319,8 @@ mod tests {
     #[tokio::test]
     async fn requests_from_many_clients_get_unique_ids_and_their_own_answers() {
         let (address, broker) = fake_broker(40).await;
-        let connection = UpstreamConnection::connect(address, Duration::from_secs(5), None).await;
+        let connection =
+            UpstreamConnection::connect(address, Duration::from_secs(5), None, None).await;
         let Ok(connection) = connection else { panic!("no connection") };
         let mut replies = Vec::new();
         // Forty requests that all carry client correlation id 1, as if from forty clients.
@@ -327,7 +343,8 @@ mod tests {
     #[tokio::test]
     async fn an_upstream_that_dies_fails_every_waiting_request_at_once() {
         let (address, _broker) = fake_broker(1).await;
-        let connection = UpstreamConnection::connect(address, Duration::from_secs(5), None).await;
+        let connection =
+            UpstreamConnection::connect(address, Duration::from_secs(5), None, None).await;
         let Ok(connection) = connection else { panic!("no connection") };
         let mut answers = Vec::new();
         for id in 0..3 {
@@ -358,7 +375,7 @@ mod tests {
     async fn an_unreachable_upstream_is_unavailable() {
         let free = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr());
         let address: Arc<str> = free.map(|a| a.to_string()).unwrap_or_default().into();
-        let result = UpstreamConnection::connect(address, Duration::from_secs(2), None).await;
+        let result = UpstreamConnection::connect(address, Duration::from_secs(2), None, None).await;
         assert!(matches!(result, Err(ProxyError::Unavailable { .. })));
     }
 }

@@ -72,7 +72,11 @@ async fn start_proxy(upstream: String) -> std::net::SocketAddr {
 }
 
 async fn start_proxy_with(upstream: String, hook: Arc<dyn ProduceHook>) -> std::net::SocketAddr {
-    let config = ProxyConfig {
+    start_proxy_configured(proxy_config(upstream), hook).await
+}
+
+fn proxy_config(upstream: String) -> ProxyConfig {
+    ProxyConfig {
         listen: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
         advertised_host: "127.0.0.1".to_owned(),
         broker_ports: Default::default(),
@@ -84,7 +88,15 @@ async fn start_proxy_with(upstream: String, hook: Arc<dyn ProduceHook>) -> std::
         request_timeout: Duration::from_millis(500),
         max_upstream_brokers: 4,
         tls: None,
-    };
+        sasl: None,
+        upstream_sasl: None,
+    }
+}
+
+async fn start_proxy_configured(
+    config: ProxyConfig,
+    hook: Arc<dyn ProduceHook>,
+) -> std::net::SocketAddr {
     let listeners = skiff_proxy::bind(config, hook).unwrap_or_else(|e| panic!("{e}"));
     let address = listeners.local_addr().unwrap_or_else(|e| panic!("{e}"));
     tokio::spawn(skiff_proxy::serve(listeners, std::future::pending()));
@@ -233,4 +245,73 @@ async fn an_upstream_that_hangs_is_given_up_after_the_request_timeout() {
     let mut byte = [0u8; 1];
     let closed = tokio::time::timeout(Duration::from_secs(3), client.read(&mut byte)).await;
     assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "connection not closed: {closed:?}");
+}
+
+/// Users of a SASL-terminating proxy: alice with both SCRAM credentials (PLAIN checks them too).
+async fn sasl_users() -> skiff_auth::Users {
+    let storage = skiff_storage_memory::MemoryEngine::storage();
+    let users = skiff_auth::Users::new(storage.state);
+    for mechanism in skiff_auth::ScramMechanism::ALL {
+        let credential = skiff_auth::ScramCredential::new(mechanism, "alice-pw", 4096);
+        let added = users.upsert("alice", mechanism, credential).await;
+        assert!(added.is_ok(), "{added:?}");
+    }
+    users
+}
+
+/// Whether the proxy closed the connection without answering.
+async fn closed_without_answer(stream: &mut TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte)).await,
+        Ok(Ok(0)) | Ok(Err(_))
+    )
+}
+
+#[tokio::test]
+async fn a_proxy_logs_in_to_a_proxy_that_terminates_sasl() {
+    use skiff_auth::Mechanism;
+    use skiff_proxy::{ClientSasl, UpstreamSasl};
+
+    let mut config = proxy_config(fake_broker().await);
+    config.sasl = Some(ClientSasl {
+        users: sasl_users().await,
+        mechanisms: Mechanism::ALL.to_vec(),
+        max_reauth: None,
+    });
+    let front = start_proxy_configured(config, Arc::new(NoProduceChecks)).await;
+
+    // A client that does not log in is disconnected at its first request but ApiVersions.
+    let mut anonymous = TcpStream::connect(front).await.unwrap_or_else(|e| panic!("{e}"));
+    anonymous.write_all(&request(LIST_OFFSETS, 1)).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(closed_without_answer(&mut anonymous).await, "answered before SASL");
+
+    // A second proxy logs in to the first with each mechanism (the whole exchange, SCRAM's
+    // server signature checked), then its clients' requests pass both proxies.
+    for mechanism in Mechanism::ALL {
+        let mut config = proxy_config(front.to_string());
+        config.upstream_sasl = Some(UpstreamSasl {
+            mechanism,
+            username: "alice".to_owned(),
+            password: "alice-pw".to_owned(),
+        });
+        let edge = start_proxy_configured(config, Arc::new(NoProduceChecks)).await;
+        let mut client = TcpStream::connect(edge).await.unwrap_or_else(|e| panic!("{e}"));
+        client.write_all(&request(LIST_OFFSETS, 7)).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(read_response(&mut client).await, (7, LIST_OFFSETS), "{mechanism}");
+    }
+
+    // With a wrong password the login fails: clients are disconnected, not let through.
+    for mechanism in Mechanism::ALL {
+        let mut config = proxy_config(front.to_string());
+        config.upstream_sasl = Some(UpstreamSasl {
+            mechanism,
+            username: "alice".to_owned(),
+            password: "wrong".to_owned(),
+        });
+        let edge = start_proxy_configured(config, Arc::new(NoProduceChecks)).await;
+        let mut client = TcpStream::connect(edge).await.unwrap_or_else(|e| panic!("{e}"));
+        client.write_all(&request(LIST_OFFSETS, 8)).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(closed_without_answer(&mut client).await, "{mechanism}: answered without a login");
+    }
 }

@@ -42,18 +42,9 @@ pub(crate) struct BrokerArgs {
     listener_security_protocol_map: String,
     #[command(flatten)]
     tls: super::tls_flags::TlsFlags,
-    /// SASL mechanisms the SASL_PLAINTEXT and SASL_SSL listeners accept
-    /// (sasl.enabled.mechanisms); users are added with `skiff user add`.
-    #[arg(
-        long,
-        env = "SKIFF_SASL_ENABLED_MECHANISMS",
-        default_value = "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"
-    )]
-    sasl_enabled_mechanisms: String,
-    /// How long an authenticated SASL session lasts before the client must re-authenticate on
-    /// its connection (connections.max.reauth.ms, KIP-368), milliseconds; 0: forever.
-    #[arg(long, env = "SKIFF_CONNECTIONS_MAX_REAUTH_MS", default_value_t = 0)]
-    connections_max_reauth_ms: u64,
+    /// SASL on the SASL_PLAINTEXT and SASL_SSL listeners.
+    #[command(flatten)]
+    sasl: super::sasl_flags::SaslFlags,
     /// `acl`: check every request against the cluster's ACLs (Kafka's StandardAuthorizer;
     /// manage them with `skiff acl` or an admin client). `none`: everyone may do everything.
     #[arg(long, env = "SKIFF_AUTHORIZER", value_enum, default_value = "none")]
@@ -270,11 +261,8 @@ impl BrokerArgs {
         let listeners = self.listener_configs()?;
         let tls = self.tls(&listeners)?;
         let sasl = skiff_broker::SaslConfig {
-            mechanisms: skiff_auth::Mechanism::parse_list(&self.sasl_enabled_mechanisms)
-                .map_err(anyhow::Error::msg)
-                .context("--sasl-enabled-mechanisms")?,
-            max_reauth: (self.connections_max_reauth_ms > 0)
-                .then(|| std::time::Duration::from_millis(self.connections_max_reauth_ms)),
+            mechanisms: self.sasl.mechanisms()?,
+            max_reauth: self.sasl.max_reauth(),
         };
         Ok(BrokerConfig {
             listeners,

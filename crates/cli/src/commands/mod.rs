@@ -6,6 +6,7 @@ pub(crate) mod consume;
 pub(crate) mod produce;
 pub(crate) mod proxy;
 pub(crate) mod quota;
+pub(crate) mod sasl_flags;
 pub(crate) mod schema;
 pub(crate) mod table;
 pub(crate) mod tls_flags;

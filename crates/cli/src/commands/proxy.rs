@@ -4,7 +4,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use skiff_proxy::{BrokerPorts, NoProduceChecks, ProduceHook, ProxyConfig, SchemaValidation};
+use skiff_auth::Mechanism;
+use skiff_proxy::{
+    BrokerPorts, ClientSasl, NoProduceChecks, ProduceHook, ProxyConfig, SchemaValidation,
+    UpstreamSasl,
+};
 
 /// Flags of `skiff proxy`; each has a `SKIFF_*` environment variable.
 #[derive(Args)]
@@ -61,6 +65,30 @@ pub(crate) struct ProxyArgs {
     /// it was for are refused with a retriable error.
     #[arg(long, env = "SKIFF_SCHEMA_REGISTRY_TIMEOUT_MS", default_value_t = 5000)]
     schema_registry_timeout_ms: u64,
+    /// Storage URL holding the users (`skiff user add --storage URL`): every proxy port then
+    /// requires SASL (SASL_PLAINTEXT, or SASL_SSL with --tls-cert), answered by the proxy
+    /// itself; the clients' SASL exchange never goes upstream. Off unless given.
+    #[arg(long, env = "SKIFF_SASL_USERS", value_name = "STORAGE_URL")]
+    sasl_users: Option<String>,
+    /// SASL toward clients, with --sasl-users.
+    #[command(flatten)]
+    sasl: super::sasl_flags::SaslFlags,
+    /// The proxy logs every upstream connection in with this SASL mechanism (PLAIN,
+    /// SCRAM-SHA-256, SCRAM-SHA-512) and --upstream-sasl-username/--upstream-sasl-password.
+    #[arg(long, env = "SKIFF_UPSTREAM_SASL_MECHANISM", value_name = "MECHANISM")]
+    upstream_sasl_mechanism: Option<String>,
+    /// The proxy's user on the upstream cluster.
+    #[arg(long, env = "SKIFF_UPSTREAM_SASL_USERNAME", value_name = "USER")]
+    upstream_sasl_username: Option<String>,
+    /// The proxy's password on the upstream cluster (prefer the environment variable: command
+    /// lines are visible to other users of the machine).
+    #[arg(
+        long,
+        env = "SKIFF_UPSTREAM_SASL_PASSWORD",
+        value_name = "PASSWORD",
+        hide_env_values = true
+    )]
+    upstream_sasl_password: Option<String>,
 }
 
 impl ProxyArgs {
@@ -103,12 +131,68 @@ impl ProxyArgs {
             request_timeout: Duration::from_millis(self.upstream_request_timeout_ms.max(1)),
             max_upstream_brokers: self.max_upstream_brokers.max(1),
             tls: self.tls.files(),
+            sasl: None,
+            upstream_sasl: self.upstream_sasl()?,
         })
+    }
+
+    /// SASL toward clients, with the users of the --sasl-users storage.
+    fn client_sasl(&self) -> anyhow::Result<Option<ClientSasl>> {
+        let Some(url) = self.sasl_users.as_deref().map(str::trim).filter(|url| !url.is_empty())
+        else {
+            return Ok(None);
+        };
+        let mechanisms = self.sasl.mechanisms()?;
+        let storage = crate::engines::open(url, None).context("--sasl-users")?;
+        Ok(Some(ClientSasl {
+            users: skiff_auth::Users::new(storage.state),
+            mechanisms,
+            max_reauth: self.sasl.max_reauth(),
+        }))
+    }
+
+    /// The proxy's own upstream login: all three flags or none.
+    fn upstream_sasl(&self) -> anyhow::Result<Option<UpstreamSasl>> {
+        fn given(value: &Option<String>) -> Option<&str> {
+            value.as_deref().filter(|value| !value.is_empty())
+        }
+        match (
+            given(&self.upstream_sasl_mechanism),
+            given(&self.upstream_sasl_username),
+            given(&self.upstream_sasl_password),
+        ) {
+            (None, None, None) => Ok(None),
+            (Some(mechanism), Some(username), Some(password)) => {
+                let mechanism = Mechanism::from_name(mechanism.trim()).with_context(|| {
+                    format!(
+                        "--upstream-sasl-mechanism {mechanism}: expected PLAIN, SCRAM-SHA-256 or \
+                         SCRAM-SHA-512"
+                    )
+                })?;
+                Ok(Some(UpstreamSasl {
+                    mechanism,
+                    username: username.to_owned(),
+                    password: password.to_owned(),
+                }))
+            }
+            _ => anyhow::bail!(
+                "--upstream-sasl-mechanism, --upstream-sasl-username and \
+                 --upstream-sasl-password go together"
+            ),
+        }
     }
 }
 
 pub(crate) async fn run(args: ProxyArgs) -> anyhow::Result<()> {
-    let config = args.config()?;
+    let mut config = args.config()?;
+    config.sasl = args.client_sasl()?;
+    if let Some(sasl) = &config.sasl {
+        let protocol = if config.tls.is_some() { "SASL_SSL" } else { "SASL_PLAINTEXT" };
+        tracing::info!(protocol, mechanisms = ?sasl.mechanisms, "clients log in to the proxy");
+    }
+    if let Some(login) = &config.upstream_sasl {
+        tracing::info!(user = %login.username, mechanism = %login.mechanism, "logging in upstream");
+    }
     tracing::info!(
         upstream = %config.upstreams.join(","),
         advertised = %args.advertised_listener,
@@ -158,6 +242,22 @@ mod tests {
         assert_eq!(ports.ok(), Some(BrokerPorts { list: vec![40001, 0, 40003], base: 41000 }));
         let empty = config(&["--broker-ports", ""]).map(|config| config.broker_ports);
         assert_eq!(empty.ok(), Some(BrokerPorts::default()));
+    }
+
+    #[test]
+    fn upstream_sasl_flags_go_together() {
+        let none = config(&[]).map(|config| config.upstream_sasl.is_none());
+        assert_eq!(none.ok(), Some(true));
+        let all = ["--upstream-sasl-mechanism", "SCRAM-SHA-512", "--upstream-sasl-username", "p"];
+        let login = config(&[&all[..], &["--upstream-sasl-password", "secret"]].concat())
+            .map(|config| config.upstream_sasl.map(|login| (login.mechanism, login.username)));
+        let expected = (Mechanism::Scram(skiff_auth::ScramMechanism::Sha512), "p".to_owned());
+        assert_eq!(login.ok(), Some(Some(expected)));
+        let partial = config(&all).map(|_| ());
+        assert!(matches!(&partial, Err(message) if message.contains("go together")), "{partial:?}");
+        let bad = ["--upstream-sasl-mechanism", "GSSAPI", "--upstream-sasl-username", "p"];
+        let bad = config(&[&bad[..], &["--upstream-sasl-password", "x"]].concat()).map(|_| ());
+        assert!(matches!(&bad, Err(message) if message.contains("GSSAPI")), "{bad:?}");
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! body whatever the request's version), passes through untouched.
 
 use bytes::BytesMut;
+use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
 
 use super::{decode, encode};
@@ -32,6 +33,20 @@ fn version_cap(api_key: i16) -> Option<i16> {
 }
 
 pub(super) fn rewrite(version: i16, frame: BytesMut) -> BytesMut {
+    edit(version, frame, |response| {
+        response.api_keys.retain_mut(|api| match version_cap(api.api_key) {
+            Some(cap) => {
+                api.max_version = api.max_version.min(cap);
+                api.max_version >= api.min_version
+            }
+            None => true,
+        });
+    })
+}
+
+/// Decodes a successful answer, lets `change` edit it and encodes it again; an answer that
+/// does not decode or carries an error is returned as it came.
+fn edit(version: i16, frame: BytesMut, change: impl FnOnce(&mut ApiVersionsResponse)) -> BytesMut {
     let original = frame.freeze();
     let Ok((header, mut response)) =
         decode::<ApiVersionsResponse>(ApiKey::ApiVersions, version, original.clone())
@@ -41,15 +56,28 @@ pub(super) fn rewrite(version: i16, frame: BytesMut) -> BytesMut {
     if response.error_code != 0 {
         return BytesMut::from(original);
     }
-    response.api_keys.retain_mut(|api| match version_cap(api.api_key) {
-        Some(cap) => {
-            api.max_version = api.max_version.min(cap);
-            api.max_version >= api.min_version
-        }
-        None => true,
-    });
+    change(&mut response);
     encode(ApiKey::ApiVersions, version, &header, &response)
         .unwrap_or_else(|_| BytesMut::from(original))
+}
+
+/// On a proxy that terminates SASL, SaslHandshake and SaslAuthenticate are answered by the
+/// proxy, so the versions offered are the proxy's, whatever the upstream offers (a plaintext
+/// cluster may offer none). An error answer passes through untouched.
+pub(super) fn offer_sasl(version: i16, frame: BytesMut) -> BytesMut {
+    let handshake = ApiKey::SaslHandshake as i16;
+    let authenticate = ApiKey::SaslAuthenticate as i16;
+    edit(version, frame, |response| {
+        response.api_keys.retain(|api| api.api_key != handshake && api.api_key != authenticate);
+        for (api_key, (min, max)) in [
+            (handshake, crate::sasl::HANDSHAKE_VERSIONS),
+            (authenticate, crate::sasl::AUTHENTICATE_VERSIONS),
+        ] {
+            let offered = ApiVersion::default().with_api_key(api_key);
+            response.api_keys.push(offered.with_min_version(min).with_max_version(max));
+        }
+        response.api_keys.sort_by_key(|api| api.api_key);
+    })
 }
 
 #[cfg(test)]

@@ -58,6 +58,16 @@ pub(crate) fn response(
     }
 }
 
+/// An ApiVersions answer on a proxy that terminates SASL: the SASL versions offered are the
+/// proxy's own (see `api_versions::offer_sasl`). Other answers are returned as they are.
+pub(crate) fn offer_sasl(request: RequestInfo, frame: BytesMut) -> BytesMut {
+    if request.api_key == ApiKey::ApiVersions as i16 {
+        api_versions::offer_sasl(request.api_version, frame)
+    } else {
+        frame
+    }
+}
+
 /// Replaces one upstream broker address in a response by the proxy address standing for it.
 fn point_at_proxy(
     topology: &Topology,
