@@ -289,3 +289,43 @@ def test_a_client_certificate_is_the_principal_acls_name(broker_factory, tmp_pat
     assert codes == [None, TOPIC_AUTHORIZATION_FAILED]
     assert [m.value() for m in consume(broker.bootstrap, granted)] == [b"signed"]
     assert consume(broker.bootstrap, withheld) == []
+
+
+def test_the_schema_registry_checks_subjects_against_their_topics_acls(broker_factory, skiff_bin):
+    """With `--authorizer acl` and `--schema-registry-basic-auth`, confluent-kafka's Schema
+    Registry client is held to the same ACLs as its Kafka clients: `<topic>-value` needs WRITE
+    on the topic to register and DESCRIBE to read, lists show only describable subjects, and a
+    refusal is HTTP 403 (40301). An ACL added with `skiff acl` opens the subject."""
+    import json
+
+    from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+    from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+    broker = secured_broker(broker_factory, skiff_bin, "--schema-registry-basic-auth", "--acl-refresh-ms", "0",
+                            schema_registry=True)
+    orders, audit = unique("orders"), unique("audit")
+
+    def client(user: str) -> SchemaRegistryClient:
+        return SchemaRegistryClient({"url": broker.registry_url, "basic.auth.user.info": f"{user}:{PASSWORD}"})
+
+    schema = Schema(json.dumps({"type": "record", "name": "Order", "fields": [{"name": "n", "type": "int"}]}), "AVRO")
+    skiff_acl(skiff_bin, broker, "add", "--allow-principal", "User:alice", "--operation", "Write", "--topic", orders)
+    schema_id = client("alice").register_schema(f"{orders}-value", schema)
+    with pytest.raises(SchemaRegistryError) as refused:
+        client("alice").register_schema(f"{audit}-value", schema)
+    assert refused.value.http_status_code == 403 and refused.value.error_code == 40301, refused.value
+    # bob has no ACL: he may not read the subject, nor the schema by its id, and lists nothing.
+    with pytest.raises(SchemaRegistryError) as refused:
+        client("bob").get_latest_version(f"{orders}-value")
+    assert refused.value.http_status_code == 403, refused.value
+    with pytest.raises(SchemaRegistryError):
+        client("bob").get_schema(schema_id)
+    assert client("bob").get_subjects() == []
+    # READ on the topic (what a consumer needs anyway) lets him read its schemas.
+    skiff_acl(skiff_bin, broker, "add", "--allow-principal", "User:bob", "--operation", "Read", "--topic", orders)
+    assert client("bob").get_latest_version(f"{orders}-value").schema_id == schema_id
+    assert client("bob").get_schema(schema_id).schema_str == schema.schema_str
+    assert client("bob").get_subjects() == [f"{orders}-value"]
+    # The super user sees and may do everything.
+    client("admin").register_schema(f"{audit}-value", schema)
+    assert sorted(client("admin").get_subjects()) == sorted([f"{orders}-value", f"{audit}-value"])

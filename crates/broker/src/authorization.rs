@@ -60,8 +60,19 @@ impl Authorization {
         self.snapshot.get().await
     }
 
+    /// The same snapshot for the Schema Registry, which checks subjects against it.
+    pub(crate) fn for_registry(self: &Arc<Self>) -> Arc<dyn skiff_registry::http::AclSource> {
+        self.clone()
+    }
+
     /// Reads the ACLs now and makes them the snapshot (after this broker changed them).
     pub(crate) async fn reload(&self) -> Result<Arc<Authorizer>, StorageError> {
         self.snapshot.reload().await
+    }
+}
+
+impl skiff_registry::http::AclSource for Authorization {
+    fn authorizer(&self) -> skiff_registry::http::AuthorizerFuture<'_> {
+        Box::pin(async move { self.snapshot.get().await.map_err(|error| error.to_string()) })
     }
 }

@@ -85,6 +85,12 @@ impl Broker {
         self.registry.clone()
     }
 
+    /// The ACLs the Schema Registry checks subjects against: this broker's snapshot, with
+    /// `--authorizer acl`.
+    pub fn registry_acls(&self) -> Option<Arc<dyn skiff_registry::http::AclSource>> {
+        self.authorization.as_ref().map(|authorization| authorization.for_registry())
+    }
+
     /// The users of this broker's storage (SASL, and the Schema Registry's basic auth).
     pub fn users(&self) -> skiff_auth::Users {
         skiff_auth::Users::new(self.storage.state.clone())

@@ -377,11 +377,14 @@ async fn serve(
     };
     let mut side_servers = Vec::new();
     if let Some(registry_listener) = registry_listener {
-        let users = args.schema_registry_basic_auth.then(|| broker.users());
+        let security = skiff_registry::http::Security {
+            users: args.schema_registry_basic_auth.then(|| broker.users()),
+            acls: broker.registry_acls(),
+        };
         let server = skiff_registry::http::serve(
             broker.registry(),
             registry_listener,
-            users,
+            security,
             until_stopped(stopped.clone()),
         );
         side_servers.push(("schema registry server", tokio::spawn(server)));

@@ -11,11 +11,12 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use skiff_auth::Users;
 
-/// Lets the request through when its `Authorization: Basic` names a user and its password;
-/// answers 401 with a `WWW-Authenticate` challenge otherwise.
+/// Lets the request through when its `Authorization: Basic` names a user and its password,
+/// as that user's principal (`User:<name>`, for the ACLs); answers 401 with a
+/// `WWW-Authenticate` challenge otherwise.
 pub(super) async fn require_user(
     State(users): State<Users>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let Some((user, password)) = credentials(request.headers()) else {
@@ -27,6 +28,7 @@ pub(super) async fn require_user(
             let matches =
                 tokio::task::spawn_blocking(move || stored.matches_password(&password)).await;
             if matches.unwrap_or(false) {
+                request.extensions_mut().insert(skiff_auth::Principal::user(user));
                 return next.run(request).await;
             }
         }

@@ -1,6 +1,7 @@
 //! The REST API, shaped as Confluent's Schema Registry answers its clients: JSON bodies in
 //! `application/vnd.schemaregistry.v1+json`, errors as `{"error_code": .., "message": ..}`.
 
+mod acl;
 mod auth;
 mod schemas;
 mod settings;
@@ -83,24 +84,46 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .with_state(registry)
 }
 
+pub use acl::{AclSource, AuthorizerFuture};
+
+/// Who may use the API: with `users`, every request must carry HTTP basic credentials of one
+/// of them (`--schema-registry-basic-auth`); with `acls`, the cluster's ACLs decide what each
+/// principal may do with which subjects (`--authorizer acl`; see `acl.rs` for the rules).
+#[derive(Clone, Default)]
+pub struct Security {
+    pub users: Option<skiff_auth::Users>,
+    pub acls: Option<Arc<dyn AclSource>>,
+}
+
+/// [`router`] behind the authentication and authorization `security` asks for.
+pub fn secured_router(registry: Arc<Registry>, security: Security) -> Router {
+    let mut router = router(registry.clone());
+    if let Some(acls) = security.acls {
+        let guard = Arc::new(acl::Guard { acls, registry });
+        // A route layer: it sees which route matched (the ACL rules are per route).
+        router = router.route_layer(axum::middleware::from_fn_with_state(guard, acl::authorize));
+    }
+    if let Some(users) = security.users {
+        router = router.layer(axum::middleware::from_fn_with_state(users, auth::require_user));
+    }
+    router
+}
+
 /// Serves the API on `listener` until `shutdown` completes, then finishes in-flight requests.
-/// With `users`, every request must carry HTTP basic credentials of one of them.
 pub async fn serve(
     registry: Arc<Registry>,
     listener: TcpListener,
-    users: Option<skiff_auth::Users>,
+    security: Security,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     if let Ok(address) = listener.local_addr() {
-        tracing::info!(%address, basic_auth = users.is_some(), "schema registry listening");
+        let (basic_auth, acls) = (security.users.is_some(), security.acls.is_some());
+        tracing::info!(%address, basic_auth, acls, "schema registry listening");
     }
-    let router = match users {
-        Some(users) => {
-            router(registry).layer(axum::middleware::from_fn_with_state(users, auth::require_user))
-        }
-        None => router(registry),
-    };
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    // The peer's address is the host ACLs name.
+    let service = secured_router(registry, security)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown).await
 }
 
 impl IntoResponse for RegistryError {
