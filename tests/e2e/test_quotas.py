@@ -102,3 +102,39 @@ def test_a_consumer_over_its_quota_is_throttled_and_still_reads_everything_in_or
     assert total / slow_elapsed <= 2.4 * QUOTA, f"slow consumer ran at {total / slow_elapsed:,.0f} B/s"
     assert fast_elapsed < slow_elapsed / 3, f"{fast_elapsed:.1f}s against {slow_elapsed:.1f}s"
     assert Scrape(broker.metrics_url).total("skiff_quota_throttles_total", quota="consumer_byte_rate") > 0
+
+
+def test_a_client_over_its_request_percentage_is_throttled_and_loses_nothing(broker_factory, skiff_bin):
+    """`request_percentage` limits the broker time a client's requests take (Kafka's KIP-124:
+    n% of one thread): a producer whose quota is a hundred-thousandth of a thread is told to
+    wait after its first request, of any API, while a producer without one on the same broker
+    never is, and both deliver every record."""
+    broker = quota_broker(broker_factory, skiff_bin)
+    skiff_quota(skiff_bin, broker, "set", "--client-id", "chatty", "--request-percentage", "0.001")
+    listed = json.loads(skiff_quota(skiff_bin, broker, "list", "--json"))
+    assert {"entity": "client-id=chatty", "quotas": {"request_percentage": 0.001}} in listed, listed
+    topic = unique("chatty")
+    create_topic(broker.bootstrap, topic)
+
+    def produce_throttles(client_id: str, count: int = 50) -> list[float]:
+        throttles: list[float] = []
+        failures = []
+        client = Producer({"bootstrap.servers": broker.bootstrap, "client.id": client_id, "linger.ms": 0,
+                           "acks": "all", "throttle_cb": lambda event: throttles.append(event.throttle_time),
+                           **CLIENT_LOG})
+        for index in range(count):
+            client.produce(topic, value=f"{client_id}-{index}".encode(), partition=0,
+                           on_delivery=lambda err, msg: err and failures.append(err))
+            client.poll(0)
+        assert client.flush(60) == 0
+        client.poll(0.5)  # throttle events are served by poll
+        assert not failures, failures[:3]
+        return throttles
+
+    assert [t for t in produce_throttles("calm") if t > 0] == [], "a client without a quota was throttled"
+    throttled = produce_throttles("chatty")
+    assert throttled and max(throttled) > 0, "the broker never told the busy client to wait"
+    assert Scrape(broker.metrics_url).total("skiff_quota_throttles_total", quota="request_percentage") > 0
+    values = [m.value().decode() for m in consume(broker.bootstrap, topic)]
+    assert sorted(values) == sorted([f"calm-{i}" for i in range(50)] + [f"chatty-{i}" for i in range(50)])
+    assert [v for v in values if v.startswith("chatty")] == [f"chatty-{i}" for i in range(50)], "in order"

@@ -31,6 +31,7 @@
 
 mod authorization;
 mod broker;
+mod busy;
 mod cached;
 mod cleaner;
 mod config;

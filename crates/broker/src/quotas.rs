@@ -1,9 +1,11 @@
-//! Client quotas enforced on this broker: produce and fetch byte rates per user and client id,
+//! Client quotas enforced on this broker: produce and fetch byte rates and request time
+//! (`request_percentage`, see `busy.rs`) per user and client id,
 //! as Kafka enforces them (per broker; a client spread over brokers gets its quota on each).
 //!
 //! The cluster's quotas are one document in storage (`skiff_auth::quota::store`, changed with
 //! AlterClientQuotas), of which this broker keeps a copy refreshed every `--quota-refresh-ms`
-//! (`cached.rs`). Each request that moves bytes is charged to the quota entity it falls under
+//! (`cached.rs`). Each request that moves bytes is charged its bytes, and every request its
+//! busy time, to the quota entity it falls under
 //! (Kafka's precedence: `skiff_auth::quota::model`); the entity's sampled rate says how long
 //! the client is over its quota. That time goes back in the response's `throttle_time_ms` and
 //! the connection reads nothing more from the client until it has passed (Kafka's muted

@@ -78,12 +78,14 @@ async fn quotas_are_altered_and_described_with_kafkas_filters() {
         set(&[("user", Some("alice")), ("client-id", None)], "consumer_byte_rate", 2048.0),
         set(&[("client-id", Some("loader"))], "producer_byte_rate", 4096.0),
         set(&[("client-id", Some("x"))], "request_percentage", 50.0),
+        set(&[("client-id", Some("x"))], "connection_creation_rate", 5.0),
         set(&[("ip", Some("10.0.0.1"))], "producer_byte_rate", 1.0),
         set(&[("user", Some("bob"))], "producer_byte_rate", -5.0),
     ]);
     let response = call(&mut stream, &alter, 1, "admin").await;
     let codes: Vec<i16> = response.entries.iter().map(|entry| entry.error_code).collect();
-    assert_eq!(codes, vec![0, 0, 0, INVALID_REQUEST, INVALID_REQUEST, INVALID_REQUEST]);
+    let invalid = INVALID_REQUEST;
+    assert_eq!(codes, vec![0, 0, 0, 0, invalid, invalid, invalid]);
 
     let all = call(&mut stream, &filter(&[], false), 1, "admin").await;
     assert_eq!(all.error_code, 0);
@@ -91,6 +93,7 @@ async fn quotas_are_altered_and_described_with_kafkas_filters() {
         entries(&all),
         vec![
             ("client-id=loader".into(), vec![("producer_byte_rate".into(), 4096.0)]),
+            ("client-id=x".into(), vec![("request_percentage".into(), 50.0)]),
             ("user=alice".into(), vec![("producer_byte_rate".into(), 1024.0)]),
             ("user=alice,client-id=<default>".into(), vec![("consumer_byte_rate".into(), 2048.0)]),
         ]
@@ -102,6 +105,7 @@ async fn quotas_are_altered_and_described_with_kafkas_filters() {
     let defaults = call(&mut stream, &filter(&[("client-id", 1, None)], false), 1, "a").await;
     assert_eq!(entries(&defaults)[0].0, "user=alice,client-id=<default>");
     let named = call(&mut stream, &filter(&[("client-id", 2, None)], true), 1, "a").await;
+    assert_eq!(entries(&named).len(), 2, "loader and x");
     assert_eq!(entries(&named)[0].0, "client-id=loader");
 
     let remove = AlterClientQuotasRequest::default().with_entries(vec![
@@ -190,4 +194,29 @@ async fn a_default_quota_gives_every_client_id_its_own_rate() {
     assert!(call(&mut a, &produce("shared", 50_000), 9, "a").await.throttle_time_ms > 0);
     let mut b = TcpStream::connect(address).await.expect("connect");
     assert_eq!(call(&mut b, &produce("shared", 6_000), 9, "b").await.throttle_time_ms, 0);
+}
+
+#[tokio::test]
+async fn a_client_over_its_request_percentage_is_told_to_wait_and_another_is_not() {
+    let address = start().await;
+    let mut admin = TcpStream::connect(address).await.expect("connect");
+    // A millionth of a thread: any request at all is over it.
+    let alter = AlterClientQuotasRequest::default().with_entries(vec![set(
+        &[("client-id", Some("busy"))],
+        "request_percentage",
+        0.000_001,
+    )]);
+    assert_eq!(call(&mut admin, &alter, 1, "admin").await.entries[0].error_code, 0);
+
+    // Any API is charged the time the broker spent on it, not only Produce and Fetch.
+    let mut busy = TcpStream::connect(address).await.expect("connect");
+    let metadata = MetadataRequest::default().with_topics(Some(Vec::new()));
+    let response = call(&mut busy, &metadata, 9, "busy").await;
+    assert!(
+        (1..=11_000).contains(&response.throttle_time_ms),
+        "throttle {}",
+        response.throttle_time_ms
+    );
+    let mut other = TcpStream::connect(address).await.expect("connect");
+    assert_eq!(call(&mut other, &metadata, 9, "other").await.throttle_time_ms, 0);
 }

@@ -131,7 +131,7 @@ impl Metrics {
     }
 
     /// Counts a response throttled for being over the quota named `quota`
-    /// (`producer_byte_rate`, `consumer_byte_rate`).
+    /// (`producer_byte_rate`, `consumer_byte_rate`, `request_percentage`).
     pub fn quota_throttled(&self, quota: &'static str) {
         self.events.quota_throttled(quota);
     }

@@ -3,8 +3,9 @@
 //! --entity-name alice` sends). All valid entries are stored in one change of the quota
 //! document; this broker re-reads it at once, others within `--quota-refresh-ms`.
 //!
-//! `producer_byte_rate` and `consumer_byte_rate` are enforced; `request_percentage` and other
-//! keys are refused with INVALID_REQUEST rather than stored and silently ignored.
+//! `producer_byte_rate`, `consumer_byte_rate` and `request_percentage` are enforced; other
+//! keys (connection rates, controller mutations) are refused with INVALID_REQUEST rather than
+//! stored and silently ignored.
 //!
 //! ACLs: ALTER_CONFIGS on the cluster, else CLUSTER_AUTHORIZATION_FAILED.
 
@@ -108,9 +109,10 @@ fn changes(entry: &EntryData) -> Result<Vec<QuotaChange>, (ErrorCode, String)> {
     let mut changes = Vec::with_capacity(entry.ops.len());
     for op in &entry.ops {
         let kind = match QuotaKind::from_name(&op.key) {
-            Some(QuotaKind::RequestPercentage) | None => {
+            None => {
                 return Err(invalid(format!(
-                    "quota {} is not supported (producer_byte_rate, consumer_byte_rate are)",
+                    "quota {} is not supported (producer_byte_rate, consumer_byte_rate and \
+                     request_percentage are)",
                     op.key.as_str()
                 )))
             }

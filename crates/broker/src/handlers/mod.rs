@@ -54,6 +54,7 @@ mod txn_offset_commit;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, VersionRange};
+use std::time::Duration;
 
 use skiff_auth::acl::model::CLUSTER_NAME;
 pub(crate) use skiff_auth::acl::{Operation, ResourceType};
@@ -87,6 +88,76 @@ impl<R: Encodable> IntoHandled<R> for Option<R> {
     fn into_handled(self) -> Option<R> {
         self
     }
+}
+
+/// Responses that tell the client how long it is throttled (`throttle_time_ms`): a request
+/// quota's throttle is set after the handler ran (its busy time is only known then), keeping a
+/// longer byte-rate throttle the handler set.
+pub(crate) trait ThrottleTime {
+    fn throttled(&mut self, throttle_ms: i32);
+}
+
+macro_rules! throttle_time {
+    ($($response:ident),* $(,)?) => {
+        $(impl ThrottleTime for kafka_protocol::messages::$response {
+            fn throttled(&mut self, throttle_ms: i32) {
+                self.throttle_time_ms = self.throttle_time_ms.max(throttle_ms);
+            }
+        })*
+    };
+}
+
+throttle_time!(
+    ProduceResponse,
+    FetchResponse,
+    ListOffsetsResponse,
+    MetadataResponse,
+    ApiVersionsResponse,
+    CreateTopicsResponse,
+    DeleteTopicsResponse,
+    DeleteRecordsResponse,
+    OffsetForLeaderEpochResponse,
+    DescribeConfigsResponse,
+    AlterConfigsResponse,
+    CreatePartitionsResponse,
+    IncrementalAlterConfigsResponse,
+    DescribeClusterResponse,
+    FindCoordinatorResponse,
+    JoinGroupResponse,
+    SyncGroupResponse,
+    HeartbeatResponse,
+    LeaveGroupResponse,
+    OffsetCommitResponse,
+    OffsetFetchResponse,
+    DescribeGroupsResponse,
+    ListGroupsResponse,
+    DeleteGroupsResponse,
+    OffsetDeleteResponse,
+    InitProducerIdResponse,
+    AddPartitionsToTxnResponse,
+    AddOffsetsToTxnResponse,
+    EndTxnResponse,
+    TxnOffsetCommitResponse,
+    DescribeTransactionsResponse,
+    ListTransactionsResponse,
+    DescribeProducersResponse,
+    DescribeUserScramCredentialsResponse,
+    AlterUserScramCredentialsResponse,
+    CreateAclsResponse,
+    DescribeAclsResponse,
+    DeleteAclsResponse,
+    DescribeClientQuotasResponse,
+    AlterClientQuotasResponse,
+);
+
+/// The SASL responses carry no throttle time, and are never throttled (request quotas start
+/// once a client is authenticated, as in Kafka).
+impl ThrottleTime for kafka_protocol::messages::SaslHandshakeResponse {
+    fn throttled(&mut self, _throttle_ms: i32) {}
+}
+
+impl ThrottleTime for kafka_protocol::messages::SaslAuthenticateResponse {
+    fn throttled(&mut self, _throttle_ms: i32) {}
 }
 
 fn encode<R: Encodable + HeaderVersion>(
@@ -173,8 +244,14 @@ macro_rules! api_table {
                                 return Err(format!("malformed request: {error}"));
                             }
                         };
-                        let response = $module::handle(broker, version, request, context).await;
-                        encode_measured(IntoHandled::into_handled(response), version, measure)
+                        let handling = $module::handle(broker, version, request, context);
+                        let (response, busy) = crate::busy::measure(handling).await;
+                        let mut response = IntoHandled::into_handled(response);
+                        let throttle = context.charge_busy(broker, api_key, busy);
+                        if let (Some(response), true) = (response.as_mut(), throttle > 0) {
+                            ThrottleTime::throttled(response, throttle);
+                        }
+                        encode_measured(response, version, measure)
                     }
                 )*
                 _ => Err("api not supported by this broker".into()),
@@ -323,13 +400,32 @@ impl RequestContext<'_> {
     /// response bytes), mutes the connection for the throttle time that earns, and returns it
     /// for the response's `throttle_time_ms`.
     pub(crate) fn charge(&self, broker: &Broker, kind: QuotaKind, bytes: usize) -> i32 {
+        self.charge_amount(broker, kind, bytes as f64)
+    }
+
+    /// Records `amount` on the client's `kind` quota; mutes the connection for the throttle
+    /// time and returns it in milliseconds.
+    fn charge_amount(&self, broker: &Broker, kind: QuotaKind, amount: f64) -> i32 {
         let client = (self.principal.name.as_str(), self.client_id);
-        let time = broker.quotas.charge(&self.quotas, kind, client, bytes as f64);
+        let time = broker.quotas.charge(&self.quotas, kind, client, amount);
         if let (false, Some(metrics)) = (time.is_zero(), broker.metrics()) {
             metrics.quota_throttled(kind.name());
         }
         self.throttle.mute_for(time);
         i32::try_from(time.as_millis()).unwrap_or(i32::MAX)
+    }
+
+    /// Charges the time a request kept the broker busy against the client's
+    /// `request_percentage` quota (Kafka's KIP-124: n% is n% of one thread's time); returns the
+    /// throttle time, and mutes the connection for it. ApiVersions and the SASL requests are
+    /// exempt, as Kafka exempts what a client needs before it can be identified.
+    pub(crate) fn charge_busy(&self, broker: &Broker, api_key: ApiKey, busy: Duration) -> i32 {
+        if matches!(api_key, ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate)
+        {
+            return 0;
+        }
+        // A rate in percent of one thread: percent-seconds of busy time per second.
+        self.charge_amount(broker, QuotaKind::RequestPercentage, busy.as_secs_f64() * 100.0)
     }
 
     /// Takes back a charge whose bytes were not sent after all (a throttled fetch answers

@@ -72,6 +72,10 @@ struct SetArgs {
     /// Bytes a second the entity may fetch (consumer_byte_rate).
     #[arg(long)]
     consumer_byte_rate: Option<f64>,
+    /// Share of one broker thread's time the entity's requests may take, in percent
+    /// (request_percentage: 50 is half a thread, 200 two threads).
+    #[arg(long)]
+    request_percentage: Option<f64>,
 }
 
 #[derive(Args)]
@@ -90,17 +94,18 @@ pub(crate) async fn run(args: QuotaArgs) -> anyhow::Result<()> {
             let rates = [
                 (QuotaKind::ProducerByteRate, set.producer_byte_rate),
                 (QuotaKind::ConsumerByteRate, set.consumer_byte_rate),
+                (QuotaKind::RequestPercentage, set.request_percentage),
             ];
             let mut changes = Vec::new();
             for (kind, value) in rates {
                 let Some(value) = value else { continue };
                 if !(value.is_finite() && value > 0.0) {
-                    bail!("{} must be a positive number of bytes a second", kind.name());
+                    bail!("{} must be a positive number", kind.name());
                 }
                 changes.push((entity.clone(), kind, Some(value)));
             }
             if changes.is_empty() {
-                bail!("give --producer-byte-rate or --consumer-byte-rate");
+                bail!("give --producer-byte-rate, --consumer-byte-rate or --request-percentage");
             }
             store.alter(&changes).await.context("storing the quotas")?;
             println!("set: {}", describe(&entity));
