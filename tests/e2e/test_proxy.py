@@ -33,6 +33,7 @@ from helpers import (
     unique,
     values,
 )
+from test_sasl import add_user, authentication_error
 
 # Brokers abort timed-out transactions quickly and form groups at once in these tests.
 BROKER_ARGS = (*GROUP_BROKER_ARGS, "--transaction-check-interval-ms", "200")
@@ -714,25 +715,6 @@ def test_the_proxy_gives_a_plaintext_cluster_tls(broker_factory, proxy_factory, 
     proxy.wait_log("TLS handshake failed")
 
 
-def add_user(skiff_bin, storage: str, name: str, password: str) -> None:
-    added = subprocess.run([str(skiff_bin), "user", "add", name, "--password-stdin", "--storage", storage],
-                           input=(password + "\n").encode(), capture_output=True, timeout=30)
-    assert added.returncode == 0, added.stderr
-
-
-def login_error(bootstrap: str, **conf):
-    """The error a confluent-kafka producer reports when it cannot log in."""
-    from confluent_kafka import Producer
-
-    errors = []
-    client = Producer({"bootstrap.servers": bootstrap, "error_cb": errors.append, **conf})
-    deadline = time.monotonic() + 15
-    while not errors and time.monotonic() < deadline:
-        client.poll(0.1)
-    assert errors, "the client reported no error"
-    return errors[0]
-
-
 def test_sasl_passes_through_the_proxy_to_a_sasl_listener(broker_factory, proxy_factory, skiff_bin):
     """A proxy in front of a broker's SASL_PLAINTEXT listener: the client's SASL handshake goes
     upstream on its dedicated connection, so users log in through the proxy as directly."""
@@ -792,12 +774,12 @@ def test_the_proxy_terminates_sasl_ssl_in_front_of_a_plaintext_cluster(broker_fa
     assert "SASL" not in broker.log_text()
 
     for mechanism in ("PLAIN", "SCRAM-SHA-256"):
-        error = login_error(proxy.bootstrap, **login(mechanism, "wrong-pw-5150"))
+        error = authentication_error(proxy.bootstrap, **login(mechanism, "wrong-pw-5150"))
         assert error.code() == KafkaError._AUTHENTICATION, error
         assert "invalid credentials" in error.str(), error.str()
     proxy.wait_log("SASL authentication failed")
     # A TLS client that does not log in gets nothing but ApiVersions.
-    error = login_error(proxy.bootstrap, **{"security.protocol": "SSL", "ssl.ca.location": ca})
+    error = authentication_error(proxy.bootstrap, **{"security.protocol": "SSL", "ssl.ca.location": ca})
     assert error.code() in (KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN), error
     proxy.wait_log("before SASL authentication")
     assert password not in proxy.log_text() and "wrong-pw-5150" not in proxy.log_text()
@@ -826,7 +808,7 @@ def test_the_proxy_logs_in_upstream_with_its_own_credentials(broker_factory, pro
     wrong = proxy_factory([broker.sasl_bootstrap], "--upstream-sasl-mechanism", "SCRAM-SHA-512",
                           "--upstream-sasl-username", "gateway", "--upstream-sasl-password", "not it",
                           ready=False)
-    error = login_error(wrong.bootstrap)
+    error = authentication_error(wrong.bootstrap)
     assert error is not None
     line = wrong.wait_log("upstream SASL login failed", timeout=15)
     assert "gateway" in line and "not it" not in wrong.log_text(), line

@@ -34,8 +34,10 @@ ERROR_SASL_AUTHENTICATION_FAILED = 58
 
 
 def add_user(skiff_bin, broker, name: str, password: str = PASSWORD, *args: str) -> str:
+    """Adds a user to the broker's storage (or to `broker` itself when it is a storage URL)."""
+    storage = broker if isinstance(broker, str) else broker.storage
     result = subprocess.run(
-        [str(skiff_bin), "user", "add", name, "--password-stdin", "--storage", broker.storage, *args],
+        [str(skiff_bin), "user", "add", name, "--password-stdin", "--storage", storage, *args],
         input=(password + "\n").encode(), capture_output=True, timeout=30,
     )
     assert result.returncode == 0, result.stderr.decode()

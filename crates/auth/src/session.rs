@@ -35,6 +35,12 @@ use crate::{AuthError, Mechanism, Principal, Users};
 /// request of `--max-request-bytes`.
 pub const MAX_UNAUTHENTICATED_BYTES: usize = 512 * 1024;
 
+/// The requests every client may send before it is identified, whatever its ACLs and quotas:
+/// finding out what the broker speaks, and authenticating.
+pub fn is_authentication(api_key: ApiKey) -> bool {
+    matches!(api_key, ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate)
+}
+
 /// The SASL state of one connection, and who it acts as.
 pub struct Session {
     /// Whether the listener requires SASL.
@@ -103,17 +109,21 @@ impl Session {
     /// Whether the connection may send a request of this API now; the reason to close the
     /// connection otherwise (Kafka closes it too).
     pub fn admits(&self, api_key: ApiKey) -> Result<(), String> {
-        if !self.required
-            || matches!(
-                api_key,
-                ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
-            )
-        {
+        if is_authentication(api_key) {
+            return Ok(());
+        }
+        self.authenticated(&format!("{api_key:?}"))
+    }
+
+    /// Whether a request that needs a login (`request` names it in the reason) may be sent
+    /// now: on a SASL listener, only once the client authenticated and while its session lasts.
+    pub fn authenticated(&self, request: &str) -> Result<(), String> {
+        if !self.required {
             return Ok(());
         }
         let state = self.state();
         match (&state.principal, state.expires) {
-            (None, _) => Err(format!("{api_key:?} request before SASL authentication")),
+            (None, _) => Err(format!("{request} request before SASL authentication")),
             (Some((principal, _)), Some(expires)) if Instant::now() >= expires => Err(format!(
                 "the SASL session of {principal} expired (connections.max.reauth.ms) and the \
                  client did not re-authenticate"

@@ -296,12 +296,6 @@ fn is_produce(frame: &[u8]) -> bool {
 
 /// Handles one request frame: its response (if the request wants one), with the correlation id
 /// and header version to write it with.
-/// The requests every client may send, before and whatever its ACLs: finding out what the
-/// broker speaks and authenticating.
-fn is_authentication(api_key: ApiKey) -> bool {
-    matches!(api_key, ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate)
-}
-
 async fn answer(
     broker: &Broker,
     info: &ConnectionInfo,
@@ -323,7 +317,7 @@ async fn answer(
         principal = %session.principal(),
     );
     let authorizer = match &broker.authorization {
-        Some(authorization) if !is_authentication(api_key) => {
+        Some(authorization) if !skiff_auth::session::is_authentication(api_key) => {
             Some(authorization.authorizer().await.map_err(|error| {
                 format!("{api_key:?}: cannot authorize, the ACLs are unreadable: {error}")
             })?)

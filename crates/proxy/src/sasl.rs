@@ -109,9 +109,7 @@ pub(crate) async fn terminate(
             let admitted = match api_key {
                 Some(key) => session.admits(key),
                 // An API the codec does not know is no SASL request: it needs a login too.
-                None => session.admits(ApiKey::Produce).map_err(|_| {
-                    format!("API {} request before SASL authentication", prefix.api_key)
-                }),
+                None => session.authenticated(&format!("API {}", prefix.api_key)),
             };
             admitted.map_err(ProxyError::Sasl)?;
             return Ok(Terminated::Forward(frame));
@@ -174,14 +172,8 @@ fn encode<R: Encodable>(
     prefix: &RequestPrefix,
     response: &R,
 ) -> Result<BytesMut, ProxyError> {
-    let version = prefix.api_version;
-    let fail =
-        |error| ProxyError::Protocol(format!("cannot encode {api_key:?} v{version}: {error}"));
     let header = ResponseHeader::default().with_correlation_id(prefix.correlation_id);
-    let mut out = BytesMut::new();
-    header.encode(&mut out, api_key.response_header_version(version)).map_err(fail)?;
-    response.encode(&mut out, version).map_err(fail)?;
-    Ok(out)
+    crate::rewrite::encode(api_key, prefix.api_version, &header, response)
 }
 
 /// Largest SASL response accepted from an upstream broker during the login.

@@ -420,8 +420,7 @@ impl RequestContext<'_> {
     /// throttle time, and mutes the connection for it. ApiVersions and the SASL requests are
     /// exempt, as Kafka exempts what a client needs before it can be identified.
     pub(crate) fn charge_busy(&self, broker: &Broker, api_key: ApiKey, busy: Duration) -> i32 {
-        if matches!(api_key, ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate)
-        {
+        if skiff_auth::session::is_authentication(api_key) {
             return 0;
         }
         // A rate in percent of one thread: percent-seconds of busy time per second.

@@ -104,7 +104,8 @@ fn decode<R: Decodable>(
     Ok((header, body))
 }
 
-fn encode<R: Encodable>(
+/// A response frame (header and body, no length) as the client is answered.
+pub(crate) fn encode<R: Encodable>(
     api_key: ApiKey,
     version: i16,
     header: &ResponseHeader,
