@@ -222,6 +222,14 @@ pub fn plan_append(
         }
         match check(current.as_ref(), &batch.header)? {
             SequenceCheck::Duplicate { base_offset } => {
+                if batch.header.is_transactional() {
+                    let since = match open.get(&producer) {
+                        Some(since) => *since,
+                        None => open_since(producer)?,
+                    };
+                    open.insert(producer, since);
+                    retry_of_open_transaction(&batch.header, base_offset, since)?;
+                }
                 first_offset.get_or_insert(base_offset);
             }
             SequenceCheck::Append => {
@@ -256,6 +264,29 @@ pub fn plan_append(
             .any(|ended| ended.producer_id == *producer && ended.first_offset == *first)
     });
     Ok(plan)
+}
+
+/// A transactional batch matching a remembered one is a retry only if the remembered batch
+/// lies in the producer's transaction still open on this partition (open since `since`). A
+/// match before it belongs to a transaction already ended, and a client cannot retry a batch
+/// of a transaction it has ended: such a client has reused the sequence numbers of records it
+/// purged on abort (librdkafka does, keeping its epoch, when an abort purges records whose
+/// answer it never got; soak bug 5). Acknowledging it as a duplicate would acknowledge a
+/// record the log holds only as aborted, so it is refused as out of order, which makes the
+/// client bump its epoch and send it again.
+fn retry_of_open_transaction(
+    header: &BatchHeader,
+    original: i64,
+    since: Option<i64>,
+) -> Result<()> {
+    if since.is_some_and(|first| first <= original) {
+        return Ok(());
+    }
+    Err(StorageError::OutOfOrderSequence(format!(
+        "producer {} epoch {} sent sequence {} again, but the batch stored with it at offset \
+         {original} belongs to a transaction that has ended",
+        header.producer_id, header.producer_epoch, header.base_sequence
+    )))
 }
 
 /// A marker from an older epoch than stored is fenced; one from a newer epoch moves the

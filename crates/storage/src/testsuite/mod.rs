@@ -54,6 +54,7 @@ macro_rules! conformance_tests {
             transactions_bound_the_last_stable_offset,
             markers_fence_older_epochs,
             late_markers_leave_the_next_transaction_open,
+            sequences_reused_after_an_abort_are_not_duplicates,
             batch_sizes_follow_the_log,
             removed_records_leave_the_rest_of_their_batch,
             emptied_batches_disappear,
@@ -845,6 +846,35 @@ pub async fn late_markers_leave_the_next_transaction_open(storage: &Storage) {
     let fencing = append(bounded_marker(5, 1, false, 0)).await.expect("fencing abort");
     assert!(!fencing.duplicate, "a newer epoch ends what is open, whatever its bound");
     assert_eq!(stable().await, 7);
+}
+
+/// Soak bug 5: a client aborts a transaction whose batch was stored but never acknowledged
+/// (it purges the record and keeps its epoch), then numbers the next transaction's batch with
+/// the same sequence. That batch is not a retry of the aborted one: it must be refused, never
+/// acknowledged at the aborted batch's offset. A retry inside the open transaction still is.
+pub async fn sequences_reused_after_an_abort_are_not_duplicates(storage: &Storage) {
+    create(storage, "t", 1).await;
+    let partition = TopicPartition::new("t", 0);
+    let append = |batch: Batch| storage.log.append(&partition, vec![batch]);
+    append(producer_batch(3, 0, 0, 1)).await.expect("idempotent, no transaction"); // 0
+    append(transactional_batch(5, 0, 0, 2)).await.expect("first transaction"); // 1-2
+    let retry = append(transactional_batch(5, 0, 0, 2)).await.expect("retry while open");
+    assert_eq!((retry.base_offset, retry.duplicate), (1, true), "a retry is acknowledged");
+    append(bounded_marker(5, 0, false, 3)).await.expect("abort"); // 3
+
+    let reused = append(transactional_batch(5, 0, 0, 2)).await;
+    assert!(matches!(reused, Err(StorageError::OutOfOrderSequence(_))), "{reused:?}");
+    let marks = storage.log.watermarks(&partition).await.expect("marks");
+    assert_eq!((marks.high, marks.last_stable), (4, 4), "nothing appended, nothing opened");
+
+    // The client bumps its epoch and sends the record again, as a new transaction.
+    let again = append(transactional_batch(5, 1, 0, 2)).await.expect("new epoch");
+    assert_eq!((again.base_offset, again.duplicate), (4, false));
+    let open_retry = append(transactional_batch(5, 1, 0, 2)).await.expect("retry");
+    assert_eq!((open_retry.base_offset, open_retry.duplicate), (4, true));
+    // Idempotent producers outside transactions keep Kafka's duplicate rule.
+    let idempotent = append(producer_batch(3, 0, 0, 1)).await.expect("idempotent retry");
+    assert_eq!((idempotent.base_offset, idempotent.duplicate), (0, true));
 }
 
 pub async fn markers_fence_older_epochs(storage: &Storage) {
