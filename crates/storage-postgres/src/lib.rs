@@ -55,7 +55,9 @@ mod testdb;
 #[cfg(test)]
 mod tests;
 
+use std::future::Future;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use skiff_storage::{Result, Storage, StorageError};
@@ -88,6 +90,8 @@ pub(crate) struct PostgresEngine {
     pool: Pool,
     /// Set once the schema is known to be current: `skiff.records`' column types for COPY.
     record_columns: OnceLock<Vec<Type>>,
+    /// How long one storage call may take (the URL's `operation_timeout`).
+    operation_timeout: Option<Duration>,
     /// Tests drop their database exactly when the engine goes (dropped last).
     #[cfg(test)]
     test_database: Option<testdb::TestDatabase>,
@@ -102,12 +106,14 @@ impl PostgresEngine {
             connect,
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
+        let operation_timeout = options.operation_timeout;
         let pool = Pool::builder(manager).max_size(options.pool_size).build().map_err(|error| {
             StorageError::InvalidArgument(format!("postgres connection pool: {error}"))
         })?;
         Ok(Self {
             pool,
             record_columns: OnceLock::new(),
+            operation_timeout,
             #[cfg(test)]
             test_database: None,
         })
@@ -128,6 +134,29 @@ impl PostgresEngine {
             let _ = self.record_columns.set(columns);
         }
         Ok(client)
+    }
+
+    /// Runs one storage call within the engine's time limit: past it the call is given up
+    /// (dropping its future rolls its transaction back) and answered `Unavailable`, so a
+    /// connection that stopped answering costs a client one retriable error, never a request
+    /// that hangs. Bulk calls whose time grows with the data (deleting a topic's rows, removing
+    /// records) are not limited: a retry would only do the same work again.
+    async fn limited<T>(
+        &self,
+        operation: &'static str,
+        work: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let Some(limit) = self.operation_timeout else { return work.await };
+        match tokio::time::timeout(limit, work).await {
+            Ok(result) => result,
+            Err(_) => {
+                warn!(operation, limit_ms = limit.as_millis(), "postgres call timed out");
+                Err(StorageError::Unavailable(format!(
+                    "postgres: {operation} took longer than {} ms",
+                    limit.as_millis()
+                )))
+            }
+        }
     }
 
     /// `skiff.records`' column types (known once `client` has succeeded).

@@ -215,14 +215,17 @@ impl LogStore for PostgresEngine {
         partition: &TopicPartition,
         batches: Vec<Batch>,
     ) -> Result<AppendResult> {
-        let result = crate::append::append(self, partition, batches).await?;
-        debug!(
-            topic = partition.topic,
-            partition = partition.partition,
-            offset = result.base_offset,
-            "appended"
-        );
-        Ok(result)
+        self.limited("append", async {
+            let result = crate::append::append(self, partition, batches).await?;
+            debug!(
+                topic = partition.topic,
+                partition = partition.partition,
+                offset = result.base_offset,
+                "appended"
+            );
+            Ok(result)
+        })
+        .await
     }
 
     async fn read(
@@ -231,13 +234,19 @@ impl LogStore for PostgresEngine {
         offset: i64,
         max_bytes: usize,
     ) -> Result<ReadResult> {
-        let client = self.client().await?;
-        read(&client, partition, offset, max_bytes).await
+        self.limited("read", async {
+            let client = self.client().await?;
+            read(&client, partition, offset, max_bytes).await
+        })
+        .await
     }
 
     async fn watermarks(&self, partition: &TopicPartition) -> Result<Watermarks> {
-        let client = self.client().await?;
-        Ok(partition_row(&client, partition).await?.watermarks)
+        self.limited("watermarks", async {
+            let client = self.client().await?;
+            Ok(partition_row(&client, partition).await?.watermarks)
+        })
+        .await
     }
 
     async fn offset_for_time(
@@ -245,19 +254,25 @@ impl LogStore for PostgresEngine {
         partition: &TopicPartition,
         timestamp: i64,
     ) -> Result<Option<TimestampOffset>> {
-        let client = self.client().await?;
-        let log_start = partition_row(&client, partition).await?.watermarks.log_start;
-        let (topic, number) = (partition.topic.as_str(), partition.partition);
-        let params: db::Params<'_> = &[&topic, &number, &log_start, &timestamp];
-        timestamp_offset(db::query_opt(&client, sql::LOG_OFFSET_FOR_TIME, params).await?)
+        self.limited("offset_for_time", async {
+            let client = self.client().await?;
+            let log_start = partition_row(&client, partition).await?.watermarks.log_start;
+            let (topic, number) = (partition.topic.as_str(), partition.partition);
+            let params: db::Params<'_> = &[&topic, &number, &log_start, &timestamp];
+            timestamp_offset(db::query_opt(&client, sql::LOG_OFFSET_FOR_TIME, params).await?)
+        })
+        .await
     }
 
     async fn max_timestamp(&self, partition: &TopicPartition) -> Result<Option<TimestampOffset>> {
-        let client = self.client().await?;
-        let log_start = partition_row(&client, partition).await?.watermarks.log_start;
-        let (topic, number) = (partition.topic.as_str(), partition.partition);
-        let params: db::Params<'_> = &[&topic, &number, &log_start];
-        timestamp_offset(db::query_opt(&client, sql::LOG_MAX_TIMESTAMP, params).await?)
+        self.limited("max_timestamp", async {
+            let client = self.client().await?;
+            let log_start = partition_row(&client, partition).await?.watermarks.log_start;
+            let (topic, number) = (partition.topic.as_str(), partition.partition);
+            let params: db::Params<'_> = &[&topic, &number, &log_start];
+            timestamp_offset(db::query_opt(&client, sql::LOG_MAX_TIMESTAMP, params).await?)
+        })
+        .await
     }
 
     async fn batch_sizes(&self, partition: &TopicPartition) -> Result<Vec<(i64, u64)>> {
@@ -280,25 +295,31 @@ impl LogStore for PostgresEngine {
         from: i64,
         to: i64,
     ) -> Result<Vec<AbortedTransaction>> {
-        let client = self.client().await?;
-        partition_row(&client, partition).await?;
-        let (topic, number) = (partition.topic.as_str(), partition.partition);
-        let params: db::Params<'_> = &[&topic, &number, &from, &to];
-        let rows = db::query(&client, sql::LOG_ABORTED_BETWEEN, params).await?;
-        rows.iter()
-            .map(|row| {
-                Ok(AbortedTransaction {
-                    producer_id: row.try_get(0).map_err(db_error)?,
-                    first_offset: row.try_get(1).map_err(db_error)?,
-                    last_offset: row.try_get(2).map_err(db_error)?,
+        self.limited("aborted_transactions", async {
+            let client = self.client().await?;
+            partition_row(&client, partition).await?;
+            let (topic, number) = (partition.topic.as_str(), partition.partition);
+            let params: db::Params<'_> = &[&topic, &number, &from, &to];
+            let rows = db::query(&client, sql::LOG_ABORTED_BETWEEN, params).await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(AbortedTransaction {
+                        producer_id: row.try_get(0).map_err(db_error)?,
+                        first_offset: row.try_get(1).map_err(db_error)?,
+                        last_offset: row.try_get(2).map_err(db_error)?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
+        .await
     }
 
     async fn producers(&self, partition: &TopicPartition) -> Result<Vec<ProducerSnapshot>> {
-        let client = self.client().await?;
-        producers(&client, partition).await
+        self.limited("producers", async {
+            let client = self.client().await?;
+            producers(&client, partition).await
+        })
+        .await
     }
 
     async fn delete_records(&self, partition: &TopicPartition, before: i64) -> Result<i64> {

@@ -113,32 +113,40 @@ async fn lock_topic<C: GenericClient>(client: &C, name: &str) -> Result<TopicMet
 #[async_trait]
 impl MetaStore for PostgresEngine {
     async fn create_topic(&self, spec: TopicSpec) -> Result<TopicMeta> {
-        if spec.partitions <= 0 {
-            return Err(StorageError::InvalidArgument(format!(
-                "topic {} cannot have {} partitions",
-                spec.name, spec.partitions
-            )));
-        }
-        if !is_storable_name(&spec.name) {
-            return Err(StorageError::InvalidArgument(format!(
-                "topic name {:?} holds U+0000",
-                spec.name
-            )));
-        }
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db_error)?;
-        let id = Uuid::new_v4();
-        let inserted =
-            db::query_opt(&tx, sql::META_TOPIC_INSERT, &[&spec.name, &id, &spec.partitions])
+        self.limited("create_topic", async {
+            if spec.partitions <= 0 {
+                return Err(StorageError::InvalidArgument(format!(
+                    "topic {} cannot have {} partitions",
+                    spec.name, spec.partitions
+                )));
+            }
+            if !is_storable_name(&spec.name) {
+                return Err(StorageError::InvalidArgument(format!(
+                    "topic name {:?} holds U+0000",
+                    spec.name
+                )));
+            }
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            let id = Uuid::new_v4();
+            let inserted =
+                db::query_opt(&tx, sql::META_TOPIC_INSERT, &[&spec.name, &id, &spec.partitions])
+                    .await?;
+            if inserted.is_none() {
+                return Err(StorageError::AlreadyExists(format!("topic {}", spec.name)));
+            }
+            db::execute(&tx, sql::META_PARTITIONS_INSERT, &[&spec.name, &0i32, &spec.partitions])
                 .await?;
-        if inserted.is_none() {
-            return Err(StorageError::AlreadyExists(format!("topic {}", spec.name)));
-        }
-        db::execute(&tx, sql::META_PARTITIONS_INSERT, &[&spec.name, &0i32, &spec.partitions])
-            .await?;
-        upsert_configs(&tx, &spec.name, spec.configs.iter()).await?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(TopicMeta { name: spec.name, id, partitions: spec.partitions, configs: spec.configs })
+            upsert_configs(&tx, &spec.name, spec.configs.iter()).await?;
+            tx.commit().await.map_err(db_error)?;
+            Ok(TopicMeta {
+                name: spec.name,
+                id,
+                partitions: spec.partitions,
+                configs: spec.configs,
+            })
+        })
+        .await
     }
 
     /// Locks the partitions first, so appends in flight commit before their rows are deleted.
@@ -157,49 +165,61 @@ impl MetaStore for PostgresEngine {
     }
 
     async fn topics(&self) -> Result<Vec<TopicMeta>> {
-        let mut client = self.client().await?;
-        // One snapshot for topics and configs.
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(db_error)?;
-        let topics = all_topics(&tx).await?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(topics)
+        self.limited("topics", async {
+            let mut client = self.client().await?;
+            // One snapshot for topics and configs.
+            let tx = client
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await
+                .map_err(db_error)?;
+            let topics = all_topics(&tx).await?;
+            tx.commit().await.map_err(db_error)?;
+            Ok(topics)
+        })
+        .await
     }
 
     async fn topic(&self, name: &str) -> Result<Option<TopicMeta>> {
-        if !is_storable_name(name) {
-            return Ok(None);
-        }
-        let client = self.client().await?;
-        find_topic(&client, sql::META_TOPIC_BY_NAME, &name).await
+        self.limited("topic", async {
+            if !is_storable_name(name) {
+                return Ok(None);
+            }
+            let client = self.client().await?;
+            find_topic(&client, sql::META_TOPIC_BY_NAME, &name).await
+        })
+        .await
     }
 
     async fn topic_by_id(&self, id: Uuid) -> Result<Option<TopicMeta>> {
-        let client = self.client().await?;
-        find_topic(&client, sql::META_TOPIC_BY_ID, &id).await
+        self.limited("topic_by_id", async {
+            let client = self.client().await?;
+            find_topic(&client, sql::META_TOPIC_BY_ID, &id).await
+        })
+        .await
     }
 
     async fn create_partitions(&self, name: &str, count: i32) -> Result<TopicMeta> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db_error)?;
-        let mut topic = lock_topic(&tx, name).await?;
-        let current = topic.partitions;
-        if count <= current {
-            return Err(StorageError::InvalidArgument(format!(
-                "topic {name} has {current} partitions; the new count {count} must be larger"
-            )));
-        }
-        db::execute(&tx, sql::META_PARTITIONS_INSERT, &[&name, &current, &count]).await?;
-        db::execute(&tx, sql::META_TOPIC_SET_PARTITIONS, &[&name, &count]).await?;
-        topic.configs = configs_of(&tx, name).await?;
-        tx.commit().await.map_err(db_error)?;
-        topic.partitions = count;
-        Ok(topic)
+        self.limited("create_partitions", async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            let mut topic = lock_topic(&tx, name).await?;
+            let current = topic.partitions;
+            if count <= current {
+                return Err(StorageError::InvalidArgument(format!(
+                    "topic {name} has {current} partitions; the new count {count} must be larger"
+                )));
+            }
+            db::execute(&tx, sql::META_PARTITIONS_INSERT, &[&name, &current, &count]).await?;
+            db::execute(&tx, sql::META_TOPIC_SET_PARTITIONS, &[&name, &count]).await?;
+            topic.configs = configs_of(&tx, name).await?;
+            tx.commit().await.map_err(db_error)?;
+            topic.partitions = count;
+            Ok(topic)
+        })
+        .await
     }
 
     async fn alter_configs(
@@ -208,27 +228,34 @@ impl MetaStore for PostgresEngine {
         changes: Vec<ConfigChange>,
         replace_all: bool,
     ) -> Result<TopicMeta> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db_error)?;
-        let mut topic = lock_topic(&tx, name).await?;
-        if replace_all {
-            db::execute(&tx, sql::META_CONFIGS_DELETE_ALL, &[&name]).await?;
-        }
-        // Later changes of the same key win, as if applied one by one.
-        let mut final_values: BTreeMap<String, Option<String>> = BTreeMap::new();
-        for change in changes {
-            final_values.insert(change.key, change.value);
-        }
-        let removed = escape_all(
-            final_values.iter().filter(|(_, value)| value.is_none()).map(|(key, _)| key.as_str()),
-        );
-        if !removed.is_empty() {
-            db::execute(&tx, sql::META_CONFIGS_DELETE_KEYS, &[&name, &removed]).await?;
-        }
-        let set = final_values.iter().filter_map(|(key, value)| value.as_ref().map(|v| (key, v)));
-        upsert_configs(&tx, name, set).await?;
-        topic.configs = configs_of(&tx, name).await?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(topic)
+        self.limited("alter_configs", async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            let mut topic = lock_topic(&tx, name).await?;
+            if replace_all {
+                db::execute(&tx, sql::META_CONFIGS_DELETE_ALL, &[&name]).await?;
+            }
+            // Later changes of the same key win, as if applied one by one.
+            let mut final_values: BTreeMap<String, Option<String>> = BTreeMap::new();
+            for change in changes {
+                final_values.insert(change.key, change.value);
+            }
+            let removed = escape_all(
+                final_values
+                    .iter()
+                    .filter(|(_, value)| value.is_none())
+                    .map(|(key, _)| key.as_str()),
+            );
+            if !removed.is_empty() {
+                db::execute(&tx, sql::META_CONFIGS_DELETE_KEYS, &[&name, &removed]).await?;
+            }
+            let set =
+                final_values.iter().filter_map(|(key, value)| value.as_ref().map(|v| (key, v)));
+            upsert_configs(&tx, name, set).await?;
+            topic.configs = configs_of(&tx, name).await?;
+            tx.commit().await.map_err(db_error)?;
+            Ok(topic)
+        })
+        .await
     }
 }

@@ -54,31 +54,34 @@ impl OffsetStore for PostgresEngine {
         group: &str,
         offsets: Vec<(TopicPartition, CommittedOffset)>,
     ) -> Result<()> {
-        // A partition named twice: the later commit wins (one upsert may touch a row only once).
-        let latest: BTreeMap<TopicPartition, CommittedOffset> = offsets.into_iter().collect();
-        let mut topics = Vec::with_capacity(latest.len());
-        let mut partitions = Vec::with_capacity(latest.len());
-        let mut positions = Vec::with_capacity(latest.len());
-        let mut epochs = Vec::with_capacity(latest.len());
-        let mut metadata = Vec::with_capacity(latest.len());
-        let mut timestamps = Vec::with_capacity(latest.len());
-        for (partition, offset) in &latest {
-            topics.push(partition.topic.as_str());
-            partitions.push(partition.partition);
-            positions.push(offset.offset);
-            epochs.push(offset.leader_epoch);
-            metadata.push(offset.metadata.as_deref().map(str::as_bytes));
-            timestamps.push(offset.commit_timestamp_ms);
-        }
-        let group = escape(group);
-        let client = self.client().await?;
-        db::execute(
-            &client,
-            sql::OFFSETS_UPSERT,
-            &[&group, &topics, &partitions, &positions, &epochs, &metadata, &timestamps],
-        )
-        .await?;
-        Ok(())
+        self.limited("commit_offsets", async {
+            // A partition named twice: the later commit wins (one upsert may touch a row only once).
+            let latest: BTreeMap<TopicPartition, CommittedOffset> = offsets.into_iter().collect();
+            let mut topics = Vec::with_capacity(latest.len());
+            let mut partitions = Vec::with_capacity(latest.len());
+            let mut positions = Vec::with_capacity(latest.len());
+            let mut epochs = Vec::with_capacity(latest.len());
+            let mut metadata = Vec::with_capacity(latest.len());
+            let mut timestamps = Vec::with_capacity(latest.len());
+            for (partition, offset) in &latest {
+                topics.push(partition.topic.as_str());
+                partitions.push(partition.partition);
+                positions.push(offset.offset);
+                epochs.push(offset.leader_epoch);
+                metadata.push(offset.metadata.as_deref().map(str::as_bytes));
+                timestamps.push(offset.commit_timestamp_ms);
+            }
+            let group = escape(group);
+            let client = self.client().await?;
+            db::execute(
+                &client,
+                sql::OFFSETS_UPSERT,
+                &[&group, &topics, &partitions, &positions, &epochs, &metadata, &timestamps],
+            )
+            .await?;
+            Ok(())
+        })
+        .await
     }
 
     async fn committed_offsets(
@@ -86,16 +89,20 @@ impl OffsetStore for PostgresEngine {
         group: &str,
         partitions: Option<&[TopicPartition]>,
     ) -> Result<Vec<(TopicPartition, CommittedOffset)>> {
-        let group = escape(group);
-        let client = self.client().await?;
-        let rows = match partitions {
-            None => db::query(&client, sql::OFFSETS_OF_GROUP, &[&group]).await?,
-            Some(wanted) => {
-                let (topics, numbers) = columns(wanted);
-                db::query(&client, sql::OFFSETS_OF_PARTITIONS, &[&group, &topics, &numbers]).await?
-            }
-        };
-        rows.iter().map(from_row).collect()
+        self.limited("committed_offsets", async {
+            let group = escape(group);
+            let client = self.client().await?;
+            let rows = match partitions {
+                None => db::query(&client, sql::OFFSETS_OF_GROUP, &[&group]).await?,
+                Some(wanted) => {
+                    let (topics, numbers) = columns(wanted);
+                    db::query(&client, sql::OFFSETS_OF_PARTITIONS, &[&group, &topics, &numbers])
+                        .await?
+                }
+            };
+            rows.iter().map(from_row).collect()
+        })
+        .await
     }
 
     async fn delete_offsets(
@@ -103,22 +110,32 @@ impl OffsetStore for PostgresEngine {
         group: &str,
         partitions: Option<&[TopicPartition]>,
     ) -> Result<()> {
-        let group = escape(group);
-        let client = self.client().await?;
-        match partitions {
-            None => db::execute(&client, sql::OFFSETS_DELETE_GROUP, &[&group]).await?,
-            Some(wanted) => {
-                let (topics, numbers) = columns(wanted);
-                db::execute(&client, sql::OFFSETS_DELETE_PARTITIONS, &[&group, &topics, &numbers])
+        self.limited("delete_offsets", async {
+            let group = escape(group);
+            let client = self.client().await?;
+            match partitions {
+                None => db::execute(&client, sql::OFFSETS_DELETE_GROUP, &[&group]).await?,
+                Some(wanted) => {
+                    let (topics, numbers) = columns(wanted);
+                    db::execute(
+                        &client,
+                        sql::OFFSETS_DELETE_PARTITIONS,
+                        &[&group, &topics, &numbers],
+                    )
                     .await?
-            }
-        };
-        Ok(())
+                }
+            };
+            Ok(())
+        })
+        .await
     }
 
     async fn offset_groups(&self) -> Result<Vec<String>> {
-        let client = self.client().await?;
-        let rows = db::query(&client, sql::OFFSETS_GROUPS, &[]).await?;
-        rows.iter().map(|row| unescape(row.try_get(0).map_err(db_error)?)).collect()
+        self.limited("offset_groups", async {
+            let client = self.client().await?;
+            let rows = db::query(&client, sql::OFFSETS_GROUPS, &[]).await?;
+            rows.iter().map(|row| unescape(row.try_get(0).map_err(db_error)?)).collect()
+        })
+        .await
     }
 }

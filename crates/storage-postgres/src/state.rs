@@ -38,56 +38,70 @@ fn versioned(row: &Row, key: &str, value_at: usize) -> Result<Versioned> {
 #[async_trait]
 impl StateStore for PostgresEngine {
     async fn get(&self, key: &str) -> Result<Option<Versioned>> {
-        let stored_key = escape(key);
-        let client = self.client().await?;
-        let row = db::query_opt(&client, sql::STATE_GET, &[&stored_key]).await?;
-        row.map(|row| versioned(&row, key, 0)).transpose()
+        self.limited("state_get", async {
+            let stored_key = escape(key);
+            let client = self.client().await?;
+            let row = db::query_opt(&client, sql::STATE_GET, &[&stored_key]).await?;
+            row.map(|row| versioned(&row, key, 0)).transpose()
+        })
+        .await
     }
 
     async fn put(&self, key: &str, value: Bytes, expected: Option<u64>) -> Result<u64> {
-        let stored_key = escape(key);
-        let client = self.client().await?;
-        let value = value.as_ref();
-        let row = match expected {
-            None => db::query_opt(&client, sql::STATE_INSERT, &[&stored_key, &value]).await?,
-            Some(expected) => {
-                let expected = stored_version(expected, key)?;
-                db::query_opt(&client, sql::STATE_UPDATE, &[&stored_key, &value, &expected]).await?
-            }
-        };
-        let Some(row) = row else {
-            return Err(StorageError::Conflict(format!(
-                "{key}: expected version {expected:?} is not the stored one"
-            )));
-        };
-        version_from(row.try_get(0).map_err(db_error)?, key)
+        self.limited("state_put", async {
+            let stored_key = escape(key);
+            let client = self.client().await?;
+            let value = value.as_ref();
+            let row = match expected {
+                None => db::query_opt(&client, sql::STATE_INSERT, &[&stored_key, &value]).await?,
+                Some(expected) => {
+                    let expected = stored_version(expected, key)?;
+                    db::query_opt(&client, sql::STATE_UPDATE, &[&stored_key, &value, &expected])
+                        .await?
+                }
+            };
+            let Some(row) = row else {
+                return Err(StorageError::Conflict(format!(
+                    "{key}: expected version {expected:?} is not the stored one"
+                )));
+            };
+            version_from(row.try_get(0).map_err(db_error)?, key)
+        })
+        .await
     }
 
     async fn delete(&self, key: &str, expected: u64) -> Result<()> {
-        let stored_key = escape(key);
-        let client = self.client().await?;
-        let version = stored_version(expected, key)?;
-        if db::query_opt(&client, sql::STATE_DELETE, &[&stored_key, &version]).await?.is_some() {
-            return Ok(());
-        }
-        match db::query_opt(&client, sql::STATE_GET, &[&stored_key]).await? {
-            None => Err(StorageError::NotFound(key.to_owned())),
-            Some(_) => Err(StorageError::Conflict(format!(
-                "{key}: expected version {expected} is not the stored one"
-            ))),
-        }
+        self.limited("state_delete", async {
+            let stored_key = escape(key);
+            let client = self.client().await?;
+            let version = stored_version(expected, key)?;
+            if db::query_opt(&client, sql::STATE_DELETE, &[&stored_key, &version]).await?.is_some()
+            {
+                return Ok(());
+            }
+            match db::query_opt(&client, sql::STATE_GET, &[&stored_key]).await? {
+                None => Err(StorageError::NotFound(key.to_owned())),
+                Some(_) => Err(StorageError::Conflict(format!(
+                    "{key}: expected version {expected} is not the stored one"
+                ))),
+            }
+        })
+        .await
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<(String, Versioned)>> {
-        let stored_prefix = escape(prefix);
-        let client = self.client().await?;
-        let rows = db::query(&client, sql::STATE_LIST, &[&stored_prefix]).await?;
-        rows.iter()
-            .map(|row| {
-                let key = unescape(row.try_get(0).map_err(db_error)?)?;
-                let value = versioned(row, &key, 1)?;
-                Ok((key, value))
-            })
-            .collect()
+        self.limited("state_list", async {
+            let stored_prefix = escape(prefix);
+            let client = self.client().await?;
+            let rows = db::query(&client, sql::STATE_LIST, &[&stored_prefix]).await?;
+            rows.iter()
+                .map(|row| {
+                    let key = unescape(row.try_get(0).map_err(db_error)?)?;
+                    let value = versioned(row, &key, 1)?;
+                    Ok((key, value))
+                })
+                .collect()
+        })
+        .await
     }
 }

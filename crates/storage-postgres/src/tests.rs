@@ -326,6 +326,40 @@ async fn lost_connections_are_retriable_and_replaced() {
     assert_eq!(read.watermarks.high, 3);
 }
 
+/// A call that cannot finish (here: its partition row is locked by a session that never
+/// commits, as a broker wedged mid-append would leave it) is given up at the engine's time limit
+/// and answered `Unavailable`, with nothing applied; once the lock goes, the engine carries on
+/// with the same pool and the offsets continue without a gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_cannot_finish_is_unavailable_at_the_time_limit() {
+    use skiff_storage::LogStore;
+    let database = TestDatabase::create().await;
+    let url = format!("{}?operation_timeout=1&pool_size=1", database.url);
+    let engine = PostgresEngine::new(&url).expect("engine opens");
+    create_topic(&engine, "wedged").await;
+    let partition = TopicPartition::new("wedged", 0);
+    engine.append(&partition, vec![batch(2)]).await.expect("append");
+
+    let mut admin = testdb::connect(&database.url).await;
+    let holder = admin.transaction().await.expect("begin");
+    holder
+        .execute(
+            "SELECT high FROM skiff.partitions WHERE topic = 'wedged' AND partition = 0 FOR UPDATE",
+            &[],
+        )
+        .await
+        .expect("lock the partition row");
+    let started = std::time::Instant::now();
+    let stuck = engine.append(&partition, vec![batch(1)]).await;
+    assert!(matches!(stuck, Err(StorageError::Unavailable(_))), "{stuck:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "gave up at the limit");
+    holder.rollback().await.expect("release the lock");
+
+    let next = engine.append(&partition, vec![batch(1)]).await.expect("append after the lock");
+    assert_eq!(next.base_offset, 2, "the given-up append left nothing behind");
+    assert_eq!(engine.watermarks(&partition).await.expect("marks").high, 3);
+}
+
 #[test]
 fn tls_settings_that_cannot_work_are_refused_at_open() {
     let missing = "postgres://postgres@127.0.0.1/x?sslmode=verify-ca&sslrootcert=/nonexistent.pem";
