@@ -25,6 +25,27 @@ pub enum GroupError {
     CoordinatorNotAvailable,
     #[error("group has active members")]
     NonEmptyGroup,
+    /// KIP-848: the member's epoch is not the one the group has (FENCED_MEMBER_EPOCH, 110);
+    /// it must give up its partitions and join again with epoch 0.
+    #[error("member epoch fenced")]
+    FencedMemberEpoch,
+    /// KIP-848: a static member joined while the instance id's current member has not left
+    /// (UNRELEASED_INSTANCE_ID, 111).
+    #[error("instance id not released by its current member")]
+    UnreleasedInstanceId,
+    /// KIP-848: the requested server assignor is not one the broker has (UNSUPPORTED_ASSIGNOR,
+    /// 112).
+    #[error("unsupported assignor")]
+    UnsupportedAssignor,
+    /// KIP-848: the subscribed regex does not compile (INVALID_REGULAR_EXPRESSION, 128).
+    #[error("invalid regular expression")]
+    InvalidRegularExpression,
+    /// A malformed request (INVALID_REQUEST, 42).
+    #[error("invalid request")]
+    InvalidRequest,
+    /// `group.consumer.max.size` reached (GROUP_MAX_SIZE_REACHED, 81).
+    #[error("group max size reached")]
+    GroupMaxSizeReached,
     /// The stored value does not decode; never silently replaced.
     #[error("stored group does not decode")]
     Corrupt,

@@ -1,4 +1,5 @@
-//! Classic Kafka consumer groups as pure logic.
+//! Kafka consumer groups as pure logic: the classic protocol, and the consumer protocol of
+//! KIP-848 in [`consumer`].
 //!
 //! Brokers keep no state, so a group is a value: [`Group`] is read from storage, changed by one
 //! of the transitions here, and written back by compare-and-set. Nothing in this crate does I/O
@@ -12,7 +13,10 @@
 //!   waiting JoinGroup sees when it re-reads the group ([`Group::poll_join`]).
 //! - `members`: SyncGroup, Heartbeat, LeaveGroup and the member checks of OffsetCommit.
 //! - `hex`: byte fields stored as hex, so the JSON stays readable in SQL.
+//! - `consumer`: KIP-848 consumer-protocol groups (ConsumerGroupHeartbeat, server-side
+//!   assignors, reconciliation), the same kind of pure transitions over a stored value.
 
+pub mod consumer;
 mod error;
 mod group;
 mod hex;
