@@ -3,6 +3,8 @@
 //! through one broker is synced and heartbeated through another on the same storage, and the
 //! offset APIs' per-partition rules.
 
+mod common;
+
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
@@ -21,6 +23,7 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, Request, StrBytes};
 use skiff_broker::{Broker, BrokerConfig};
 use skiff_storage::Storage;
+use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -41,15 +44,20 @@ const ADVERTISED_HOST: &str = "coordinator.test";
 const ADVERTISED_PORT: i32 = 19092;
 
 async fn start_on(storage: Storage) -> std::net::SocketAddr {
+    start_measured(storage, Arc::new(skiff_metrics::Metrics::new())).await
+}
+
+/// A broker on `storage` recording into `metrics`, for tests that wait on its gauges.
+async fn start_measured(
+    storage: Storage,
+    metrics: Arc<skiff_metrics::Metrics>,
+) -> std::net::SocketAddr {
     let mut config = BrokerConfig::for_address("127.0.0.1:0".parse().expect("address"));
     config.group_initial_rebalance_delay_ms = 0;
     config.listeners[0].advertised_host = ADVERTISED_HOST.to_owned();
     config.listeners[0].advertised_port = ADVERTISED_PORT;
-    let broker = Broker::new(storage, config);
-    let listeners = skiff_broker::server::bind(&broker).await.expect("bind");
-    let address = listeners[0].local_addr().expect("address");
-    tokio::spawn(skiff_broker::serve(broker, listeners, std::future::pending()));
-    address
+    let broker = Broker::with_metrics(storage, config, Some(metrics));
+    common::serve(broker).await
 }
 
 async fn connect(address: std::net::SocketAddr) -> TcpStream {
@@ -216,8 +224,9 @@ async fn every_version_of_the_membership_apis_round_trips() {
 #[tokio::test]
 async fn a_group_joined_on_one_broker_syncs_and_heartbeats_on_another() {
     let storage = skiff_storage_memory::MemoryEngine::storage();
+    let metrics = Arc::new(skiff_metrics::Metrics::new());
     let mut first = connect(start_on(storage.clone()).await).await;
-    let mut second = connect(start_on(storage).await).await;
+    let mut second = connect(start_measured(storage, metrics.clone()).await).await;
     let (leader, generation) = join_alone(&mut first, 5, "shared").await;
 
     // A second member joins through the other broker; its JoinGroup waits for the leader.
@@ -225,7 +234,7 @@ async fn a_group_joined_on_one_broker_syncs_and_heartbeats_on_another() {
         let response = call(&mut second, &join_request("shared", "", Some("instance-2")), 5).await;
         (second, response)
     });
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    common::until_waiting(&metrics, "JoinGroup", 1).await;
     let heartbeat = HeartbeatRequest::default()
         .with_group_id(group("shared"))
         .with_generation_id(generation)
@@ -243,7 +252,7 @@ async fn a_group_joined_on_one_broker_syncs_and_heartbeats_on_another() {
     let generation = rejoined.generation_id;
     let sync = sync_request("shared", &follower_id, generation, b"");
     let waiting = tokio::spawn(async move { (call(&mut second, &sync, 3).await, second) });
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    common::until_waiting(&metrics, "SyncGroup", 1).await;
     let assignments = leader_and_follower(&leader, &follower_id);
     let leader_sync =
         sync_request("shared", &leader, generation, b"").with_assignments(assignments);
@@ -511,7 +520,8 @@ async fn a_waiting_join_is_handed_to_another_broker_when_this_one_stops() {
     let storage = skiff_storage_memory::MemoryEngine::storage();
     let mut config = BrokerConfig::for_address("127.0.0.1:0".parse().expect("address"));
     config.group_initial_rebalance_delay_ms = 0;
-    let broker = Broker::new(storage.clone(), config);
+    let metrics = Arc::new(skiff_metrics::Metrics::new());
+    let broker = Broker::with_metrics(storage.clone(), config, Some(metrics.clone()));
     let listeners = skiff_broker::server::bind(&broker).await.expect("bind");
     let address = listeners[0].local_addr().expect("address");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -524,7 +534,7 @@ async fn a_waiting_join_is_handed_to_another_broker_when_this_one_stops() {
     let joining = tokio::spawn(async move {
         call(&mut second, &join_request("handover", "", Some("instance-2")), 5).await
     });
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    common::until_waiting(&metrics, "JoinGroup", 1).await;
     let _ = stop.send(());
     let answer = tokio::time::timeout(std::time::Duration::from_secs(5), joining)
         .await

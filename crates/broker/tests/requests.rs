@@ -2,6 +2,9 @@
 //! hand-encoded requests. Client-library behaviour is covered by tests/e2e; these pin down the
 //! wire rules clients rely on (ordering, silence for acks=0, version fallback, long polls).
 
+mod common;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -194,7 +197,10 @@ async fn corrupt_batch_is_refused_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn fetch_long_polls_until_data_or_deadline() {
-    let address = start().await;
+    let metrics = Arc::new(skiff_metrics::Metrics::new());
+    let config = BrokerConfig::for_address("127.0.0.1:0".parse().expect("address"));
+    let storage = skiff_storage_memory::MemoryEngine::storage();
+    let address = common::serve(Broker::with_metrics(storage, config, Some(metrics.clone()))).await;
     let mut stream = TcpStream::connect(address).await.expect("connect");
     create_topic(&mut stream, "t").await;
 
@@ -205,7 +211,7 @@ async fn fetch_long_polls_until_data_or_deadline() {
 
     // A waiting fetch is woken by a produce on another connection.
     stream.write_all(&frame(&fetch_request("t", 0, 30_000), 12, 9)).await.expect("write");
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    common::until_waiting(&metrics, "Fetch", 1).await;
     let mut producer = TcpStream::connect(address).await.expect("connect");
     call(&mut producer, &produce_request("t", -1, 1), 9).await;
     let woken =
@@ -468,8 +474,10 @@ async fn a_compression_bomb_is_refused_before_it_is_inflated_whole() {
 
 #[tokio::test]
 async fn a_shutdown_answers_a_long_polling_fetch_instead_of_waiting_it_out() {
+    let metrics = Arc::new(skiff_metrics::Metrics::new());
     let config = BrokerConfig::for_address("127.0.0.1:0".parse().expect("address"));
-    let broker = Broker::new(skiff_storage_memory::MemoryEngine::storage(), config);
+    let storage = skiff_storage_memory::MemoryEngine::storage();
+    let broker = Broker::with_metrics(storage, config, Some(metrics.clone()));
     let listeners = skiff_broker::server::bind(&broker).await.expect("bind");
     let address = listeners[0].local_addr().expect("address");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -480,7 +488,7 @@ async fn a_shutdown_answers_a_long_polling_fetch_instead_of_waiting_it_out() {
     create_topic(&mut stream, "t").await;
     // A fetch that would wait ten minutes for data that never comes.
     stream.write_all(&frame(&fetch_request("t", 0, 600_000), 12, 5)).await.expect("write");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    common::until_waiting(&metrics, "Fetch", 1).await;
     let _ = stop.send(());
     let answered =
         tokio::time::timeout(Duration::from_secs(20), receive::<FetchRequest>(&mut stream, 12, 5))

@@ -33,7 +33,7 @@ use prometheus_client::registry::Registry;
 
 pub use connections::ConnectionGuard;
 pub use events::Refusal;
-pub use requests::Request;
+pub use requests::{Request, WaitingGuard};
 pub use scraped::Read;
 pub use storage::metered;
 pub use topics::{MAX_TOPICS, OTHER_TOPICS};
@@ -98,6 +98,12 @@ impl Metrics {
     /// Counts a request that closed its connection unanswered.
     pub fn request_refused(&self, api: ApiKey) {
         self.requests.refused(api);
+    }
+
+    /// Counts a request of `api` as parked (a long poll, a group wait) until the guard is
+    /// dropped: `skiff_requests_waiting{api}`.
+    pub fn request_waiting(&self, api: ApiKey) -> WaitingGuard {
+        self.requests.waiting(api)
     }
 
     /// Counts an accepted connection, open until the guard is dropped.

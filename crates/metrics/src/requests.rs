@@ -10,6 +10,7 @@ use kafka_protocol::messages::ApiKey;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 
@@ -61,6 +62,7 @@ pub(crate) struct Requests {
     response_bytes: Family<ApiLabels, Counter>,
     error_codes: Family<ApiErrorLabels, Counter>,
     refused: Family<ApiLabels, Counter>,
+    waiting: Family<ApiLabels, Gauge>,
 }
 
 impl Requests {
@@ -72,6 +74,7 @@ impl Requests {
             response_bytes: Family::default(),
             error_codes: Family::default(),
             refused: Family::default(),
+            waiting: Family::default(),
         };
         registry.register(
             "requests",
@@ -106,6 +109,11 @@ impl Requests {
             "Requests that closed their connection unanswered (unsupported version, undecodable body), by API",
             requests.refused.clone(),
         );
+        registry.register(
+            "requests_waiting",
+            "Requests parked now until something happens or their time is up (Fetch long polls, JoinGroup and SyncGroup waiting for the group), by API",
+            requests.waiting.clone(),
+        );
         requests
     }
 
@@ -129,5 +137,24 @@ impl Requests {
 
     pub(crate) fn refused(&self, api: ApiKey) {
         self.refused.get_or_create(&ApiLabels { api: api_name(api) }).inc();
+    }
+
+    pub(crate) fn waiting(&self, api: ApiKey) -> WaitingGuard {
+        let gauge = self.waiting.get_or_create(&ApiLabels { api: api_name(api) }).clone();
+        gauge.inc();
+        WaitingGuard { gauge }
+    }
+}
+
+/// Held by a request while it is parked: dropping it, however the wait ends (an answer, a
+/// deadline, a closed connection), counts the request as no longer waiting.
+#[must_use = "the request counts as waiting only while this is held"]
+pub struct WaitingGuard {
+    gauge: Gauge,
+}
+
+impl Drop for WaitingGuard {
+    fn drop(&mut self) {
+        self.gauge.dec();
     }
 }

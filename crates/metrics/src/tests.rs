@@ -58,6 +58,20 @@ fn requests_are_counted_by_api_version_and_outcome() {
 }
 
 #[test]
+fn the_waiting_gauge_follows_the_guards() {
+    let metrics = Metrics::new();
+    let fetch = metrics.request_waiting(ApiKey::Fetch);
+    let join = metrics.request_waiting(ApiKey::JoinGroup);
+    let text = metrics.encode().expect("encodes");
+    assert_eq!(sample(&text, "skiff_requests_waiting{api=\"Fetch\"}"), Some(1.0));
+    assert_eq!(sample(&text, "skiff_requests_waiting{api=\"JoinGroup\"}"), Some(1.0));
+    drop(fetch);
+    drop(join);
+    let text = metrics.encode().expect("encodes");
+    assert_eq!(sample(&text, "skiff_requests_waiting{api=\"Fetch\"}"), Some(0.0));
+}
+
+#[test]
 fn the_connection_gauge_follows_the_guards() {
     let metrics = Metrics::new();
     let first = metrics.connection_opened();

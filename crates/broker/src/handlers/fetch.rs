@@ -20,7 +20,7 @@ use kafka_protocol::messages::fetch_response::{
     AbortedTransaction, FetchableTopicResponse, PartitionData,
 };
 pub(super) use kafka_protocol::messages::FetchRequest;
-use kafka_protocol::messages::{FetchResponse, ProducerId, TopicName};
+use kafka_protocol::messages::{ApiKey, FetchResponse, ProducerId, TopicName};
 use skiff_auth::quota::QuotaKind;
 use skiff_protocol::batch::base_offset;
 use skiff_protocol::ErrorCode;
@@ -60,6 +60,7 @@ pub(super) async fn handle(
     // A shutting-down broker answers waiting fetches with what is there at once, so a long
     // max_wait_ms does not hold up the shutdown.
     let mut stopping = broker.stopping();
+    let mut waiting = None;
     loop {
         appends.borrow_and_update();
         let (responses, bytes, failed) = read_all(broker, &wanted, max_bytes, read_committed).await;
@@ -68,6 +69,9 @@ pub(super) async fn handle(
             return charged(broker, context, &wanted, responses);
         }
         let pause = broker.poll_interval().min(deadline - now);
+        if waiting.is_none() {
+            waiting = broker.metrics().map(|metrics| metrics.request_waiting(ApiKey::Fetch));
+        }
         tokio::select! {
             _ = appends.changed() => {}
             _ = stopping.changed() => {}

@@ -8,7 +8,7 @@
 
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 pub(super) use kafka_protocol::messages::JoinGroupRequest;
-use kafka_protocol::messages::JoinGroupResponse;
+use kafka_protocol::messages::{ApiKey, JoinGroupResponse};
 use skiff_coordinator::{GroupError, JoinAnswer, JoinOutcome, JoinPoll, Protocol};
 use skiff_protocol::ErrorCode;
 
@@ -99,6 +99,7 @@ async fn wait(
     mut generation: i32,
     waiter: &mut Waiter,
 ) -> Result<JoinAnswer, (i16, String)> {
+    let _waiting = broker.metrics().map(|metrics| metrics.request_waiting(ApiKey::JoinGroup));
     loop {
         let polled = groups::update(broker, group_id, |group, now| {
             group.poll_join(member_id, generation, now)

@@ -5,7 +5,7 @@
 //! ACLs: READ on the group, else GROUP_AUTHORIZATION_FAILED before the group is touched.
 
 pub(super) use kafka_protocol::messages::SyncGroupRequest;
-use kafka_protocol::messages::SyncGroupResponse;
+use kafka_protocol::messages::{ApiKey, SyncGroupResponse};
 use skiff_coordinator::{GroupError, SyncOutcome};
 use skiff_protocol::ErrorCode;
 
@@ -96,6 +96,7 @@ async fn wait(
     sync: &skiff_coordinator::SyncRequest,
     waiter: &mut Waiter,
 ) -> Result<SyncOutcome, i16> {
+    let _waiting = broker.metrics().map(|metrics| metrics.request_waiting(ApiKey::SyncGroup));
     loop {
         waiter.pause(broker).await?;
         let polled = groups::update(broker, group_id, |group, _| {

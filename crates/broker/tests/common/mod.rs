@@ -18,6 +18,22 @@ pub(crate) async fn serve(broker: Broker) -> std::net::SocketAddr {
     address
 }
 
+/// Waits until `count` requests of `api` (its Kafka name, e.g. `Fetch`) are parked in the
+/// broker that records into `metrics` (`skiff_requests_waiting`): the positive signal a test
+/// waits for before acting on a waiting request, instead of sleeping and hoping it got there.
+pub(crate) async fn until_waiting(metrics: &skiff_metrics::Metrics, api: &str, count: u32) {
+    let series = format!("skiff_requests_waiting{{api=\"{api}\"}} {count}");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let text = metrics.encode().expect("metrics encode");
+        if text.lines().any(|line| line == series) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never {count} waiting {api}:\n{text}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 /// A plaintext broker over the memory engine with the default config.
 pub(crate) async fn start() -> std::net::SocketAddr {
     let config = BrokerConfig::for_address("127.0.0.1:0".parse().expect("address"));
