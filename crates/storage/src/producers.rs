@@ -192,10 +192,7 @@ pub fn plan_append(
             None => None,
         };
         if batch.header.is_control() {
-            let since = match open.get(&producer) {
-                Some(since) => *since,
-                None => open_since(producer)?,
-            };
+            let since = open_first(&open, &mut open_since, producer)?;
             // `fence` resets the entry exactly when the marker's epoch is newer (or none is kept).
             let reset = fence(current.as_ref(), &batch.header)?;
             let newer_epoch = reset.is_some();
@@ -223,11 +220,7 @@ pub fn plan_append(
         match check(current.as_ref(), &batch.header)? {
             SequenceCheck::Duplicate { base_offset } => {
                 if batch.header.is_transactional() {
-                    let since = match open.get(&producer) {
-                        Some(since) => *since,
-                        None => open_since(producer)?,
-                    };
-                    open.insert(producer, since);
+                    let since = open_first(&open, &mut open_since, producer)?;
                     retry_of_open_transaction(&batch.header, base_offset, since)?;
                 }
                 first_offset.get_or_insert(base_offset);
@@ -239,10 +232,7 @@ pub fn plan_append(
                     entries.insert(producer, entry);
                 }
                 if batch.header.is_transactional() && producer >= 0 {
-                    let since = match open.get(&producer) {
-                        Some(since) => *since,
-                        None => open_since(producer)?,
-                    };
+                    let since = open_first(&open, &mut open_since, producer)?;
                     if since.is_none() {
                         plan.opened.push((producer, at));
                     }
@@ -264,6 +254,19 @@ pub fn plan_append(
             .any(|ended| ended.producer_id == *producer && ended.first_offset == *first)
     });
     Ok(plan)
+}
+
+/// The first offset of `producer`'s open transaction on the partition: as this call's earlier
+/// batches left it (`open`), else as stored.
+fn open_first(
+    open: &HashMap<i64, Option<i64>>,
+    open_since: &mut impl FnMut(i64) -> Result<Option<i64>>,
+    producer: i64,
+) -> Result<Option<i64>> {
+    match open.get(&producer) {
+        Some(since) => Ok(*since),
+        None => open_since(producer),
+    }
 }
 
 /// A transactional batch matching a remembered one is a retry only if the remembered batch
