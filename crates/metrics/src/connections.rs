@@ -4,6 +4,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use crate::GaugeGuard;
+
 pub(crate) struct Connections {
     open: Gauge,
     accepted: Counter,
@@ -25,22 +27,9 @@ impl Connections {
         connections
     }
 
-    pub(crate) fn opened(&self) -> ConnectionGuard {
+    /// Held by the connection task while it runs.
+    pub(crate) fn opened(&self) -> GaugeGuard {
         self.accepted.inc();
-        self.open.inc();
-        ConnectionGuard { open: self.open.clone() }
-    }
-}
-
-/// Held by a connection task while it runs: dropping it, however the task ends, counts the
-/// connection as closed, so the gauge cannot drift on an error path.
-#[must_use = "the connection counts as open only while this is held"]
-pub struct ConnectionGuard {
-    open: Gauge,
-}
-
-impl Drop for ConnectionGuard {
-    fn drop(&mut self) {
-        self.open.dec();
+        GaugeGuard::hold(self.open.clone())
     }
 }

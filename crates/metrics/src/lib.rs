@@ -29,11 +29,11 @@ mod topics;
 mod tests;
 
 use kafka_protocol::messages::ApiKey;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-pub use connections::ConnectionGuard;
 pub use events::Refusal;
-pub use requests::{Request, WaitingGuard};
+pub use requests::Request;
 pub use scraped::Read;
 pub use storage::metered;
 pub use topics::{MAX_TOPICS, OTHER_TOPICS};
@@ -102,12 +102,12 @@ impl Metrics {
 
     /// Counts a request of `api` as parked (a long poll, a group wait) until the guard is
     /// dropped: `skiff_requests_waiting{api}`.
-    pub fn request_waiting(&self, api: ApiKey) -> WaitingGuard {
+    pub fn request_waiting(&self, api: ApiKey) -> GaugeGuard {
         self.requests.waiting(api)
     }
 
     /// Counts an accepted connection, open until the guard is dropped.
-    pub fn connection_opened(&self) -> ConnectionGuard {
+    pub fn connection_opened(&self) -> GaugeGuard {
         self.connections.opened()
     }
 
@@ -165,5 +165,24 @@ impl Metrics {
     /// Counts records refused by produce.
     pub fn records_refused(&self, reason: Refusal, count: usize) {
         self.events.records_refused(reason, count);
+    }
+}
+
+/// Counts something as present (an open connection, a parked request) in a gauge while held:
+/// dropping it, however the holder ends (an answer, an error path, a closed connection),
+/// counts it gone, so the gauge cannot drift.
+#[must_use = "the gauge counts this only while the guard is held"]
+pub struct GaugeGuard(Gauge);
+
+impl GaugeGuard {
+    pub(crate) fn hold(gauge: Gauge) -> Self {
+        gauge.inc();
+        Self(gauge)
+    }
+}
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }

@@ -15,6 +15,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::names::{api_name, error_name};
+use crate::GaugeGuard;
 
 /// One answered request, as the broker (or proxy) saw it.
 #[derive(Debug, Clone, Copy)]
@@ -139,22 +140,8 @@ impl Requests {
         self.refused.get_or_create(&ApiLabels { api: api_name(api) }).inc();
     }
 
-    pub(crate) fn waiting(&self, api: ApiKey) -> WaitingGuard {
-        let gauge = self.waiting.get_or_create(&ApiLabels { api: api_name(api) }).clone();
-        gauge.inc();
-        WaitingGuard { gauge }
-    }
-}
-
-/// Held by a request while it is parked: dropping it, however the wait ends (an answer, a
-/// deadline, a closed connection), counts the request as no longer waiting.
-#[must_use = "the request counts as waiting only while this is held"]
-pub struct WaitingGuard {
-    gauge: Gauge,
-}
-
-impl Drop for WaitingGuard {
-    fn drop(&mut self) {
-        self.gauge.dec();
+    /// Held by a request while it is parked.
+    pub(crate) fn waiting(&self, api: ApiKey) -> GaugeGuard {
+        GaugeGuard::hold(self.waiting.get_or_create(&ApiLabels { api: api_name(api) }).clone())
     }
 }
