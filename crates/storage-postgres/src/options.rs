@@ -91,10 +91,10 @@ impl Options {
             }
         }
         let given = |name: &str| kept.iter().any(|(key, _)| key == name);
-        let keepalives_given = ["keepalives", "keepalives_idle", "keepalives_interval"]
-            .into_iter()
-            .chain(["keepalives_retries"])
-            .any(given);
+        let keepalives_given =
+            ["keepalives", "keepalives_idle", "keepalives_interval", "keepalives_retries"]
+                .into_iter()
+                .any(given);
         let user_timeout_given = given("tcp_user_timeout");
         url.set_query(query(&kept).as_deref());
         let mut postgres = tokio_postgres::Config::from_str(url.as_str()).map_err(invalid)?;
