@@ -40,6 +40,14 @@ pub enum GroupError {
     /// KIP-848: the subscribed regex does not compile (INVALID_REGULAR_EXPRESSION, 128).
     #[error("invalid regular expression")]
     InvalidRegularExpression,
+    /// KIP-848: an offset commit or fetch with an older member epoch than the member's
+    /// (STALE_MEMBER_EPOCH, 113); the member retries once its heartbeat gave it the new one.
+    #[error("stale member epoch")]
+    StaleMemberEpoch,
+    /// A classic request on a consumer-protocol group, or the reverse, that no conversion
+    /// applies to (GROUP_ID_NOT_FOUND, 69: "not a classic group" / "not a consumer group").
+    #[error("group uses the other protocol")]
+    OtherProtocol,
     /// A malformed request (INVALID_REQUEST, 42).
     #[error("invalid request")]
     InvalidRequest,

@@ -12,6 +12,7 @@
 //! - `join`: JoinGroup, including KIP-394 member ids and KIP-345 static membership, and what a
 //!   waiting JoinGroup sees when it re-reads the group ([`Group::poll_join`]).
 //! - `members`: SyncGroup, Heartbeat, LeaveGroup and the member checks of OffsetCommit.
+//! - `kind`: the stored value of either kind ([`AnyGroup`]), told apart by its `type`.
 //! - `hex`: byte fields stored as hex, so the JSON stays readable in SQL.
 //! - `consumer`: KIP-848 consumer-protocol groups (ConsumerGroupHeartbeat, server-side
 //!   assignors, reconciliation), the same kind of pure transitions over a stored value.
@@ -21,6 +22,7 @@ mod error;
 mod group;
 mod hex;
 mod join;
+mod kind;
 mod members;
 
 #[cfg(test)]
@@ -29,4 +31,5 @@ mod tests;
 pub use error::GroupError;
 pub use group::{Group, GroupState, Limits, Member, PendingMember, Protocol};
 pub use join::{AnswerMember, JoinAnswer, JoinOutcome, JoinPoll, JoinRequest};
+pub use kind::{AnyGroup, CLASSIC, CONSUMER};
 pub use members::{LeaveMember, SyncOutcome, SyncPoll, SyncRequest};

@@ -245,7 +245,11 @@ impl Default for ConsumerConfig {
 
 /// A consumer-protocol group as stored (later under `groups/<group id>`, beside the classic
 /// [`crate::Group`]).
+///
+/// Stored with `"type": "consumer"`, which is how [`crate::AnyGroup`] tells it from a classic
+/// group.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "consumer")]
 pub struct ConsumerGroup {
     /// Bumped whenever membership, subscriptions or the subscribed topics change.
     pub group_epoch: i32,
@@ -270,6 +274,25 @@ impl ConsumerGroup {
         // Strings, numbers, lists and maps with string keys: serialization cannot fail, and if
         // it ever did an empty value would be refused by `from_json` rather than misread.
         serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Kafka's state names for consumer groups: `Empty`; `Assigning` while a new group epoch
+    /// waits for its target assignment; `Reconciling` while some member has not reached its
+    /// target yet; `Stable`.
+    pub fn state_name(&self) -> &'static str {
+        if self.members.is_empty() {
+            "Empty"
+        } else if self.group_epoch > self.assignment_epoch {
+            "Assigning"
+        } else if self.members.iter().any(|member| {
+            !member.is_away()
+                && (member.member_epoch != self.assignment_epoch
+                    || member.state != MemberState::Stable)
+        }) {
+            "Reconciling"
+        } else {
+            "Stable"
+        }
     }
 
     pub fn member(&self, member_id: &str) -> Option<&ConsumerMember> {

@@ -16,12 +16,14 @@
 //! - `subscription`: topic names and RE2 regexes resolved against the caller's topic list.
 //! - `target`: choosing the assignor and computing the target assignment.
 //! - `assignors`: `uniform` (sticky, balanced) and `range`.
+//! - `offsets`: the member-epoch checks of offset commits and fetches.
 //! - `reconcile`: one member's step toward its target (revoke first, then assign what others
 //!   released).
 
 mod assignors;
 mod group;
 mod heartbeat;
+mod offsets;
 mod reconcile;
 mod subscription;
 mod target;
