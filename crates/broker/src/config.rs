@@ -74,6 +74,9 @@ pub struct BrokerConfig {
     /// How long without a new member ends that wait early (Skiff's; equal to the delay for
     /// Kafka's behaviour).
     pub group_initial_rebalance_quiet_ms: i64,
+    /// `group.consumer.*`: heartbeat interval, session timeout, assignors and size limit of
+    /// consumer-protocol (KIP-848) groups.
+    pub group_consumer: skiff_coordinator::consumer::ConsumerConfig,
     /// How often this broker looks for expired transactions (and prepared ones a dead broker
     /// left unfinished). Each look lists the transactional ids in storage.
     pub transaction_check_interval: Duration,
@@ -111,6 +114,7 @@ impl BrokerConfig {
             num_partitions: 1,
             group_initial_rebalance_delay_ms: 3000,
             group_initial_rebalance_quiet_ms: 1000,
+            group_consumer: skiff_coordinator::consumer::ConsumerConfig::default(),
             transaction_check_interval: Duration::from_secs(5),
             retention_check_interval: Duration::from_secs(300),
             table_location: None,

@@ -3,10 +3,12 @@
 //! Nothing about a group is remembered between requests, so a JoinGroup on one broker and a
 //! SyncGroup or Heartbeat on another see the same group.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use skiff_coordinator::{Group, GroupError, Limits};
+use skiff_coordinator::consumer::{ConsumerGroup, TopicId, TopicMetadata};
+use skiff_coordinator::{AnyGroup, Group, GroupError, Limits};
 use skiff_protocol::ErrorCode;
 use skiff_storage::cas::{self, Change};
 use skiff_storage::{StorageError, Versioned};
@@ -44,6 +46,8 @@ pub(crate) fn limits(broker: &Broker) -> Limits {
 pub(crate) enum Failure {
     Storage(StorageError),
     Corrupt,
+    /// The group runs the other protocol and has members.
+    OtherProtocol,
 }
 
 impl Failure {
@@ -58,6 +62,8 @@ impl Failure {
                 tracing::error!("stored group does not decode");
                 ErrorCode::UnknownServerError.code()
             }
+            // Kafka's "Group X is not a classic group" / "not a consumer group".
+            Failure::OtherProtocol => ErrorCode::GroupIdNotFound.code(),
         }
     }
 }
@@ -80,52 +86,148 @@ pub(crate) fn code(error: GroupError) -> i16 {
         GroupError::InvalidSessionTimeout => ErrorCode::InvalidSessionTimeout,
         GroupError::CoordinatorNotAvailable => ErrorCode::CoordinatorNotAvailable,
         GroupError::NonEmptyGroup => ErrorCode::NonEmptyGroup,
+        GroupError::FencedMemberEpoch => ErrorCode::FencedMemberEpoch,
+        GroupError::UnreleasedInstanceId => ErrorCode::UnreleasedInstanceId,
+        GroupError::UnsupportedAssignor => ErrorCode::UnsupportedAssignor,
+        GroupError::InvalidRegularExpression => ErrorCode::InvalidRegularExpression,
+        GroupError::InvalidRequest => ErrorCode::InvalidRequest,
+        GroupError::GroupMaxSizeReached => ErrorCode::GroupMaxSizeReached,
+        GroupError::StaleMemberEpoch => ErrorCode::StaleMemberEpoch,
+        GroupError::OtherProtocol => ErrorCode::GroupIdNotFound,
         _ => ErrorCode::UnknownServerError,
     };
     code.code()
 }
 
-/// A group as stored, with the version a compare-and-set must name (`None`: not stored yet).
-pub(crate) struct Stored {
-    pub(crate) group: Group,
+/// A group of either kind as stored (`None`: not stored yet, read as an empty classic group).
+pub(crate) struct StoredAny {
+    pub(crate) group: AnyGroup,
     pub(crate) version: Option<u64>,
 }
 
-/// Reads a group; a group never stored is an empty one.
-pub(crate) async fn load(broker: &Broker, group_id: &str) -> Result<Stored, Failure> {
-    let stored = broker.storage.state.get(&key(group_id)).await?;
-    let version = stored.as_ref().map(|stored| stored.version);
-    Ok(Stored { group: decode(stored)?, version })
+/// One kind of group, as the transitions of its protocol see it.
+trait Kind: Sized + Clone + PartialEq + Default {
+    /// The group a stored value holds for this protocol: a group of the other kind without
+    /// members reads as a new, empty one of this kind (written over it by the first change:
+    /// Kafka converts an empty group the same way); one with members is `OtherProtocol`.
+    fn from_any(group: AnyGroup) -> Result<Self, Failure>;
+    fn to_json(&self) -> Vec<u8>;
+    fn tick(&mut self, now_ms: i64);
 }
 
-/// The group a stored value holds (an absent one: a new, empty group).
-fn decode(stored: Option<Versioned>) -> Result<Group, Failure> {
-    match stored {
-        Some(stored) => Group::from_json(&stored.value).map_err(|_| Failure::Corrupt),
-        None => Ok(Group::default()),
+impl Kind for Group {
+    fn from_any(group: AnyGroup) -> Result<Self, Failure> {
+        match group {
+            AnyGroup::Classic(group) => Ok(group),
+            other if other.is_empty() => Ok(Group::default()),
+            AnyGroup::Consumer(_) => Err(Failure::OtherProtocol),
+        }
+    }
+
+    fn to_json(&self) -> Vec<u8> {
+        Group::to_json(self)
+    }
+
+    fn tick(&mut self, now_ms: i64) {
+        Group::tick(self, now_ms);
     }
 }
 
-/// Reads a group and applies what time alone changed, without writing: for requests that
-/// only look (DescribeGroups, ListGroups).
-pub(crate) async fn view(broker: &Broker, group_id: &str) -> Result<Stored, Failure> {
-    let mut stored = load(broker, group_id).await?;
-    stored.group.tick(now_ms());
-    Ok(stored)
+impl Kind for ConsumerGroup {
+    fn from_any(group: AnyGroup) -> Result<Self, Failure> {
+        match group {
+            AnyGroup::Consumer(group) => Ok(group),
+            other if other.is_empty() => Ok(ConsumerGroup::default()),
+            AnyGroup::Classic(_) => Err(Failure::OtherProtocol),
+        }
+    }
+
+    fn to_json(&self) -> Vec<u8> {
+        ConsumerGroup::to_json(self)
+    }
+
+    fn tick(&mut self, now_ms: i64) {
+        ConsumerGroup::tick(self, now_ms);
+    }
 }
 
-/// Applies `change` to the group as stored now (after [`Group::tick`]) and writes the result
-/// if anything changed, re-reading and re-applying on a lost compare-and-set. `change` may run
-/// several times, so it must be a pure function of the group and the time. Returns its result
-/// and the group as written.
+impl Kind for AnyGroup {
+    fn from_any(group: AnyGroup) -> Result<Self, Failure> {
+        Ok(group)
+    }
+
+    fn to_json(&self) -> Vec<u8> {
+        AnyGroup::to_json(self)
+    }
+
+    fn tick(&mut self, now_ms: i64) {
+        AnyGroup::tick(self, now_ms);
+    }
+}
+
+/// Reads a classic group; a group never stored is an empty one.
+pub(crate) async fn load(broker: &Broker, group_id: &str) -> Result<Group, Failure> {
+    let stored = broker.storage.state.get(&key(group_id)).await?;
+    Group::from_any(decode(stored)?)
+}
+
+/// The group a stored value holds (an absent one: a new, empty classic group).
+fn decode(stored: Option<Versioned>) -> Result<AnyGroup, Failure> {
+    match stored {
+        Some(stored) => AnyGroup::from_json(&stored.value).map_err(|_| Failure::Corrupt),
+        None => Ok(AnyGroup::default()),
+    }
+}
+
+/// Reads a group of either kind and applies what time alone changed, without writing: for
+/// requests that only look (DescribeGroups, ListGroups, ConsumerGroupDescribe) or decide
+/// from the group before changing something else (DeleteGroups, OffsetDelete).
+pub(crate) async fn view(broker: &Broker, group_id: &str) -> Result<StoredAny, Failure> {
+    let stored = broker.storage.state.get(&key(group_id)).await?;
+    let version = stored.as_ref().map(|stored| stored.version);
+    let mut group = decode(stored)?;
+    group.tick(now_ms());
+    Ok(StoredAny { group, version })
+}
+
+/// Applies `change` to the classic group as stored now (after [`Group::tick`]) and writes the
+/// result if anything changed, re-reading and re-applying on a lost compare-and-set. `change`
+/// may run several times, so it must be a pure function of the group and the time. Returns
+/// its result and the group as written.
 pub(crate) async fn update<R>(
     broker: &Broker,
     group_id: &str,
-    mut change: impl FnMut(&mut Group, i64) -> R,
+    change: impl FnMut(&mut Group, i64) -> R,
 ) -> Result<(R, Group), Failure> {
+    update_kind(broker, group_id, change).await
+}
+
+/// [`update`] for a consumer-protocol group.
+pub(crate) async fn update_consumer<R>(
+    broker: &Broker,
+    group_id: &str,
+    change: impl FnMut(&mut ConsumerGroup, i64) -> R,
+) -> Result<(R, ConsumerGroup), Failure> {
+    update_kind(broker, group_id, change).await
+}
+
+/// [`update`] for requests that work on either kind (the member checks of offset commits).
+pub(crate) async fn update_any<R>(
+    broker: &Broker,
+    group_id: &str,
+    change: impl FnMut(&mut AnyGroup, i64) -> R,
+) -> Result<(R, AnyGroup), Failure> {
+    update_kind(broker, group_id, change).await
+}
+
+async fn update_kind<G: Kind, R>(
+    broker: &Broker,
+    group_id: &str,
+    mut change: impl FnMut(&mut G, i64) -> R,
+) -> Result<(R, G), Failure> {
     let (result, group, written) =
         cas::update(broker.storage.state.as_ref(), &key(group_id), |current| {
-            let decided = decode(current).map(|original| {
+            let decided = decode(current).and_then(G::from_any).map(|original| {
                 let now = now_ms();
                 let mut group = original.clone();
                 group.tick(now);
@@ -143,6 +245,26 @@ pub(crate) async fn update<R>(
         broker.notify_group_changed();
     }
     Ok((result, group))
+}
+
+/// Every topic's id and partition count, by name: what consumer-protocol subscriptions are
+/// resolved against and assignments computed from, read at each heartbeat so a new topic or
+/// partition reaches the group's next one.
+pub(crate) async fn topic_metadata(
+    broker: &Broker,
+) -> Result<BTreeMap<String, TopicMetadata>, StorageError> {
+    Ok(broker
+        .storage
+        .meta
+        .topics()
+        .await?
+        .into_iter()
+        .map(|topic| {
+            let metadata =
+                TopicMetadata { id: TopicId(topic.id.into_bytes()), partitions: topic.partitions };
+            (topic.name, metadata)
+        })
+        .collect())
 }
 
 /// What a waiting JoinGroup or SyncGroup watches between re-reads of its group.

@@ -56,3 +56,4 @@ pub use broker::Broker;
 pub use config::{BrokerConfig, ListenerConfig, SaslConfig};
 pub use quotas::QuotaConfig;
 pub use server::serve;
+pub use skiff_coordinator::consumer::{AssignorName, ConsumerConfig};

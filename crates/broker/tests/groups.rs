@@ -646,3 +646,165 @@ async fn offsets_an_open_transaction_holds_are_unstable_for_read_committed_consu
     assert_eq!(call(&mut stream, &end, 3).await.error_code, NONE);
     assert_eq!(answer(call(&mut stream, &fetch(true), 7).await), (NONE, 7));
 }
+
+const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
+const GROUP_ID_NOT_FOUND: i16 = 69;
+const FENCED_MEMBER_EPOCH: i16 = 110;
+const STALE_MEMBER_EPOCH: i16 = 113;
+
+/// A ConsumerGroupHeartbeat that joins `group_id` subscribed to `topics`.
+fn consumer_join(
+    group_id: &str,
+    member_id: &str,
+    topics: &[&str],
+) -> ConsumerGroupHeartbeatRequest {
+    ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(group(group_id))
+        .with_member_id(text(member_id))
+        .with_member_epoch(0)
+        .with_rebalance_timeout_ms(10_000)
+        .with_subscribed_topic_names(Some(
+            topics.iter().map(|topic| TopicName(text(topic))).collect(),
+        ))
+        .with_topic_partitions(Some(Vec::new()))
+}
+
+/// The partitions an answer assigns, over all topics, sorted.
+fn assigned(response: &ConsumerGroupHeartbeatResponse) -> Vec<i32> {
+    let mut partitions: Vec<i32> = response
+        .assignment
+        .iter()
+        .flat_map(|assignment| &assignment.topic_partitions)
+        .flat_map(|topic| topic.partitions.iter().copied())
+        .collect();
+    partitions.sort();
+    partitions
+}
+
+#[tokio::test]
+async fn consumer_group_heartbeats_assign_partitions_and_fence_old_epochs() {
+    let mut stream = connect(start_on(skiff_storage_memory::MemoryEngine::storage()).await).await;
+    create_topic(&mut stream, "orders", 2).await;
+    for version in ConsumerGroupHeartbeatRequest::VERSIONS.min..=1 {
+        let group_id = format!("kip848-v{version}");
+        // v0 clients join without an id and are given one; v1 clients choose theirs.
+        let chosen = if version == 0 { "" } else { "chosen-id" };
+        let joined =
+            call(&mut stream, &consumer_join(&group_id, chosen, &["orders"]), version).await;
+        assert_eq!(joined.error_code, NONE, "v{version}: {:?}", joined.error_message);
+        let member_id = joined.member_id.clone().expect("a member id").to_string();
+        assert!(!member_id.is_empty());
+        if version == 1 {
+            assert_eq!(member_id, "chosen-id");
+        }
+        assert_eq!(joined.member_epoch, 1);
+        assert_eq!(assigned(&joined), vec![0, 1], "a lone member gets every partition");
+        assert_eq!(joined.heartbeat_interval_ms, 5000, "Kafka's default interval");
+
+        let heartbeat = ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(group(&group_id))
+            .with_member_id(text(&member_id))
+            .with_rebalance_timeout_ms(-1);
+        let steady = call(&mut stream, &heartbeat.clone().with_member_epoch(1), version).await;
+        assert_eq!((steady.error_code, steady.member_epoch), (NONE, 1));
+        assert!(steady.assignment.is_none(), "an unchanged assignment is not resent");
+        let ahead = call(&mut stream, &heartbeat.clone().with_member_epoch(7), version).await;
+        assert_eq!(ahead.error_code, FENCED_MEMBER_EPOCH);
+
+        let left = call(&mut stream, &heartbeat.with_member_epoch(-1), version).await;
+        assert_eq!((left.error_code, left.member_epoch), (NONE, -1));
+    }
+}
+
+#[tokio::test]
+async fn consumer_protocol_groups_check_member_epochs_on_offsets_and_show_their_type() {
+    let mut stream = connect(start_on(skiff_storage_memory::MemoryEngine::storage()).await).await;
+    create_topic(&mut stream, "orders", 2).await;
+    let joined = call(&mut stream, &consumer_join("modern", "m1", &["orders"]), 1).await;
+    assert_eq!((joined.error_code, joined.member_epoch), (NONE, 1));
+
+    // OffsetCommit v9 carries the member epoch: older is stale, newer fenced.
+    let commit = |epoch: i32| {
+        commit_request("modern", "orders", 0, 5, "")
+            .with_member_id(text("m1"))
+            .with_generation_id_or_member_epoch(epoch)
+    };
+    let code = |response: OffsetCommitResponse| response.topics[0].partitions[0].error_code;
+    assert_eq!(code(call(&mut stream, &commit(1), 9).await), NONE);
+    assert_eq!(code(call(&mut stream, &commit(0), 9).await), STALE_MEMBER_EPOCH);
+    assert_eq!(code(call(&mut stream, &commit(2), 9).await), FENCED_MEMBER_EPOCH);
+    let outsider = commit_request("modern", "orders", 0, 6, "");
+    assert_eq!(
+        code(call(&mut stream, &outsider, 9).await),
+        UNKNOWN_MEMBER_ID,
+        "not while it has members"
+    );
+
+    let fetch = |epoch: i32| {
+        OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
+            .with_group_id(group("modern"))
+            .with_member_id(Some(text("m1")))
+            .with_member_epoch(epoch)
+            .with_topics(None)])
+    };
+    let fetched = call(&mut stream, &fetch(1), 9).await;
+    assert_eq!(fetched.groups[0].error_code, NONE);
+    let offset = fetched.groups[0].topics[0].partitions[0].committed_offset;
+    assert_eq!(offset, 5);
+    assert_eq!(call(&mut stream, &fetch(0), 9).await.groups[0].error_code, STALE_MEMBER_EPOCH);
+
+    // The classic APIs see it as a group of the other protocol.
+    let classic = call(&mut stream, &join_request("modern", "", None), 9).await;
+    assert_eq!(classic.error_code, INCONSISTENT_GROUP_PROTOCOL);
+    let described = call(
+        &mut stream,
+        &DescribeGroupsRequest::default().with_groups(vec![group("modern")]),
+        DescribeGroupsRequest::VERSIONS.max,
+    )
+    .await;
+    assert_eq!(described.groups[0].error_code, GROUP_ID_NOT_FOUND);
+    let listed = call(&mut stream, &ListGroupsRequest::default(), 5).await;
+    let modern = listed.groups.iter().find(|listed| listed.group_id.as_str() == "modern");
+    let shown = modern.map(|group| (group.group_type.as_str(), group.group_state.as_str()));
+    assert_eq!(shown, Some(("consumer", "Stable")));
+
+    let request = ConsumerGroupDescribeRequest::default().with_group_ids(vec![group("modern")]);
+    let described = call(&mut stream, &request, 1).await;
+    let modern = &described.groups[0];
+    assert_eq!(modern.error_code, NONE);
+    assert_eq!((modern.group_epoch, modern.assignment_epoch), (1, 1));
+    assert_eq!(modern.assignor_name.as_str(), "uniform");
+    let member = &modern.members[0];
+    assert_eq!((member.member_id.as_str(), member.member_epoch), ("m1", 1));
+    let topics = &member.assignment.topic_partitions;
+    assert_eq!(topics[0].topic_name.as_str(), "orders");
+    assert_eq!(topics[0].partitions, vec![0, 1]);
+
+    // A group with members is not deleted; once the member left, it is.
+    let delete = DeleteGroupsRequest::default().with_groups_names(vec![group("modern")]);
+    assert_eq!(call(&mut stream, &delete, 2).await.results[0].error_code, NON_EMPTY_GROUP);
+    let leave = ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(group("modern"))
+        .with_member_id(text("m1"))
+        .with_member_epoch(-1);
+    assert_eq!(call(&mut stream, &leave, 1).await.error_code, NONE);
+    assert_eq!(call(&mut stream, &delete, 2).await.results[0].error_code, NONE);
+}
+
+#[tokio::test]
+async fn a_classic_group_converts_only_once_it_has_no_members() {
+    let mut stream = connect(start_on(skiff_storage_memory::MemoryEngine::storage()).await).await;
+    create_topic(&mut stream, "orders", 2).await;
+    let (member_id, _) = join_alone(&mut stream, 9, "convert").await;
+    let refused = call(&mut stream, &consumer_join("convert", "m1", &["orders"]), 1).await;
+    assert_eq!(refused.error_code, GROUP_ID_NOT_FOUND, "a classic group with a member");
+    let leave = LeaveGroupRequest::default()
+        .with_group_id(group("convert"))
+        .with_members(vec![MemberIdentity::default().with_member_id(text(&member_id))]);
+    assert_eq!(call(&mut stream, &leave, 5).await.error_code, NONE);
+    let joined = call(&mut stream, &consumer_join("convert", "m1", &["orders"]), 1).await;
+    assert_eq!((joined.error_code, assigned(&joined)), (NONE, vec![0, 1]));
+    let listed = call(&mut stream, &ListGroupsRequest::default(), 5).await;
+    let convert = listed.groups.iter().find(|listed| listed.group_id.as_str() == "convert");
+    assert_eq!(convert.map(|group| group.group_type.as_str()), Some("consumer"));
+}

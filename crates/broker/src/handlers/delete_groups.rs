@@ -7,7 +7,7 @@
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 pub(super) use kafka_protocol::messages::DeleteGroupsRequest;
 use kafka_protocol::messages::{DeleteGroupsResponse, GroupId};
-use skiff_coordinator::GroupState;
+use skiff_coordinator::{AnyGroup, GroupState};
 use skiff_protocol::ErrorCode;
 use skiff_storage::StorageError;
 
@@ -44,7 +44,11 @@ async fn delete(broker: &Broker, group_id: &GroupId) -> i16 {
             Ok(stored) => stored,
             Err(failure) => return failure.code(),
         };
-        if !matches!(stored.group.state, GroupState::Empty | GroupState::Dead) {
+        let empty = match &stored.group {
+            AnyGroup::Classic(group) => matches!(group.state, GroupState::Empty | GroupState::Dead),
+            AnyGroup::Consumer(group) => group.members.is_empty(),
+        };
+        if !empty {
             return ErrorCode::NonEmptyGroup.code();
         }
         let Some(version) = stored.version else {

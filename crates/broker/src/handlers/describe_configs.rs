@@ -161,6 +161,36 @@ fn broker_entries(broker: &Broker) -> Vec<Entry> {
             "The first rebalance completes once no new member arrived for this long.",
         ),
         entry(
+            "group.consumer.heartbeat.interval.ms",
+            config.group_consumer.heartbeat_interval_ms.to_string(),
+            ConfigType::Int,
+            "How often consumer-protocol members heartbeat.",
+        ),
+        entry(
+            "group.consumer.session.timeout.ms",
+            config.group_consumer.session_timeout_ms.to_string(),
+            ConfigType::Int,
+            "A consumer-protocol member silent for longer is removed from its group.",
+        ),
+        entry(
+            "group.consumer.assignors",
+            config
+                .group_consumer
+                .assignors
+                .iter()
+                .map(|assignor| assignor.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            ConfigType::List,
+            "Server-side assignors of consumer-protocol groups; the first is the default.",
+        ),
+        entry(
+            "group.consumer.max.size",
+            config.group_consumer.max_size.to_string(),
+            ConfigType::Int,
+            "Most members a consumer-protocol group may have.",
+        ),
+        entry(
             "num.partitions",
             config.num_partitions.to_string(),
             ConfigType::Int,

@@ -1,6 +1,7 @@
 //! DescribeGroups: the stored groups as they are now (sessions that ran out are shown expired,
 //! without writing). Members' metadata and assignments are shown only for a Stable group, as
-//! Kafka does. A group that only has committed offsets is an Empty group.
+//! Kafka does. A group that only has committed offsets is an Empty group; a consumer-protocol
+//! group is, as in Kafka, not found here (ConsumerGroupDescribe describes it).
 //!
 //! ACLs: DESCRIBE on each group, else its entry carries GROUP_AUTHORIZATION_FAILED and nothing
 //! of it is read.
@@ -8,7 +9,7 @@
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 pub(super) use kafka_protocol::messages::DescribeGroupsRequest;
 use kafka_protocol::messages::{DescribeGroupsResponse, GroupId};
-use skiff_coordinator::{Group, GroupState};
+use skiff_coordinator::{AnyGroup, Group, GroupState};
 use skiff_protocol::ErrorCode;
 
 use super::{str_bytes, Operation, RequestContext, ResourceType};
@@ -55,6 +56,17 @@ async fn describe(broker: &Broker, version: i16, group_id: GroupId) -> Described
         Ok(stored) => stored,
         Err(failure) => return answer.with_error_code(failure.code()),
     };
+    let group = match stored.group {
+        AnyGroup::Classic(group) => group,
+        // Kafka's answer: ConsumerGroupDescribe describes consumer-protocol groups.
+        AnyGroup::Consumer(_) => {
+            return not_found(
+                version,
+                answer,
+                format!("group {} is not a classic group", &*group_id),
+            )
+        }
+    };
     if stored.version.is_none() {
         let has_offsets = match broker.storage.offsets.committed_offsets(&group_id, None).await {
             Ok(offsets) => !offsets.is_empty(),
@@ -64,17 +76,22 @@ async fn describe(broker: &Broker, version: i16, group_id: GroupId) -> Described
             }
         };
         if !has_offsets {
-            let answer = answer.with_group_state(str_bytes(GroupState::Dead.kafka_name()));
-            return if version >= NOT_FOUND_VERSION {
-                answer
-                    .with_error_code(ErrorCode::GroupIdNotFound.code())
-                    .with_error_message(Some(str_bytes(format!("group {} not found", &*group_id))))
-            } else {
-                answer
-            };
+            return not_found(version, answer, format!("group {} not found", &*group_id));
         }
     }
-    summary(version, answer, &stored.group)
+    summary(version, answer, &group)
+}
+
+/// A Dead group; v6+ also say GROUP_ID_NOT_FOUND and why.
+fn not_found(version: i16, answer: DescribedGroup, message: String) -> DescribedGroup {
+    let answer = answer.with_group_state(str_bytes(GroupState::Dead.kafka_name()));
+    if version >= NOT_FOUND_VERSION {
+        answer
+            .with_error_code(ErrorCode::GroupIdNotFound.code())
+            .with_error_message(Some(str_bytes(message)))
+    } else {
+        answer
+    }
 }
 
 fn summary(version: i16, answer: DescribedGroup, group: &Group) -> DescribedGroup {

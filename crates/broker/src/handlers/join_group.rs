@@ -86,6 +86,11 @@ async fn join(
             tracing::debug!(group = %group_id, member = %member_id, generation, "joined; waiting");
             wait(broker, &group_id, &member_id, generation, &mut waiter).await
         }
+        // A consumer-protocol group with members: Kafka refuses a classic member the same way
+        // until the group is converted (a group without members is converted by the join).
+        Err(groups::Failure::OtherProtocol) => {
+            Err((ErrorCode::InconsistentGroupProtocol.code(), member_id))
+        }
         Err(failure) => Err((failure.code(), member_id)),
     }
 }

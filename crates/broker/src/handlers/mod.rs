@@ -14,6 +14,8 @@ mod alter_configs;
 mod alter_user_scram_credentials;
 mod api_versions;
 mod config_changes;
+mod consumer_group_describe;
+mod consumer_group_heartbeat;
 mod create_acls;
 mod create_partitions;
 mod create_topics;
@@ -148,6 +150,8 @@ throttle_time!(
     DeleteAclsResponse,
     DescribeClientQuotasResponse,
     AlterClientQuotasResponse,
+    ConsumerGroupHeartbeatResponse,
+    ConsumerGroupDescribeResponse,
 );
 
 /// The SASL responses carry no throttle time, and are never throttled (request quotas start
@@ -305,6 +309,8 @@ api_table! {
     DeleteAcls => delete_acls::DeleteAclsRequest,
     DescribeClientQuotas => describe_client_quotas::DescribeClientQuotasRequest,
     AlterClientQuotas => alter_client_quotas::AlterClientQuotasRequest,
+    ConsumerGroupHeartbeat => consumer_group_heartbeat::ConsumerGroupHeartbeatRequest,
+    ConsumerGroupDescribe => consumer_group_describe::ConsumerGroupDescribeRequest,
 }
 
 /// Who sent the request being handled and how it arrived: JoinGroup records the client,

@@ -12,6 +12,7 @@ use kafka_protocol::messages::offset_commit_response::{
 };
 pub(super) use kafka_protocol::messages::OffsetCommitRequest;
 use kafka_protocol::messages::OffsetCommitResponse;
+use skiff_coordinator::AnyGroup;
 use skiff_protocol::ErrorCode;
 use skiff_storage::{CommittedOffset, TopicPartition};
 
@@ -156,8 +157,12 @@ async fn check_committer(
         .then(|| request.group_instance_id.as_ref().map(ToString::to_string))
         .flatten();
     let generation = request.generation_id_or_member_epoch;
-    let checked = groups::update(broker, group_id, |group, _| {
-        group.check_commit(&member_id, instance_id.as_deref(), generation)
+    let checked = groups::update_any(broker, group_id, |group, _| match group {
+        AnyGroup::Classic(group) => {
+            group.check_commit(&member_id, instance_id.as_deref(), generation)
+        }
+        // KIP-848: the field carries the member epoch.
+        AnyGroup::Consumer(group) => group.check_commit(&member_id, generation),
     })
     .await;
     match checked {

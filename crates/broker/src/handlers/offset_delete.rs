@@ -1,6 +1,7 @@
 //! OffsetDelete: deletes a group's committed offsets for some partitions, except for topics an
 //! active member is subscribed to (GROUP_SUBSCRIBED_TO_TOPIC): their offsets are in use.
-//! Subscriptions are read from the members' ConsumerProtocolSubscription metadata.
+//! Subscriptions are read from a classic group's ConsumerProtocolSubscription metadata, or
+//! a consumer-protocol group's resolved subscriptions.
 //!
 //! ACLs: DELETE on the group, else a top-level GROUP_AUTHORIZATION_FAILED; then READ on each
 //! topic, else its partitions get TOPIC_AUTHORIZATION_FAILED and keep their offsets.
@@ -14,7 +15,7 @@ use kafka_protocol::messages::offset_delete_response::{
 pub(super) use kafka_protocol::messages::OffsetDeleteRequest;
 use kafka_protocol::messages::{ConsumerProtocolSubscription, OffsetDeleteResponse};
 use kafka_protocol::protocol::{Decodable, Message};
-use skiff_coordinator::{Group, GroupState};
+use skiff_coordinator::{AnyGroup, Group, GroupState};
 use skiff_protocol::ErrorCode;
 use skiff_storage::TopicPartition;
 
@@ -42,7 +43,7 @@ pub(super) async fn handle(
         Ok(stored) => stored,
         Err(failure) => return failed(failure.code()),
     };
-    if stored.group.state == GroupState::Dead {
+    if matches!(&stored.group, AnyGroup::Classic(group) if group.state == GroupState::Dead) {
         return failed(ErrorCode::GroupIdNotFound.code());
     }
     if stored.version.is_none() {
@@ -52,12 +53,10 @@ pub(super) async fn handle(
             Err(error) => return failed(errors::coordinator_code_for(&error)),
         }
     }
-    let active = !stored.group.members.is_empty();
-    let consumer = stored.group.protocol_type.as_deref() == Some(CONSUMER_PROTOCOL_TYPE);
-    if active && !consumer {
-        return failed(ErrorCode::NonEmptyGroup.code());
-    }
-    let subscribed = if active { subscribed_topics(&stored.group) } else { BTreeSet::new() };
+    let subscribed = match subscribed_topics(&stored.group) {
+        Ok(subscribed) => subscribed,
+        Err(code) => return failed(code),
+    };
     let mut answers = Vec::with_capacity(request.topics.len());
     let mut deletable = Vec::new();
     for topic in &request.topics {
@@ -106,9 +105,25 @@ pub(super) async fn handle(
     OffsetDeleteResponse::default().with_topics(answers)
 }
 
+/// Topics an active member subscribes to: a consumer-protocol group's resolved subscriptions,
+/// or what a classic consumer group's members name in their metadata. A classic group of
+/// another protocol type with members keeps all its offsets (NON_EMPTY_GROUP).
+fn subscribed_topics(group: &AnyGroup) -> Result<BTreeSet<String>, i16> {
+    match group {
+        AnyGroup::Consumer(group) => Ok(group.subscribed_topics.keys().cloned().collect()),
+        AnyGroup::Classic(group) if group.members.is_empty() => Ok(BTreeSet::new()),
+        AnyGroup::Classic(group)
+            if group.protocol_type.as_deref() == Some(CONSUMER_PROTOCOL_TYPE) =>
+        {
+            Ok(classic_subscriptions(group))
+        }
+        AnyGroup::Classic(_) => Err(ErrorCode::NonEmptyGroup.code()),
+    }
+}
+
 /// Topics any member subscribes to, from its metadata for the group's protocol. Metadata that
 /// does not decode subscribes to nothing: deleting offsets is then the client's decision.
-fn subscribed_topics(group: &Group) -> BTreeSet<String> {
+fn classic_subscriptions(group: &Group) -> BTreeSet<String> {
     let mut topics = BTreeSet::new();
     for member in &group.members {
         let protocol = group

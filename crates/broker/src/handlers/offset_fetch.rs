@@ -15,11 +15,12 @@ use kafka_protocol::messages::offset_fetch_response::{
 };
 pub(super) use kafka_protocol::messages::OffsetFetchRequest;
 use kafka_protocol::messages::{GroupId, OffsetFetchResponse, TopicName};
+use skiff_coordinator::AnyGroup;
 use skiff_protocol::ErrorCode;
 use skiff_storage::{CommittedOffset, TopicPartition};
 
 use super::{str_bytes, Operation, RequestContext, ResourceType};
-use crate::{errors, transactions, Broker};
+use crate::{errors, groups, transactions, Broker};
 
 /// v8 asks for several groups at once.
 const BATCHED_VERSION: i16 = 8;
@@ -71,7 +72,9 @@ pub(super) async fn handle(
                     .map(|topic| (topic.name.0.to_string(), topic.partition_indexes))
                     .collect()
             });
-            let found = fetch_group(broker, context, &group.group_id, wanted, require_stable).await;
+            let member = group.member_id.as_ref().map(|id| (id.as_str(), group.member_epoch));
+            let found =
+                fetch_group(broker, context, &group.group_id, member, wanted, require_stable).await;
             groups.push(batched_answer(group.group_id, found));
         }
         return OffsetFetchResponse::default().with_groups(groups);
@@ -83,7 +86,7 @@ pub(super) async fn handle(
             .collect()
     });
     let group_id = request.group_id.0.to_string();
-    let found = fetch_group(broker, context, &group_id, wanted.clone(), require_stable).await;
+    let found = fetch_group(broker, context, &group_id, None, wanted.clone(), require_stable).await;
     let (code, topics, withheld) = match found {
         Ok((topics, withheld)) => (errors::NONE, topics, withheld),
         Err(code) => (code, empty_answers(wanted), Withheld::default()),
@@ -164,16 +167,20 @@ fn batched_answer(
 }
 
 /// One group's offsets and what is withheld of them; checks DESCRIBE on the group first, so
-/// nothing of a group the principal may not see is read.
+/// nothing of a group the principal may not see is read, then the member a v9+ request names.
 async fn fetch_group(
     broker: &Broker,
     context: &RequestContext<'_>,
     group_id: &str,
+    member: Option<(&str, i32)>,
     wanted: Option<Vec<(String, Vec<i32>)>>,
     require_stable: bool,
 ) -> Result<(Vec<TopicOffsets>, Withheld), i16> {
     if !context.allows(Operation::Describe, ResourceType::Group, group_id) {
         return Err(ErrorCode::GroupAuthorizationFailed.code());
+    }
+    if let Some((member_id, member_epoch)) = member {
+        check_member(broker, group_id, member_id, member_epoch).await?;
     }
     let unstable = unstable_partitions(broker, group_id, require_stable).await?;
     let may_describe = |name: &str| context.allows(Operation::Describe, ResourceType::Topic, name);
@@ -188,6 +195,26 @@ async fn fetch_group(
     let denied_names = denied.iter().map(|(name, _)| name.clone()).collect();
     topics.extend(empty_answers(Some(denied)));
     Ok((topics, Withheld { unstable, denied: denied_names }))
+}
+
+/// KIP-848: a consumer-protocol member reads its group's offsets only with its current member
+/// epoch (STALE_MEMBER_EPOCH otherwise, and the client asks again after its next heartbeat).
+/// Classic groups check nothing here, as in Kafka.
+async fn check_member(
+    broker: &Broker,
+    group_id: &str,
+    member_id: &str,
+    member_epoch: i32,
+) -> Result<(), i16> {
+    match groups::view(broker, group_id).await {
+        Ok(stored) => match stored.group {
+            AnyGroup::Consumer(group) => {
+                group.check_fetch(Some(member_id), member_epoch).map_err(groups::code)
+            }
+            AnyGroup::Classic(_) => Ok(()),
+        },
+        Err(failure) => Err(failure.code()),
+    }
 }
 
 /// With `require_stable`, the group's partitions that open transactions hold offsets for.

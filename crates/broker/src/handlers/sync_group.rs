@@ -82,9 +82,9 @@ pub(super) async fn handle(
         return response;
     }
     match groups::load(broker, &group_id).await {
-        Ok(stored) => response
-            .with_protocol_type(stored.group.protocol_type.map(str_bytes))
-            .with_protocol_name(stored.group.protocol.map(str_bytes)),
+        Ok(group) => response
+            .with_protocol_type(group.protocol_type.map(str_bytes))
+            .with_protocol_name(group.protocol.map(str_bytes)),
         Err(_) => response,
     }
 }

@@ -12,6 +12,7 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 };
 pub(super) use kafka_protocol::messages::TxnOffsetCommitRequest;
 use kafka_protocol::messages::TxnOffsetCommitResponse;
+use skiff_coordinator::AnyGroup;
 use skiff_protocol::ErrorCode;
 
 use super::{Operation, RequestContext, ResourceType};
@@ -110,8 +111,13 @@ async fn commit(
 async fn check_member(broker: &Broker, request: &TxnOffsetCommitRequest, group_id: &str) -> i16 {
     let member_id = request.member_id.to_string();
     let instance_id = request.group_instance_id.as_ref().map(ToString::to_string);
-    let checked = groups::update(broker, group_id, |group, _| {
-        group.check_txn_commit(&member_id, instance_id.as_deref(), request.generation_id)
+    let generation = request.generation_id;
+    let checked = groups::update_any(broker, group_id, |group, _| match group {
+        AnyGroup::Classic(group) => {
+            group.check_txn_commit(&member_id, instance_id.as_deref(), generation)
+        }
+        // KIP-848: the generation field carries the member epoch.
+        AnyGroup::Consumer(group) => group.check_txn_commit(&member_id, generation),
     })
     .await;
     match checked {

@@ -59,6 +59,7 @@ top_level_only!(
     SaslAuthenticateResponse,
     DescribeAclsResponse,
     DescribeClientQuotasResponse,
+    ConsumerGroupHeartbeatResponse,
 );
 
 nested!(ProduceResponse: responses / partition_responses => error_code);
@@ -86,6 +87,7 @@ nested!(AlterUserScramCredentialsResponse: results => error_code);
 nested!(CreateAclsResponse: results => error_code);
 nested!(AlterClientQuotasResponse: entries => error_code);
 nested!(DeleteAclsResponse: filter_results => error_code);
+nested!(ConsumerGroupDescribeResponse: groups => error_code);
 
 impl ErrorCodes for MetadataResponse {
     fn error_codes(&self, seen: &mut dyn FnMut(i16)) {

@@ -94,6 +94,21 @@ pub(crate) struct BrokerArgs {
     /// Equal to the delay: Kafka's rule (the whole delay after each newcomer).
     #[arg(long, env = "SKIFF_GROUP_INITIAL_REBALANCE_QUIET_MS", default_value_t = 1000)]
     group_initial_rebalance_quiet_ms: u32,
+    /// How often consumer-protocol (KIP-848) members heartbeat, told to them in every answer
+    /// (group.consumer.heartbeat.interval.ms).
+    #[arg(long, env = "SKIFF_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS", default_value_t = 5000, value_parser = clap::value_parser!(i32).range(1..))]
+    group_consumer_heartbeat_interval_ms: i32,
+    /// A consumer-protocol member that has not heartbeated for this long is removed from its
+    /// group (group.consumer.session.timeout.ms).
+    #[arg(long, env = "SKIFF_GROUP_CONSUMER_SESSION_TIMEOUT_MS", default_value_t = 45_000, value_parser = clap::value_parser!(i32).range(1..))]
+    group_consumer_session_timeout_ms: i32,
+    /// Server-side assignors of consumer-protocol groups, by preference; the first is used
+    /// when no member names one with group.remote.assignor (group.consumer.assignors).
+    #[arg(long, env = "SKIFF_GROUP_CONSUMER_ASSIGNORS", value_delimiter = ',', default_value = "uniform,range", value_parser = parse_assignor)]
+    group_consumer_assignors: Vec<skiff_broker::AssignorName>,
+    /// Most members of one consumer-protocol group (group.consumer.max.size).
+    #[arg(long, env = "SKIFF_GROUP_CONSUMER_MAX_SIZE", default_value_t = i32::MAX, value_parser = clap::value_parser!(i32).range(1..))]
+    group_consumer_max_size: i32,
     /// How often to look for expired transactions to abort (milliseconds).
     #[arg(long, env = "SKIFF_TRANSACTION_CHECK_INTERVAL_MS", default_value_t = 5000)]
     transaction_check_interval_ms: u64,
@@ -281,6 +296,12 @@ impl BrokerArgs {
             num_partitions: self.num_partitions,
             group_initial_rebalance_delay_ms: i64::from(self.group_initial_rebalance_delay_ms),
             group_initial_rebalance_quiet_ms: i64::from(self.group_initial_rebalance_quiet_ms),
+            group_consumer: skiff_broker::ConsumerConfig {
+                heartbeat_interval_ms: self.group_consumer_heartbeat_interval_ms,
+                session_timeout_ms: self.group_consumer_session_timeout_ms,
+                assignors: self.group_consumer_assignors.clone(),
+                max_size: usize::try_from(self.group_consumer_max_size).unwrap_or(usize::MAX),
+            },
             retention_check_interval: std::time::Duration::from_millis(
                 self.retention_check_interval_ms.max(10),
             ),
@@ -431,6 +452,12 @@ pub(crate) async fn shutdown_signal() {
     }
 }
 
+/// One name of --group-consumer-assignors.
+fn parse_assignor(name: &str) -> Result<skiff_broker::AssignorName, String> {
+    skiff_broker::AssignorName::parse(name.trim())
+        .ok_or_else(|| format!("unknown assignor {name:?} (uniform, range)"))
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -516,5 +543,32 @@ mod tests {
         assert_eq!(rule.map(|rule| (rule.error, rule.lost)), Some((0.1, 0.05)));
         let typo = faults("apend:error=0.1").err().map(|e| format!("{e:#}"));
         assert!(typo.is_some_and(|e| e.contains("--inject-faults: unknown operation \"apend\"")));
+    }
+
+    #[test]
+    fn consumer_group_settings_default_to_kafkas_and_refuse_unknown_assignors() {
+        let consumer = |flags: &[&str]| {
+            let command =
+                Command::try_parse_from(std::iter::once("broker").chain(flags.iter().copied()))?;
+            anyhow::Ok(command.args.config()?.group_consumer)
+        };
+        let defaults = consumer(&[]).ok();
+        assert_eq!(defaults, Some(skiff_broker::ConsumerConfig::default()));
+        let chosen = consumer(&[
+            "--group-consumer-assignors",
+            "range,uniform",
+            "--group-consumer-session-timeout-ms",
+            "10000",
+        ])
+        .ok();
+        assert_eq!(
+            chosen.map(|config| (config.assignors, config.session_timeout_ms)),
+            Some((
+                vec![skiff_broker::AssignorName::Range, skiff_broker::AssignorName::Uniform],
+                10000
+            ))
+        );
+        assert!(consumer(&["--group-consumer-assignors", "sticky"]).is_err());
+        assert!(consumer(&["--group-consumer-heartbeat-interval-ms", "0"]).is_err());
     }
 }
