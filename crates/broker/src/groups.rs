@@ -94,6 +94,7 @@ pub(crate) fn code(error: GroupError) -> i16 {
         GroupError::GroupMaxSizeReached => ErrorCode::GroupMaxSizeReached,
         GroupError::StaleMemberEpoch => ErrorCode::StaleMemberEpoch,
         GroupError::OtherProtocol => ErrorCode::GroupIdNotFound,
+        GroupError::UnsupportedVersion => ErrorCode::UnsupportedVersion,
         _ => ErrorCode::UnknownServerError,
     };
     code.code()

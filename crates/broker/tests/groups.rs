@@ -648,6 +648,7 @@ async fn offsets_an_open_transaction_holds_are_unstable_for_read_committed_consu
 }
 
 const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
+const UNSUPPORTED_VERSION: i16 = 35;
 const GROUP_ID_NOT_FOUND: i16 = 69;
 const FENCED_MEMBER_EPOCH: i16 = 110;
 const STALE_MEMBER_EPOCH: i16 = 113;
@@ -733,6 +734,8 @@ async fn consumer_protocol_groups_check_member_epochs_on_offsets_and_show_their_
     assert_eq!(code(call(&mut stream, &commit(1), 9).await), NONE);
     assert_eq!(code(call(&mut stream, &commit(0), 9).await), STALE_MEMBER_EPOCH);
     assert_eq!(code(call(&mut stream, &commit(2), 9).await), FENCED_MEMBER_EPOCH);
+    let old_version = call(&mut stream, &commit(1), 8).await;
+    assert_eq!(code(old_version), UNSUPPORTED_VERSION, "a member epoch needs OffsetCommit v9");
     let outsider = commit_request("modern", "orders", 0, 6, "");
     assert_eq!(
         code(call(&mut stream, &outsider, 9).await),

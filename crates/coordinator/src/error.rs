@@ -44,6 +44,10 @@ pub enum GroupError {
     /// (STALE_MEMBER_EPOCH, 113); the member retries once its heartbeat gave it the new one.
     #[error("stale member epoch")]
     StaleMemberEpoch,
+    /// A consumer-protocol member committing with an OffsetCommit version older than 9, which
+    /// has no member epoch (UNSUPPORTED_VERSION, 35).
+    #[error("offset commit version without member epochs")]
+    UnsupportedVersion,
     /// A classic request on a consumer-protocol group, or the reverse, that no conversion
     /// applies to (GROUP_ID_NOT_FOUND, 69: "not a classic group" / "not a consumer group").
     #[error("group uses the other protocol")]

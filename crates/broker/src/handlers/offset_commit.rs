@@ -21,9 +21,11 @@ use crate::{errors, groups, Broker};
 
 /// Kafka's `offset.metadata.max.bytes` default.
 const MAX_METADATA_BYTES: usize = 4096;
-/// v6+ carry the leader epoch, v7+ group.instance.id.
+/// v6+ carry the leader epoch, v7+ group.instance.id, v9+ (KIP-848) a consumer-protocol
+/// member's epoch in the generation field.
 const LEADER_EPOCH_VERSION: i16 = 6;
 const INSTANCE_ID_VERSION: i16 = 7;
+const MEMBER_EPOCH_VERSION: i16 = 9;
 
 pub(super) async fn handle(
     broker: &Broker,
@@ -162,7 +164,9 @@ async fn check_committer(
             group.check_commit(&member_id, instance_id.as_deref(), generation)
         }
         // KIP-848: the field carries the member epoch.
-        AnyGroup::Consumer(group) => group.check_commit(&member_id, generation),
+        AnyGroup::Consumer(group) => {
+            group.check_commit(&member_id, generation, version >= MEMBER_EPOCH_VERSION)
+        }
     })
     .await;
     match checked {

@@ -264,3 +264,29 @@ async fn a_prefixed_acl_admits_a_family_of_groups_and_a_deny_wins() {
     assert_eq!(join(&mut alice, "team-y").await.error_code, GROUP_AUTHORIZATION_FAILED);
     assert_eq!(join(&mut alice, "team-x-secret").await.error_code, GROUP_AUTHORIZATION_FAILED);
 }
+
+#[tokio::test]
+async fn consumer_protocol_members_need_read_on_the_group_and_describe_on_their_topics() {
+    let cluster = Cluster::start().await;
+    cluster.create_topic("a").await;
+    let mut alice = cluster.login("alice").await;
+    let heartbeat = ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(group("modern"))
+        .with_member_id(text("alice-1"))
+        .with_member_epoch(0)
+        .with_rebalance_timeout_ms(10_000)
+        .with_subscribed_topic_names(Some(vec![TopicName(text("a"))]))
+        .with_topic_partitions(Some(Vec::new()));
+    let describe = ConsumerGroupDescribeRequest::default().with_group_ids(vec![group("modern")]);
+    assert_eq!(call(&mut alice, &heartbeat, 1).await.error_code, GROUP_AUTHORIZATION_FAILED);
+    let described = call(&mut alice, &describe, 1).await;
+    assert_eq!(described.groups[0].error_code, GROUP_AUTHORIZATION_FAILED);
+
+    cluster.allow("alice", ResourceType::Group, "modern", Operation::Read).await;
+    assert_eq!(call(&mut alice, &heartbeat, 1).await.error_code, TOPIC_AUTHORIZATION_FAILED);
+    cluster.allow("alice", ResourceType::Topic, "a", Operation::Describe).await;
+    let joined = call(&mut alice, &heartbeat, 1).await;
+    assert_eq!((joined.error_code, joined.member_epoch), (NONE, 1));
+    // READ on the group implies DESCRIBE.
+    assert_eq!(call(&mut alice, &describe, 1).await.groups[0].error_code, NONE);
+}

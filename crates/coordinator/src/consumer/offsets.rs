@@ -10,10 +10,21 @@ impl ConsumerGroup {
     /// no members (the admin client, or a consumer that assigns itself); otherwise the member
     /// must exist and send its current epoch: a newer one is FENCED_MEMBER_EPOCH, an older one
     /// STALE_MEMBER_EPOCH (its heartbeat moved on while the commit was under way; the client
-    /// retries with the new epoch).
-    pub fn check_commit(&self, member_id: &str, member_epoch: i32) -> Result<(), GroupError> {
+    /// retries with the new epoch). `epoch_api` says whether the request's version carries a
+    /// member epoch (OffsetCommit v9+): a member of this protocol must use one
+    /// (UNSUPPORTED_VERSION otherwise, as Kafka answers).
+    pub fn check_commit(
+        &self,
+        member_id: &str,
+        member_epoch: i32,
+        epoch_api: bool,
+    ) -> Result<(), GroupError> {
         if member_epoch < 0 && self.members.is_empty() {
             return Ok(());
+        }
+        self.member(member_id).ok_or(GroupError::UnknownMemberId)?;
+        if !epoch_api {
+            return Err(GroupError::UnsupportedVersion);
         }
         self.check_member_epoch(member_id, member_epoch)
     }
@@ -67,18 +78,19 @@ mod tests {
     #[test]
     fn commits_need_the_members_current_epoch() {
         let group = group_with_member_at(5);
-        assert_eq!(group.check_commit("m1", 5), Ok(()));
-        assert_eq!(group.check_commit("m1", 4), Err(GroupError::StaleMemberEpoch));
-        assert_eq!(group.check_commit("m1", 6), Err(GroupError::FencedMemberEpoch));
-        assert_eq!(group.check_commit("m2", 5), Err(GroupError::UnknownMemberId));
-        assert_eq!(group.check_commit("", -1), Err(GroupError::UnknownMemberId));
+        assert_eq!(group.check_commit("m1", 5, true), Ok(()));
+        assert_eq!(group.check_commit("m1", 4, true), Err(GroupError::StaleMemberEpoch));
+        assert_eq!(group.check_commit("m1", 6, true), Err(GroupError::FencedMemberEpoch));
+        assert_eq!(group.check_commit("m2", 5, true), Err(GroupError::UnknownMemberId));
+        assert_eq!(group.check_commit("", -1, true), Err(GroupError::UnknownMemberId));
+        assert_eq!(group.check_commit("m1", 5, false), Err(GroupError::UnsupportedVersion));
     }
 
     #[test]
     fn an_empty_group_takes_commits_without_a_member() {
         let group = ConsumerGroup::default();
-        assert_eq!(group.check_commit("", -1), Ok(()));
-        assert_eq!(group.check_commit("gone", 3), Err(GroupError::UnknownMemberId));
+        assert_eq!(group.check_commit("", -1, false), Ok(()));
+        assert_eq!(group.check_commit("gone", 3, true), Err(GroupError::UnknownMemberId));
     }
 
     #[test]
