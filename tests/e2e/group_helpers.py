@@ -8,6 +8,7 @@ every 500 ms, so rebalances take well under a second; every wait still has a tim
 
 from __future__ import annotations
 
+import collections
 import time
 
 from confluent_kafka import Consumer, KafkaError, KafkaException
@@ -16,6 +17,14 @@ from helpers import CLIENT_LOG, TIMEOUT, TRANSIENT_CONSUMER_ERRORS
 
 # Brokers for group tests form groups at once.
 GROUP_BROKER_ARGS = ("--group-initial-rebalance-delay-ms", "0")
+# Consumer-protocol (KIP-848) members heartbeat as often as classic ones here, and a member
+# that stops is out after 10 s, as with the classic members' session.timeout.ms.
+CONSUMER_BROKER_ARGS = GROUP_BROKER_ARGS + (
+    "--group-consumer-heartbeat-interval-ms", "500",
+    "--group-consumer-session-timeout-ms", "10000",
+)
+# What makes a confluent-kafka consumer use the consumer protocol.
+CONSUMER_PROTOCOL = {"group.protocol": "consumer"}
 STRATEGIES = ["range", "cooperative-sticky"]
 
 
@@ -45,6 +54,11 @@ class Member:
             **CLIENT_LOG,
         }
         settings.update(conf)
+        if settings.get("group.protocol") == "consumer":
+            # KIP-848: the broker's group.consumer.* settings decide these; librdkafka refuses
+            # them from the client.
+            settings.pop("session.timeout.ms")
+            settings.pop("heartbeat.interval.ms")
         self.consumer = Consumer(settings)
         self.consumer.subscribe([topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
         self.closed = False
@@ -123,3 +137,19 @@ def wait_balanced(members: list[Member], partitions: int, timeout: float = TIMEO
 
 def consumed(members: list[Member]) -> list[tuple[int, int, bytes]]:
     return [record for member in members for record in member.records]
+
+
+def records_for(prefix: str, count: int, partitions: int = 6) -> list[dict]:
+    """`count` records spread evenly over the partitions."""
+    return [{"value": f"{prefix}-{i}".encode(), "partition": i % partitions} for i in range(count)]
+
+
+def values_of(records: list[dict]) -> list[bytes]:
+    return [record["value"] for record in records]
+
+
+def assert_each_once(members: list[Member], expected: list[bytes]) -> None:
+    counts = collections.Counter(value for _, _, value in consumed(members))
+    duplicates = {value: n for value, n in counts.items() if n > 1}
+    assert not duplicates, f"consumed more than once: {sorted(duplicates)[:10]}"
+    assert sorted(counts) == sorted(expected)

@@ -21,30 +21,17 @@ from group_helpers import (
     GROUP_BROKER_ARGS,
     STRATEGIES,
     Member,
+    assert_each_once,
     balanced,
     consumed,
     poll_until,
+    records_for,
+    values_of,
     wait_balanced,
 )
 from helpers import TIMEOUT, admin, create_topic, produce, unique, wait_futures
 
 PARTITIONS = 6
-
-
-def records_for(prefix: str, count: int) -> list[dict]:
-    """`count` records spread evenly over the partitions."""
-    return [{"value": f"{prefix}-{i}".encode(), "partition": i % PARTITIONS} for i in range(count)]
-
-
-def values_of(records: list[dict]) -> list[bytes]:
-    return [record["value"] for record in records]
-
-
-def assert_each_once(members: list[Member], expected: list[bytes]) -> None:
-    counts = collections.Counter(value for _, _, value in consumed(members))
-    duplicates = {value: n for value, n in counts.items() if n > 1}
-    assert not duplicates, f"consumed more than once: {sorted(duplicates)[:10]}"
-    assert sorted(counts) == sorted(expected)
 
 
 def assert_no_loss_or_duplicate_past_commits(members: list[Member], expected: list[bytes]) -> None:
