@@ -15,6 +15,13 @@ use super::subscription::{check_regex, Resolver};
 use super::{JOIN_EPOCH, LEAVE_EPOCH, LEAVE_STATIC_EPOCH};
 use crate::GroupError;
 
+/// The heartbeat interval told to a member waiting for partitions other members still own
+/// (Skiff's, not Kafka's). Those members release them at their own next heartbeat, at any
+/// moment within the interval; a waiting member that heartbeats only every interval would
+/// hear of the release up to a whole interval later, which made every join cost one full
+/// interval. Polling faster only while it waits costs a few more writes per join.
+pub const WAITING_HEARTBEAT_INTERVAL_MS: i32 = 500;
+
 /// A ConsumerGroupHeartbeat request in the group's terms. `None` stands for Kafka's null
 /// ("unchanged since the last heartbeat").
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -113,10 +120,15 @@ impl ConsumerGroup {
         reconcile(member, &progress);
 
         let send_assignment = is_full(&request) || member.assigned != assigned_before;
+        let heartbeat_interval_ms = if member.state == MemberState::UnreleasedPartitions {
+            config.heartbeat_interval_ms.min(WAITING_HEARTBEAT_INTERVAL_MS)
+        } else {
+            config.heartbeat_interval_ms
+        };
         Ok(HeartbeatAnswer {
             member_id: member.member_id.clone(),
             member_epoch: member.member_epoch,
-            heartbeat_interval_ms: config.heartbeat_interval_ms,
+            heartbeat_interval_ms,
             assignment: send_assignment.then(|| member.assigned.clone()),
         })
     }

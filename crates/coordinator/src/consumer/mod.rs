@@ -36,7 +36,7 @@ pub use group::{
     Assignment, AssignorName, ConsumerConfig, ConsumerGroup, ConsumerMember, MemberState, TopicId,
     TopicMetadata,
 };
-pub use heartbeat::{HeartbeatAnswer, HeartbeatRequest};
+pub use heartbeat::{HeartbeatAnswer, HeartbeatRequest, WAITING_HEARTBEAT_INTERVAL_MS};
 
 /// The member epoch of a heartbeat that joins (or rejoins) the group.
 pub const JOIN_EPOCH: i32 = 0;

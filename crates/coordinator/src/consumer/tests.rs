@@ -223,6 +223,7 @@ fn a_joining_member_gets_partitions_only_after_they_are_revoked() {
     assert_eq!(answer.member_epoch, 2, "b moves to the new epoch");
     assert_eq!(answer.assignment, Some(Assignment::default()), "its partitions are still a's");
     assert_eq!(group.member("b").map(|m| m.state), Some(MemberState::UnreleasedPartitions));
+    assert_eq!(answer.heartbeat_interval_ms, 500, "it asks again soon while it waits");
     assert_exclusive(&group, &[&a, &b]);
 
     // a is told to give up three partitions and keeps its epoch until it has.
@@ -246,10 +247,11 @@ fn a_joining_member_gets_partitions_only_after_they_are_revoked() {
     assert_eq!(group.member("a").map(|m| m.state), Some(MemberState::Stable));
     assert_exclusive(&group, &[&a, &b]);
 
-    // Now b gets them.
+    // Now b gets them, and goes back to the configured interval.
     let answer = b.beat(&mut group, &topics, 50);
     assert_eq!(answer.assignment.as_ref().map(Assignment::len), Some(3));
     assert_eq!(group.member("b").map(|m| m.state), Some(MemberState::Stable));
+    assert_eq!(answer.heartbeat_interval_ms, 5000);
     assert_exclusive(&group, &[&a, &b]);
     assert_complete_and_balanced(&group, &[a, b], &topics);
 }
