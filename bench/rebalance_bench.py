@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """How fast consumer groups converge: real confluent-kafka (librdkafka) consumers with default
-settings and `cooperative-sticky`, against the real `skiff broker` with its default group settings
-(`--group-initial-rebalance-delay-ms 3000`, like Kafka).
+settings, classic groups with `cooperative-sticky` and consumer-protocol groups (KIP-848,
+`group.protocol=consumer`, the broker's `uniform` assignor), against the real `skiff broker`
+with its default group settings (`--group-initial-rebalance-delay-ms 3000`, like Kafka;
+`--group-consumer-heartbeat-interval-ms 5000`, like Kafka). `--protocol both` (the default)
+runs every phase for each protocol, one after the other, in one run.
 
 Phases, each timed from the action to the moment the group is converged (every member has a
 non-empty assignment, the assignments are disjoint and cover every partition of the subscribed
@@ -12,6 +15,9 @@ topics, and nothing changed for a moment):
 2. joins: eight members join one at a time, each waiting for the previous step to converge.
 3. subscription change: every member subscribes to a second topic too, then back.
 4. leaves: members close one at a time (LeaveGroup) until one is left.
+5. hand-over, under a steady stream of records: a fourth member joins a group of three (time
+   to its first record), then leaves again (time until every partition it had is consumed by
+   the others again).
 
 Prints one line per step and a total; `--json PATH` writes them too. Not a test: nothing asserts
 on time. `bench/run.sh rebalance` builds the release binary and runs this.
@@ -61,20 +67,26 @@ class Member(threading.Thread):
     """One consumer polled by its own thread; commands (subscribe, close) go through a queue so
     only that thread touches the consumer."""
 
-    def __init__(self, bootstrap: str, group: str, topics: list[str], name: str):
+    def __init__(self, bootstrap: str, group: str, topics: list[str], name: str, protocol: str):
         super().__init__(daemon=True)
         self.name = name
         self.assignment: frozenset = frozenset()
         self.first_record_at: float | None = None
+        # When each partition's latest record arrived.
+        self.last_record_at: dict[tuple[str, int], float] = {}
         self.commands: queue.Queue = queue.Queue()
         self.stopped = threading.Event()
+        if protocol == "consumer":
+            group_settings = {"group.protocol": "consumer"}
+        else:
+            group_settings = {"partition.assignment.strategy": "cooperative-sticky"}
         self.consumer = Consumer({
             "bootstrap.servers": bootstrap,
             "group.id": group,
             "client.id": name,
-            "partition.assignment.strategy": "cooperative-sticky",
             "auto.offset.reset": "earliest",
             "log_level": 3,
+            **group_settings,
         })
         self.consumer.subscribe(topics)
 
@@ -92,8 +104,9 @@ class Member(threading.Thread):
                 self.stopped.set()
                 return
             message = self.consumer.poll(0.05)
-            if message is not None and message.error() is None and self.first_record_at is None:
-                self.first_record_at = now()
+            if message is not None and message.error() is None:
+                self.first_record_at = self.first_record_at or now()
+                self.last_record_at[(message.topic(), message.partition())] = now()
             self.assignment = frozenset((tp.topic, tp.partition) for tp in self.consumer.assignment())
 
 
@@ -135,12 +148,42 @@ def produce_some(bootstrap: str, topic: str, partitions: int) -> None:
     producer.flush(30)
 
 
-def run(bootstrap: str, partitions: int, members_count: int, timeout: float) -> list[dict]:
+class SteadyProducer(threading.Thread):
+    """Writes a record to every partition of a topic every 10 ms until stopped, so a member
+    that gets a partition has something to read at once."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int):
+        super().__init__(daemon=True)
+        self.topic, self.partitions = topic, partitions
+        self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 2})
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.01):
+            for partition in range(self.partitions):
+                self.producer.produce(self.topic, value=b"steady", partition=partition)
+            self.producer.poll(0)
+        self.producer.flush(30)
+
+
+def wait_for(condition, timeout: float, what: str) -> float:
+    deadline = now() + timeout
+    while now() < deadline:
+        if condition():
+            return now()
+        time.sleep(0.002)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def run(bootstrap: str, partitions: int, members_count: int, timeout: float, protocol: str) -> list[dict]:
     steps: list[dict] = []
 
     def record(name: str, seconds: float, **extra) -> None:
-        steps.append({"step": name, "seconds": round(seconds, 3), **extra})
-        print(f"{name:<40} {seconds:7.2f} s", flush=True)
+        steps.append({"step": name, "protocol": protocol, "seconds": round(seconds, 3), **extra})
+        print(f"{protocol:<9} {name:<40} {seconds:7.2f} s", flush=True)
+
+    def member_of(group: str, topics: list[str], name: str) -> Member:
+        return Member(bootstrap, group, topics, name, protocol)
 
     # 1. A new three-member group: time to the first record and to convergence.
     first = f"first-{uuid.uuid4().hex[:8]}"
@@ -148,7 +191,7 @@ def run(bootstrap: str, partitions: int, members_count: int, timeout: float) -> 
     produce_some(bootstrap, first, partitions)
     group = f"group-{uuid.uuid4().hex[:8]}"
     started = now()
-    trio = [Member(bootstrap, group, [first], f"trio-{i}") for i in range(3)]
+    trio = [member_of(group, [first], f"trio-{i}") for i in range(3)]
     for member in trio:
         member.start()
     all_first = {(first, p) for p in range(partitions)}
@@ -172,7 +215,7 @@ def run(bootstrap: str, partitions: int, members_count: int, timeout: float) -> 
     members: list[Member] = []
     total_started = now()
     for index in range(members_count):
-        member = Member(bootstrap, group, [main], f"member-{index}")
+        member = member_of(group, [main], f"member-{index}")
         started = now()
         member.start()
         members.append(member)
@@ -191,6 +234,39 @@ def run(bootstrap: str, partitions: int, members_count: int, timeout: float) -> 
     record("joins, subscription changes and leaves", now() - total_started)
     members[0].commands.put(("close", None))
     members[0].stopped.wait(30)
+
+    # 5. Hand-over under a steady stream: a fourth member joins three, then leaves.
+    steady = f"steady-{uuid.uuid4().hex[:8]}"
+    create_topics(bootstrap, {steady: partitions})
+    steady_partitions = {(steady, p) for p in range(partitions)}
+    producer = SteadyProducer(bootstrap, steady, partitions)
+    producer.start()
+    group = f"group-{uuid.uuid4().hex[:8]}"
+    trio = [member_of(group, [steady], f"steady-{i}") for i in range(3)]
+    for member in trio:
+        member.start()
+    wait_converged(trio, steady_partitions, now(), timeout)
+    fourth = member_of(group, [steady], "fourth")
+    started = now()
+    fourth.start()
+    got = wait_for(lambda: fourth.first_record_at is not None, timeout, "the new member's first record")
+    record("hand-over: join to first record", got - started)
+    wait_converged(trio + [fourth], steady_partitions, started, timeout)
+    given_up = set(fourth.assignment)
+    started = now()
+    fourth.commands.put(("close", None))
+
+    def taken_over() -> bool:
+        return all(any(m.last_record_at.get(tp, 0) > started for m in trio) for tp in given_up)
+
+    got = wait_for(taken_over, timeout, "the leaver's partitions consumed again")
+    record("hand-over: leave to partitions consumed", got - started, partitions=len(given_up))
+    producer.stop.set()
+    producer.join(30)
+    for member in trio:
+        member.commands.put(("close", None))
+    for member in trio:
+        member.stopped.wait(30)
     return steps
 
 
@@ -201,6 +277,7 @@ def main() -> None:
     parser.add_argument("--storage", help="storage URL (overrides --engine)")
     parser.add_argument("--partitions", type=int, default=12)
     parser.add_argument("--members", type=int, default=8)
+    parser.add_argument("--protocol", choices=["classic", "consumer", "both"], default="both")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per step before giving up")
     parser.add_argument("--broker-arg", action="append", default=[], help="extra broker flag (repeatable)")
     parser.add_argument("--json", type=Path)
@@ -227,7 +304,9 @@ def main() -> None:
     process, bootstrap = start_broker(args.binary, storage, args.broker_arg)
     try:
         print(f"skiff {args.binary} on {storage}, {args.partitions} partitions, broker args {args.broker_arg}")
-        steps = run(bootstrap, args.partitions, args.members, args.timeout)
+        protocols = ["classic", "consumer"] if args.protocol == "both" else [args.protocol]
+        steps = [step for protocol in protocols
+                 for step in run(bootstrap, args.partitions, args.members, args.timeout, protocol)]
     finally:
         process.terminate()
         process.wait(10)
