@@ -6,7 +6,7 @@
 #   bench/run.sh --help                            every option
 #   bench/run.sh proxy                             skiff proxy vs direct, side by side
 #   bench/run.sh proxy --help                      its options (bench/proxy_bench.py)
-#   bench/run.sh rebalance --engine postgres       consumer-group convergence (bench/rebalance_bench.py)
+#   bench/run.sh rebalance --engine postgres       consumer-group convergence, classic and KIP-848 (bench/rebalance_bench.py)
 #   bench/run.sh validation                        produce with schema validation (bench/validation_bench.py)
 #   bench/run.sh --engine memory --metrics         brokers with --metrics-listen (its cost: docs/performance.md)
 #   bench/run.sh tls                               produce and consume over TLS vs plaintext (bench/tls_bench.py)
