@@ -33,6 +33,8 @@ pub struct Broker {
     pub(crate) quotas: Arc<crate::quotas::QuotaManager>,
     /// Where requests, topics and events are counted (`--metrics-listen`); `None`: nothing is.
     metrics: Option<Arc<Metrics>>,
+    /// The topic list consumer-protocol heartbeats resolve subscriptions against.
+    pub(crate) group_topics: Arc<crate::cached::Cached<crate::groups::TopicList>>,
 }
 
 impl Broker {
@@ -59,7 +61,9 @@ impl Broker {
             storage.state.clone(),
             config.quotas.clone(),
         ));
+        let group_topics = Arc::new(crate::groups::topic_list_cache(storage.clone()));
         Self {
+            group_topics,
             authorization,
             quotas,
             registry,

@@ -11,10 +11,11 @@ use skiff_coordinator::consumer::{ConsumerGroup, TopicId, TopicMetadata};
 use skiff_coordinator::{AnyGroup, Group, GroupError, Limits};
 use skiff_protocol::ErrorCode;
 use skiff_storage::cas::{self, Change};
-use skiff_storage::{StorageError, Versioned};
+use skiff_storage::{Storage, StorageError, Versioned};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::cached::Cached;
 use crate::Broker;
 
 /// State-store keys of groups: `groups/<group id>`, one JSON value each.
@@ -249,23 +250,33 @@ async fn update_kind<G: Kind, R>(
 }
 
 /// Every topic's id and partition count, by name: what consumer-protocol subscriptions are
-/// resolved against and assignments computed from, read at each heartbeat so a new topic or
-/// partition reaches the group's next one.
-pub(crate) async fn topic_metadata(
-    broker: &Broker,
-) -> Result<BTreeMap<String, TopicMetadata>, StorageError> {
-    Ok(broker
-        .storage
-        .meta
-        .topics()
-        .await?
-        .into_iter()
-        .map(|topic| {
-            let metadata =
-                TopicMetadata { id: TopicId(topic.id.into_bytes()), partitions: topic.partitions };
-            (topic.name, metadata)
-        })
-        .collect())
+/// resolved against and assignments computed from.
+pub(crate) type TopicList = BTreeMap<String, TopicMetadata>;
+
+/// How long a broker's copy of the topic list serves heartbeats before it is read again (in the
+/// background). Reading it is a query on SQL engines but a LIST and a GET per topic on S3,
+/// too much for every heartbeat of every member.
+const TOPIC_LIST_REFRESH: Duration = Duration::from_secs(1);
+
+/// A broker's copy of the topic list (`Broker::group_topics`).
+pub(crate) fn topic_list_cache(storage: Storage) -> Cached<TopicList> {
+    Cached::new(
+        "topic list",
+        TOPIC_LIST_REFRESH,
+        Box::new(move || {
+            let storage = storage.clone();
+            Box::pin(async move {
+                let topics = storage.meta.topics().await?;
+                Ok(topics
+                    .into_iter()
+                    .map(|topic| {
+                        let id = TopicId(topic.id.into_bytes());
+                        (topic.name, TopicMetadata { id, partitions: topic.partitions })
+                    })
+                    .collect())
+            })
+        }),
+    )
 }
 
 /// What a waiting JoinGroup or SyncGroup watches between re-reads of its group.

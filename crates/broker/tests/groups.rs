@@ -811,3 +811,23 @@ async fn a_classic_group_converts_only_once_it_has_no_members() {
     let convert = listed.groups.iter().find(|listed| listed.group_id.as_str() == "convert");
     assert_eq!(convert.map(|group| group.group_type.as_str()), Some("consumer"));
 }
+
+#[tokio::test]
+async fn a_topic_created_after_the_subscription_is_assigned_at_the_next_heartbeat() {
+    let mut stream = connect(start_on(skiff_storage_memory::MemoryEngine::storage()).await).await;
+    create_topic(&mut stream, "early", 1).await;
+    let joined = call(&mut stream, &consumer_join("waiting", "m1", &["early", "later"]), 1).await;
+    assert_eq!((joined.error_code, assigned(&joined)), (NONE, vec![0]));
+    // The broker's topic list is a second-old copy; a subscribed name missing from it is
+    // looked up again at once, so the new topic does not wait for the copy to age.
+    create_topic(&mut stream, "later", 2).await;
+    let heartbeat = ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(group("waiting"))
+        .with_member_id(text("m1"))
+        .with_member_epoch(joined.member_epoch)
+        .with_rebalance_timeout_ms(-1);
+    let answer = call(&mut stream, &heartbeat, 1).await;
+    assert_eq!(answer.error_code, NONE);
+    assert_eq!(answer.member_epoch, joined.member_epoch + 1, "a new group epoch");
+    assert_eq!(assigned(&answer), vec![0, 0, 1], "early-0, later-0 and later-1");
+}

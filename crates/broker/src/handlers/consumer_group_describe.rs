@@ -88,10 +88,9 @@ async fn find(broker: &Broker, group_id: &GroupId) -> Result<ConsumerGroup, (i16
 }
 
 async fn topic_names(broker: &Broker) -> Result<BTreeMap<TopicId, String>, i16> {
-    let topics = groups::topic_metadata(broker)
-        .await
-        .map_err(|error| errors::coordinator_code_for(&error))?;
-    Ok(topics.into_iter().map(|(name, metadata)| (metadata.id, name)).collect())
+    let topics =
+        broker.group_topics.get().await.map_err(|error| errors::coordinator_code_for(&error))?;
+    Ok(topics.iter().map(|(name, metadata)| (metadata.id, name.clone())).collect())
 }
 
 fn summary(

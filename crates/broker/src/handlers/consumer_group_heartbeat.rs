@@ -12,8 +12,12 @@ use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, To
 pub(super) use kafka_protocol::messages::ConsumerGroupHeartbeatRequest;
 use kafka_protocol::messages::ConsumerGroupHeartbeatResponse;
 use kafka_protocol::protocol::StrBytes;
-use skiff_coordinator::consumer::{self, HeartbeatAnswer, HeartbeatRequest, TopicId};
+use skiff_coordinator::consumer::{
+    self, ConsumerGroup, HeartbeatAnswer, HeartbeatRequest, TopicId,
+};
+use skiff_coordinator::GroupError;
 use skiff_protocol::ErrorCode;
+use skiff_storage::StorageError;
 
 use super::{str_bytes, Operation, RequestContext, ResourceType};
 use crate::{errors, groups, Broker};
@@ -43,23 +47,62 @@ pub(super) async fn handle(
         return refused(ErrorCode::TopicAuthorizationFailed.code(), None);
     }
     let heartbeat = translate(version, request, context);
-    let topics = match groups::topic_metadata(broker).await {
-        Ok(topics) => topics,
-        Err(error) => return refused(errors::coordinator_code_for(&error), None),
+    let result = match apply(broker, &group_id, &heartbeat).await {
+        Ok(result) => result,
+        Err(code) => return refused(code, None),
     };
-    let config = &broker.config.group_consumer;
-    let result = groups::update_consumer(broker, &group_id, |group, now| {
-        group.heartbeat(heartbeat.clone(), &topics, config, now)
-    })
-    .await;
     match result {
-        Ok((Ok(answer), _)) => respond(answer),
-        Ok((Err(error), _)) => {
+        Ok(answer) => respond(answer),
+        Err(error) => {
             tracing::debug!(group = %group_id, member = %heartbeat.member_id, %error, "heartbeat refused");
             refused(groups::code(error), Some(&error.to_string()))
         }
-        Err(failure) => refused(failure.code(), None),
     }
+}
+
+/// Applies the heartbeat against this broker's copy of the topic list (at most a second old,
+/// so a topic another broker created, or one a regex now matches, reaches the group within
+/// that and a heartbeat). When the member subscribes by name to a topic the copy lacks, the
+/// list is read again and the heartbeat applied to that: consumers started right after their
+/// topic was created get it at their first heartbeat, not one interval later.
+async fn apply(
+    broker: &Broker,
+    group_id: &str,
+    heartbeat: &HeartbeatRequest,
+) -> Result<Result<HeartbeatAnswer, GroupError>, i16> {
+    let config = &broker.config.group_consumer;
+    let code = |error: StorageError| errors::coordinator_code_for(&error);
+    let mut topics = broker.group_topics.get().await.map_err(code)?;
+    let mut fresh = false;
+    loop {
+        let result = groups::update_consumer(broker, group_id, |group, now| {
+            if !fresh && subscribes_missing(group, heartbeat, &topics) {
+                return None;
+            }
+            Some(group.heartbeat(heartbeat.clone(), &topics, config, now))
+        })
+        .await;
+        match result {
+            Ok((Some(result), _)) => return Ok(result),
+            Ok((None, _)) => {
+                topics = broker.group_topics.reload().await.map_err(code)?;
+                fresh = true;
+            }
+            Err(failure) => return Err(failure.code()),
+        }
+    }
+}
+
+/// Whether the member subscribes by name (in this request, or as stored) to a topic `topics`
+/// does not have.
+fn subscribes_missing(
+    group: &ConsumerGroup,
+    heartbeat: &HeartbeatRequest,
+    topics: &groups::TopicList,
+) -> bool {
+    let stored = group.member(&heartbeat.member_id).map(|member| &member.subscribed_topic_names);
+    let names = heartbeat.subscribed_topic_names.as_ref().or(stored);
+    names.is_some_and(|names| names.iter().any(|name| !topics.contains_key(name)))
 }
 
 /// The request in the group's terms: Kafka's "null means unchanged" fields as `None`, and
