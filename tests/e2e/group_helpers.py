@@ -13,7 +13,7 @@ import time
 
 from confluent_kafka import Consumer, KafkaError, KafkaException
 
-from helpers import CLIENT_LOG, TIMEOUT, TRANSIENT_CONSUMER_ERRORS
+from helpers import CLIENT_LOG, TIMEOUT, TRANSIENT_CONSUMER_ERRORS, produce
 
 # Brokers for group tests form groups at once.
 GROUP_BROKER_ARGS = ("--group-initial-rebalance-delay-ms", "0")
@@ -153,3 +153,17 @@ def assert_each_once(members: list[Member], expected: list[bytes]) -> None:
     duplicates = {value: n for value, n in counts.items() if n > 1}
     assert not duplicates, f"consumed more than once: {sorted(duplicates)[:10]}"
     assert sorted(counts) == sorted(expected)
+
+
+def assert_three_share_a_topic_exactly_once(bootstrap: str, topic: str, members: list[Member]) -> None:
+    """Three members of one group on a 6-partition topic: two partitions each, 600 records
+    consumed once each, every one by the member that owns its partition."""
+    wait_balanced(members, 6)
+    assert all(len(m.assigned()) == 2 for m in members), {m.name: m.assigned() for m in members}
+    records = records_for("r", 600)
+    produce(bootstrap, topic, records)
+    poll_until(members, lambda: len(consumed(members)) >= 600, "600 records")
+    assert_each_once(members, values_of(records))
+    for member in members:
+        partitions = {partition for partition, _, _ in member.records}
+        assert partitions <= member.assigned(), f"{member.name} read partitions it does not own"

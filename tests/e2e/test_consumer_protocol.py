@@ -18,6 +18,7 @@ from group_helpers import (
     CONSUMER_PROTOCOL,
     Member,
     assert_each_once,
+    assert_three_share_a_topic_exactly_once,
     consumed,
     poll_until,
     records_for,
@@ -44,15 +45,7 @@ def test_three_members_share_six_partitions_exactly_once(broker_factory, engine)
     create_topic(broker.bootstrap, topic, partitions=PARTITIONS)
     members = [member(broker.bootstrap, group, topic, f"m{i}", commit_each=True) for i in range(3)]
     try:
-        wait_balanced(members, PARTITIONS)
-        assert all(len(m.assigned()) == 2 for m in members), {m.name: m.assigned() for m in members}
-        records = records_for("r", 600)
-        produce(broker.bootstrap, topic, records)
-        poll_until(members, lambda: len(consumed(members)) >= 600, "600 records")
-        assert_each_once(members, values_of(records))
-        for each in members:
-            partitions = {partition for partition, _, _ in each.records}
-            assert partitions <= each.assigned(), f"{each.name} read partitions it does not own"
+        assert_three_share_a_topic_exactly_once(broker.bootstrap, topic, members)
         assert not any(m.uncommitted for m in members), "a commit with the member epoch was refused"
     finally:
         close_all(members)

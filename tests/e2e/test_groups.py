@@ -22,6 +22,7 @@ from group_helpers import (
     STRATEGIES,
     Member,
     assert_each_once,
+    assert_three_share_a_topic_exactly_once,
     balanced,
     consumed,
     poll_until,
@@ -57,15 +58,7 @@ def test_three_consumers_share_a_topic_exactly_once(broker_factory, engine, stra
     conf = {"partition.assignment.strategy": strategy}
     members = [Member(broker.bootstrap, group, topic, f"m{i}", **conf) for i in range(3)]
     try:
-        wait_balanced(members, PARTITIONS)
-        assert all(len(m.assigned()) == 2 for m in members), {m.name: m.assigned() for m in members}
-        records = records_for("r", 600)
-        produce(broker.bootstrap, topic, records)
-        poll_until(members, lambda: len(consumed(members)) >= 600, "600 records")
-        assert_each_once(members, values_of(records))
-        for member in members:
-            partitions = {partition for partition, _, _ in member.records}
-            assert partitions <= member.assigned(), f"{member.name} read partitions it does not own"
+        assert_three_share_a_topic_exactly_once(broker.bootstrap, topic, members)
     finally:
         for member in members:
             member.close()

@@ -29,8 +29,6 @@ pub(super) async fn handle(
     request: ConsumerGroupDescribeRequest,
     context: &RequestContext<'_>,
 ) -> ConsumerGroupDescribeResponse {
-    // Topic names for the assignments, which name topics by id; read once for all groups.
-    let mut names: Option<BTreeMap<TopicId, String>> = None;
     let mut described = Vec::with_capacity(request.group_ids.len());
     for group_id in request.group_ids {
         let answer = DescribedGroup::default().with_group_id(group_id.clone());
@@ -38,20 +36,16 @@ pub(super) async fn handle(
             described.push(answer.with_error_code(ErrorCode::GroupAuthorizationFailed.code()));
             continue;
         }
-        let answer = match find(broker, &group_id).await {
-            Ok(group) => {
-                if names.is_none() {
-                    names = match topic_names(broker).await {
-                        Ok(found) => Some(found),
-                        Err(code) => {
-                            described.push(answer.with_error_code(code));
-                            continue;
-                        }
-                    };
-                }
-                let names = names.as_ref().map_or_else(BTreeMap::new, Clone::clone);
-                summary(answer, &group, &names, &broker.config.group_consumer)
-            }
+        let found = match find(broker, &group_id).await {
+            // Assignments name topics by id: the broker's topic list gives their names.
+            Ok(group) => match broker.group_topics.get().await {
+                Ok(topics) => Ok((group, topics)),
+                Err(error) => Err((errors::coordinator_code_for(&error), None)),
+            },
+            Err(refused) => Err(refused),
+        };
+        let answer = match found {
+            Ok((group, topics)) => summary(answer, &group, &topics, &broker.config.group_consumer),
             Err((code, message)) => answer
                 .with_error_code(code)
                 .with_error_message(message.map(str_bytes))
@@ -87,18 +81,14 @@ async fn find(broker: &Broker, group_id: &GroupId) -> Result<ConsumerGroup, (i16
     }
 }
 
-async fn topic_names(broker: &Broker) -> Result<BTreeMap<TopicId, String>, i16> {
-    let topics =
-        broker.group_topics.get().await.map_err(|error| errors::coordinator_code_for(&error))?;
-    Ok(topics.iter().map(|(name, metadata)| (metadata.id, name.clone())).collect())
-}
-
 fn summary(
     answer: DescribedGroup,
     group: &ConsumerGroup,
-    names: &BTreeMap<TopicId, String>,
+    topics: &groups::TopicList,
     config: &consumer::ConsumerConfig,
 ) -> DescribedGroup {
+    let names: BTreeMap<TopicId, &str> =
+        topics.iter().map(|(name, metadata)| (metadata.id, name.as_str())).collect();
     let members = group
         .members
         .iter()
@@ -118,8 +108,8 @@ fn summary(
                         .collect(),
                 )
                 .with_subscribed_topic_regex(member.subscribed_topic_regex.clone().map(str_bytes))
-                .with_assignment(assignment(&member.assigned, names))
-                .with_target_assignment(assignment(&member.target, names))
+                .with_assignment(assignment(&member.assigned, &names))
+                .with_target_assignment(assignment(&member.target, &names))
                 .with_member_type(CONSUMER_MEMBER)
         })
         .collect();
@@ -132,7 +122,7 @@ fn summary(
 }
 
 /// An assignment with its topics' names (empty for a topic deleted since).
-fn assignment(assigned: &consumer::Assignment, names: &BTreeMap<TopicId, String>) -> Assignment {
+fn assignment(assigned: &consumer::Assignment, names: &BTreeMap<TopicId, &str>) -> Assignment {
     let topic_partitions = assigned
         .0
         .iter()
@@ -140,7 +130,7 @@ fn assignment(assigned: &consumer::Assignment, names: &BTreeMap<TopicId, String>
             TopicPartitions::default()
                 .with_topic_id(uuid::Uuid::from_bytes(topic.0))
                 .with_topic_name(TopicName(str_bytes(
-                    names.get(topic).cloned().unwrap_or_default(),
+                    names.get(topic).copied().unwrap_or_default(),
                 )))
                 .with_partitions(partitions.iter().copied().collect())
         })
