@@ -170,6 +170,13 @@ impl Group {
         self.member_by_instance(instance_id).is_some_and(|member| member.member_id != member_id)
     }
 
+    /// A member's metadata for the group's protocol, or for its own first choice while none
+    /// is chosen yet (before the first rebalance completes).
+    pub fn chosen_metadata<'a>(&self, member: &'a Member) -> &'a [u8] {
+        let first = member.protocols.first().map(|protocol| protocol.name.as_str());
+        member.metadata_for(self.protocol.as_deref().or(first))
+    }
+
     pub fn is_leader(&self, member_id: &str) -> bool {
         self.leader.as_deref() == Some(member_id)
     }

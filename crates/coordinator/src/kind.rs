@@ -62,7 +62,8 @@ impl AnyGroup {
         }
     }
 
-    /// Applies what time alone changed (expired sessions, missed deadlines).
+    /// Applies what time alone changed (expired sessions, missed deadlines), including the
+    /// downgrade of a group whose last consumer-protocol member expired.
     pub fn tick(&mut self, now_ms: i64) {
         match self {
             Self::Classic(group) => {
@@ -70,6 +71,18 @@ impl AnyGroup {
             }
             Self::Consumer(group) => {
                 group.tick(now_ms);
+            }
+        }
+        self.settle(now_ms);
+    }
+
+    /// Turns a consumer-protocol group whose members all speak the classic protocol back into
+    /// a classic group (KIP-848's online downgrade; see [`Group::from_consumer`]). Applied
+    /// after every change, so the member that leaves last takes the consumer protocol with it.
+    pub fn settle(&mut self, now_ms: i64) {
+        if let Self::Consumer(group) = self {
+            if group.only_classic_members() {
+                *self = Self::Classic(Group::from_consumer(group, now_ms));
             }
         }
     }

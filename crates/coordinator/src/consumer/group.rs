@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::GroupError;
+use crate::{GroupError, Protocol};
 
 /// A topic's id (Kafka's UUID), kept as its 16 bytes and stored as 32 hex digits so the JSON
 /// stays readable. Assignments name topics by id, as Kafka's do: a topic deleted and created
@@ -149,6 +149,28 @@ pub struct ConsumerMember {
     pub last_heartbeat_ms: i64,
     /// Set while it has partitions to revoke: if it has not revoked them by then, it is removed.
     pub revocation_deadline_ms: Option<i64>,
+    /// Set for a member that speaks the classic protocol (JoinGroup, SyncGroup, Heartbeat)
+    /// inside this group: one carried over when a classic group was upgraded, or one that
+    /// joined since. Absent in groups stored before members could be classic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classic: Option<ClassicMetadata>,
+}
+
+/// The classic-protocol side of a member: what its JoinGroup said, kept so the group can be
+/// turned back into a classic group when the last consumer-protocol member leaves. Its
+/// session timeout is the member's `session_timeout_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassicMetadata {
+    /// The (assignor name, ConsumerProtocolSubscription) pairs, in its order of preference.
+    pub protocols: Vec<Protocol>,
+}
+
+impl ClassicMetadata {
+    /// The protocol the member is answered with: its first choice, which it supports by
+    /// definition (the broker assigns, so no group-wide choice is needed).
+    pub fn protocol(&self) -> Option<&Protocol> {
+        self.protocols.first()
+    }
 }
 
 impl ConsumerMember {
@@ -173,7 +195,13 @@ impl ConsumerMember {
             target: Assignment::default(),
             last_heartbeat_ms: now_ms,
             revocation_deadline_ms: None,
+            classic: None,
         }
+    }
+
+    /// Whether the member speaks the classic protocol.
+    pub fn is_classic(&self) -> bool {
+        self.classic.is_some()
     }
 
     /// A static member that left with epoch -2 and may come back within its session.

@@ -10,8 +10,7 @@ use std::collections::BTreeMap;
 use super::group::{
     Assignment, ConsumerConfig, ConsumerGroup, ConsumerMember, MemberState, TopicMetadata,
 };
-use super::reconcile::{reconcile, Progress};
-use super::subscription::{check_regex, Resolver};
+use super::subscription::check_regex;
 use super::{JOIN_EPOCH, LEAVE_EPOCH, LEAVE_STATIC_EPOCH};
 use crate::GroupError;
 
@@ -97,27 +96,12 @@ impl ConsumerGroup {
         let assigned_before = member.assigned.clone();
         let subscription_changed = update_member(member, &request, config, now_ms);
 
-        let mut resolver = Resolver::new(topics);
-        let subscribed = resolver.group_topics(&self.members);
-        if subscription_changed || subscribed != self.subscribed_topics {
-            self.subscribed_topics = subscribed;
-            self.bump_epoch();
-        }
-        if self.group_epoch > self.assignment_epoch {
-            self.compute_targets(&mut resolver, config);
-        }
-
-        let owned_by_others = self.owned_by_others(&request.member_id);
-        let progress = Progress {
-            target_epoch: self.assignment_epoch,
-            owned_by_others: &owned_by_others,
-            reported: request.owned_partitions.as_ref(),
-            now_ms,
-        };
-        let Some(member) = self.members.get_mut(position) else {
+        let reported = request.owned_partitions.as_ref();
+        let Some(member) =
+            self.advance(position, subscription_changed, reported, topics, config, now_ms)
+        else {
             return Err(GroupError::UnknownMemberId);
         };
-        reconcile(member, &progress);
 
         let send_assignment = is_full(&request) || member.assigned != assigned_before;
         let heartbeat_interval_ms = if member.state == MemberState::UnreleasedPartitions {
@@ -336,6 +320,8 @@ fn update_member(
     }
     member.client_id = request.client_id.clone();
     member.client_host = request.client_host.clone();
+    // A member heartbeating with this protocol speaks it, whatever it joined with.
+    member.classic = None;
     member.session_timeout_ms = config.session_timeout_ms;
     member.last_heartbeat_ms = now_ms;
     (member.subscribed_topic_names.clone(), member.subscribed_topic_regex.clone()) != before

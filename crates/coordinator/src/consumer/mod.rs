@@ -17,24 +17,32 @@
 //! - `target`: choosing the assignor and computing the target assignment.
 //! - `assignors`: `uniform` (sticky, balanced) and `range`.
 //! - `offsets`: the member-epoch checks of offset commits and fetches.
+//! - `classic`: classic-protocol members inside a consumer-protocol group, moved by their
+//!   JoinGroup, SyncGroup and Heartbeat while a group changes protocol.
+//! - `migration`: turning a group with members from one protocol into the other.
 //! - `reconcile`: one member's step toward its target (revoke first, then assign what others
 //!   released).
 
 mod assignors;
+mod classic;
 mod group;
 mod heartbeat;
+mod migration;
 mod offsets;
 mod reconcile;
 mod subscription;
 mod target;
 
 #[cfg(test)]
+mod migration_tests;
+#[cfg(test)]
 mod tests;
 
 pub use assignors::{assign, range, uniform, AssignorMember};
+pub use classic::{ClassicSubscription, CONSUMER_PROTOCOL_TYPE};
 pub use group::{
-    Assignment, AssignorName, ConsumerConfig, ConsumerGroup, ConsumerMember, MemberState, TopicId,
-    TopicMetadata,
+    Assignment, AssignorName, ClassicMetadata, ConsumerConfig, ConsumerGroup, ConsumerMember,
+    MemberState, TopicId, TopicMetadata,
 };
 pub use heartbeat::{HeartbeatAnswer, HeartbeatRequest, WAITING_HEARTBEAT_INTERVAL_MS};
 

@@ -12,7 +12,9 @@ impl ConsumerGroup {
     /// STALE_MEMBER_EPOCH (its heartbeat moved on while the commit was under way; the client
     /// retries with the new epoch). `epoch_api` says whether the request's version carries a
     /// member epoch (OffsetCommit v9+): a member of this protocol must use one
-    /// (UNSUPPORTED_VERSION otherwise, as Kafka answers).
+    /// (UNSUPPORTED_VERSION otherwise, as Kafka answers). A classic member (during a
+    /// migration) commits with its member epoch as generation, with any version; a mismatch
+    /// is ILLEGAL_GENERATION, as for classic groups.
     pub fn check_commit(
         &self,
         member_id: &str,
@@ -22,8 +24,8 @@ impl ConsumerGroup {
         if member_epoch < 0 && self.members.is_empty() {
             return Ok(());
         }
-        self.member(member_id).ok_or(GroupError::UnknownMemberId)?;
-        if !epoch_api {
+        let member = self.member(member_id).ok_or(GroupError::UnknownMemberId)?;
+        if !epoch_api && !member.is_classic() {
             return Err(GroupError::UnsupportedVersion);
         }
         self.check_member_epoch(member_id, member_epoch)
@@ -56,6 +58,10 @@ impl ConsumerGroup {
 
     fn check_member_epoch(&self, member_id: &str, member_epoch: i32) -> Result<(), GroupError> {
         let member = self.member(member_id).ok_or(GroupError::UnknownMemberId)?;
+        if member.is_classic() && member_epoch != member.member_epoch {
+            // A classic member sends its epoch as its generation, and is told in its terms.
+            return Err(GroupError::IllegalGeneration);
+        }
         match member_epoch.cmp(&member.member_epoch) {
             std::cmp::Ordering::Equal => Ok(()),
             std::cmp::Ordering::Greater => Err(GroupError::FencedMemberEpoch),

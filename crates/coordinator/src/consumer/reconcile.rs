@@ -6,10 +6,53 @@
 //! member reports what it owns in its heartbeats; that report is what acknowledges a
 //! revocation.
 
-use super::group::{Assignment, ConsumerMember, MemberState};
+use std::collections::BTreeMap;
+
+use super::group::{
+    Assignment, ConsumerConfig, ConsumerGroup, ConsumerMember, MemberState, TopicMetadata,
+};
+use super::subscription::Resolver;
+
+impl ConsumerGroup {
+    /// What every heartbeat (and a classic member's JoinGroup) does once it has recorded the
+    /// member at `position`: start a new group epoch if the subscriptions (`subscription_changed`)
+    /// or the subscribed topics changed, compute the target assignment if the group epoch is
+    /// ahead of it, and move the member one step toward its target. `reported` is what the
+    /// member says it owns. Returns the member.
+    pub(crate) fn advance(
+        &mut self,
+        position: usize,
+        subscription_changed: bool,
+        reported: Option<&Assignment>,
+        topics: &BTreeMap<String, TopicMetadata>,
+        config: &ConsumerConfig,
+        now_ms: i64,
+    ) -> Option<&mut ConsumerMember> {
+        let mut resolver = Resolver::new(topics);
+        let subscribed = resolver.group_topics(&self.members);
+        if subscription_changed || subscribed != self.subscribed_topics {
+            self.subscribed_topics = subscribed;
+            self.bump_epoch();
+        }
+        if self.group_epoch > self.assignment_epoch {
+            self.compute_targets(&mut resolver, config);
+        }
+        let member_id = &self.members.get(position)?.member_id;
+        let owned_by_others = self.owned_by_others(member_id);
+        let progress = Progress {
+            target_epoch: self.assignment_epoch,
+            owned_by_others: &owned_by_others,
+            reported,
+            now_ms,
+        };
+        let member = self.members.get_mut(position)?;
+        reconcile(member, &progress);
+        Some(member)
+    }
+}
 
 /// What a member's heartbeat tells the reconciliation.
-pub(crate) struct Progress<'a> {
+struct Progress<'a> {
     /// The epoch the members' targets were computed for.
     pub(crate) target_epoch: i32,
     /// Partitions owned by the other members.
@@ -21,7 +64,7 @@ pub(crate) struct Progress<'a> {
 }
 
 /// Takes the next step from where the member is; does nothing when no step is possible yet.
-pub(crate) fn reconcile(member: &mut ConsumerMember, progress: &Progress<'_>) {
+fn reconcile(member: &mut ConsumerMember, progress: &Progress<'_>) {
     match member.state {
         MemberState::Stable if member.member_epoch == progress.target_epoch => {}
         MemberState::Stable | MemberState::UnreleasedPartitions => {
