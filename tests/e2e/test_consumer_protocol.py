@@ -3,7 +3,8 @@ consumers: the broker assigns partitions, members move to their share one heartb
 and members that stay keep what they own while others join and leave (no stop-the-world).
 Also: regex subscriptions that pick up a topic created later, members on two brokers of one
 storage, a broker killed under a running group, offsets carried between the classic and the
-consumer protocol, ConsumerGroupDescribe through the admin client, and a classic kcat group
+consumer protocol, a running classic group upgraded by a consumer-protocol member and
+downgraded when it leaves, ConsumerGroupDescribe through the admin client, and a classic kcat group
 beside a consumer-protocol one. How long joins and leaves take is measured by
 bench/rebalance_bench.py, not asserted here."""
 
@@ -11,11 +12,13 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from confluent_kafka import Consumer, ConsumerGroupState, ConsumerGroupType, KafkaError
 
 from group_helpers import (
     CONSUMER_BROKER_ARGS,
     CONSUMER_PROTOCOL,
+    STRATEGIES,
     Member,
     assert_each_once,
     assert_three_share_a_topic_exactly_once,
@@ -188,6 +191,65 @@ def test_offsets_carry_over_between_the_classic_and_the_consumer_protocol(broker
             assert group_type(broker.bootstrap, group) == want
         finally:
             close_all(members)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_a_running_classic_group_is_upgraded_by_a_consumer_member_and_downgraded_again(broker_factory, strategy):
+    """KIP-848's online migration: classic members keep consuming while a consumer-protocol
+    member joins their group (which becomes a consumer group, the broker assigning everyone)
+    and when it leaves (the group is classic again, the members' own assignor back in charge).
+    Every record is consumed once throughout."""
+    broker = broker_factory("sqlite", *CONSUMER_BROKER_ARGS)
+    topic, group = unique("migrate"), unique("group")
+    create_topic(broker.bootstrap, topic, partitions=PARTITIONS)
+    classic = [
+        Member(broker.bootstrap, group, topic, f"classic{i}", commit_each=True,
+               **{"partition.assignment.strategy": strategy})
+        for i in range(2)
+    ]
+    members = list(classic)
+    produced: list[bytes] = []
+
+    def consume(phase: str) -> None:
+        records = records_for(phase, 120)
+        produce(broker.bootstrap, topic, records)
+        produced.extend(values_of(records))
+        poll_until(members, lambda: len(consumed(members)) >= len(produced), f"{phase}: 120 records")
+
+    def wait_type(want) -> None:
+        checked = [0.0]
+
+        def is_type() -> bool:
+            if time.monotonic() - checked[0] < 0.5:
+                return False
+            checked[0] = time.monotonic()
+            return group_type(broker.bootstrap, group) == want
+
+        poll_until(members, is_type, f"group type {want}")
+
+    try:
+        wait_balanced(members, PARTITIONS)
+        assert group_type(broker.bootstrap, group) == ConsumerGroupType.CLASSIC
+        consume("classic")
+
+        modern = member(broker.bootstrap, group, topic, "modern", commit_each=True)
+        members.append(modern)
+        wait_type(ConsumerGroupType.CONSUMER)
+        wait_balanced(members, PARTITIONS)
+        assert all(m.assigned() for m in members), {m.name: m.assigned() for m in members}
+        consume("mixed")
+
+        modern.close()
+        wait_type(ConsumerGroupType.CLASSIC)
+        wait_balanced(members, PARTITIONS)
+        assert sorted(len(m.assigned()) for m in classic) == [3, 3]
+        consume("classic-again")
+
+        assert_each_once(members, produced)
+        for each in members:
+            assert not each.uncommitted, f"{each.name}: commits refused {sorted(each.uncommitted)}"
+    finally:
+        close_all(members)
 
 
 def test_consumer_group_describe_shows_members_and_assignments(broker_factory):

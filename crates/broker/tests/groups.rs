@@ -756,9 +756,13 @@ async fn consumer_protocol_groups_check_member_epochs_on_offsets_and_show_their_
     assert_eq!(offset, 5);
     assert_eq!(call(&mut stream, &fetch(0), 9).await.groups[0].error_code, STALE_MEMBER_EPOCH);
 
-    // The classic APIs see it as a group of the other protocol.
+    // A classic member may join it (as during a migration; see below), by the same KIP-394
+    // first step; DescribeGroups sees a group of the other protocol.
     let classic = call(&mut stream, &join_request("modern", "", None), 9).await;
-    assert_eq!(classic.error_code, INCONSISTENT_GROUP_PROTOCOL);
+    assert_eq!(classic.error_code, MEMBER_ID_REQUIRED);
+    let other_type = join_request("modern", "", None).with_protocol_type(text("connect"));
+    let refused = call(&mut stream, &other_type, 9).await;
+    assert_eq!(refused.error_code, INCONSISTENT_GROUP_PROTOCOL);
     let described = call(
         &mut stream,
         &DescribeGroupsRequest::default().with_groups(vec![group("modern")]),
@@ -794,22 +798,159 @@ async fn consumer_protocol_groups_check_member_epochs_on_offsets_and_show_their_
     assert_eq!(call(&mut stream, &delete, 2).await.results[0].error_code, NONE);
 }
 
+/// Consumer-protocol metadata (version 1) subscribing to `topic` and owning `owned` of it.
+fn subscription_owning(topic: &str, owned: &[i32]) -> Bytes {
+    use kafka_protocol::messages::consumer_protocol_subscription::TopicPartition;
+    let mut metadata = BytesMut::new();
+    metadata.put_i16(1);
+    ConsumerProtocolSubscription::default()
+        .with_topics(vec![text(topic)])
+        .with_owned_partitions(vec![TopicPartition::default()
+            .with_topic(TopicName(text(topic)))
+            .with_partitions(owned.to_vec())])
+        .encode(&mut metadata, 1)
+        .expect("subscription");
+    metadata.freeze()
+}
+
+/// A ConsumerProtocolAssignment of `partitions` of `topic`.
+fn assignment_of(topic: &str, partitions: &[i32]) -> Bytes {
+    use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition;
+    let mut bytes = BytesMut::new();
+    bytes.put_i16(0);
+    ConsumerProtocolAssignment::default()
+        .with_assigned_partitions(vec![TopicPartition::default()
+            .with_topic(TopicName(text(topic)))
+            .with_partitions(partitions.to_vec())])
+        .encode(&mut bytes, 0)
+        .expect("assignment");
+    bytes.freeze()
+}
+
+/// The partitions a SyncGroup answer assigns, sorted.
+fn synced(response: &SyncGroupResponse) -> Vec<i32> {
+    let mut bytes = response.assignment.clone();
+    let version = bytes::Buf::get_i16(&mut bytes);
+    let decoded = ConsumerProtocolAssignment::decode(&mut bytes, version).expect("assignment");
+    let mut partitions: Vec<i32> =
+        decoded.assigned_partitions.iter().flat_map(|topic| topic.partitions.clone()).collect();
+    partitions.sort();
+    partitions
+}
+
+async fn group_type(stream: &mut TcpStream, group_id: &str) -> Option<(String, String)> {
+    let listed = call(stream, &ListGroupsRequest::default(), 5).await;
+    listed
+        .groups
+        .iter()
+        .find(|listed| listed.group_id.as_str() == group_id)
+        .map(|listed| (listed.group_type.to_string(), listed.group_state.to_string()))
+}
+
 #[tokio::test]
-async fn a_classic_group_converts_only_once_it_has_no_members() {
+async fn a_classic_group_is_upgraded_by_a_consumer_member_and_downgraded_when_it_leaves() {
     let mut stream = connect(start_on(skiff_storage_memory::MemoryEngine::storage()).await).await;
     create_topic(&mut stream, "orders", 2).await;
-    let (member_id, _) = join_alone(&mut stream, 9, "convert").await;
-    let refused = call(&mut stream, &consumer_join("convert", "m1", &["orders"]), 1).await;
-    assert_eq!(refused.error_code, GROUP_ID_NOT_FOUND, "a classic group with a member");
-    let leave = LeaveGroupRequest::default()
-        .with_group_id(group("convert"))
-        .with_members(vec![MemberIdentity::default().with_member_id(text(&member_id))]);
-    assert_eq!(call(&mut stream, &leave, 5).await.error_code, NONE);
-    let joined = call(&mut stream, &consumer_join("convert", "m1", &["orders"]), 1).await;
-    assert_eq!((joined.error_code, assigned(&joined)), (NONE, vec![0, 1]));
-    let listed = call(&mut stream, &ListGroupsRequest::default(), 5).await;
-    let convert = listed.groups.iter().find(|listed| listed.group_id.as_str() == "convert");
-    assert_eq!(convert.map(|group| group.group_type.as_str()), Some("consumer"));
+    // A running classic group: one member owning both partitions.
+    let (classic, generation) = join_alone(&mut stream, 9, "migrate").await;
+    let sync = SyncGroupRequest::default()
+        .with_group_id(group("migrate"))
+        .with_generation_id(generation)
+        .with_member_id(text(&classic))
+        .with_group_instance_id(Some(text("instance-1")))
+        .with_assignments(vec![SyncGroupRequestAssignment::default()
+            .with_member_id(text(&classic))
+            .with_assignment(assignment_of("orders", &[0, 1]))]);
+    assert_eq!(call(&mut stream, &sync, 5).await.error_code, NONE);
+
+    // A consumer-protocol member joins: the group is upgraded, the newcomer waits for its
+    // share, which the classic member still owns.
+    let joined = call(&mut stream, &consumer_join("migrate", "m1", &["orders"]), 1).await;
+    assert_eq!(joined.error_code, NONE, "{:?}", joined.error_message);
+    assert_eq!(assigned(&joined), Vec::<i32>::new());
+    assert_eq!(joined.member_epoch, generation + 1);
+    let kind = group_type(&mut stream, "migrate").await;
+    assert_eq!(kind.map(|(kind, _)| kind).as_deref(), Some("consumer"));
+
+    // The classic member is told to rejoin, gives one partition up, rejoins, and keeps one.
+    let heartbeat = |generation: i32| {
+        HeartbeatRequest::default()
+            .with_group_id(group("migrate"))
+            .with_member_id(text(&classic))
+            .with_group_instance_id(Some(text("instance-1")))
+            .with_generation_id(generation)
+    };
+    let told = call(&mut stream, &heartbeat(generation), 4).await;
+    assert_eq!(told.error_code, REBALANCE_IN_PROGRESS);
+    let rejoin = |owned: &[i32]| {
+        join_request("migrate", &classic, Some("instance-1")).with_protocols(vec![
+            JoinGroupRequestProtocol::default()
+                .with_name(text("range"))
+                .with_metadata(subscription_owning("orders", owned)),
+        ])
+    };
+    let first = call(&mut stream, &rejoin(&[0, 1]), 9).await;
+    assert_eq!(first.error_code, NONE);
+    assert_eq!(first.generation_id, generation, "it keeps its epoch while it revokes");
+    assert!(first.leader.is_empty() && first.members.is_empty(), "the broker assigns");
+    assert_eq!(first.protocol_name.as_deref(), Some("range"));
+    let sync_at = |generation: i32| {
+        SyncGroupRequest::default()
+            .with_group_id(group("migrate"))
+            .with_generation_id(generation)
+            .with_member_id(text(&classic))
+            .with_group_instance_id(Some(text("instance-1")))
+            .with_protocol_type(Some(text("consumer")))
+            .with_protocol_name(Some(text("range")))
+    };
+    let kept = call(&mut stream, &sync_at(first.generation_id), 5).await;
+    assert_eq!(kept.error_code, NONE);
+    assert_eq!(kept.protocol_name.as_deref(), Some("range"));
+    let kept = synced(&kept);
+    assert_eq!(kept.len(), 1);
+    let second = call(&mut stream, &rejoin(&kept), 9).await;
+    assert_eq!((second.error_code, second.generation_id), (NONE, generation + 1));
+    let synced_again = call(&mut stream, &sync_at(second.generation_id), 5).await;
+    assert_eq!(synced(&synced_again), kept);
+    assert_eq!(call(&mut stream, &heartbeat(generation + 1), 4).await.error_code, NONE);
+
+    // The consumer member now gets the other partition.
+    let beat = ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(group("migrate"))
+        .with_member_id(text("m1"))
+        .with_member_epoch(joined.member_epoch)
+        .with_rebalance_timeout_ms(-1);
+    let got = call(&mut stream, &beat, 1).await;
+    assert_eq!(got.error_code, NONE);
+    let released: Vec<i32> = (0..2).filter(|partition| !kept.contains(partition)).collect();
+    assert_eq!(assigned(&got), released);
+    let kind = group_type(&mut stream, "migrate").await;
+    assert_eq!(kind, Some(("consumer".to_owned(), "Stable".to_owned())));
+
+    // It leaves: the group is classic again, rebalancing, and the member rejoins as usual.
+    let leave = ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(group("migrate"))
+        .with_member_id(text("m1"))
+        .with_member_epoch(-1);
+    assert_eq!(call(&mut stream, &leave, 1).await.error_code, NONE);
+    let kind = group_type(&mut stream, "migrate").await;
+    assert_eq!(kind, Some(("classic".to_owned(), "PreparingRebalance".to_owned())));
+    let told = call(&mut stream, &heartbeat(generation + 1), 4).await;
+    assert_eq!(told.error_code, REBALANCE_IN_PROGRESS);
+    let back = call(&mut stream, &rejoin(&kept), 9).await;
+    assert_eq!(back.error_code, NONE);
+    assert_eq!(back.leader.as_str(), classic, "a classic leader again");
+    assert_eq!(back.generation_id, generation + 2);
+}
+
+#[tokio::test]
+async fn a_group_of_another_protocol_type_is_not_upgraded() {
+    let mut stream = connect(start_on(skiff_storage_memory::MemoryEngine::storage()).await).await;
+    create_topic(&mut stream, "orders", 2).await;
+    let connect_join = join_request("workers", "", Some("w1")).with_protocol_type(text("connect"));
+    assert_eq!(call(&mut stream, &connect_join, 9).await.error_code, NONE);
+    let refused = call(&mut stream, &consumer_join("workers", "m1", &["orders"]), 1).await;
+    assert_eq!(refused.error_code, GROUP_ID_NOT_FOUND, "Kafka's 'not a consumer group'");
 }
 
 #[tokio::test]

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use skiff_coordinator::consumer::{ConsumerGroup, TopicId, TopicMetadata};
-use skiff_coordinator::{AnyGroup, Group, GroupError, Limits};
+use skiff_coordinator::consumer::{TopicId, TopicMetadata};
+use skiff_coordinator::{AnyGroup, GroupError, Limits};
 use skiff_protocol::ErrorCode;
 use skiff_storage::cas::{self, Change};
 use skiff_storage::{Storage, StorageError, Versioned};
@@ -17,6 +17,8 @@ use tokio::time::Instant;
 
 use crate::cached::Cached;
 use crate::Broker;
+
+pub(crate) mod embedded;
 
 /// State-store keys of groups: `groups/<group id>`, one JSON value each.
 pub(crate) const KEY_PREFIX: &str = "groups/";
@@ -47,8 +49,6 @@ pub(crate) fn limits(broker: &Broker) -> Limits {
 pub(crate) enum Failure {
     Storage(StorageError),
     Corrupt,
-    /// The group runs the other protocol and has members.
-    OtherProtocol,
 }
 
 impl Failure {
@@ -63,8 +63,6 @@ impl Failure {
                 tracing::error!("stored group does not decode");
                 ErrorCode::UnknownServerError.code()
             }
-            // Kafka's "Group X is not a classic group" / "not a consumer group".
-            Failure::OtherProtocol => ErrorCode::GroupIdNotFound.code(),
         }
     }
 }
@@ -107,72 +105,6 @@ pub(crate) struct StoredAny {
     pub(crate) version: Option<u64>,
 }
 
-/// One kind of group, as the transitions of its protocol see it.
-trait Kind: Sized + Clone + PartialEq + Default {
-    /// The group a stored value holds for this protocol: a group of the other kind without
-    /// members reads as a new, empty one of this kind (written over it by the first change:
-    /// Kafka converts an empty group the same way); one with members is `OtherProtocol`.
-    fn from_any(group: AnyGroup) -> Result<Self, Failure>;
-    fn to_json(&self) -> Vec<u8>;
-    fn tick(&mut self, now_ms: i64);
-}
-
-impl Kind for Group {
-    fn from_any(group: AnyGroup) -> Result<Self, Failure> {
-        match group {
-            AnyGroup::Classic(group) => Ok(group),
-            other if other.is_empty() => Ok(Group::default()),
-            AnyGroup::Consumer(_) => Err(Failure::OtherProtocol),
-        }
-    }
-
-    fn to_json(&self) -> Vec<u8> {
-        Group::to_json(self)
-    }
-
-    fn tick(&mut self, now_ms: i64) {
-        Group::tick(self, now_ms);
-    }
-}
-
-impl Kind for ConsumerGroup {
-    fn from_any(group: AnyGroup) -> Result<Self, Failure> {
-        match group {
-            AnyGroup::Consumer(group) => Ok(group),
-            other if other.is_empty() => Ok(ConsumerGroup::default()),
-            AnyGroup::Classic(_) => Err(Failure::OtherProtocol),
-        }
-    }
-
-    fn to_json(&self) -> Vec<u8> {
-        ConsumerGroup::to_json(self)
-    }
-
-    fn tick(&mut self, now_ms: i64) {
-        ConsumerGroup::tick(self, now_ms);
-    }
-}
-
-impl Kind for AnyGroup {
-    fn from_any(group: AnyGroup) -> Result<Self, Failure> {
-        Ok(group)
-    }
-
-    fn to_json(&self) -> Vec<u8> {
-        AnyGroup::to_json(self)
-    }
-
-    fn tick(&mut self, now_ms: i64) {
-        AnyGroup::tick(self, now_ms);
-    }
-}
-
-/// Reads a classic group; a group never stored is an empty one.
-pub(crate) async fn load(broker: &Broker, group_id: &str) -> Result<Group, Failure> {
-    let stored = broker.storage.state.get(&key(group_id)).await?;
-    Group::from_any(decode(stored)?)
-}
-
 /// The group a stored value holds (an absent one: a new, empty classic group).
 fn decode(stored: Option<Versioned>) -> Result<AnyGroup, Failure> {
     match stored {
@@ -192,48 +124,26 @@ pub(crate) async fn view(broker: &Broker, group_id: &str) -> Result<StoredAny, F
     Ok(StoredAny { group, version })
 }
 
-/// Applies `change` to the classic group as stored now (after [`Group::tick`]) and writes the
-/// result if anything changed, re-reading and re-applying on a lost compare-and-set. `change`
-/// may run several times, so it must be a pure function of the group and the time. Returns
-/// its result and the group as written.
-pub(crate) async fn update<R>(
-    broker: &Broker,
-    group_id: &str,
-    change: impl FnMut(&mut Group, i64) -> R,
-) -> Result<(R, Group), Failure> {
-    update_kind(broker, group_id, change).await
-}
-
-/// [`update`] for a consumer-protocol group.
-pub(crate) async fn update_consumer<R>(
-    broker: &Broker,
-    group_id: &str,
-    change: impl FnMut(&mut ConsumerGroup, i64) -> R,
-) -> Result<(R, ConsumerGroup), Failure> {
-    update_kind(broker, group_id, change).await
-}
-
-/// [`update`] for requests that work on either kind (the member checks of offset commits).
+/// Applies `change` to the group as stored now, of either kind (after [`AnyGroup::tick`];
+/// then [`AnyGroup::settle`], which turns a group left with only classic members back into
+/// a classic group), and writes the result if anything changed, re-reading and re-applying
+/// on a lost compare-and-set. `change` may run several times, so it must be a pure function
+/// of the group and the time. Each request matches on the kind it finds: the classic
+/// requests serve classic members of either kind of group, ConsumerGroupHeartbeat converts a
+/// classic group. Returns its result and the group as written.
 pub(crate) async fn update_any<R>(
     broker: &Broker,
     group_id: &str,
-    change: impl FnMut(&mut AnyGroup, i64) -> R,
+    mut change: impl FnMut(&mut AnyGroup, i64) -> R,
 ) -> Result<(R, AnyGroup), Failure> {
-    update_kind(broker, group_id, change).await
-}
-
-async fn update_kind<G: Kind, R>(
-    broker: &Broker,
-    group_id: &str,
-    mut change: impl FnMut(&mut G, i64) -> R,
-) -> Result<(R, G), Failure> {
     let (result, group, written) =
         cas::update(broker.storage.state.as_ref(), &key(group_id), |current| {
-            let decided = decode(current).and_then(G::from_any).map(|original| {
+            let decided = decode(current).map(|original| {
                 let now = now_ms();
                 let mut group = original.clone();
                 group.tick(now);
                 let result = change(&mut group, now);
+                group.settle(now);
                 if group == original {
                     Change::Keep((result, group, false))
                 } else {

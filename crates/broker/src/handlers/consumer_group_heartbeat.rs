@@ -5,6 +5,10 @@
 //! each heartbeat to any broker. Nothing waits and nothing is woken; members learn of changes
 //! at their next heartbeat.
 //!
+//! A heartbeat joining a classic group that has members upgrades it (KIP-848's online
+//! migration; `skiff_coordinator::consumer` has the rules): the classic members stay and are
+//! moved through their own JoinGroup, SyncGroup and Heartbeat.
+//!
 //! ACLs: READ on the group, else GROUP_AUTHORIZATION_FAILED; DESCRIBE on every topic
 //! subscribed by name, else TOPIC_AUTHORIZATION_FAILED, before the group is touched.
 
@@ -15,12 +19,13 @@ use kafka_protocol::protocol::StrBytes;
 use skiff_coordinator::consumer::{
     self, ConsumerGroup, HeartbeatAnswer, HeartbeatRequest, TopicId,
 };
-use skiff_coordinator::GroupError;
+use skiff_coordinator::{AnyGroup, GroupError};
 use skiff_protocol::ErrorCode;
 use skiff_storage::StorageError;
 
 use super::{str_bytes, Operation, RequestContext, ResourceType};
-use crate::{errors, groups, Broker};
+use crate::groups::{self, embedded};
+use crate::{errors, Broker};
 
 /// v1+ clients choose their member id (KIP-1082); a v0 client joining without one gets a new
 /// id from the broker.
@@ -75,11 +80,22 @@ async fn apply(
     let mut topics = broker.group_topics.get().await.map_err(code)?;
     let mut fresh = false;
     loop {
-        let result = groups::update_consumer(broker, group_id, |group, now| {
-            if !fresh && subscribes_missing(group, heartbeat, &topics) {
+        let result = groups::update_any(broker, group_id, |group, now| {
+            let mut consumer = match as_consumer(group, &topics) {
+                Ok(consumer) => consumer,
+                Err(error) => return Some(Err(error)),
+            };
+            if !fresh && subscribes_missing(&consumer, heartbeat, &topics) {
                 return None;
             }
-            Some(group.heartbeat(heartbeat.clone(), &topics, config, now))
+            let result = consumer.heartbeat(heartbeat.clone(), &topics, config, now);
+            if result.is_ok() {
+                if matches!(group, AnyGroup::Classic(classic) if !classic.members.is_empty()) {
+                    tracing::info!(group = group_id, member = %heartbeat.member_id, "classic group upgraded to the consumer protocol");
+                }
+                *group = AnyGroup::Consumer(consumer);
+            }
+            Some(result)
         })
         .await;
         match result {
@@ -89,6 +105,24 @@ async fn apply(
                 fresh = true;
             }
             Err(failure) => return Err(failure.code()),
+        }
+    }
+}
+
+/// The consumer-protocol group a heartbeat applies to: the stored one; a new one in place of
+/// a classic group without members (its offsets stay); or, for a classic group with members,
+/// its upgrade (KIP-848's online migration: its members stay, as classic members), refused
+/// with GROUP_ID_NOT_FOUND as Kafka does when the group does not embed the consumer protocol.
+/// Only a heartbeat that succeeds writes it.
+fn as_consumer(group: &AnyGroup, topics: &groups::TopicList) -> Result<ConsumerGroup, GroupError> {
+    match group {
+        AnyGroup::Consumer(group) => Ok(group.clone()),
+        empty if empty.is_empty() => Ok(ConsumerGroup::default()),
+        AnyGroup::Classic(classic) => {
+            ConsumerGroup::from_classic(classic, |metadata, assignment| {
+                let subscription = embedded::subscription(metadata, topics)?;
+                Some((subscription, embedded::assignment(assignment, topics)?))
+            })
         }
     }
 }

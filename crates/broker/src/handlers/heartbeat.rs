@@ -2,10 +2,15 @@
 //! rebalance is under way. Sessions of members that stopped heartbeating are expired by
 //! whichever request touches the group next (see `skiff_coordinator::Group::tick`).
 //!
+//! A classic member of a consumer-protocol group (during a migration between the protocols)
+//! is told REBALANCE_IN_PROGRESS when the broker has a step for it, taken by its next
+//! JoinGroup.
+//!
 //! ACLs: READ on the group, else GROUP_AUTHORIZATION_FAILED before the group is touched.
 
 pub(super) use kafka_protocol::messages::HeartbeatRequest;
 use kafka_protocol::messages::HeartbeatResponse;
+use skiff_coordinator::AnyGroup;
 use skiff_protocol::ErrorCode;
 
 use super::{Operation, RequestContext, ResourceType};
@@ -32,8 +37,14 @@ pub(super) async fn handle(
     let instance_id = (version >= INSTANCE_ID_VERSION)
         .then(|| request.group_instance_id.as_ref().map(ToString::to_string))
         .flatten();
-    let result = groups::update(broker, &group_id, |group, now| {
-        group.heartbeat(&member_id, instance_id.as_deref(), request.generation_id, now)
+    let generation = request.generation_id;
+    let result = groups::update_any(broker, &group_id, |group, now| match group {
+        AnyGroup::Classic(group) => {
+            group.heartbeat(&member_id, instance_id.as_deref(), generation, now)
+        }
+        AnyGroup::Consumer(group) => {
+            group.classic_heartbeat(&member_id, instance_id.as_deref(), generation, now)
+        }
     })
     .await;
     let code = match result {

@@ -3,17 +3,21 @@
 //! group ready first (every member in, or the deadline passed) completes it in storage; every
 //! waiting broker then reads the new generation. Nothing is held while waiting.
 //!
+//! A classic member joining a consumer-protocol group that has members (during a migration
+//! between the protocols) is answered at once instead: the broker computed its share, and its
+//! SyncGroup fetches it (`skiff_coordinator::consumer`, classic members).
+//!
 //! ACLs: READ on the group, else GROUP_AUTHORIZATION_FAILED with no member id, before the
 //! group is touched.
 
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 pub(super) use kafka_protocol::messages::JoinGroupRequest;
 use kafka_protocol::messages::{ApiKey, JoinGroupResponse};
-use skiff_coordinator::{GroupError, JoinAnswer, JoinOutcome, JoinPoll, Protocol};
+use skiff_coordinator::{AnyGroup, Group, GroupError, JoinAnswer, JoinOutcome, JoinPoll, Protocol};
 use skiff_protocol::ErrorCode;
 
 use super::{str_bytes, Operation, RequestContext, ResourceType};
-use crate::groups::{self, Waiter};
+use crate::groups::{self, embedded, Waiter};
 use crate::Broker;
 
 /// v4+: a new member first gets MEMBER_ID_REQUIRED and an id (KIP-394).
@@ -75,9 +79,45 @@ async fn join(
     let prefix = join.instance_id.clone().unwrap_or_else(|| context.client_id.to_owned());
     let fresh = format!("{prefix}-{}", uuid::Uuid::new_v4());
     let limits = groups::limits(broker);
+    let topics = broker
+        .group_topics
+        .get()
+        .await
+        .map_err(|error| (groups::Failure::Storage(error).code(), member_id.clone()))?;
+    let consumer_config = &broker.config.group_consumer;
     let mut waiter = Waiter::new(broker, rebalance_timeout_ms);
-    let outcome = groups::update(broker, &group_id, |group, now| {
-        group.join(join.clone(), fresh.clone(), now, &limits)
+    let outcome = groups::update_any(broker, &group_id, |group, now| match group {
+        AnyGroup::Classic(classic) => classic.join(join.clone(), fresh.clone(), now, &limits),
+        AnyGroup::Consumer(consumer) if !consumer.members.is_empty() => {
+            let subscription = join
+                .protocols
+                .first()
+                .and_then(|first| embedded::subscription(&first.metadata, &topics));
+            let Some(subscription) = subscription else {
+                let error = GroupError::InconsistentGroupProtocol;
+                return JoinOutcome::Answer(JoinAnswer::error(error, &join.member_id));
+            };
+            let answer = consumer.classic_join(
+                &join,
+                &subscription,
+                &fresh,
+                &topics,
+                consumer_config,
+                &limits,
+                now,
+            );
+            JoinOutcome::Answer(answer)
+        }
+        // A consumer-protocol group without members becomes a classic one (its offsets
+        // stay), as Kafka converts an empty group.
+        AnyGroup::Consumer(_) => {
+            let mut classic = Group::default();
+            let outcome = classic.join(join.clone(), fresh.clone(), now, &limits);
+            if classic != Group::default() {
+                *group = AnyGroup::Classic(classic);
+            }
+            outcome
+        }
     })
     .await;
     match outcome {
@@ -85,11 +125,6 @@ async fn join(
         Ok((JoinOutcome::Wait { member_id, generation }, _)) => {
             tracing::debug!(group = %group_id, member = %member_id, generation, "joined; waiting");
             wait(broker, &group_id, &member_id, generation, &mut waiter).await
-        }
-        // A consumer-protocol group with members: Kafka refuses a classic member the same way
-        // until the group is converted (a group without members is converted by the join).
-        Err(groups::Failure::OtherProtocol) => {
-            Err((ErrorCode::InconsistentGroupProtocol.code(), member_id))
         }
         Err(failure) => Err((failure.code(), member_id)),
     }
@@ -106,8 +141,11 @@ async fn wait(
 ) -> Result<JoinAnswer, (i16, String)> {
     let _waiting = broker.metrics().map(|metrics| metrics.request_waiting(ApiKey::JoinGroup));
     loop {
-        let polled = groups::update(broker, group_id, |group, now| {
-            group.poll_join(member_id, generation, now)
+        let polled = groups::update_any(broker, group_id, |group, now| match group {
+            AnyGroup::Classic(group) => group.poll_join(member_id, generation, now),
+            // Upgraded while this member waited: the rebalance it joined is gone; it joins
+            // again, now as a classic member of the consumer-protocol group.
+            AnyGroup::Consumer(_) => JoinPoll::Failed(GroupError::RebalanceInProgress),
         })
         .await;
         match polled {

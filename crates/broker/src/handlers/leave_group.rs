@@ -1,13 +1,16 @@
 //! LeaveGroup: removes members (v3+: several at once, by member id or static instance id)
 //! from the stored group; the others rebalance.
 //!
+//! Classic members of a consumer-protocol group (during a migration between the protocols)
+//! leave it the same way; the others get a new target.
+//!
 //! ACLs: READ on the group, else a top-level GROUP_AUTHORIZATION_FAILED before the group is
 //! touched.
 
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 pub(super) use kafka_protocol::messages::LeaveGroupRequest;
 use kafka_protocol::messages::LeaveGroupResponse;
-use skiff_coordinator::LeaveMember;
+use skiff_coordinator::{AnyGroup, LeaveMember};
 use skiff_protocol::ErrorCode;
 
 use super::{str_bytes, Operation, RequestContext, ResourceType};
@@ -42,11 +45,15 @@ pub(super) async fn handle(
     } else {
         vec![LeaveMember { member_id: request.member_id.to_string(), instance_id: None }]
     };
-    let results =
-        match groups::update(broker, &group_id, |group, now| group.leave(&leaving, now)).await {
-            Ok((results, _)) => results,
-            Err(failure) => return LeaveGroupResponse::default().with_error_code(failure.code()),
-        };
+    let results = match groups::update_any(broker, &group_id, |group, now| match group {
+        AnyGroup::Classic(group) => group.leave(&leaving, now),
+        AnyGroup::Consumer(group) => group.classic_leave(&leaving),
+    })
+    .await
+    {
+        Ok((results, _)) => results,
+        Err(failure) => return LeaveGroupResponse::default().with_error_code(failure.code()),
+    };
     let codes: Vec<i16> = results
         .into_iter()
         .map(|result| result.map_or_else(groups::code, |()| errors::NONE))

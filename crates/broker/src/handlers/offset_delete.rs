@@ -8,22 +8,18 @@
 
 use std::collections::BTreeSet;
 
-use bytes::{Buf, Bytes};
 use kafka_protocol::messages::offset_delete_response::{
     OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
 };
 pub(super) use kafka_protocol::messages::OffsetDeleteRequest;
-use kafka_protocol::messages::{ConsumerProtocolSubscription, OffsetDeleteResponse};
-use kafka_protocol::protocol::{Decodable, Message};
+use kafka_protocol::messages::OffsetDeleteResponse;
+use skiff_coordinator::consumer::CONSUMER_PROTOCOL_TYPE;
 use skiff_coordinator::{AnyGroup, Group, GroupState};
 use skiff_protocol::ErrorCode;
 use skiff_storage::TopicPartition;
 
 use super::{Operation, RequestContext, ResourceType};
 use crate::{errors, groups, Broker};
-
-/// The protocol type whose member metadata is a ConsumerProtocolSubscription.
-const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
 
 pub(super) async fn handle(
     broker: &Broker,
@@ -126,31 +122,17 @@ fn subscribed_topics(group: &AnyGroup) -> Result<BTreeSet<String>, i16> {
 fn classic_subscriptions(group: &Group) -> BTreeSet<String> {
     let mut topics = BTreeSet::new();
     for member in &group.members {
-        let protocol = group
-            .protocol
-            .as_deref()
-            .or_else(|| member.protocols.first().map(|protocol| protocol.name.as_str()));
-        let metadata = member.metadata_for(protocol);
-        if let Some(subscription) = decode_subscription(metadata) {
+        let metadata = group.chosen_metadata(member);
+        if let Some(subscription) = groups::embedded::decode_subscription(metadata) {
             topics.extend(subscription.topics.iter().map(ToString::to_string));
         }
     }
     topics
 }
 
-/// A ConsumerProtocolSubscription: a version, then the body in that version (newer versions
-/// than this codec knows are read as its newest, as their additions come at the end).
-fn decode_subscription(metadata: &[u8]) -> Option<ConsumerProtocolSubscription> {
-    let mut bytes = Bytes::copy_from_slice(metadata);
-    if bytes.remaining() < 2 {
-        return None;
-    }
-    let version = bytes.get_i16().min(ConsumerProtocolSubscription::VERSIONS.max);
-    ConsumerProtocolSubscription::decode(&mut bytes, version.max(0)).ok()
-}
-
 #[cfg(test)]
 mod tests {
+    use kafka_protocol::messages::ConsumerProtocolSubscription;
     use kafka_protocol::protocol::{Encodable, StrBytes};
 
     use super::*;
@@ -162,8 +144,8 @@ mod tests {
         let mut metadata = bytes::BytesMut::new();
         bytes::BufMut::put_i16(&mut metadata, 3);
         subscription.encode(&mut metadata, 3).unwrap_or_default();
-        let decoded = decode_subscription(&metadata).map(|s| s.topics);
+        let decoded = groups::embedded::decode_subscription(&metadata).map(|s| s.topics);
         assert_eq!(decoded, Some(vec![StrBytes::from_static_str("orders")]));
-        assert!(decode_subscription(&[0]).is_none());
+        assert!(groups::embedded::decode_subscription(&[0]).is_none());
     }
 }
