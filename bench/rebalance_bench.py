@@ -18,6 +18,10 @@ topics, and nothing changed for a moment):
 5. hand-over, under a steady stream of records: a fourth member joins a group of three (time
    to its first record), then leaves again (time until every partition it had is consumed by
    the others again).
+6. migration (`--protocol both` or `migration`), under a steady stream: a consumer-protocol
+   member joins a running classic group of three (the online upgrade: time to its first
+   record, and until the four are converged), then leaves (the downgrade: time until its
+   partitions are consumed again, and until the three classic members are converged).
 
 Prints one line per step and a total; `--json PATH` writes them too. Not a test: nothing asserts
 on time. `bench/run.sh rebalance` builds the release binary and runs this.
@@ -270,6 +274,49 @@ def run(bootstrap: str, partitions: int, members_count: int, timeout: float, pro
     return steps
 
 
+def migrate(bootstrap: str, partitions: int, timeout: float) -> list[dict]:
+    """Phase 6: a consumer-protocol member joins a running classic group and leaves again."""
+    steps: list[dict] = []
+
+    def record(name: str, seconds: float, **extra) -> None:
+        steps.append({"step": name, "protocol": "migration", "seconds": round(seconds, 3), **extra})
+        print(f"{'migration':<9} {name:<40} {seconds:7.2f} s", flush=True)
+
+    topic = f"migrate-{uuid.uuid4().hex[:8]}"
+    create_topics(bootstrap, {topic: partitions})
+    everything = {(topic, p) for p in range(partitions)}
+    producer = SteadyProducer(bootstrap, topic, partitions)
+    producer.start()
+    group = f"group-{uuid.uuid4().hex[:8]}"
+    classic = [Member(bootstrap, group, [topic], f"classic-{i}", "classic") for i in range(3)]
+    for member in classic:
+        member.start()
+    wait_converged(classic, everything, now(), timeout)
+    modern = Member(bootstrap, group, [topic], "modern", "consumer")
+    started = now()
+    modern.start()
+    got = wait_for(lambda: modern.first_record_at is not None, timeout, "the consumer member's first record")
+    record("upgrade: join to first record", got - started)
+    record("upgrade: converged", wait_converged(classic + [modern], everything, started, timeout))
+    given_up = set(modern.assignment)
+    started = now()
+    modern.commands.put(("close", None))
+
+    def taken_over() -> bool:
+        return all(any(m.last_record_at.get(tp, 0) > started for m in classic) for tp in given_up)
+
+    got = wait_for(taken_over, timeout, "the consumer member's partitions consumed again")
+    record("downgrade: leave to partitions consumed", got - started, partitions=len(given_up))
+    record("downgrade: converged", wait_converged(classic, everything, started, timeout))
+    producer.stop.set()
+    producer.join(30)
+    for member in classic:
+        member.commands.put(("close", None))
+    for member in classic:
+        member.stopped.wait(30)
+    return steps
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", type=Path, default=default_binary())
@@ -277,7 +324,7 @@ def main() -> None:
     parser.add_argument("--storage", help="storage URL (overrides --engine)")
     parser.add_argument("--partitions", type=int, default=12)
     parser.add_argument("--members", type=int, default=8)
-    parser.add_argument("--protocol", choices=["classic", "consumer", "both"], default="both")
+    parser.add_argument("--protocol", choices=["classic", "consumer", "both", "migration"], default="both")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per step before giving up")
     parser.add_argument("--broker-arg", action="append", default=[], help="extra broker flag (repeatable)")
     parser.add_argument("--json", type=Path)
@@ -304,9 +351,11 @@ def main() -> None:
     process, bootstrap = start_broker(args.binary, storage, args.broker_arg)
     try:
         print(f"skiff {args.binary} on {storage}, {args.partitions} partitions, broker args {args.broker_arg}")
-        protocols = ["classic", "consumer"] if args.protocol == "both" else [args.protocol]
+        protocols = {"both": ["classic", "consumer"], "migration": []}.get(args.protocol, [args.protocol])
         steps = [step for protocol in protocols
                  for step in run(bootstrap, args.partitions, args.members, args.timeout, protocol)]
+        if args.protocol in ("both", "migration"):
+            steps += migrate(bootstrap, args.partitions, args.timeout)
     finally:
         process.terminate()
         process.wait(10)
