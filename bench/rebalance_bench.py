@@ -179,12 +179,65 @@ def wait_for(condition, timeout: float, what: str) -> float:
     raise SystemExit(f"timed out waiting for {what}")
 
 
-def run(bootstrap: str, partitions: int, members_count: int, timeout: float, protocol: str) -> list[dict]:
-    steps: list[dict] = []
+def recorder(steps: list[dict], protocol: str):
+    """A function that records one timed step of `protocol` in `steps` and prints it."""
 
     def record(name: str, seconds: float, **extra) -> None:
         steps.append({"step": name, "protocol": protocol, "seconds": round(seconds, 3), **extra})
         print(f"{protocol:<9} {name:<40} {seconds:7.2f} s", flush=True)
+
+    return record
+
+
+def close_all(members: list[Member]) -> None:
+    for member in members:
+        member.commands.put(("close", None))
+    for member in members:
+        member.stopped.wait(30)
+
+
+def join_and_leave(bootstrap: str, partitions: int, timeout: float, prefix: str,
+                   stay_protocol: str, join_protocol: str) -> dict:
+    """Under a steady stream of records: three members of `stay_protocol` converge, a fourth
+    of `join_protocol` joins, then leaves. Returns the seconds from its start to its first
+    record (`first_record`) and to the four converged (`joined`), and from its close until
+    every partition it had is consumed by the others again (`taken_over`) and the three are
+    converged (`left`), with how many partitions it gave up (`given_up`)."""
+    topic = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    create_topics(bootstrap, {topic: partitions})
+    everything = {(topic, p) for p in range(partitions)}
+    producer = SteadyProducer(bootstrap, topic, partitions)
+    producer.start()
+    group = f"group-{uuid.uuid4().hex[:8]}"
+    stayers = [Member(bootstrap, group, [topic], f"{prefix}-{i}", stay_protocol) for i in range(3)]
+    for member in stayers:
+        member.start()
+    wait_converged(stayers, everything, now(), timeout)
+    joiner = Member(bootstrap, group, [topic], f"{prefix}-joiner", join_protocol)
+    started = now()
+    joiner.start()
+    got = wait_for(lambda: joiner.first_record_at is not None, timeout, "the new member's first record")
+    timings = {"first_record": got - started}
+    timings["joined"] = wait_converged(stayers + [joiner], everything, started, timeout)
+    given_up = set(joiner.assignment)
+    started = now()
+    joiner.commands.put(("close", None))
+
+    def taken_over() -> bool:
+        return all(any(m.last_record_at.get(tp, 0) > started for m in stayers) for tp in given_up)
+
+    timings["taken_over"] = wait_for(taken_over, timeout, "the leaver's partitions consumed again") - started
+    timings["left"] = wait_converged(stayers, everything, started, timeout)
+    timings["given_up"] = len(given_up)
+    producer.stop.set()
+    producer.join(30)
+    close_all(stayers)
+    return timings
+
+
+def run(bootstrap: str, partitions: int, members_count: int, timeout: float, protocol: str) -> list[dict]:
+    steps: list[dict] = []
+    record = recorder(steps, protocol)
 
     def member_of(group: str, topics: list[str], name: str) -> Member:
         return Member(bootstrap, group, topics, name, protocol)
@@ -205,10 +258,7 @@ def run(bootstrap: str, partitions: int, members_count: int, timeout: float, pro
     first_record = min(m.first_record_at for m in trio if m.first_record_at) - started
     record("new 3-member group: first record", first_record)
     record("new 3-member group: converged", wait_converged(trio, all_first, started, timeout))
-    for member in trio:
-        member.commands.put(("close", None))
-    for member in trio:
-        member.stopped.wait(30)
+    close_all(trio)
 
     # 2-4. Eight members joining one at a time, a subscription change, leaving one at a time.
     main, extra = f"main-{uuid.uuid4().hex[:8]}", f"extra-{uuid.uuid4().hex[:8]}"
@@ -236,84 +286,24 @@ def run(bootstrap: str, partitions: int, members_count: int, timeout: float, pro
         leaving.commands.put(("close", None))
         record(f"leave: {len(members)} remain", wait_converged(members, main_partitions, started, timeout))
     record("joins, subscription changes and leaves", now() - total_started)
-    members[0].commands.put(("close", None))
-    members[0].stopped.wait(30)
+    close_all(members)
 
     # 5. Hand-over under a steady stream: a fourth member joins three, then leaves.
-    steady = f"steady-{uuid.uuid4().hex[:8]}"
-    create_topics(bootstrap, {steady: partitions})
-    steady_partitions = {(steady, p) for p in range(partitions)}
-    producer = SteadyProducer(bootstrap, steady, partitions)
-    producer.start()
-    group = f"group-{uuid.uuid4().hex[:8]}"
-    trio = [member_of(group, [steady], f"steady-{i}") for i in range(3)]
-    for member in trio:
-        member.start()
-    wait_converged(trio, steady_partitions, now(), timeout)
-    fourth = member_of(group, [steady], "fourth")
-    started = now()
-    fourth.start()
-    got = wait_for(lambda: fourth.first_record_at is not None, timeout, "the new member's first record")
-    record("hand-over: join to first record", got - started)
-    wait_converged(trio + [fourth], steady_partitions, started, timeout)
-    given_up = set(fourth.assignment)
-    started = now()
-    fourth.commands.put(("close", None))
-
-    def taken_over() -> bool:
-        return all(any(m.last_record_at.get(tp, 0) > started for m in trio) for tp in given_up)
-
-    got = wait_for(taken_over, timeout, "the leaver's partitions consumed again")
-    record("hand-over: leave to partitions consumed", got - started, partitions=len(given_up))
-    producer.stop.set()
-    producer.join(30)
-    for member in trio:
-        member.commands.put(("close", None))
-    for member in trio:
-        member.stopped.wait(30)
+    timings = join_and_leave(bootstrap, partitions, timeout, "steady", protocol, protocol)
+    record("hand-over: join to first record", timings["first_record"])
+    record("hand-over: leave to partitions consumed", timings["taken_over"], partitions=timings["given_up"])
     return steps
 
 
 def migrate(bootstrap: str, partitions: int, timeout: float) -> list[dict]:
     """Phase 6: a consumer-protocol member joins a running classic group and leaves again."""
     steps: list[dict] = []
-
-    def record(name: str, seconds: float, **extra) -> None:
-        steps.append({"step": name, "protocol": "migration", "seconds": round(seconds, 3), **extra})
-        print(f"{'migration':<9} {name:<40} {seconds:7.2f} s", flush=True)
-
-    topic = f"migrate-{uuid.uuid4().hex[:8]}"
-    create_topics(bootstrap, {topic: partitions})
-    everything = {(topic, p) for p in range(partitions)}
-    producer = SteadyProducer(bootstrap, topic, partitions)
-    producer.start()
-    group = f"group-{uuid.uuid4().hex[:8]}"
-    classic = [Member(bootstrap, group, [topic], f"classic-{i}", "classic") for i in range(3)]
-    for member in classic:
-        member.start()
-    wait_converged(classic, everything, now(), timeout)
-    modern = Member(bootstrap, group, [topic], "modern", "consumer")
-    started = now()
-    modern.start()
-    got = wait_for(lambda: modern.first_record_at is not None, timeout, "the consumer member's first record")
-    record("upgrade: join to first record", got - started)
-    record("upgrade: converged", wait_converged(classic + [modern], everything, started, timeout))
-    given_up = set(modern.assignment)
-    started = now()
-    modern.commands.put(("close", None))
-
-    def taken_over() -> bool:
-        return all(any(m.last_record_at.get(tp, 0) > started for m in classic) for tp in given_up)
-
-    got = wait_for(taken_over, timeout, "the consumer member's partitions consumed again")
-    record("downgrade: leave to partitions consumed", got - started, partitions=len(given_up))
-    record("downgrade: converged", wait_converged(classic, everything, started, timeout))
-    producer.stop.set()
-    producer.join(30)
-    for member in classic:
-        member.commands.put(("close", None))
-    for member in classic:
-        member.stopped.wait(30)
+    record = recorder(steps, "migration")
+    timings = join_and_leave(bootstrap, partitions, timeout, "migrate", "classic", "consumer")
+    record("upgrade: join to first record", timings["first_record"])
+    record("upgrade: converged", timings["joined"])
+    record("downgrade: leave to partitions consumed", timings["taken_over"], partitions=timings["given_up"])
+    record("downgrade: converged", timings["left"])
     return steps
 
 
